@@ -1,0 +1,79 @@
+//! The `technic` binary: parses flags, opens a market-data source, and hands the work to the
+//! library crates. It holds no scanning logic of its own.
+
+mod indicators_cmd;
+mod output;
+mod scan_cmd;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use technic_data::MarketData;
+use technic_data::demo::DemoMarket;
+use technic_data::files::FileSource;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "technic",
+    version,
+    about = "A fast, TA-Lib-exact stock-market technical scanner"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Scan a universe and print the ranked results.
+    Scan(scan_cmd::ScanArgs),
+    /// Print a symbol's indicator series as CSV.
+    Indicators(indicators_cmd::IndicatorsArgs),
+}
+
+/// The data directory given by `--data`, or the built-in demo market.
+fn open_source(data: Option<&Path>) -> anyhow::Result<Arc<dyn MarketData>> {
+    Ok(match data {
+        Some(dir) => {
+            Arc::new(FileSource::open(dir).with_context(|| format!("--data {}", dir.display()))?)
+        }
+        None => Arc::new(DemoMarket::new()),
+    })
+}
+
+fn data_flag_help() -> &'static str {
+    "Data directory with bars/SYMBOL.csv[.gz] and optional universe.csv [default: the built-in synthetic demo market]"
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct DataArgs {
+    #[arg(long, value_name = "DIR", help = data_flag_help())]
+    data: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Scan(args) => scan_cmd::run(args),
+        Command::Indicators(args) => indicators_cmd::run(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        // A reader that stops early (`technic indicators AAPL | head`) is not a failure.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

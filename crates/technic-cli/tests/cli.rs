@@ -1,0 +1,251 @@
+//! The `technic` binary as a user runs it: flags, output formats, errors, and the indicators CSV.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn shared() -> PathBuf {
+    std::env::var_os("TECHNIC_SHARED").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+        PathBuf::from,
+    )
+}
+
+fn technic(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_technic"))
+        .args(args)
+        .output()
+        .expect("technic runs")
+}
+
+fn sp500() -> String {
+    shared().join("data/sp500").display().to_string()
+}
+
+fn stdout_json(output: &Output) -> serde_json::Value {
+    assert!(
+        output.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("stdout is one JSON object")
+}
+
+#[test]
+fn json_scan_of_real_data_has_the_documented_shape() {
+    let output = technic(&["scan", "--data", &sp500(), "--format", "json"]);
+    let report = stdout_json(&output);
+    let results = report["results"].as_array().expect("results");
+    assert_eq!(results.len(), 503);
+    for field in [
+        "symbol",
+        "name",
+        "sector",
+        "signal",
+        "tech_rating",
+        "alpha_score",
+        "close",
+        "change_pct",
+        "indicators",
+    ] {
+        assert!(results[0].get(field).is_some(), "result has {field}");
+    }
+    assert!(
+        results[0]["indicators"]["rsi_14"].is_number()
+            && results[0]["indicators"]["macd_hist"].is_number()
+    );
+    let diagnostics = report["diagnostics"].as_array().expect("diagnostics");
+    assert_eq!(diagnostics.len(), 3);
+    assert!(diagnostics.iter().all(|d| {
+        ["symbol", "kind", "message"]
+            .iter()
+            .all(|f| d.get(f).is_some())
+    }));
+    assert_eq!(report["data_source"]["kind"], "files");
+    assert_eq!(report["data_source"]["synthetic"], false);
+    let metrics = &report["metrics"];
+    assert_eq!(metrics["symbols_total"], 506);
+    assert!(
+        metrics["symbols_per_second"]
+            .as_f64()
+            .is_some_and(|v| v > 0.0)
+    );
+    for stage in [
+        "universe_loading",
+        "data_fetching",
+        "symbol_scanning",
+        "finalization",
+    ] {
+        assert!(
+            metrics["stage_seconds"][stage].is_number(),
+            "seconds for {stage}"
+        );
+    }
+    // Not a terminal: no progress bar on stderr, only the summary.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !stderr.contains("ETA") && stderr.contains("506 in universe"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_demo_market_is_the_default_and_says_it_is_synthetic() {
+    let table = technic(&["scan", "--max-symbols", "40"]);
+    assert!(table.status.success());
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("SYNTHETIC DATA") && text.contains("Top 25 of"),
+        "{text}"
+    );
+    let report = stdout_json(&technic(&["scan", "--format", "json", "--quiet"]));
+    assert_eq!(report["data_source"]["synthetic"], true);
+    assert_eq!(report["results"].as_array().map(Vec::len), Some(500));
+    let quiet = technic(&["scan", "--format", "csv", "--quiet", "--max-symbols", "5"]);
+    assert!(quiet.stderr.is_empty(), "--quiet prints nothing on stderr");
+    let csv = String::from_utf8_lossy(&quiet.stdout);
+    assert_eq!(csv.lines().count(), 6, "header and 5 rows");
+    assert!(csv.starts_with("rank,symbol,name,sector,signal,tech_rating,alpha_score"));
+}
+
+#[test]
+fn bad_flags_are_refused_naming_the_flag() {
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["--min-tech-rating", "150"],
+            "--min-tech-rating: must be between 0 and 100",
+        ),
+        (&["--min-price", "-5"], "--min-price: must be a number >= 0"),
+        (
+            &["--max-symbols", "-3"],
+            "--max-symbols: must be a whole number >= 0",
+        ),
+        (&["--max-symbols", "0"], "--max-symbols: must be at least 1"),
+        (
+            &["--sectors", "Tech"],
+            "--sectors: unknown sector 'Tech'; expected one of: Communication Services",
+        ),
+        (
+            &["--lookback-days", "50"],
+            "--lookback-days: must be between 200",
+        ),
+        (&["--format", "xml"], "possible values: table, json, csv"),
+    ];
+    for (args, expected) in cases {
+        let mut all = vec!["scan"];
+        all.extend_from_slice(args);
+        let output = technic(&all);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} fails");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    let output = technic(&["scan", "--data", "/nonexistent/dir"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success()
+            && stderr.contains("--data /nonexistent/dir")
+            && stderr.contains("not a data directory"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn indicators_prints_the_golden_columns_with_talib_values() {
+    let output = technic(&["indicators", "AAPL", "--data", &sp500()]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let ours = String::from_utf8(output.stdout).expect("utf-8");
+    let golden = std::fs::read_to_string(shared().join("golden/talib/AAPL.csv")).expect("golden");
+    let (ours_lines, golden_lines): (Vec<&str>, Vec<&str>) =
+        (ours.lines().collect(), golden.lines().collect());
+    assert_eq!(ours_lines[0], golden_lines[0], "same header");
+    assert_eq!(ours_lines.len(), golden_lines.len(), "one row per bar");
+    for (o, g) in ours_lines.iter().zip(&golden_lines).skip(1).step_by(97) {
+        for (a, b) in o.split(',').zip(g.split(',')).skip(1) {
+            match (a.parse::<f64>(), b.parse::<f64>()) {
+                (Ok(x), Ok(y)) => assert!(
+                    (x - y).abs() / y.abs().max(1.0) <= 1e-9,
+                    "{a} vs {b} in\n{o}\n{g}"
+                ),
+                _ => assert_eq!(a.is_empty(), b.is_empty(), "same warm-up in\n{o}\n{g}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn indicators_honours_dates_and_custom_specs() {
+    let output = technic(&[
+        "indicators",
+        "MSFT",
+        "--data",
+        &sp500(),
+        "--from",
+        "2021-04-01",
+        "--to",
+        "2021-04-09",
+        "--indicators",
+        "rsi_7,macd_5_35_5",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "timestamp,rsi_7,macd_5_35_5,macd_signal_5_35_5,macd_hist_5_35_5"
+    );
+    assert_eq!(
+        lines.len(),
+        1 + 6,
+        "six trading days from 2021-04-01 to 2021-04-09 (Good Friday closed)"
+    );
+    assert!(lines[1].starts_with("2021-04-01,") && lines[6].starts_with("2021-04-09,"));
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.split(',').skip(1).all(|v| v.parse::<f64>().is_ok())),
+        "warmed up on earlier history"
+    );
+
+    for (args, expected) in [
+        (
+            vec![
+                "indicators",
+                "MSFT",
+                "--data",
+                &sp500(),
+                "--indicators",
+                "rsi_1",
+            ],
+            "rsi_1",
+        ),
+        (
+            vec!["indicators", "BF.B", "--data", &sp500()],
+            "not a bar file",
+        ),
+        (
+            vec![
+                "indicators",
+                "MSFT",
+                "--from",
+                "2021-02-01",
+                "--to",
+                "2021-01-01",
+            ],
+            "--from 2021-02-01 is after --to 2021-01-01",
+        ),
+    ] {
+        let output = technic(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
+    }
+}

@@ -1,0 +1,180 @@
+//! `alpha_score`: a symbol's percentile, within the scanned universe, of a multi-factor composite.
+//!
+//! Factors (each optional: a symbol with too little history simply lacks it):
+//! - 12-1 month momentum: the return from 252 to 21 bars ago, skipping the latest month's reversal;
+//! - trend strength: ADX signed by the direction of the directional indicators;
+//! - volatility-adjusted return: the 63-bar return over the 63-bar volatility of daily log returns.
+//!
+//! Each factor is turned into a cross-sectional z-score (winsorised at ±3 so one outlier cannot
+//! dominate); the composite is the mean of a symbol's available z-scores; the score is its
+//! percentile rank (0 = worst, 1 = best; ties share their mean rank).
+
+use crate::bars::Bars;
+use crate::indicators::IndicatorFrame;
+
+const YEAR: usize = 252;
+const MONTH: usize = 21;
+const QUARTER: usize = 63;
+const WINSOR: f64 = 3.0;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct AlphaFactors {
+    pub momentum_12_1: Option<f64>,
+    pub trend_strength: Option<f64>,
+    pub vol_adjusted_return: Option<f64>,
+}
+
+impl AlphaFactors {
+    fn as_array(&self) -> [Option<f64>; 3] {
+        [
+            self.momentum_12_1,
+            self.trend_strength,
+            self.vol_adjusted_return,
+        ]
+    }
+}
+
+/// Bars needed for every factor to be defined.
+pub const FULL_HISTORY: usize = YEAR + 1;
+
+pub fn factors(bars: &Bars, frame: &IndicatorFrame) -> AlphaFactors {
+    let close = &bars.close;
+    let n = close.len();
+    let back = |k: usize| n.checked_sub(1 + k).map(|i| close[i]);
+    let momentum_12_1 = match (back(MONTH), back(YEAR)) {
+        (Some(recent), Some(old)) => Some(recent / old - 1.0),
+        _ => None,
+    };
+    let latest = |name: &str| {
+        frame
+            .column(name)
+            .and_then(|s| s.last().copied())
+            .filter(|v| v.is_finite())
+    };
+    let trend_strength = match (
+        latest("adx_14"),
+        latest("plus_di_14"),
+        latest("minus_di_14"),
+    ) {
+        (Some(adx), Some(plus), Some(minus)) => Some(if plus >= minus { adx } else { -adx }),
+        _ => None,
+    };
+    let vol_adjusted_return = (n > QUARTER).then(|| {
+        let window = &close[n - QUARTER - 1..];
+        let returns: Vec<f64> = window.windows(2).map(|w| (w[1] / w[0]).ln()).collect();
+        let mean = returns.iter().sum::<f64>() / returns.len() as f64;
+        let variance =
+            returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (returns.len() - 1) as f64;
+        let volatility = (variance * QUARTER as f64).sqrt();
+        let total: f64 = returns.iter().sum();
+        if volatility > 0.0 {
+            total / volatility
+        } else {
+            0.0
+        }
+    });
+    AlphaFactors {
+        momentum_12_1,
+        trend_strength,
+        vol_adjusted_return,
+    }
+}
+
+/// The composite of each symbol against the others in `universe`; `None` where a symbol has no factor.
+pub fn composites(universe: &[AlphaFactors]) -> Vec<Option<f64>> {
+    let mut sums = vec![0.0; universe.len()];
+    let mut counts = vec![0usize; universe.len()];
+    for factor in 0..3 {
+        let values: Vec<f64> = universe
+            .iter()
+            .filter_map(|f| f.as_array()[factor])
+            .collect();
+        if values.len() < 2 {
+            continue;
+        }
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+            / (values.len() - 1) as f64)
+            .sqrt();
+        if sd.is_nan() || sd <= 0.0 {
+            continue;
+        }
+        for (i, f) in universe.iter().enumerate() {
+            if let Some(v) = f.as_array()[factor] {
+                sums[i] += ((v - mean) / sd).clamp(-WINSOR, WINSOR);
+                counts[i] += 1;
+            }
+        }
+    }
+    sums.iter()
+        .zip(&counts)
+        .map(|(s, &c)| (c > 0).then(|| s / c as f64))
+        .collect()
+}
+
+/// Percentile ranks in `[0, 1]` of the defined values; ties share their mean rank; a lone value is 0.5.
+pub fn percentile_ranks(values: &[Option<f64>]) -> Vec<Option<f64>> {
+    let mut order: Vec<(usize, f64)> = values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|v| (i, v)))
+        .collect();
+    order.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mut ranks = vec![None; values.len()];
+    let n = order.len();
+    let mut start = 0;
+    while start < n {
+        let mut end = start;
+        while end + 1 < n && order[end + 1].1 == order[start].1 {
+            end += 1;
+        }
+        let mean_rank = (start + end) as f64 / 2.0;
+        let pct = if n == 1 {
+            0.5
+        } else {
+            mean_rank / (n - 1) as f64
+        };
+        for &(i, _) in &order[start..=end] {
+            ranks[i] = Some(pct);
+        }
+        start = end + 1;
+    }
+    ranks
+}
+
+/// `alpha_score` of every symbol within `universe`.
+pub fn alpha_scores(universe: &[AlphaFactors]) -> Vec<Option<f64>> {
+    percentile_ranks(&composites(universe))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(m: f64, t: f64, v: f64) -> AlphaFactors {
+        AlphaFactors {
+            momentum_12_1: Some(m),
+            trend_strength: Some(t),
+            vol_adjusted_return: Some(v),
+        }
+    }
+
+    #[test]
+    fn better_on_every_factor_ranks_higher() {
+        let scores = alpha_scores(&[f(0.1, 10.0, 0.5), f(0.3, 30.0, 1.5), f(-0.2, -20.0, -1.0)]);
+        assert_eq!(scores, vec![Some(0.5), Some(1.0), Some(0.0)]);
+    }
+
+    #[test]
+    fn ties_share_a_rank_and_missing_factors_are_skipped() {
+        assert_eq!(
+            percentile_ranks(&[Some(1.0), Some(1.0), Some(3.0), None]),
+            vec![Some(0.25), Some(0.25), Some(1.0), None]
+        );
+        assert_eq!(percentile_ranks(&[Some(7.0)]), vec![Some(0.5)]);
+        let no_history = AlphaFactors::default();
+        let scores = alpha_scores(&[f(0.1, 1.0, 0.1), no_history, f(0.2, 2.0, 0.2)]);
+        assert_eq!(scores[1], None);
+        assert!(scores[2] > scores[0]);
+    }
+}

@@ -1,0 +1,608 @@
+//! Reading bar files: column layouts, the split/dividend adjustment, validation with line numbers,
+//! and the tail read that lets a scan touch only the bars its lookback needs.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::path::Path;
+
+use chrono::NaiveDate;
+use csv::ByteRecord;
+use technic_core::{Bar, BarError, Bars};
+
+use crate::{BarWindow, DataError};
+
+/// Where each needed column sits in a file's rows, found from its header.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    date: usize,
+    open: usize,
+    high: usize,
+    low: usize,
+    close: usize,
+    volume: usize,
+    /// Present in the AlphaVantage and Yahoo layouts; when present, prices are adjusted by it.
+    adjusted_close: Option<usize>,
+    /// Fewer fields than this in a row means the row is cut short.
+    min_fields: usize,
+}
+
+/// Header names are compared lower-cased with spaces, `_` and `-` removed, so `Adj Close`,
+/// `adjusted_close` and `AdjClose` all match.
+fn normalise(name: &[u8]) -> String {
+    String::from_utf8_lossy(name)
+        .trim()
+        .trim_start_matches('\u{feff}')
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '_' | '-' | '"'))
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+impl Layout {
+    fn from_header(path: &Path, header: &ByteRecord) -> Result<Self, DataError> {
+        let names: Vec<String> = header.iter().map(normalise).collect();
+        let find = |aliases: &[&str]| names.iter().position(|n| aliases.contains(&n.as_str()));
+        let found = (
+            find(&["timestamp", "date", "datetime", "time", "day"]),
+            find(&["open"]),
+            find(&["high"]),
+            find(&["low"]),
+            find(&["close"]),
+            find(&["volume", "vol"]),
+        );
+        let (Some(date), Some(open), Some(high), Some(low), Some(close), Some(volume)) = found
+        else {
+            let shown: String = header
+                .iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect::<Vec<_>>()
+                .join(",");
+            let shown: String = shown.chars().take(80).collect();
+            return Err(DataError::NotABarFile {
+                path: path.to_owned(),
+                reason: format!(
+                    "expected a header with date (or timestamp), open, high, low, close and volume columns, found '{shown}'"
+                ),
+            });
+        };
+        let adjusted_close = find(&["adjustedclose", "adjclose"]);
+        let min_fields = [
+            date,
+            open,
+            high,
+            low,
+            close,
+            volume,
+            adjusted_close.unwrap_or(0),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+            + 1;
+        Ok(Self {
+            date,
+            open,
+            high,
+            low,
+            close,
+            volume,
+            adjusted_close,
+            min_fields,
+        })
+    }
+
+    /// Parses and adjusts one row. The raw values are validated before adjusting, so a message
+    /// quotes what the file says.
+    fn parse(&self, record: &ByteRecord) -> Result<Bar, RowError> {
+        if record.len() < self.min_fields {
+            return Err(RowError::Message(format!(
+                "expected at least {} fields, found {}",
+                self.min_fields,
+                record.len()
+            )));
+        }
+        // Fields are borrowed, not copied: this runs for every row a scan reads.
+        let text = |i: usize| std::str::from_utf8(&record[i]).map(str::trim);
+        let number = |i: usize, column: &str| -> Result<f64, RowError> {
+            text(i)
+                .ok()
+                .and_then(|t| t.parse::<f64>().ok())
+                .ok_or_else(|| {
+                    RowError::Message(format!(
+                        "{column} '{}' is not a number",
+                        String::from_utf8_lossy(&record[i]).trim()
+                    ))
+                })
+        };
+        let date = text(self.date)
+            .ok()
+            .and_then(parse_iso_date)
+            .ok_or_else(|| {
+                let raw = String::from_utf8_lossy(&record[self.date])
+                    .trim()
+                    .to_owned();
+                RowError::Message(format!("date '{raw}' is not a date (expected YYYY-MM-DD)"))
+            })?;
+        let raw = Bar {
+            date,
+            open: number(self.open, "open")?,
+            high: number(self.high, "high")?,
+            low: number(self.low, "low")?,
+            close: number(self.close, "close")?,
+            volume: number(self.volume, "volume")?,
+        };
+        raw.validate().map_err(RowError::Bar)?;
+        let Some(adjusted_index) = self.adjusted_close else {
+            return Ok(raw);
+        };
+        let adjusted = number(adjusted_index, "adjusted close")?;
+        let factor = adjusted / raw.close;
+        if !(factor.is_finite() && factor > 0.0) {
+            return Err(RowError::Message(format!(
+                "adjusted close {adjusted} with close {} gives no valid adjustment factor",
+                raw.close
+            )));
+        }
+        Ok(Bar {
+            open: raw.open * factor,
+            high: raw.high * factor,
+            low: raw.low * factor,
+            // Not `adjusted` itself: `close * (adjusted / close)` can differ from it by an ulp, and
+            // OBV, which compares consecutive closes for equality, then counts a day differently
+            // from TA-Lib run on the documented adjustment (seen on KO, 2004-06-14).
+            close: raw.close * factor,
+            ..raw
+        })
+    }
+}
+
+/// `YYYY-MM-DD`, optionally followed by a time (`2020-01-02 00:00:00`, `2020-01-02T…`), which is
+/// ignored for daily bars. Hand-parsed because chrono's format-string parser dominated load time.
+fn parse_iso_date(text: &str) -> Option<NaiveDate> {
+    let b = text.as_bytes();
+    if b.len() < 10
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || (b.len() > 10 && !matches!(b[10], b' ' | b'T'))
+    {
+        return None;
+    }
+    let digits = |range: std::ops::Range<usize>| -> Option<u32> {
+        b[range].iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    NaiveDate::from_ymd_opt(
+        i32::try_from(digits(0..4)?).ok()?,
+        digits(5..7)?,
+        digits(8..10)?,
+    )
+}
+
+enum RowError {
+    Message(String),
+    Bar(BarError),
+}
+
+impl RowError {
+    fn at(self, path: &Path, line: u64) -> DataError {
+        match self {
+            RowError::Message(message) => DataError::BadRow {
+                path: path.to_owned(),
+                line,
+                message,
+            },
+            RowError::Bar(source) => DataError::BadBar {
+                path: path.to_owned(),
+                line,
+                source,
+            },
+        }
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
+    move |source| DataError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn csv_error(path: &Path, error: csv::Error) -> DataError {
+    let line = error.position().map_or(0, |p| p.line());
+    match error.into_kind() {
+        csv::ErrorKind::Io(source) => DataError::Io {
+            path: path.to_owned(),
+            source,
+        },
+        other => DataError::BadRow {
+            path: path.to_owned(),
+            line,
+            message: format!("{other:?}"),
+        },
+    }
+}
+
+fn reader<R: Read>(source: R) -> csv::Reader<R> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(source)
+}
+
+/// Reads a bar file within `window`. A plain CSV asked only for its newest bars is read from the
+/// end, so a scan's cost does not grow with the length of the history on disk.
+pub(crate) fn read_bar_file(path: &Path, window: &BarWindow) -> Result<Bars, DataError> {
+    let gzipped = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    match (gzipped, window.last, window.from, window.to) {
+        (false, Some(last), None, None) => read_tail(path, last),
+        (true, ..) => {
+            let file = File::open(path).map_err(io(path))?;
+            read_stream(
+                path,
+                flate2::read::MultiGzDecoder::new(BufReader::new(file)),
+                window,
+            )
+        }
+        (false, ..) => read_stream(
+            path,
+            BufReader::new(File::open(path).map_err(io(path))?),
+            window,
+        ),
+    }
+}
+
+/// Reads every row (validating all of them), keeping at most `window.last` bars in a ring so memory
+/// stays bounded by the window, not the file.
+fn read_stream<R: Read>(path: &Path, source: R, window: &BarWindow) -> Result<Bars, DataError> {
+    let mut rows = reader(source);
+    let mut record = ByteRecord::new();
+    if !rows
+        .read_byte_record(&mut record)
+        .map_err(|e| csv_error(path, e))?
+    {
+        return Err(DataError::NotABarFile {
+            path: path.to_owned(),
+            reason: "the file is empty".into(),
+        });
+    }
+    let layout = Layout::from_header(path, &record)?;
+    let capacity = window.last.unwrap_or(1024);
+    let mut kept: VecDeque<Bar> = VecDeque::with_capacity(capacity.min(1 << 16));
+    let mut previous: Option<NaiveDate> = None;
+    while rows
+        .read_byte_record(&mut record)
+        .map_err(|e| csv_error(path, e))?
+    {
+        let line = record.position().map_or(0, |p| p.line());
+        let bar = layout.parse(&record).map_err(|e| e.at(path, line))?;
+        if let Some(previous) = previous
+            && bar.date <= previous
+        {
+            return Err(RowError::Bar(BarError::DateNotAscending {
+                date: bar.date,
+                previous,
+            })
+            .at(path, line));
+        }
+        previous = Some(bar.date);
+        if window.to.is_some_and(|to| bar.date > to) {
+            break;
+        }
+        if window.from.is_some_and(|from| bar.date < from) {
+            continue;
+        }
+        if window.last.is_some_and(|last| kept.len() == last) {
+            kept.pop_front();
+        }
+        kept.push_back(bar);
+    }
+    let mut bars = Bars::with_capacity(kept.len());
+    for bar in kept {
+        // Order was checked as rows were read, so this only re-checks values already validated.
+        bars.push(bar).map_err(|source| DataError::BadBar {
+            path: path.to_owned(),
+            line: 0,
+            source,
+        })?;
+    }
+    Ok(bars)
+}
+
+/// Reads the header, then only as much of the file's end as holds the newest `last` rows.
+fn read_tail(path: &Path, last: usize) -> Result<Bars, DataError> {
+    const HEADER_LIMIT: u64 = 64 * 1024;
+    let mut file = File::open(path).map_err(io(path))?;
+    let len = file.metadata().map_err(io(path))?.len();
+    let mut head = Vec::new();
+    let mut header_end = None;
+    let mut want = 4096u64;
+    while header_end.is_none() && (head.len() as u64) < len.min(HEADER_LIMIT) {
+        head.clear();
+        file.seek(SeekFrom::Start(0)).map_err(io(path))?;
+        (&mut file)
+            .take(want.min(len))
+            .read_to_end(&mut head)
+            .map_err(io(path))?;
+        header_end = memchr::memchr(b'\n', &head);
+        want *= 4;
+    }
+    let header_end = match header_end {
+        Some(i) => i,
+        None if len <= HEADER_LIMIT => head.len(),
+        None => {
+            return Err(DataError::NotABarFile {
+                path: path.to_owned(),
+                reason: "its first line is longer than 64 KiB, so it has no CSV header".into(),
+            });
+        }
+    };
+    let data_start = (header_end as u64 + 1).min(len);
+
+    // A first guess at the bytes that hold `last` rows; grown until they do.
+    let mut guess = (last as u64 + 2) * 96;
+    let (body_start, mut buf) = loop {
+        let start = len.saturating_sub(guess).max(data_start);
+        let mut buf = Vec::with_capacity((len - start) as usize);
+        file.seek(SeekFrom::Start(start)).map_err(io(path))?;
+        (&mut file)
+            .take(len - start)
+            .read_to_end(&mut buf)
+            .map_err(io(path))?;
+        let at_first_row = start == data_start;
+        match start_of_last_lines(&buf, last, at_first_row) {
+            Some(offset) => break (start + offset as u64, buf.split_off(offset)),
+            None if at_first_row => break (start, buf),
+            None => guess *= 4,
+        }
+    };
+
+    // One reader for header and rows: building a CSV reader costs more than parsing a few hundred rows.
+    let mut text = head[..header_end].to_vec();
+    text.push(b'\n');
+    text.append(&mut buf);
+    let mut rows = reader(&text[..]);
+    let mut record = ByteRecord::new();
+    if !rows
+        .read_byte_record(&mut record)
+        .map_err(|e| csv_error(path, e))?
+    {
+        return Err(DataError::NotABarFile {
+            path: path.to_owned(),
+            reason: "the file is empty".into(),
+        });
+    }
+    let layout = Layout::from_header(path, &record)?;
+    let mut bars = Bars::with_capacity(last);
+    // Row k of `text` (1-based, the header being row 1) is line k - 1 of the body.
+    let file_line = |row: u64| absolute_line(path, body_start, row - 1);
+    while bars.len() < last
+        && rows
+            .read_byte_record(&mut record)
+            .map_err(|e| csv_error(path, e))?
+    {
+        let row = record.position().map_or(1, |p| p.line());
+        let bar = layout
+            .parse(&record)
+            .map_err(|e| e.at(path, file_line(row)))?;
+        bars.push(bar).map_err(|source| DataError::BadBar {
+            path: path.to_owned(),
+            line: file_line(row),
+            source,
+        })?;
+    }
+    Ok(bars)
+}
+
+/// Offset in `buf` where the newest `last` non-blank lines begin; `None` if `buf` holds fewer.
+/// Unless `at_first_row`, the first line of `buf` is assumed cut and never counted.
+fn start_of_last_lines(buf: &[u8], last: usize, at_first_row: bool) -> Option<usize> {
+    if last == 0 {
+        return Some(buf.len());
+    }
+    let mut found = 0;
+    let mut end = buf.len();
+    while let Some(newline) = memchr::memrchr(b'\n', &buf[..end]) {
+        if !buf[newline + 1..end].trim_ascii().is_empty() {
+            found += 1;
+            if found == last {
+                return Some(newline + 1);
+            }
+        }
+        end = newline;
+    }
+    // The first line of the buffer has no newline before it: it counts only if it is whole.
+    (at_first_row && !buf[..end].trim_ascii().is_empty() && found + 1 == last).then_some(0)
+}
+
+/// Turns a line number within the tail read (1-based, starting at `body_start`) into the file's.
+fn absolute_line(path: &Path, body_start: u64, line_in_body: u64) -> u64 {
+    let newlines_before = File::open(path)
+        .and_then(|f| {
+            let mut prefix = Vec::new();
+            f.take(body_start).read_to_end(&mut prefix)?;
+            Ok(memchr::memchr_iter(b'\n', &prefix).count() as u64)
+        })
+        .unwrap_or(0);
+    newlines_before + line_in_body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write test file");
+        path
+    }
+
+    const ALPHAVANTAGE: &str = "timestamp,open,high,low,close,adjusted_close,volume,dividend_amount,split_coefficient\n\
+        2020-01-02,100,110,90,100,50,1000,0,1\n\
+        2020-01-03,100,120,95,110,55,2000,0,1\n\
+        2020-01-06,110,115,100,105,105,3000,0,2\n";
+
+    #[test]
+    fn alphavantage_layout_is_adjusted_by_adjusted_close_over_close() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(&dir, "X.csv", ALPHAVANTAGE);
+        let bars = read_bar_file(&path, &BarWindow::default()).expect("valid file");
+        assert_eq!(bars.len(), 3);
+        assert_eq!(
+            (bars.open[0], bars.high[0], bars.low[0], bars.close[0]),
+            (50.0, 55.0, 45.0, 50.0)
+        );
+        assert_eq!(bars.volume[0], 1000.0, "volume is left as given");
+        assert_eq!(bars.close[2], 105.0);
+    }
+
+    #[test]
+    fn yahoo_and_plain_layouts_are_read_case_insensitively() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let yahoo = write(
+            &dir,
+            "Y.csv",
+            "Date,Open,High,Low,Close,Adj Close,Volume\r\n2021-03-01,10,12,9,10,5,77\r\n",
+        );
+        let bars = read_bar_file(&yahoo, &BarWindow::default()).expect("yahoo");
+        assert_eq!(
+            (bars.high[0], bars.close[0], bars.volume[0]),
+            (6.0, 5.0, 77.0)
+        );
+        let plain = write(
+            &dir,
+            "P.csv",
+            "DATE,OPEN,HIGH,LOW,CLOSE,VOLUME\n2021-03-01,10,12,9,11,5\n",
+        );
+        let bars = read_bar_file(&plain, &BarWindow::default()).expect("plain");
+        assert_eq!(bars.close[0], 11.0, "no adjusted column: prices as given");
+    }
+
+    #[test]
+    fn tail_read_matches_the_full_read_for_any_window() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut text = String::from("date,open,high,low,close,volume\n");
+        let start = NaiveDate::from_ymd_opt(2000, 1, 1).expect("date");
+        for i in 0..500u32 {
+            let d = start + chrono::Days::new(u64::from(i));
+            let p = 100.0 + f64::from(i % 17);
+            text.push_str(&format!("{d},{p},{},{},{p},{}\n", p + 1.0, p - 1.0, i * 10));
+        }
+        let path = write(&dir, "T.csv", &text);
+        let full = read_bar_file(&path, &BarWindow::default()).expect("full");
+        for last in [0, 1, 2, 7, 100, 499, 500, 501, 10_000] {
+            let mut expected = full.clone();
+            expected.keep_last(last);
+            assert_eq!(
+                read_bar_file(&path, &BarWindow::last(last)).expect("tail"),
+                expected,
+                "last {last}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_name_the_file_the_line_and_the_problem() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let not_bars = write(
+            &dir,
+            "BF.B.csv",
+            "{\n    \"Error Message\": \"Invalid API call.\"\n}\n",
+        );
+        let err = read_bar_file(&not_bars, &BarWindow::last(100))
+            .expect_err("not a bar file")
+            .to_string();
+        assert!(
+            err.contains("BF.B.csv") && err.contains("not a bar file") && err.contains("found '{'"),
+            "{err}"
+        );
+
+        let mut lines = String::from("date,open,high,low,close,volume\n");
+        for day in 1..=9 {
+            lines.push_str(&format!("2020-01-0{day},1,2,1,2,10\n"));
+        }
+        let bad_number = lines.replace("2020-01-05,1,2,1,2,10", "2020-01-05,1,2,1,oops,10");
+        let path = write(&dir, "N.csv", &bad_number);
+        for window in [BarWindow::default(), BarWindow::last(6)] {
+            let err = read_bar_file(&path, &window)
+                .expect_err("bad number")
+                .to_string();
+            assert!(
+                err.contains("N.csv, line 6: close 'oops' is not a number"),
+                "{err}"
+            );
+        }
+        let repeated = lines.replace("2020-01-07", "2020-01-06");
+        let path = write(&dir, "R.csv", &repeated);
+        for window in [BarWindow::default(), BarWindow::last(5)] {
+            let err = read_bar_file(&path, &window)
+                .expect_err("repeated date")
+                .to_string();
+            assert!(
+                err.contains("R.csv, line 8: date 2020-01-06 is not after"),
+                "{err}"
+            );
+        }
+        let inverted = lines.replace("2020-01-08,1,2,1,2,10", "2020-01-08,1,1,2,2,10");
+        let path = write(&dir, "H.csv", &inverted);
+        let err = read_bar_file(&path, &BarWindow::last(3))
+            .expect_err("high < low")
+            .to_string();
+        assert!(
+            err.contains("H.csv, line 9: high 1 is below low 2"),
+            "{err}"
+        );
+        let short = write(
+            &dir,
+            "S.csv",
+            "date,open,high,low,close,volume\n2020-01-01,1,2\n",
+        );
+        let err = read_bar_file(&short, &BarWindow::default())
+            .expect_err("short row")
+            .to_string();
+        assert!(
+            err.contains("line 2: expected at least 6 fields, found 3"),
+            "{err}"
+        );
+        let bad_date = write(
+            &dir,
+            "D.csv",
+            "date,open,high,low,close,volume\n01/02/2020,1,2,1,2,3\n",
+        );
+        let err = read_bar_file(&bad_date, &BarWindow::default())
+            .expect_err("bad date")
+            .to_string();
+        assert!(
+            err.contains("date '01/02/2020' is not a date (expected YYYY-MM-DD)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn gzip_files_and_date_windows_are_read() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("G.csv.gz");
+        let mut encoder = flate2::write::GzEncoder::new(
+            File::create(&path).expect("create"),
+            flate2::Compression::fast(),
+        );
+        encoder
+            .write_all(ALPHAVANTAGE.as_bytes())
+            .expect("write gz");
+        encoder.finish().expect("finish gz");
+        let window = BarWindow {
+            last: Some(1),
+            from: None,
+            to: NaiveDate::from_ymd_opt(2020, 1, 3),
+        };
+        let bars = read_bar_file(&path, &window).expect("gz");
+        assert_eq!(
+            bars.dates,
+            vec![NaiveDate::from_ymd_opt(2020, 1, 3).expect("date")]
+        );
+    }
+}

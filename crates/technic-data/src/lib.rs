@@ -1,0 +1,124 @@
+//! Market data for technic: the [`MarketData`] trait and its sources.
+//!
+//! - [`demo::DemoMarket`]: a deterministic synthetic market, always labelled as such.
+//! - [`files::FileSource`]: a data directory of `bars/SYMBOL.csv[.gz]` and an optional `universe.csv`.
+//! - [`memory::MemorySource`]: a snapshot of another source held in memory.
+//!
+//! Architecture invariant: sources hand out split- and dividend-adjusted [`Bars`] that satisfy the
+//! core's bar invariants, or a [`DataError`] that names the file, the line and what is wrong. A bad
+//! symbol is never a panic and never stops the other symbols. This crate knows nothing of scans or HTTP.
+
+mod bar_csv;
+pub mod demo;
+pub mod files;
+pub mod memory;
+
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use technic_core::{BarError, Bars};
+
+/// A member of the universe, with what is known about it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SymbolInfo {
+    pub symbol: String,
+    pub name: Option<String>,
+    /// GICS sector; `None` when the source does not know it (e.g. a bar file with no universe row).
+    pub sector: Option<String>,
+    pub industry: Option<String>,
+    pub market_cap: Option<f64>,
+}
+
+impl SymbolInfo {
+    pub fn new(symbol: impl Into<String>) -> Self {
+        Self {
+            symbol: symbol.into(),
+            name: None,
+            sector: None,
+            industry: None,
+            market_cap: None,
+        }
+    }
+}
+
+/// Which bars to hand out. Sources may read less than the whole history to honour `last`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BarWindow {
+    /// Keep only the newest `last` bars (after the date bounds).
+    pub last: Option<usize>,
+    pub from: Option<NaiveDate>,
+    /// Inclusive; also what replays of history use to cut the data at a date.
+    pub to: Option<NaiveDate>,
+}
+
+impl BarWindow {
+    pub fn last(n: usize) -> Self {
+        Self {
+            last: Some(n),
+            ..Self::default()
+        }
+    }
+}
+
+/// What a source is, for every output that reports where its numbers came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceInfo {
+    /// `demo` or `files`.
+    pub kind: &'static str,
+    /// Human-readable; for synthetic data it says so.
+    pub description: String,
+    pub synthetic: bool,
+}
+
+/// Why a symbol's bars (or the universe) could not be loaded. Each variant names the file and,
+/// where there is one, the line.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a bar file: {reason}")]
+    NotABarFile { path: PathBuf, reason: String },
+    #[error("{path}, line {line}: {message}")]
+    BadRow {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error("{path}, line {line}: {source}")]
+    BadBar {
+        path: PathBuf,
+        line: u64,
+        source: BarError,
+    },
+    #[error("{path}: unsupported bar file format: {reason}")]
+    Unsupported { path: PathBuf, reason: String },
+    #[error("no bar file for {symbol} in {dir} (looked for {symbol}.csv and {symbol}.csv.gz)")]
+    NoBarFile { symbol: String, dir: PathBuf },
+    #[error("{symbol} is not in this source")]
+    UnknownSymbol { symbol: String },
+    #[error("{symbol}: {reason}")]
+    Unavailable { symbol: String, reason: String },
+    #[error("universe file {path}, line {line}: {message}")]
+    BadUniverse {
+        path: PathBuf,
+        line: u64,
+        message: String,
+    },
+    #[error("{dir}: not a data directory: {reason}")]
+    NotADataDir { dir: PathBuf, reason: String },
+}
+
+/// A source of daily bars. Implementations are shared across the scan's worker threads.
+pub trait MarketData: Send + Sync {
+    fn info(&self) -> SourceInfo;
+
+    /// Every symbol the source can be asked about, sorted by symbol.
+    fn universe(&self) -> Result<Vec<SymbolInfo>, DataError>;
+
+    /// The symbol's adjusted bars within `window`, oldest first.
+    fn bars(&self, symbol: &str, window: &BarWindow) -> Result<Bars, DataError>;
+}

@@ -1,0 +1,17 @@
+//! One scan end to end: universe → bars → indicators, rating and signal per symbol → alpha ranks
+//! and the final ranking, in the four weighted stages of the progress model, on all cores.
+//!
+//! Architecture invariants: the engine never fails a scan because one symbol failed (each symbol
+//! ends as a result, a skip with its reason, or an error); it holds at most `lookback_days` bars per
+//! symbol; it knows nothing about HTTP or terminals (progress goes to a [`ScanObserver`]).
+
+mod report;
+mod request;
+mod scan;
+
+pub use report::{
+    Diagnostic, DiagnosticKind, IndicatorValues, ScanMetrics, ScanReport, ScanResult,
+};
+pub use request::{DEFAULT_LOOKBACK_DAYS, GICS_SECTORS, RequestError, ScanRequest, ValidScan};
+pub use scan::{Clock, MIN_BARS, ScanError, ScanObserver, Scanner, SystemClock, new_scan_id};
+pub use technic_core::progress::{ProgressSnapshot, ScanStatus, Stage};

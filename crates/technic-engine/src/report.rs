@@ -1,0 +1,117 @@
+//! What a scan hands back: ranked results, a diagnostic for every symbol that is not a result, and
+//! metrics. These are the JSON shapes of `technic scan --format json`.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+use serde::ser::SerializeMap;
+use technic_core::progress::ScanStatus;
+use technic_core::rating::{Signal, TrendDirection};
+use technic_data::SourceInfo;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScanResult {
+    /// 1 = best, after the final ranking (tech_rating, then alpha_score, then symbol).
+    pub rank: usize,
+    pub symbol: String,
+    pub name: Option<String>,
+    pub sector: Option<String>,
+    pub signal: Signal,
+    pub tech_rating: f64,
+    /// Percentile (0–1) of the multi-factor composite within this scan's results; `None` when the
+    /// symbol lacks every factor.
+    pub alpha_score: Option<f64>,
+    pub high_quality: bool,
+    pub date: NaiveDate,
+    pub close: f64,
+    /// Change of the latest close against the previous one, in percent.
+    pub change_pct: f64,
+    pub volume: f64,
+    pub avg_volume_20: f64,
+    pub trend_direction: TrendDirection,
+    pub trend_score: f64,
+    pub momentum_score: f64,
+    pub volume_score: f64,
+    pub volatility_score: f64,
+    pub bars: usize,
+    /// Latest value of every indicator column, `null` during its warm-up.
+    pub indicators: IndicatorValues,
+}
+
+/// Serialised as a JSON object in column order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndicatorValues(pub Vec<(String, Option<f64>)>);
+
+impl IndicatorValues {
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.0.iter().find(|(n, _)| n == name).and_then(|(_, v)| *v)
+    }
+}
+
+impl Serialize for IndicatorValues {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (name, value) in &self.0 {
+            map.serialize_entry(name, value)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiagnosticKind {
+    /// Data fine, but the symbol was filtered out or has too little history.
+    Skipped,
+    /// The symbol's data could not be used; the message names the file, line and problem.
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Diagnostic {
+    pub symbol: String,
+    pub kind: DiagnosticKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScanMetrics {
+    /// Symbols the scan set out to process (after the universe filters).
+    pub symbols_total: usize,
+    /// Symbols whose indicators were computed.
+    pub symbols_scanned: usize,
+    pub results: usize,
+    pub skipped: usize,
+    pub errors: usize,
+    pub high_quality_signals: usize,
+    pub bars_loaded: usize,
+    pub seconds_total: f64,
+    /// Seconds per stage, in stage order.
+    pub stage_seconds: StageSeconds,
+    pub symbols_per_second: f64,
+    pub bars_per_second: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageSeconds(pub Vec<(&'static str, f64)>);
+
+impl Serialize for StageSeconds {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (stage, seconds) in &self.0 {
+            map.serialize_entry(stage, seconds)?;
+        }
+        map.end()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScanReport {
+    pub scan_id: String,
+    pub status: ScanStatus,
+    pub data_source: SourceInfo,
+    /// The newest bar date among the results.
+    pub as_of: Option<NaiveDate>,
+    pub results: Vec<ScanResult>,
+    pub diagnostics: Vec<Diagnostic>,
+    pub metrics: ScanMetrics,
+}

@@ -1,0 +1,261 @@
+//! A scan request and its validation. JSON bodies and CLI flags share these field names, so an
+//! error names the field the user wrote.
+
+use serde::Deserialize;
+
+use crate::scan::MIN_BARS;
+
+/// The eleven GICS sectors; `sectors` must name some of them (any letter case).
+pub const GICS_SECTORS: [&str; 11] = [
+    "Communication Services",
+    "Consumer Discretionary",
+    "Consumer Staples",
+    "Energy",
+    "Financials",
+    "Health Care",
+    "Industrials",
+    "Information Technology",
+    "Materials",
+    "Real Estate",
+    "Utilities",
+];
+
+/// Bars kept per symbol unless the request says otherwise: a year and a half of trading days,
+/// enough for SMA 200, the 12-1 month momentum factor and settled Wilder smoothing.
+pub const DEFAULT_LOOKBACK_DAYS: usize = 400;
+const MAX_LOOKBACK_DAYS: usize = 10_000;
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScanRequest {
+    /// Scan at most this many symbols of the (filtered) universe.
+    pub max_symbols: Option<usize>,
+    /// Keep only results rated at least this (0–100); the others end as skips with the reason.
+    pub min_tech_rating: Option<f64>,
+    /// Restrict the universe to these GICS sectors.
+    pub sectors: Option<Vec<String>>,
+    /// Scan exactly these symbols (a symbol the source lacks ends as an error, not silently dropped).
+    pub symbols: Option<Vec<String>>,
+    /// Skip symbols whose latest close is below this.
+    pub min_price: Option<f64>,
+    /// Skip symbols whose 20-day average volume is below this.
+    pub min_avg_volume: Option<f64>,
+    /// Trading days of history per symbol (at least the rating's minimum).
+    pub lookback_days: Option<usize>,
+}
+
+/// A request error names the field and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct RequestError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn error(field: &'static str, message: impl Into<String>) -> RequestError {
+    RequestError {
+        field,
+        message: message.into(),
+    }
+}
+
+/// A request whose every value has been checked; the engine only runs these.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidScan {
+    pub max_symbols: Option<usize>,
+    pub min_tech_rating: Option<f64>,
+    /// Canonical GICS names.
+    pub sectors: Option<Vec<String>>,
+    /// Upper-cased, de-duplicated, in the order given.
+    pub symbols: Option<Vec<String>>,
+    pub min_price: Option<f64>,
+    pub min_avg_volume: Option<f64>,
+    pub lookback_days: usize,
+}
+
+fn non_negative(field: &'static str, value: Option<f64>) -> Result<Option<f64>, RequestError> {
+    match value {
+        Some(v) if !v.is_finite() || v < 0.0 => {
+            Err(error(field, format!("must be a number >= 0, got {v}")))
+        }
+        other => Ok(other),
+    }
+}
+
+impl ScanRequest {
+    pub fn validate(&self) -> Result<ValidScan, RequestError> {
+        if self.max_symbols == Some(0) {
+            return Err(error("max_symbols", "must be at least 1"));
+        }
+        let min_tech_rating = match self.min_tech_rating {
+            Some(r) if !(0.0..=100.0).contains(&r) => {
+                return Err(error(
+                    "min_tech_rating",
+                    format!("must be between 0 and 100, got {r}"),
+                ));
+            }
+            other => other,
+        };
+        let sectors = match &self.sectors {
+            None => None,
+            Some(list) if list.is_empty() => {
+                return Err(error("sectors", "must name at least one sector"));
+            }
+            Some(list) => Some(
+                list.iter()
+                    .map(|s| {
+                        GICS_SECTORS
+                            .iter()
+                            .find(|g| g.eq_ignore_ascii_case(s.trim()))
+                            .map(|g| (*g).to_owned())
+                            .ok_or_else(|| {
+                                error(
+                                    "sectors",
+                                    format!(
+                                        "unknown sector '{s}'; expected one of: {}",
+                                        GICS_SECTORS.join(", ")
+                                    ),
+                                )
+                            })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+        };
+        let symbols = match &self.symbols {
+            None => None,
+            Some(list) => {
+                let mut seen = Vec::new();
+                for raw in list {
+                    let symbol = raw.trim().to_ascii_uppercase();
+                    let valid = !symbol.is_empty()
+                        && symbol.len() <= 12
+                        && symbol
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'));
+                    if !valid {
+                        return Err(error(
+                            "symbols",
+                            format!("'{raw}' is not a ticker symbol (letters, digits, '.' or '-')"),
+                        ));
+                    }
+                    if !seen.contains(&symbol) {
+                        seen.push(symbol);
+                    }
+                }
+                if seen.is_empty() {
+                    return Err(error("symbols", "must name at least one symbol"));
+                }
+                Some(seen)
+            }
+        };
+        let lookback_days = self.lookback_days.unwrap_or(DEFAULT_LOOKBACK_DAYS);
+        if !(MIN_BARS..=MAX_LOOKBACK_DAYS).contains(&lookback_days) {
+            return Err(error(
+                "lookback_days",
+                format!(
+                    "must be between {MIN_BARS} (the rating needs SMA 200) and {MAX_LOOKBACK_DAYS} trading days, got {lookback_days}"
+                ),
+            ));
+        }
+        Ok(ValidScan {
+            max_symbols: self.max_symbols,
+            min_tech_rating,
+            sectors,
+            symbols,
+            min_price: non_negative("min_price", self.min_price)?,
+            min_avg_volume: non_negative("min_avg_volume", self.min_avg_volume)?,
+            lookback_days,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field_of(request: ScanRequest) -> &'static str {
+        request.validate().expect_err("invalid").field
+    }
+
+    #[test]
+    fn each_bad_value_names_its_field() {
+        assert_eq!(
+            field_of(ScanRequest {
+                max_symbols: Some(0),
+                ..Default::default()
+            }),
+            "max_symbols"
+        );
+        assert_eq!(
+            field_of(ScanRequest {
+                min_tech_rating: Some(101.0),
+                ..Default::default()
+            }),
+            "min_tech_rating"
+        );
+        assert_eq!(
+            field_of(ScanRequest {
+                min_price: Some(-1.0),
+                ..Default::default()
+            }),
+            "min_price"
+        );
+        assert_eq!(
+            field_of(ScanRequest {
+                min_avg_volume: Some(f64::NAN),
+                ..Default::default()
+            }),
+            "min_avg_volume"
+        );
+        assert_eq!(
+            field_of(ScanRequest {
+                lookback_days: Some(10),
+                ..Default::default()
+            }),
+            "lookback_days"
+        );
+        assert_eq!(
+            field_of(ScanRequest {
+                symbols: Some(vec!["A B".into()]),
+                ..Default::default()
+            }),
+            "symbols"
+        );
+        let err = ScanRequest {
+            sectors: Some(vec!["Tech".into()]),
+            ..Default::default()
+        }
+        .validate()
+        .expect_err("bad sector");
+        assert_eq!(err.field, "sectors");
+        assert!(
+            err.message.contains("'Tech'") && err.message.contains("Information Technology"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn valid_values_are_normalised() {
+        let valid = ScanRequest {
+            sectors: Some(vec!["health care".into()]),
+            symbols: Some(vec!["aapl".into(), "AAPL".into(), " brk.b ".into()]),
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid");
+        assert_eq!(valid.sectors, Some(vec!["Health Care".to_owned()]));
+        assert_eq!(
+            valid.symbols,
+            Some(vec!["AAPL".to_owned(), "BRK.B".to_owned()])
+        );
+        assert_eq!(valid.lookback_days, DEFAULT_LOOKBACK_DAYS);
+    }
+
+    #[test]
+    fn unknown_json_fields_are_rejected_by_name() {
+        let err = serde_json::from_str::<ScanRequest>(r#"{"max_symbol": 5}"#)
+            .expect_err("unknown field")
+            .to_string();
+        assert!(err.contains("unknown field `max_symbol`"), "{err}");
+    }
+}
