@@ -5,18 +5,16 @@ mod common;
 
 use technic_core::IndicatorSet;
 use technic_data::files::FileSource;
-use technic_data::{BarWindow, MarketData};
 
 #[test]
 fn every_golden_column_matches_talib() {
     let shared = common::shared();
     let source = FileSource::open(shared.join("data/sp500")).expect("sp500 opens");
-    let manifest: String =
+    let manifest =
         std::fs::read_to_string(shared.join("golden/talib/MANIFEST.json")).expect("manifest");
     let set = IndicatorSet::default();
+    let mut tally = common::Tally::default();
     let mut files = 0;
-    let mut compared = 0;
-    let mut problems = Vec::new();
     for entry in std::fs::read_dir(shared.join("golden/talib")).expect("golden dir") {
         let path = entry.expect("entry").path();
         if path.extension().is_none_or(|e| e != "csv") {
@@ -31,27 +29,11 @@ fn every_golden_column_matches_talib() {
             manifest.contains(&format!("\"{symbol}\"")),
             "{symbol} is listed in MANIFEST.json"
         );
-        let bars = source
-            .bars(&symbol, &BarWindow::default())
-            .expect("bars load");
-        let frame = set.compute(&bars).expect("indicators");
-        let (file_problems, n) = common::compare(&path, &bars, &frame);
-        problems.extend(file_problems);
-        compared += n;
+        tally.check(&source, &set, &symbol, &path);
         files += 1;
     }
     assert_eq!(files, 11, "all golden files were checked");
-    assert!(
-        problems.is_empty(),
-        "{} disagreements with TA-Lib:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
-    assert!(compared > 500_000, "compared only {compared} values");
-    eprintln!(
-        "{files} golden files, {compared} values equal to TA-Lib within {}",
-        common::TOLERANCE
-    );
+    tally.assert_agrees(500_000);
 }
 
 #[test]

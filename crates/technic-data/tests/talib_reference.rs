@@ -8,7 +8,6 @@ use std::process::Command;
 
 use technic_core::IndicatorSet;
 use technic_data::files::FileSource;
-use technic_data::{BarWindow, MarketData};
 
 /// The same columns `scripts/talib_reference.py --set periods` writes, in our spec syntax.
 const SPECS: &str = "sma_7,sma_33,ema_5,ema_100,wma_9,kama_10,rsi_5,rsi_21,macd_5_35_5,bb_10_1.5_2.5,atr_7,natr_21,\
@@ -48,8 +47,7 @@ fn other_periods_match_talib_run_now() {
     let set = IndicatorSet::parse_list(SPECS).expect("specs parse");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/talib_reference.py");
     let out = tempfile::tempdir().expect("tempdir");
-    let mut problems = Vec::new();
-    let mut compared = 0;
+    let mut tally = common::Tally::default();
     for symbol in ["AAPL", "NVDA", "KO", "XOM", "VTRS", "ABMD"] {
         let reference = out.path().join(format!("{symbol}.csv"));
         let status = Command::new(python())
@@ -78,21 +76,7 @@ fn other_periods_match_talib_run_now() {
             columns,
             "the script and this test ask for the same columns"
         );
-        let bars = source.bars(symbol, &BarWindow::default()).expect("bars");
-        let frame = set.compute(&bars).expect("indicators");
-        let (p, n) = common::compare(&reference, &bars, &frame);
-        problems.extend(p);
-        compared += n;
+        tally.check(&source, &set, symbol, &reference);
     }
-    assert!(
-        problems.is_empty(),
-        "{} disagreements with TA-Lib:\n{}",
-        problems.len(),
-        problems.join("\n")
-    );
-    assert!(compared > 100_000, "compared only {compared} values");
-    eprintln!(
-        "{compared} values at non-default periods equal to TA-Lib within {}",
-        common::TOLERANCE
-    );
+    tally.assert_agrees(100_000);
 }

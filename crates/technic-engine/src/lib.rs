@@ -10,7 +10,7 @@ mod request;
 mod scan;
 
 pub use report::{
-    Diagnostic, DiagnosticKind, IndicatorValues, ScanMetrics, ScanReport, ScanResult,
+    Diagnostic, DiagnosticKind, IndicatorValues, OrderedMap, ScanMetrics, ScanReport, ScanResult,
 };
 pub use request::{DEFAULT_LOOKBACK_DAYS, GICS_SECTORS, RequestError, ScanRequest, ValidScan};
 pub use scan::{Clock, MIN_BARS, ScanError, ScanObserver, Scanner, SystemClock, new_scan_id};

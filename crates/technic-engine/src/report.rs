@@ -37,9 +37,23 @@ pub struct ScanResult {
     pub indicators: IndicatorValues,
 }
 
-/// Serialised as a JSON object in column order.
+/// Name–value pairs kept in their order and serialised as one JSON object (a map type would sort
+/// them or need a dependency; the order, e.g. indicator columns or stages, is part of the output).
 #[derive(Debug, Clone, PartialEq)]
-pub struct IndicatorValues(pub Vec<(String, Option<f64>)>);
+pub struct OrderedMap<K, V>(pub Vec<(K, V)>);
+
+impl<K: Serialize, V: Serialize> Serialize for OrderedMap<K, V> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in &self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+/// Latest value of each indicator column, `None` during its warm-up.
+pub type IndicatorValues = OrderedMap<String, Option<f64>>;
 
 impl IndicatorValues {
     pub fn get(&self, name: &str) -> Option<f64> {
@@ -47,15 +61,8 @@ impl IndicatorValues {
     }
 }
 
-impl Serialize for IndicatorValues {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (name, value) in &self.0 {
-            map.serialize_entry(name, value)?;
-        }
-        map.end()
-    }
-}
+/// Seconds per stage, in stage order.
+pub type StageSeconds = OrderedMap<&'static str, f64>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -89,19 +96,6 @@ pub struct ScanMetrics {
     pub stage_seconds: StageSeconds,
     pub symbols_per_second: f64,
     pub bars_per_second: f64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct StageSeconds(pub Vec<(&'static str, f64)>);
-
-impl Serialize for StageSeconds {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(self.0.len()))?;
-        for (stage, seconds) in &self.0 {
-            map.serialize_entry(stage, seconds)?;
-        }
-        map.end()
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

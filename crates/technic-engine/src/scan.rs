@@ -11,9 +11,7 @@ use technic_core::rating::{self, SignalQuality};
 use technic_core::{Bars, IndicatorSet};
 use technic_data::{BarWindow, DataError, MarketData, SymbolInfo};
 
-use crate::report::{
-    Diagnostic, DiagnosticKind, IndicatorValues, ScanMetrics, ScanReport, ScanResult, StageSeconds,
-};
+use crate::report::{Diagnostic, DiagnosticKind, OrderedMap, ScanMetrics, ScanReport, ScanResult};
 use crate::request::{RequestError, ScanRequest, ValidScan};
 
 /// Fewest bars a symbol needs to be rated: the rating reads SMA 200.
@@ -247,7 +245,7 @@ impl Scanner {
                 .tracker
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            StageSeconds(
+            OrderedMap(
                 tracker
                     .stage_seconds()
                     .into_iter()
@@ -339,7 +337,7 @@ impl Scanner {
             volume_score: rated.volume_score,
             volatility_score: rated.volatility_score,
             bars: n,
-            indicators: IndicatorValues(frame.latest()),
+            indicators: OrderedMap(frame.latest()),
         };
         Outcome::Scanned(Box::new(result), factors)
     }

@@ -2,8 +2,10 @@
 
 use std::path::{Path, PathBuf};
 
-use technic_core::Bars;
 use technic_core::indicators::IndicatorFrame;
+use technic_core::{Bars, IndicatorSet};
+use technic_data::files::FileSource;
+use technic_data::{BarWindow, MarketData};
 
 /// `../shared` beside the repository (or `TECHNIC_SHARED`): the real data and TA-Lib's values.
 pub fn shared() -> PathBuf {
@@ -82,4 +84,50 @@ pub fn compare(reference: &Path, bars: &Bars, ours: &IndicatorFrame) -> (Vec<Str
         reference.display()
     );
     (problems, compared)
+}
+
+/// What the comparisons of one test found, over all the symbols it checked.
+#[derive(Debug, Default)]
+pub struct Tally {
+    pub problems: Vec<String>,
+    pub compared: usize,
+}
+
+impl Tally {
+    /// Computes `set` over the symbol's whole history and compares it with `reference`.
+    pub fn check(
+        &mut self,
+        source: &FileSource,
+        set: &IndicatorSet,
+        symbol: &str,
+        reference: &Path,
+    ) {
+        let bars = source
+            .bars(symbol, &BarWindow::default())
+            .expect("bars load");
+        let frame = set.compute(&bars).expect("indicators");
+        let (problems, compared) = compare(reference, &bars, &frame);
+        self.problems.extend(problems);
+        self.compared += compared;
+    }
+
+    /// Fails on any disagreement, or if fewer than `at_least` values were compared (a test that
+    /// compared nothing must not pass).
+    pub fn assert_agrees(&self, at_least: usize) {
+        assert!(
+            self.problems.is_empty(),
+            "{} disagreements with TA-Lib:\n{}",
+            self.problems.len(),
+            self.problems.join("\n")
+        );
+        assert!(
+            self.compared >= at_least,
+            "compared only {} values",
+            self.compared
+        );
+        eprintln!(
+            "{} values equal to TA-Lib within {TOLERANCE}",
+            self.compared
+        );
+    }
 }
