@@ -46,6 +46,20 @@ pub fn run(args: IndicatorsArgs) -> anyhow::Result<()> {
     let bars = source
         .bars(&args.symbol, &window)
         .with_context(|| format!("loading {}", args.symbol))?;
+    let first = args
+        .from
+        .map_or(0, |from| bars.dates.partition_point(|d| *d < from));
+    if first >= bars.len() {
+        let range = match (args.from, args.to) {
+            (None, None) => String::new(),
+            (from, to) => format!(
+                " between {} and {}",
+                from.map_or("the start".into(), |d| d.to_string()),
+                to.map_or("the end".into(), |d| d.to_string())
+            ),
+        };
+        anyhow::bail!("{} has no bars{range}", args.symbol.to_ascii_uppercase());
+    }
     let frame = set.compute(&bars).context("computing indicators")?;
     if source.info().synthetic {
         eprintln!("note: {}", source.info().description);
@@ -57,9 +71,6 @@ pub fn run(args: IndicatorsArgs) -> anyhow::Result<()> {
         write!(out, ",{column}")?;
     }
     writeln!(out)?;
-    let first = args
-        .from
-        .map_or(0, |from| bars.dates.partition_point(|d| *d < from));
     for row in first..bars.len() {
         write!(out, "{}", bars.dates[row])?;
         for series in &frame.values {

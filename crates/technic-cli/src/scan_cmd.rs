@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use technic_engine::{ProgressSnapshot, ScanError, ScanRequest, Scanner};
+use technic_engine::{
+    MAX_LOOKBACK_DAYS, MIN_BARS, ProgressSnapshot, ScanError, ScanRequest, Scanner,
+};
 
 use crate::output::{self, Format};
 use crate::{DataArgs, open_source};
@@ -51,26 +53,29 @@ fn flag_of(field: &str) -> String {
     format!("--{}", field.replace('_', "-"))
 }
 
-/// Counts arrive as signed integers so that `--max-symbols -3` is reported as out of range by us,
-/// naming the flag, instead of as a parse failure.
-fn count(flag: &str, value: Option<i64>) -> anyhow::Result<Option<usize>> {
+/// Counts arrive as signed integers so that `--max-symbols -3` is reported by us, naming the flag
+/// and what it accepts, instead of as a parse failure.
+fn count(flag: &str, value: Option<i64>, accepts: &str) -> anyhow::Result<Option<usize>> {
     value
         .map(|v| {
-            usize::try_from(v)
-                .map_err(|_| anyhow::anyhow!("{flag}: must be a whole number >= 0, got {v}"))
+            usize::try_from(v).map_err(|_| anyhow::anyhow!("{flag}: must be {accepts}, got {v}"))
         })
         .transpose()
 }
 
 fn request(args: &ScanArgs) -> anyhow::Result<ScanRequest> {
     Ok(ScanRequest {
-        max_symbols: count("--max-symbols", args.max_symbols)?,
+        max_symbols: count("--max-symbols", args.max_symbols, "a whole number >= 1")?,
         min_tech_rating: args.min_tech_rating,
         sectors: args.sectors.clone(),
         symbols: args.symbols.clone(),
         min_price: args.min_price,
         min_avg_volume: args.min_avg_volume,
-        lookback_days: count("--lookback-days", args.lookback_days)?,
+        lookback_days: count(
+            "--lookback-days",
+            args.lookback_days,
+            &format!("between {MIN_BARS} and {MAX_LOOKBACK_DAYS} trading days"),
+        )?,
     })
 }
 

@@ -109,7 +109,7 @@ fn the_demo_market_is_the_default_and_says_it_is_synthetic() {
 
 #[test]
 fn bad_flags_are_refused_naming_the_flag() {
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &["--min-tech-rating", "150"],
             "--min-tech-rating: must be between 0 and 100",
@@ -117,7 +117,7 @@ fn bad_flags_are_refused_naming_the_flag() {
         (&["--min-price", "-5"], "--min-price: must be a number >= 0"),
         (
             &["--max-symbols", "-3"],
-            "--max-symbols: must be a whole number >= 0",
+            "--max-symbols: must be a whole number >= 1, got -3",
         ),
         (&["--max-symbols", "0"], "--max-symbols: must be at least 1"),
         (
@@ -127,6 +127,10 @@ fn bad_flags_are_refused_naming_the_flag() {
         (
             &["--lookback-days", "50"],
             "--lookback-days: must be between 200",
+        ),
+        (
+            &["--lookback-days", "-5"],
+            "--lookback-days: must be between 200 and 10000 trading days, got -5",
         ),
         (&["--format", "xml"], "possible values: table, json, csv"),
     ];
@@ -239,6 +243,17 @@ fn indicators_honours_dates_and_custom_specs() {
                 "2021-01-01",
             ],
             "--from 2021-02-01 is after --to 2021-01-01",
+        ),
+        (
+            vec![
+                "indicators",
+                "MSFT",
+                "--data",
+                &sp500(),
+                "--to",
+                "1990-01-01",
+            ],
+            "MSFT has no bars between the start and 1990-01-01",
         ),
     ] {
         let output = technic(&args);

@@ -89,19 +89,22 @@ pub fn composites(universe: &[AlphaFactors]) -> Vec<Option<f64>> {
             .iter()
             .filter_map(|f| f.as_array()[factor])
             .collect();
-        if values.len() < 2 {
-            continue;
-        }
-        let mean = values.iter().sum::<f64>() / values.len() as f64;
-        let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
-            / (values.len() - 1) as f64)
-            .sqrt();
-        if sd.is_nan() || sd <= 0.0 {
-            continue;
-        }
+        let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+        let sd = if values.len() < 2 {
+            0.0
+        } else {
+            (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64)
+                .sqrt()
+        };
         for (i, f) in universe.iter().enumerate() {
             if let Some(v) = f.as_array()[factor] {
-                sums[i] += ((v - mean) / sd).clamp(-WINSOR, WINSOR);
+                // With one value, or no spread, a factor says nothing about rank: a neutral 0.
+                let z = if sd > 0.0 {
+                    ((v - mean) / sd).clamp(-WINSOR, WINSOR)
+                } else {
+                    0.0
+                };
+                sums[i] += z;
                 counts[i] += 1;
             }
         }
@@ -172,6 +175,11 @@ mod tests {
             vec![Some(0.25), Some(0.25), Some(1.0), None]
         );
         assert_eq!(percentile_ranks(&[Some(7.0)]), vec![Some(0.5)]);
+        assert_eq!(
+            alpha_scores(&[f(0.1, 1.0, 0.1)]),
+            vec![Some(0.5)],
+            "a lone symbol is the median"
+        );
         let no_history = AlphaFactors::default();
         let scores = alpha_scores(&[f(0.1, 1.0, 0.1), no_history, f(0.2, 2.0, 0.2)]);
         assert_eq!(scores[1], None);

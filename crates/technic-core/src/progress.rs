@@ -125,10 +125,14 @@ impl ProgressTracker {
         self.message = message.into();
     }
 
-    /// Records that `done` of the current stage's items are finished.
+    /// Records that `done` of the current stage's items are finished. Workers report out of order,
+    /// so a smaller count than already seen is ignored: progress never goes backwards.
     pub fn advance(&mut self, done: u64, message: impl Into<String>) {
-        self.stages[self.current.index()].done = done;
-        self.message = message.into();
+        let state = &mut self.stages[self.current.index()];
+        if done >= state.done {
+            state.done = done;
+            self.message = message.into();
+        }
     }
 
     pub fn finish_stage(&mut self, stage: Stage, now: f64) {
@@ -322,6 +326,19 @@ mod tests {
         assert_eq!(done.overall_progress, 100.0);
         assert_eq!(done.overall_eta, Some(0.0));
         assert_eq!(t.stage_seconds().len(), 4);
+    }
+
+    #[test]
+    fn late_reports_of_smaller_counts_do_not_move_progress_back() {
+        let mut t = ProgressTracker::new("s");
+        t.start_stage(Stage::SymbolScanning, 10, 0.0, "Scanning");
+        t.advance(8, "Scanning B (8/10)");
+        t.advance(7, "Scanning A (7/10)");
+        let s = t.snapshot(1.0);
+        assert_eq!(
+            (s.stage_progress, s.message.as_str()),
+            (80.0, "Scanning B (8/10)")
+        );
     }
 
     #[test]

@@ -193,28 +193,28 @@ impl RowError {
                 line,
                 message,
             },
-            RowError::Bar(source) => DataError::BadBar {
+            RowError::Bar(problem) => DataError::BadBar {
                 path: path.to_owned(),
                 line,
-                source,
+                problem,
             },
         }
     }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
-    move |source| DataError::Io {
+    move |cause| DataError::Io {
         path: path.to_owned(),
-        source,
+        cause,
     }
 }
 
 fn csv_error(path: &Path, error: csv::Error) -> DataError {
-    let line = error.position().map_or(0, |p| p.line());
+    let line = error.position().map_or(0, |p| line_at(path, p.byte()));
     match error.into_kind() {
         csv::ErrorKind::Io(source) => DataError::Io {
             path: path.to_owned(),
-            source,
+            cause: source,
         },
         other => DataError::BadRow {
             path: path.to_owned(),
@@ -222,6 +222,40 @@ fn csv_error(path: &Path, error: csv::Error) -> DataError {
             message: format!("{other:?}"),
         },
     }
+}
+
+/// The 1-based line of the file (decompressed, for `.gz`) on which byte `offset` lies.
+///
+/// Computed from the byte offset, and only when an error is reported: the csv crate's own line
+/// count lags by one on `\r\n` files, and counting lines for every row would cost every scan.
+fn line_at(path: &Path, offset: u64) -> u64 {
+    let count = |source: &mut dyn Read| -> std::io::Result<u64> {
+        let mut prefix = Vec::new();
+        source.take(offset).read_to_end(&mut prefix)?;
+        // A line ends at `\n`, or at a `\r` not followed by `\n` (old Mac files).
+        let bare_cr = memchr::memchr_iter(b'\r', &prefix)
+            .filter(|&i| prefix.get(i + 1) != Some(&b'\n'))
+            .count();
+        Ok((memchr::memchr_iter(b'\n', &prefix).count() + bare_cr) as u64)
+    };
+    let newlines = File::open(path).and_then(|file| {
+        if is_gzip(path) {
+            count(&mut flate2::read::MultiGzDecoder::new(BufReader::new(file)))
+        } else {
+            count(&mut BufReader::new(file))
+        }
+    });
+    newlines.map_or(0, |n| n + 1)
+}
+
+fn is_gzip(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"))
+}
+
+/// A row of nothing but blanks (a trailing `   ` line, say) is not data; every reader skips it.
+fn is_blank(record: &ByteRecord) -> bool {
+    record.iter().all(|field| field.trim_ascii().is_empty())
 }
 
 fn reader<R: Read>(source: R) -> csv::Reader<R> {
@@ -277,8 +311,11 @@ fn read_stream<R: Read>(path: &Path, source: R, window: &BarWindow) -> Result<Ba
         .read_byte_record(&mut record)
         .map_err(|e| csv_error(path, e))?
     {
-        let line = record.position().map_or(0, |p| p.line());
-        let bar = layout.parse(&record).map_err(|e| e.at(path, line))?;
+        if is_blank(&record) {
+            continue;
+        }
+        let line = || line_at(path, record.position().map_or(0, |p| p.byte()));
+        let bar = layout.parse(&record).map_err(|e| e.at(path, line()))?;
         if let Some(previous) = previous
             && bar.date <= previous
         {
@@ -286,7 +323,7 @@ fn read_stream<R: Read>(path: &Path, source: R, window: &BarWindow) -> Result<Ba
                 date: bar.date,
                 previous,
             })
-            .at(path, line));
+            .at(path, line()));
         }
         previous = Some(bar.date);
         if window.to.is_some_and(|to| bar.date > to) {
@@ -303,10 +340,10 @@ fn read_stream<R: Read>(path: &Path, source: R, window: &BarWindow) -> Result<Ba
     let mut bars = Bars::with_capacity(kept.len());
     for bar in kept {
         // Order was checked as rows were read, so this only re-checks values already validated.
-        bars.push(bar).map_err(|source| DataError::BadBar {
+        bars.push(bar).map_err(|problem| DataError::BadBar {
             path: path.to_owned(),
             line: 0,
-            source,
+            problem,
         })?;
     }
     Ok(bars)
@@ -329,6 +366,14 @@ fn read_tail(path: &Path, last: usize) -> Result<Bars, DataError> {
             .map_err(io(path))?;
         header_end = memchr::memchr(b'\n', &head);
         want *= 4;
+    }
+    // Shapes the backwards scan does not handle (a blank line before the header, old Mac `\r`-only
+    // line ends) are rare: read them front to back instead, which handles every shape.
+    let blank_first_line = header_end.is_some_and(|end| head[..end].trim_ascii().is_empty());
+    let carriage_returns_only = header_end.is_none() && memchr::memchr(b'\r', &head).is_some();
+    if blank_first_line || carriage_returns_only {
+        let file = File::open(path).map_err(io(path))?;
+        return read_stream(path, BufReader::new(file), &BarWindow::last(last));
     }
     let header_end = match header_end {
         Some(i) => i,
@@ -377,21 +422,27 @@ fn read_tail(path: &Path, last: usize) -> Result<Bars, DataError> {
     }
     let layout = Layout::from_header(path, &record)?;
     let mut bars = Bars::with_capacity(last);
-    // Row k of `text` (1-based, the header being row 1) is line k - 1 of the body.
-    let file_line = |row: u64| absolute_line(path, body_start, row - 1);
+    // Byte `b` of `text` past the header is byte `body_start + b - (header_end + 1)` of the file.
+    let header_len = header_end as u64 + 1;
+    let file_line = |record: &ByteRecord| {
+        let byte = record.position().map_or(header_len, |p| p.byte());
+        line_at(path, body_start + byte.saturating_sub(header_len))
+    };
     while bars.len() < last
         && rows
             .read_byte_record(&mut record)
             .map_err(|e| csv_error(path, e))?
     {
-        let row = record.position().map_or(1, |p| p.line());
+        if is_blank(&record) {
+            continue;
+        }
         let bar = layout
             .parse(&record)
-            .map_err(|e| e.at(path, file_line(row)))?;
-        bars.push(bar).map_err(|source| DataError::BadBar {
+            .map_err(|e| e.at(path, file_line(&record)))?;
+        bars.push(bar).map_err(|problem| DataError::BadBar {
             path: path.to_owned(),
-            line: file_line(row),
-            source,
+            line: file_line(&record),
+            problem,
         })?;
     }
     Ok(bars)
@@ -416,18 +467,6 @@ fn start_of_last_lines(buf: &[u8], last: usize, at_first_row: bool) -> Option<us
     }
     // The first line of the buffer has no newline before it: it counts only if it is whole.
     (at_first_row && !buf[..end].trim_ascii().is_empty() && found + 1 == last).then_some(0)
-}
-
-/// Turns a line number within the tail read (1-based, starting at `body_start`) into the file's.
-fn absolute_line(path: &Path, body_start: u64, line_in_body: u64) -> u64 {
-    let newlines_before = File::open(path)
-        .and_then(|f| {
-            let mut prefix = Vec::new();
-            f.take(body_start).read_to_end(&mut prefix)?;
-            Ok(memchr::memchr_iter(b'\n', &prefix).count() as u64)
-        })
-        .unwrap_or(0);
-    newlines_before + line_in_body
 }
 
 #[cfg(test)]
@@ -579,6 +618,59 @@ mod tests {
             err.contains("date '01/02/2020' is not a date (expected YYYY-MM-DD)"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn line_endings_and_blank_lines_do_not_change_bars_or_line_numbers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rows: Vec<String> = (1..=9)
+            .map(|d| format!("2020-01-0{d},1,2,1,2,10"))
+            .collect();
+        let expected = {
+            let mut text = String::from("date,open,high,low,close,volume\n");
+            text.push_str(&rows.join("\n"));
+            read_bar_file(&write(&dir, "REF.csv", &text), &BarWindow::default()).expect("reference")
+        };
+        for (name, eol, lead, trail) in [
+            ("LF", "\n", "", "\n"),
+            ("CRLF", "\r\n", "", "\r\n"),
+            ("CR", "\r", "", "\r"),
+            ("LEAD", "\n", "\n\n", "\n"),
+            ("TRAIL", "\n", "", "\n   \n\n"),
+            ("NOEOL", "\r\n", "", ""),
+        ] {
+            let text = format!(
+                "{lead}date,open,high,low,close,volume{eol}{}{trail}",
+                rows.join(eol)
+            );
+            let path = write(&dir, &format!("{name}.csv"), &text);
+            for window in [
+                BarWindow::default(),
+                BarWindow::last(4),
+                BarWindow::last(50),
+            ] {
+                let mut want = expected.clone();
+                want.keep_last(window.last.unwrap_or(usize::MAX));
+                assert_eq!(
+                    read_bar_file(&path, &window).expect(name),
+                    want,
+                    "{name} {window:?}"
+                );
+            }
+            // Row 2020-01-06 is line 7 of the LF file; blank leading lines push it down.
+            let broken = text.replace("2020-01-06,1,2,1,2,10", "2020-01-06,1,1,2,2,10");
+            let path = write(&dir, &format!("{name}-bad.csv"), &broken);
+            let line = 7 + lead.len();
+            for window in [BarWindow::default(), BarWindow::last(5)] {
+                let err = read_bar_file(&path, &window)
+                    .expect_err("high < low")
+                    .to_string();
+                assert!(
+                    err.contains(&format!("line {line}: high 1 is below low 2")),
+                    "{name}: {err}"
+                );
+            }
+        }
     }
 
     #[test]

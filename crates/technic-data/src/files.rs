@@ -30,33 +30,36 @@ impl FileSource {
                 bars_dir.display()
             ),
         })?;
-        let mut files = BTreeMap::new();
+        let mut files: BTreeMap<String, (usize, PathBuf)> = BTreeMap::new();
         for entry in entries {
-            let entry = entry.map_err(|source| DataError::Io {
+            let entry = entry.map_err(|cause| DataError::Io {
                 path: bars_dir.clone(),
-                source,
+                cause,
             })?;
             let name = entry.file_name().to_string_lossy().into_owned();
             let lower = name.to_ascii_lowercase();
-            let stem_len = [".csv.gz", ".csv", ".parquet"]
+            // Preference when a symbol has several files: a plain CSV (it can be tail-read), then
+            // gzip, then Parquet (not read yet): listing order must not decide which one is used.
+            let Some((rank, ext)) = [".csv", ".csv.gz", ".parquet"]
                 .iter()
-                .find(|ext| lower.ends_with(**ext))
-                .map(|ext| name.len() - ext.len());
-            if let Some(stem_len) = stem_len.filter(|&n| n > 0) {
-                // A symbol with both a .csv and a .csv.gz keeps the plain one: it can be tail-read.
-                let symbol = name[..stem_len].to_ascii_uppercase();
-                let path = entry.path();
-                let plain = lower.ends_with(".csv");
-                files
-                    .entry(symbol)
-                    .and_modify(|p: &mut PathBuf| {
-                        if plain {
-                            p.clone_from(&path)
-                        }
-                    })
-                    .or_insert(path);
+                .enumerate()
+                .find(|(_, ext)| lower.ends_with(**ext) && name.len() > ext.len())
+            else {
+                continue;
+            };
+            let symbol = name[..name.len() - ext.len()].to_ascii_uppercase();
+            let candidate = (rank, entry.path());
+            match files.get(&symbol) {
+                Some((held, _)) if *held <= rank => {}
+                _ => {
+                    files.insert(symbol, candidate);
+                }
             }
         }
+        let files: BTreeMap<String, PathBuf> = files
+            .into_iter()
+            .map(|(symbol, (_, path))| (symbol, path))
+            .collect();
         if files.is_empty() {
             return Err(DataError::NotADataDir {
                 dir,
@@ -127,10 +130,10 @@ fn read_universe(path: &Path) -> Result<Vec<SymbolInfo>, DataError> {
     let text = match std::fs::read(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
+        Err(cause) => {
             return Err(DataError::Io {
                 path: path.to_owned(),
-                source,
+                cause,
             });
         }
     };
@@ -170,13 +173,9 @@ fn read_universe(path: &Path) -> Result<Vec<SymbolInfo>, DataError> {
                 .filter(|s| !s.is_empty())
         };
         let symbol = field(Some(symbol_col)).ok_or_else(|| bad(line, "empty symbol".into()))?;
-        let market_cap = match field(cap_col) {
-            None => None,
-            Some(raw) => Some(
-                raw.parse::<f64>()
-                    .map_err(|_| bad(line, format!("market_cap '{raw}' is not a number")))?,
-            ),
-        };
+        // Informational only, and often written "2.1T" by hand: an unreadable value is left
+        // unknown rather than failing the universe (and so the whole scan) over one cell.
+        let market_cap = field(cap_col).and_then(|raw| raw.parse::<f64>().ok());
         members.push(SymbolInfo {
             symbol: symbol.to_ascii_uppercase(),
             name: field(name_col).map(str::to_owned),
@@ -200,6 +199,8 @@ mod tests {
         std::fs::write(dir.path().join("bars/AAA.csv"), bars).expect("write");
         std::fs::write(dir.path().join("bars/ORPHAN.csv"), bars).expect("write");
         std::fs::write(dir.path().join("bars/notes.txt"), "ignored").expect("write");
+        std::fs::write(dir.path().join("bars/AAA.parquet"), "not read").expect("write");
+        std::fs::write(dir.path().join("bars/AAA.csv.gz"), "not read either").expect("write");
         std::fs::write(
             dir.path().join("universe.csv"),
             "Symbol,Name,Sector\nAAA,\"Aaa, Inc.\",Energy\nNOFILE,No File Corp,Utilities\n",

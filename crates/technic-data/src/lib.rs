@@ -75,10 +75,11 @@ pub struct SourceInfo {
 /// where there is one, the line.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
-    #[error("{path}: cannot read: {source}")]
+    // Fields are not named `source`: thiserror would chain them, and `{:#}` would print the cause twice.
+    #[error("{path}: cannot read: {cause}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}: not a bar file: {reason}")]
     NotABarFile { path: PathBuf, reason: String },
@@ -88,11 +89,11 @@ pub enum DataError {
         line: u64,
         message: String,
     },
-    #[error("{path}, line {line}: {source}")]
+    #[error("{path}, line {line}: {problem}")]
     BadBar {
         path: PathBuf,
         line: u64,
-        source: BarError,
+        problem: BarError,
     },
     #[error("{path}: unsupported bar file format: {reason}")]
     Unsupported { path: PathBuf, reason: String },

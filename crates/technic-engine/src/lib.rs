@@ -12,6 +12,8 @@ mod scan;
 pub use report::{
     Diagnostic, DiagnosticKind, IndicatorValues, OrderedMap, ScanMetrics, ScanReport, ScanResult,
 };
-pub use request::{DEFAULT_LOOKBACK_DAYS, GICS_SECTORS, RequestError, ScanRequest, ValidScan};
+pub use request::{
+    DEFAULT_LOOKBACK_DAYS, GICS_SECTORS, MAX_LOOKBACK_DAYS, RequestError, ScanRequest, ValidScan,
+};
 pub use scan::{Clock, MIN_BARS, ScanError, ScanObserver, Scanner, SystemClock, new_scan_id};
 pub use technic_core::progress::{ProgressSnapshot, ScanStatus, Stage};

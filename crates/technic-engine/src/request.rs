@@ -23,7 +23,7 @@ pub const GICS_SECTORS: [&str; 11] = [
 /// Bars kept per symbol unless the request says otherwise: a year and a half of trading days,
 /// enough for SMA 200, the 12-1 month momentum factor and settled Wilder smoothing.
 pub const DEFAULT_LOOKBACK_DAYS: usize = 400;
-const MAX_LOOKBACK_DAYS: usize = 10_000;
+pub const MAX_LOOKBACK_DAYS: usize = 10_000;
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -129,13 +129,16 @@ impl ScanRequest {
                     let symbol = raw.trim().to_ascii_uppercase();
                     let valid = !symbol.is_empty()
                         && symbol.len() <= 12
-                        && symbol
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-'));
+                        && symbol.chars().all(|c| {
+                            c.is_ascii_alphanumeric()
+                                || matches!(c, '.' | '-' | '_' | '^' | '/' | '=')
+                        });
                     if !valid {
                         return Err(error(
                             "symbols",
-                            format!("'{raw}' is not a ticker symbol (letters, digits, '.' or '-')"),
+                            format!(
+                                "'{raw}' is not a ticker symbol (up to 12 letters, digits and . - _ ^ / =)"
+                            ),
                         ));
                     }
                     if !seen.contains(&symbol) {

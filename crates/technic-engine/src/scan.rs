@@ -20,7 +20,8 @@ pub const MIN_BARS: usize = 200;
 /// Bars over which the average volume filter is taken.
 const AVG_VOLUME_WINDOW: usize = 20;
 
-/// Observes a running scan. Called from the scan's worker threads, so it must be cheap and thread-safe.
+/// Observes a running scan. Called from the scan's worker threads, one call at a time and in order,
+/// so it must be cheap: it holds up the scan while it runs.
 pub trait ScanObserver: Send + Sync {
     fn on_progress(&self, snapshot: &ProgressSnapshot);
 }
@@ -99,14 +100,13 @@ impl Progress<'_> {
         self.clock.seconds() - self.started
     }
 
+    /// Applies `change` and hands the observer the resulting snapshot while still holding the lock,
+    /// so observers see snapshots in the order they were taken (progress never appears to go back).
     fn update(&self, change: impl FnOnce(&mut ProgressTracker, f64)) {
+        let mut tracker = self.tracker.lock().unwrap_or_else(PoisonError::into_inner);
         let now = self.now();
-        let snapshot = {
-            let mut tracker = self.tracker.lock().unwrap_or_else(PoisonError::into_inner);
-            change(&mut tracker, now);
-            tracker.snapshot(now)
-        };
-        self.observer.on_progress(&snapshot);
+        change(&mut tracker, now);
+        self.observer.on_progress(&tracker.snapshot(now));
     }
 
     /// Reports item `done` of `total` at most ~200 times per stage, so observers of an 8,000-symbol
@@ -284,7 +284,7 @@ impl Scanner {
 
     fn scan_symbol(&self, info: &SymbolInfo, bars: Bars, request: &ValidScan) -> Outcome {
         let Some(&close) = bars.close.last() else {
-            return Outcome::Skipped("no bars".into());
+            return Outcome::Skipped("no bars: the source has no rows for this symbol".into());
         };
         if let Some(min_price) = request.min_price
             && close < min_price
@@ -310,7 +310,7 @@ impl Scanner {
             Err(e) => return Outcome::Failed(format!("indicators failed: {e}")),
         };
         let Some(rated) = rating::rate(&bars, &frame) else {
-            return Outcome::Skipped("no bars".into());
+            return Outcome::Skipped("no bars: the source has no rows for this symbol".into());
         };
         let factors = alpha::factors(&bars, &frame);
         let n = bars.len();

@@ -224,10 +224,65 @@ impl Indicator {
             }
             _ => return Err(IndicatorError::Unknown(spec.to_owned())),
         };
-        // TA-Lib has further limits (e.g. SMA needs a period of at least 2 for most families); asking
-        // it for the lookback now reports them against the spec the user typed.
-        indicator.lookback().map_err(|e| bad(e.to_string()))?;
+        // TA-Lib has further limits (most families need a period of at least 2); asking it for the
+        // lookback now reports them against the spec the user typed.
+        if indicator.lookback().is_err() {
+            let message = match indicator.with_periods_at_least(2) {
+                Some(raised) if raised.lookback().is_ok() => {
+                    format!("TA-Lib needs every period of {family} to be at least 2")
+                }
+                _ => format!("TA-Lib rejects these parameters for {family}"),
+            };
+            return Err(bad(message));
+        }
         Ok(indicator)
+    }
+
+    /// The same indicator with every period below `min` raised to it; `None` for those without periods.
+    fn with_periods_at_least(self, min: u32) -> Option<Self> {
+        use Indicator::*;
+        let m = |n: u32| n.max(min);
+        Some(match self {
+            Sma(n) => Sma(m(n)),
+            Ema(n) => Ema(m(n)),
+            Wma(n) => Wma(m(n)),
+            Kama(n) => Kama(m(n)),
+            Rsi(n) => Rsi(m(n)),
+            Atr(n) => Atr(m(n)),
+            Natr(n) => Natr(m(n)),
+            Adx(n) => Adx(m(n)),
+            PlusDi(n) => PlusDi(m(n)),
+            MinusDi(n) => MinusDi(m(n)),
+            Cci(n) => Cci(m(n)),
+            Mfi(n) => Mfi(m(n)),
+            Roc(n) => Roc(m(n)),
+            Willr(n) => Willr(m(n)),
+            Aroon(n) => Aroon(m(n)),
+            Macd { fast, slow, signal } => Macd {
+                fast: m(fast),
+                slow: m(slow),
+                signal: m(signal),
+            },
+            Bbands {
+                period,
+                dev_up,
+                dev_down,
+            } => Bbands {
+                period: m(period),
+                dev_up,
+                dev_down,
+            },
+            Stoch {
+                fast_k,
+                slow_k,
+                slow_d,
+            } => Stoch {
+                fast_k: m(fast_k),
+                slow_k: m(slow_k),
+                slow_d: m(slow_d),
+            },
+            Obv | Sar { .. } => return None,
+        })
     }
 
     /// Bars consumed before the first value exists (TA-Lib's lookback).
@@ -496,13 +551,15 @@ impl IndicatorSet {
         Self { indicators }
     }
 
-    /// Parses a comma-separated list of specs, e.g. `rsi_7,macd,bb_10_1.5`.
+    /// Parses a comma-separated list of specs, e.g. `rsi_7,macd,bb_10_1.5`; a repeated spec is kept once.
     pub fn parse_list(list: &str) -> Result<Self, IndicatorError> {
-        let indicators = list
-            .split(',')
-            .filter(|s| !s.trim().is_empty())
-            .map(Indicator::parse)
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut indicators: Vec<Indicator> = Vec::new();
+        for spec in list.split(',').filter(|s| !s.trim().is_empty()) {
+            let indicator = Indicator::parse(spec)?;
+            if !indicators.contains(&indicator) {
+                indicators.push(indicator);
+            }
+        }
         Ok(Self { indicators })
     }
 
@@ -617,10 +674,15 @@ mod tests {
         assert!(err.contains("'x'"), "{err}");
         // Period 1 is fine for SMA in TA-Lib but RSI needs at least 2: the limit comes from TA-Lib itself.
         assert!(Indicator::parse("sma_1").is_ok());
-        assert!(matches!(
-            Indicator::parse("rsi_1"),
-            Err(IndicatorError::BadParameter { .. })
-        ));
+        let err = Indicator::parse("rsi_1")
+            .expect_err("rsi needs 2")
+            .to_string();
+        assert!(err.contains("rsi_1") && err.contains("at least 2"), "{err}");
+        let set = IndicatorSet::parse_list("rsi_14,rsi_14, macd").expect("list");
+        assert_eq!(
+            set.columns(),
+            ["rsi_14", "macd", "macd_signal", "macd_hist"]
+        );
     }
 
     #[test]
