@@ -76,6 +76,7 @@ fn request(args: &ScanArgs) -> anyhow::Result<ScanRequest> {
             args.lookback_days,
             &format!("between {MIN_BARS} and {MAX_LOOKBACK_DAYS} trading days"),
         )?,
+        ..ScanRequest::default()
     })
 }
 

@@ -145,6 +145,75 @@ pub fn percentile_ranks(values: &[Option<f64>]) -> Vec<Option<f64>> {
     ranks
 }
 
+/// What a completed scan leaves behind so later results can be scored before their own universe is
+/// complete: each factor's cross-sectional mean and standard deviation, and the sorted composites.
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct AlphaReference {
+    /// `(mean, standard deviation)` of each factor, in [`AlphaFactors`] order; `None` where the
+    /// factor had fewer than two values.
+    pub factor_stats: [Option<(f64, f64)>; 3],
+    /// Composites of the reference scan, ascending.
+    pub composites: Vec<f64>,
+}
+
+impl AlphaReference {
+    pub fn from_universe(universe: &[AlphaFactors]) -> Self {
+        let factor_stats = std::array::from_fn(|factor| {
+            let values: Vec<f64> = universe
+                .iter()
+                .filter_map(|f| f.as_array()[factor])
+                .collect();
+            (values.len() >= 2).then(|| {
+                let mean = values.iter().sum::<f64>() / values.len() as f64;
+                let sd = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>()
+                    / (values.len() - 1) as f64)
+                    .sqrt();
+                (mean, sd)
+            })
+        });
+        let mut composites: Vec<f64> = composites(universe).into_iter().flatten().collect();
+        composites.sort_by(f64::total_cmp);
+        Self {
+            factor_stats,
+            composites,
+        }
+    }
+
+    /// The symbol's approximate `alpha_score`: its composite (z-scores against the reference's
+    /// factor statistics) placed among the reference's composites. `None` without a reference.
+    pub fn score(&self, factors: &AlphaFactors) -> Option<f64> {
+        if self.composites.is_empty() {
+            return None;
+        }
+        let mut sum = 0.0;
+        let mut count = 0;
+        for (value, stats) in factors.as_array().iter().zip(&self.factor_stats) {
+            if let Some(v) = value {
+                let z = match stats {
+                    Some((mean, sd)) if *sd > 0.0 => ((v - mean) / sd).clamp(-WINSOR, WINSOR),
+                    _ => 0.0,
+                };
+                sum += z;
+                count += 1;
+            }
+        }
+        if count == 0 {
+            return None;
+        }
+        let composite = sum / f64::from(count);
+        let below = self.composites.partition_point(|c| *c < composite);
+        let not_above = self.composites.partition_point(|c| *c <= composite);
+        let n = self.composites.len();
+        // Mean rank among the reference's equal values, as in `percentile_ranks`.
+        let rank = (below + not_above) as f64 / 2.0;
+        Some(if n == 1 {
+            0.5
+        } else {
+            (rank / n as f64).clamp(0.0, 1.0)
+        })
+    }
+}
+
 /// `alpha_score` of every symbol within `universe`.
 pub fn alpha_scores(universe: &[AlphaFactors]) -> Vec<Option<f64>> {
     percentile_ranks(&composites(universe))
@@ -166,6 +235,24 @@ mod tests {
     fn better_on_every_factor_ranks_higher() {
         let scores = alpha_scores(&[f(0.1, 10.0, 0.5), f(0.3, 30.0, 1.5), f(-0.2, -20.0, -1.0)]);
         assert_eq!(scores, vec![Some(0.5), Some(1.0), Some(0.0)]);
+    }
+
+    #[test]
+    fn a_reference_scores_new_symbols_like_the_universe_it_came_from() {
+        let universe: Vec<AlphaFactors> = (0..50)
+            .map(|i| f(f64::from(i) / 50.0, f64::from(i), f64::from(i) / 10.0))
+            .collect();
+        let reference = AlphaReference::from_universe(&universe);
+        let exact = alpha_scores(&universe);
+        for (factors, exact) in universe.iter().zip(exact) {
+            let approx = reference.score(factors).expect("scored");
+            assert!(
+                (approx - exact.expect("exact")).abs() <= 0.03,
+                "{approx} vs {exact:?}"
+            );
+        }
+        assert!(reference.score(&f(10.0, 100.0, 10.0)).expect("best") > 0.97);
+        assert_eq!(AlphaReference::default().score(&universe[0]), None);
     }
 
     #[test]

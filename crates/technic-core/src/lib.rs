@@ -7,8 +7,10 @@
 pub mod alpha;
 pub mod bars;
 pub mod indicators;
+pub mod priority;
 pub mod progress;
 pub mod rating;
+pub mod termination;
 
 pub use bars::{Bar, BarError, Bars};
 pub use indicators::{Indicator, IndicatorError, IndicatorSet};

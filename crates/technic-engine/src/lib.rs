@@ -5,15 +5,23 @@
 //! ends as a result, a skip with its reason, or an error); it holds at most `lookback_days` bars per
 //! symbol; it knows nothing about HTTP or terminals (progress goes to a [`ScanObserver`]).
 
+mod learning;
 mod report;
 mod request;
 mod scan;
+mod stream;
 
+pub use learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
 pub use report::{
     Diagnostic, DiagnosticKind, IndicatorValues, OrderedMap, ScanMetrics, ScanReport, ScanResult,
 };
 pub use request::{
-    DEFAULT_LOOKBACK_DAYS, GICS_SECTORS, MAX_LOOKBACK_DAYS, RequestError, ScanRequest, ValidScan,
+    DEFAULT_LOOKBACK_DAYS, GICS_SECTORS, MAX_LOOKBACK_DAYS, RequestError, ScanRequest,
+    TerminationRequest, ValidScan,
 };
-pub use scan::{Clock, MIN_BARS, ScanError, ScanObserver, Scanner, SystemClock, new_scan_id};
+pub use scan::{
+    BATCH_SIZE, Clock, MIN_BARS, ScanError, ScanObserver, ScanOptions, ScanOutcome, Scanner,
+    StopHandle, SystemClock, new_scan_id,
+};
+pub use stream::{EventLog, Metadata, Payload, ScanMessage, Subscription};
 pub use technic_core::progress::{ProgressSnapshot, ScanStatus, Stage};

@@ -4,6 +4,7 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde::ser::SerializeMap;
+use technic_core::priority::Tier;
 use technic_core::progress::ScanStatus;
 use technic_core::rating::{Signal, TrendDirection};
 use technic_data::SourceInfo;
@@ -33,6 +34,15 @@ pub struct ScanResult {
     pub volume_score: f64,
     pub volatility_score: f64,
     pub bars: usize,
+    /// The symbol's priority tier; `None` when prioritisation is off.
+    pub priority_tier: Option<Tier>,
+    /// Batch of the scan order this symbol was in (batches of the engine's batch size, from 1).
+    pub batch_number: usize,
+    /// Place in the scan order, from 1.
+    pub position: usize,
+    /// Symbols finished when this result was emitted (this one included), and those left.
+    pub total_processed: usize,
+    pub total_remaining: usize,
     /// Latest value of every indicator column, `null` during its warm-up.
     pub indicators: IndicatorValues,
 }
@@ -96,12 +106,24 @@ pub struct ScanMetrics {
     pub stage_seconds: StageSeconds,
     pub symbols_per_second: f64,
     pub bars_per_second: f64,
+    /// Seconds from the start of the scan to its first result.
+    pub time_to_first_result: Option<f64>,
+    pub early_terminated: bool,
+    /// Prioritisation quality: the place, in the order symbols finished, of the first high-quality
+    /// signal, and the number of symbols finished when the fifth arrived.
+    pub first_signal_position: Option<usize>,
+    pub symbols_to_5_signals: Option<usize>,
+    /// High-quality signals per symbol scanned in the `high` tier, and over all symbols scanned.
+    pub high_tier_signal_rate: Option<f64>,
+    pub universe_signal_rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScanReport {
     pub scan_id: String,
     pub status: ScanStatus,
+    /// Why the scan stopped early (`status` = `stopped`).
+    pub stop_reason: Option<String>,
     pub data_source: SourceInfo,
     /// The newest bar date among the results.
     pub as_of: Option<NaiveDate>,

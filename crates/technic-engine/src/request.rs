@@ -2,6 +2,7 @@
 //! error names the field the user wrote.
 
 use serde::Deserialize;
+use technic_core::termination::TerminationCriteria;
 
 use crate::scan::MIN_BARS;
 
@@ -42,6 +43,26 @@ pub struct ScanRequest {
     pub min_avg_volume: Option<f64>,
     /// Trading days of history per symbol (at least the rating's minimum).
     pub lookback_days: Option<usize>,
+    /// Scan the likeliest signals first (default on).
+    pub enable_prioritization: Option<bool>,
+    /// Deliver each result as it is ready (default on); the engine always keeps the stream, this
+    /// tells servers whether to offer it.
+    pub enable_streaming: Option<bool>,
+    pub termination_criteria: Option<TerminationRequest>,
+}
+
+/// `termination_criteria` of a request; the first criterion met stops the scan.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminationRequest {
+    /// Stop after this many high-quality signals.
+    pub max_signals: Option<usize>,
+    /// The rating a buy signal needs to count towards `max_signals` (default 70).
+    pub min_signal_rating: Option<f64>,
+    /// Stop once this percentage (0–100] of the symbols has been scanned.
+    pub max_percent_scanned: Option<f64>,
+    /// Stop after this many seconds.
+    pub timeout_seconds: Option<f64>,
 }
 
 /// A request error names the field and what is wrong with it.
@@ -71,6 +92,9 @@ pub struct ValidScan {
     pub min_price: Option<f64>,
     pub min_avg_volume: Option<f64>,
     pub lookback_days: usize,
+    pub prioritize: bool,
+    pub streaming: bool,
+    pub termination: TerminationCriteria,
 }
 
 fn non_negative(field: &'static str, value: Option<f64>) -> Result<Option<f64>, RequestError> {
@@ -160,7 +184,14 @@ impl ScanRequest {
                 ),
             ));
         }
+        let termination = match &self.termination_criteria {
+            None => TerminationCriteria::default(),
+            Some(t) => t.validate()?,
+        };
         Ok(ValidScan {
+            prioritize: self.enable_prioritization.unwrap_or(true),
+            streaming: self.enable_streaming.unwrap_or(true),
+            termination,
             max_symbols: self.max_symbols,
             min_tech_rating,
             sectors,
@@ -168,6 +199,47 @@ impl ScanRequest {
             min_price: non_negative("min_price", self.min_price)?,
             min_avg_volume: non_negative("min_avg_volume", self.min_avg_volume)?,
             lookback_days,
+        })
+    }
+}
+
+impl TerminationRequest {
+    fn validate(&self) -> Result<TerminationCriteria, RequestError> {
+        if self.max_signals == Some(0) {
+            return Err(error(
+                "termination_criteria.max_signals",
+                "must be at least 1",
+            ));
+        }
+        if let Some(r) = self.min_signal_rating
+            && !(0.0..=100.0).contains(&r)
+        {
+            return Err(error(
+                "termination_criteria.min_signal_rating",
+                format!("must be between 0 and 100, got {r}"),
+            ));
+        }
+        if let Some(p) = self.max_percent_scanned
+            && !(p > 0.0 && p <= 100.0)
+        {
+            return Err(error(
+                "termination_criteria.max_percent_scanned",
+                format!("must be a percentage above 0 and at most 100, got {p}"),
+            ));
+        }
+        if let Some(t) = self.timeout_seconds
+            && !(t.is_finite() && t > 0.0)
+        {
+            return Err(error(
+                "termination_criteria.timeout_seconds",
+                format!("must be a number of seconds above 0, got {t}"),
+            ));
+        }
+        Ok(TerminationCriteria {
+            max_signals: self.max_signals,
+            min_signal_rating: self.min_signal_rating,
+            max_percent_scanned: self.max_percent_scanned,
+            timeout_seconds: self.timeout_seconds,
         })
     }
 }
@@ -235,6 +307,56 @@ mod tests {
             err.message.contains("'Tech'") && err.message.contains("Information Technology"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn termination_criteria_errors_name_the_nested_field() {
+        let with = |t: TerminationRequest| ScanRequest {
+            termination_criteria: Some(t),
+            ..Default::default()
+        };
+        let field = |t| with(t).validate().expect_err("invalid").field;
+        assert_eq!(
+            field(TerminationRequest {
+                max_percent_scanned: Some(120.0),
+                ..Default::default()
+            }),
+            "termination_criteria.max_percent_scanned"
+        );
+        assert_eq!(
+            field(TerminationRequest {
+                timeout_seconds: Some(-1.0),
+                ..Default::default()
+            }),
+            "termination_criteria.timeout_seconds"
+        );
+        assert_eq!(
+            field(TerminationRequest {
+                max_signals: Some(0),
+                ..Default::default()
+            }),
+            "termination_criteria.max_signals"
+        );
+        assert_eq!(
+            field(TerminationRequest {
+                min_signal_rating: Some(-3.0),
+                ..Default::default()
+            }),
+            "termination_criteria.min_signal_rating"
+        );
+        let err =
+            serde_json::from_str::<ScanRequest>(r#"{"termination_criteria": {"max_signal": 5}}"#)
+                .expect_err("unknown")
+                .to_string();
+        assert!(err.contains("unknown field `max_signal`"), "{err}");
+        let valid = with(TerminationRequest {
+            max_signals: Some(5),
+            ..Default::default()
+        })
+        .validate()
+        .expect("valid");
+        assert_eq!(valid.termination.max_signals, Some(5));
+        assert!(valid.prioritize && valid.streaming);
     }
 
     #[test]

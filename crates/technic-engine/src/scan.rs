@@ -1,24 +1,33 @@
-//! Running one scan.
+//! Running one scan: universe → snapshot and priority order → a pipeline that fetches and computes
+//! each symbol and emits its result the moment it is done → the exact final ranking.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
+use chrono::{DateTime, NaiveDate, Utc};
 use rayon::prelude::*;
-use technic_core::alpha::{self, AlphaFactors};
+use technic_core::alpha::{self, AlphaFactors, AlphaReference};
+use technic_core::priority::{self, PriorityInput, SNAPSHOT_BARS, Snapshot, Tier};
 use technic_core::progress::{ProgressSnapshot, ProgressTracker, ScanStatus, Stage};
 use technic_core::rating::{self, SignalQuality};
+use technic_core::termination::StopReason;
 use technic_core::{Bars, IndicatorSet};
 use technic_data::{BarWindow, DataError, MarketData, SymbolInfo};
 
+use crate::learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
 use crate::report::{Diagnostic, DiagnosticKind, OrderedMap, ScanMetrics, ScanReport, ScanResult};
 use crate::request::{RequestError, ScanRequest, ValidScan};
+use crate::stream::{EventLog, Payload};
 
 /// Fewest bars a symbol needs to be rated: the rating reads SMA 200.
 pub const MIN_BARS: usize = 200;
 
 /// Bars over which the average volume filter is taken.
 const AVG_VOLUME_WINDOW: usize = 20;
+
+/// Symbols per batch of the scan order (`batch_number` in results).
+pub const BATCH_SIZE: usize = 25;
 
 /// Observes a running scan. Called from the scan's worker threads, one call at a time and in order,
 /// so it must be cheap: it holds up the scan while it runs.
@@ -32,9 +41,14 @@ impl<F: Fn(&ProgressSnapshot) + Send + Sync> ScanObserver for F {
     }
 }
 
-/// Monotonic seconds. Injected so tests and replays control time.
+/// Time, injected so tests and replays control it.
 pub trait Clock: Send + Sync {
+    /// Monotonic seconds from an arbitrary origin.
     fn seconds(&self) -> f64;
+    /// Wall-clock time, for message timestamps.
+    fn wall(&self) -> SystemTime {
+        SystemTime::now()
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -64,7 +78,66 @@ pub enum ScanError {
     Universe(DataError),
 }
 
-/// Runs scans against one market-data source. Cheap to share; each [`Scanner::run`] is independent.
+/// Stops a running scan from outside (Ctrl-C, `POST /scan/stop`). Cloning shares the handle.
+#[derive(Debug, Clone, Default)]
+pub struct StopHandle {
+    /// Checked by every worker before each step; the reason is kept beside it.
+    stopped: Arc<AtomicBool>,
+    reason: Arc<Mutex<Option<StopReason>>>,
+}
+
+impl StopHandle {
+    /// Stops the scan; the first reason given is the one reported.
+    pub fn stop(&self, reason: StopReason) {
+        let mut held = self.reason.lock().unwrap_or_else(PoisonError::into_inner);
+        held.get_or_insert(reason);
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    pub fn reason(&self) -> Option<StopReason> {
+        self.reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// How a scan runs, beyond what the request asks.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    pub scan_id: String,
+    pub learned: Learned,
+    pub stop: StopHandle,
+    /// Cut the data at this date (replays of history).
+    pub as_of: Option<NaiveDate>,
+    /// Interleave sectors within each priority tier.
+    pub diversity: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        Self {
+            scan_id: new_scan_id(),
+            learned: Learned::default(),
+            stop: StopHandle::default(),
+            as_of: None,
+            diversity: true,
+        }
+    }
+}
+
+/// A finished scan: the report, and what it learned.
+#[derive(Debug, Clone)]
+pub struct ScanOutcome {
+    pub report: ScanReport,
+    pub learning: LearningUpdate,
+}
+
+/// Runs scans against one market-data source. Cheap to share; each run is independent.
 pub struct Scanner {
     source: Arc<dyn MarketData>,
     indicators: IndicatorSet,
@@ -87,10 +160,11 @@ enum Outcome {
     Failed(String),
 }
 
-/// Shared progress state for one scan: the tracker behind a lock, plus the clock's reading at start.
+/// The progress tracker, its observer and the stream, behind one lock.
 struct Progress<'a> {
     tracker: Mutex<ProgressTracker>,
     observer: &'a dyn ScanObserver,
+    log: &'a EventLog,
     clock: &'a dyn Clock,
     started: f64,
 }
@@ -100,24 +174,49 @@ impl Progress<'_> {
         self.clock.seconds() - self.started
     }
 
-    /// Applies `change` and hands the observer the resulting snapshot while still holding the lock,
-    /// so observers see snapshots in the order they were taken (progress never appears to go back).
+    fn timestamp(&self) -> DateTime<Utc> {
+        DateTime::<Utc>::from(self.clock.wall())
+    }
+
+    /// Applies `change`, then hands the snapshot to the observer and the stream while still holding
+    /// the lock, so both see snapshots in the order they were taken.
     fn update(&self, change: impl FnOnce(&mut ProgressTracker, f64)) {
         let mut tracker = self.tracker.lock().unwrap_or_else(PoisonError::into_inner);
         let now = self.now();
         change(&mut tracker, now);
-        self.observer.on_progress(&tracker.snapshot(now));
+        let snapshot = tracker.snapshot(now);
+        self.observer.on_progress(&snapshot);
+        self.log
+            .append(Payload::Progress(Box::new(snapshot)), self.timestamp());
     }
 
-    /// Reports item `done` of `total` at most ~200 times per stage, so observers of an 8,000-symbol
-    /// scan are not flooded, while the first and last item are always reported.
+    /// Reports item `done` of `total` at most ~100 times per stage, so an 8,000-symbol scan does not
+    /// flood observers, while the first and last item are always reported.
     fn item(&self, done: usize, total: usize, message: impl FnOnce() -> String) {
-        let step = (total / 200).max(1);
+        let step = (total / 100).max(1);
         if done == 1 || done == total || done.is_multiple_of(step) {
             let message = message();
             self.update(|t, _| t.advance(done as u64, message));
         }
     }
+}
+
+/// One symbol's place in the scan order.
+struct Slot {
+    info: SymbolInfo,
+    tier: Option<Tier>,
+}
+
+/// What the workers share while scanning, behind one lock: outcomes in order position, and the
+/// counters the termination criteria read.
+struct Scanning {
+    /// Indexed by position in the scan order; `None` until the symbol finishes.
+    outcomes: Vec<Option<Outcome>>,
+    finished: usize,
+    signals: usize,
+    first_result_at: Option<f64>,
+    /// Finish order of high-quality signals (1-based counts of symbols finished at the time).
+    signal_finish_counts: Vec<usize>,
 }
 
 impl Scanner {
@@ -144,26 +243,31 @@ impl Scanner {
         &*self.source
     }
 
-    /// Runs a scan to the end. Only a bad request or an unreadable universe is an `Err`; every
-    /// symbol's own failure is a diagnostic in the report.
+    /// Runs a scan to the end with default options. Only a bad request or an unreadable universe
+    /// is an `Err`; every symbol's own failure is a diagnostic in the report.
     pub fn run(
         &self,
         request: &ScanRequest,
         observer: &dyn ScanObserver,
     ) -> Result<ScanReport, ScanError> {
         let valid = request.validate()?;
-        self.run_valid(&valid, new_scan_id(), observer)
+        let options = ScanOptions::default();
+        let log = EventLog::new(options.scan_id.clone());
+        Ok(self.execute(&valid, options, &log, observer)?.report)
     }
 
-    pub fn run_valid(
+    /// Runs a scan, appending every message to `log` as it happens.
+    pub fn execute(
         &self,
         request: &ValidScan,
-        scan_id: String,
+        options: ScanOptions,
+        log: &EventLog,
         observer: &dyn ScanObserver,
-    ) -> Result<ScanReport, ScanError> {
+    ) -> Result<ScanOutcome, ScanError> {
         let progress = Progress {
-            tracker: Mutex::new(ProgressTracker::new(scan_id.clone())),
+            tracker: Mutex::new(ProgressTracker::new(options.scan_id.clone())),
             observer,
+            log,
             clock: &*self.clock,
             started: self.clock.seconds(),
         };
@@ -172,40 +276,15 @@ impl Scanner {
         let universe = match self.source.universe() {
             Ok(universe) => select(universe, request),
             Err(e) => {
-                progress.update(|t, now| {
-                    t.finish(ScanStatus::Failed, now, format!("Universe failed: {e}"))
-                });
+                let message = format!("could not load the universe: {e}");
+                progress.update(|t, now| t.finish(ScanStatus::Failed, now, message.clone()));
+                log.append(Payload::Error { message }, progress.timestamp());
                 return Err(ScanError::Universe(e));
             }
         };
         let total = universe.len();
 
-        progress.update(|t, now| {
-            t.start_stage(
-                Stage::DataFetching,
-                total as u64,
-                now,
-                format!("Loading bars of {total} symbols"),
-            )
-        });
-        let window = BarWindow::last(request.lookback_days);
-        let fetched_count = AtomicUsize::new(0);
-        let fetched: Vec<(SymbolInfo, Result<Bars, DataError>)> = universe
-            .into_par_iter()
-            .map(|info| {
-                let bars = self.source.bars(&info.symbol, &window);
-                let done = fetched_count.fetch_add(1, Ordering::Relaxed) + 1;
-                progress.item(done, total, || {
-                    format!("Loaded {} ({done}/{total})", info.symbol)
-                });
-                (info, bars)
-            })
-            .collect();
-        let bars_loaded: usize = fetched
-            .iter()
-            .filter_map(|(_, b)| b.as_ref().ok())
-            .map(Bars::len)
-            .sum();
+        let slots = self.order(universe, request, &options, &progress);
 
         progress.update(|t, now| {
             t.start_stage(
@@ -215,31 +294,60 @@ impl Scanner {
                 format!("Scanning {total} symbols"),
             )
         });
-        let scanned_count = AtomicUsize::new(0);
-        let outcomes: Vec<(SymbolInfo, Outcome)> = fetched
-            .into_par_iter()
-            .map(|(info, bars)| {
-                let outcome = match bars {
-                    Ok(bars) => self.scan_symbol(&info, bars, request),
-                    Err(e) => Outcome::Failed(e.to_string()),
-                };
-                let done = scanned_count.fetch_add(1, Ordering::Relaxed) + 1;
-                progress.item(done, total, || {
-                    format!("Scanning {} ({done}/{total})", info.symbol)
-                });
-                (info, outcome)
-            })
-            .collect();
+        let scanning = Mutex::new(Scanning {
+            outcomes: (0..total).map(|_| None).collect(),
+            finished: 0,
+            signals: 0,
+            first_result_at: None,
+            signal_finish_counts: Vec::new(),
+        });
+        let window = BarWindow {
+            last: Some(request.lookback_days),
+            from: None,
+            to: options.as_of,
+        };
+        let cursor = AtomicUsize::new(0);
+        let bars_loaded = AtomicUsize::new(0);
+        let ctx = Context {
+            request,
+            options: &options,
+            slots: &slots,
+            scanning: &scanning,
+            progress: &progress,
+            window,
+        };
+        // Workers take the next symbol of the priority order from a shared cursor. (A parallel
+        // iterator would split the order into ranges and start one thread in the low tier.)
+        rayon::scope(|scope| {
+            for _ in 0..rayon::current_num_threads() {
+                scope.spawn(|_| self.worker(&ctx, &cursor, &bars_loaded));
+            }
+        });
 
         progress.update(|t, now| t.start_stage(Stage::Finalization, 1, now, "Ranking results"));
-        let (results, diagnostics, symbols_scanned) = finalize(outcomes, request);
+        let state = scanning
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        let stop_reason = options.stop.reason();
+        let finished = state.finished;
+        let (status, final_message) = match &stop_reason {
+            Some(reason) => (ScanStatus::Stopped, format!("Stopped: {reason}")),
+            None => (ScanStatus::Completed, String::from("Completed")),
+        };
+        let (results, diagnostics, factors, symbols_scanned) =
+            finalize(state.outcomes, &slots, stop_reason.as_ref());
         let now = progress.now();
         let high_quality_signals = results.iter().filter(|r| r.high_quality).count();
-        let message = format!(
-            "Completed: {} results, {high_quality_signals} high-quality signals",
-            results.len()
-        );
-        progress.update(|t, now| t.finish(ScanStatus::Completed, now, message));
+        progress.update(|t, now| {
+            t.finish(
+                status,
+                now,
+                format!(
+                    "{final_message}: {} results, {high_quality_signals} high-quality signals",
+                    results.len()
+                ),
+            )
+        });
         let stage_seconds = {
             let tracker = progress
                 .tracker
@@ -258,6 +366,9 @@ impl Scanner {
             .iter()
             .filter(|d| d.kind == DiagnosticKind::Skipped)
             .count();
+        let bars_loaded = bars_loaded.into_inner();
+        let (high_tier_signal_rate, universe_signal_rate) =
+            signal_rates(&results, &diagnostics, &slots, symbols_scanned);
         let metrics = ScanMetrics {
             symbols_total: total,
             symbols_scanned,
@@ -268,18 +379,226 @@ impl Scanner {
             bars_loaded,
             seconds_total: now,
             stage_seconds,
-            symbols_per_second: per_second(total),
+            symbols_per_second: per_second(finished),
             bars_per_second: per_second(bars_loaded),
+            time_to_first_result: state.first_result_at,
+            early_terminated: stop_reason.is_some(),
+            first_signal_position: state.signal_finish_counts.first().copied(),
+            symbols_to_5_signals: state.signal_finish_counts.get(4).copied(),
+            high_tier_signal_rate,
+            universe_signal_rate,
         };
-        Ok(ScanReport {
-            scan_id,
-            status: ScanStatus::Completed,
+        let learning = LearningUpdate {
+            outcomes: results
+                .iter()
+                .map(|r| SymbolOutcome {
+                    symbol: r.symbol.clone(),
+                    tech_rating: r.tech_rating,
+                    high_quality: r.high_quality,
+                    date: r.date.to_string(),
+                })
+                .collect(),
+            alpha_reference: (status == ScanStatus::Completed)
+                .then(|| AlphaReference::from_universe(&factors)),
+            sector_stats: if status == ScanStatus::Completed {
+                sector_stats(&results)
+            } else {
+                Vec::new()
+            },
+        };
+        let report = ScanReport {
+            scan_id: options.scan_id.clone(),
+            status,
+            stop_reason: stop_reason.map(|r| r.to_string()),
             data_source: self.source.info(),
             as_of: results.iter().map(|r| r.date).max(),
             results,
             diagnostics,
             metrics,
-        })
+        };
+        log.append(
+            Payload::Complete(Box::new(report.clone())),
+            progress.timestamp(),
+        );
+        Ok(ScanOutcome { report, learning })
+    }
+
+    /// Stage `data_fetching`: the cheap snapshot of every symbol, then the priority order. Without
+    /// prioritisation the order is the universe's (alphabetical) and nothing is fetched here.
+    fn order(
+        &self,
+        universe: Vec<SymbolInfo>,
+        request: &ValidScan,
+        options: &ScanOptions,
+        progress: &Progress<'_>,
+    ) -> Vec<Slot> {
+        let total = universe.len();
+        if !request.prioritize {
+            progress.update(|t, now| {
+                t.start_stage(
+                    Stage::DataFetching,
+                    0,
+                    now,
+                    "Prioritisation off: alphabetical order",
+                );
+                t.finish_stage(Stage::DataFetching, now);
+            });
+            return universe
+                .into_iter()
+                .map(|info| Slot { info, tier: None })
+                .collect();
+        }
+        progress.update(|t, now| {
+            t.start_stage(
+                Stage::DataFetching,
+                total as u64,
+                now,
+                format!("Snapshot of {total} symbols"),
+            )
+        });
+        let window = BarWindow {
+            last: Some(SNAPSHOT_BARS),
+            from: None,
+            to: options.as_of,
+        };
+        let done = AtomicUsize::new(0);
+        let snapshots: Vec<Option<Snapshot>> = universe
+            .par_iter()
+            .map(|info| {
+                if options.stop.is_stopped() {
+                    return None;
+                }
+                // A symbol whose snapshot fails still gets scanned (and its error reported then).
+                let snapshot = self
+                    .source
+                    .bars(&info.symbol, &window)
+                    .ok()
+                    .and_then(|b| Snapshot::from_bars(&b));
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                progress.item(n, total, || {
+                    format!("Snapshot {} ({n}/{total})", info.symbol)
+                });
+                snapshot
+            })
+            .collect();
+        let inputs: Vec<PriorityInput<'_>> = universe
+            .iter()
+            .zip(&snapshots)
+            .map(|(info, snapshot)| PriorityInput {
+                sector: info.sector.as_deref(),
+                snapshot: snapshot.as_ref(),
+                history: options.learned.histories.get(&info.symbol),
+            })
+            .collect();
+        let ranked = priority::prioritize(&inputs, options.diversity);
+        let mut universe: Vec<Option<SymbolInfo>> = universe.into_iter().map(Some).collect();
+        ranked
+            .iter()
+            .filter_map(|r| {
+                universe[r.index].take().map(|info| Slot {
+                    info,
+                    tier: Some(r.tier),
+                })
+            })
+            .collect()
+    }
+
+    fn worker(&self, ctx: &Context<'_>, cursor: &AtomicUsize, bars_loaded: &AtomicUsize) {
+        let total = ctx.slots.len();
+        let stop = &ctx.options.stop;
+        loop {
+            if let Some(reason) = ctx.request.termination.check_time(ctx.progress.now()) {
+                stop.stop(reason);
+            }
+            if stop.is_stopped() {
+                return;
+            }
+            let position = cursor.fetch_add(1, Ordering::SeqCst);
+            let Some(slot) = ctx.slots.get(position) else {
+                return;
+            };
+            let bars = self.source.bars(&slot.info.symbol, &ctx.window);
+            // Checked again between fetching and computing: nothing is computed after a stop.
+            if stop.is_stopped() {
+                return;
+            }
+            let outcome = match bars {
+                Ok(bars) => {
+                    bars_loaded.fetch_add(bars.len(), Ordering::Relaxed);
+                    self.scan_symbol(&slot.info, bars, ctx.request)
+                }
+                Err(e) => Outcome::Failed(e.to_string()),
+            };
+            self.finish(ctx, position, outcome, total);
+        }
+    }
+
+    /// Records a finished symbol and emits its result, under the scanning lock so `seq` follows
+    /// the order symbols finish and the termination counters are exact.
+    fn finish(&self, ctx: &Context<'_>, position: usize, mut outcome: Outcome, total: usize) {
+        let mut state = ctx.scanning.lock().unwrap_or_else(PoisonError::into_inner);
+        let stop = &ctx.options.stop;
+        // A symbol that finishes after the stop was decided is not a result "so far".
+        if stop.is_stopped() {
+            return;
+        }
+        state.finished += 1;
+        let finished = state.finished;
+        if let Outcome::Scanned(result, factors) = &mut outcome {
+            if let Some(min) = ctx.request.min_tech_rating
+                && result.tech_rating < min
+            {
+                let message = format!(
+                    "tech_rating {:.1} is below min_tech_rating {min}",
+                    result.tech_rating
+                );
+                outcome = Outcome::Skipped(message);
+            } else {
+                let slot = &ctx.slots[position];
+                result.priority_tier = slot.tier;
+                result.position = position + 1;
+                result.batch_number = position / BATCH_SIZE + 1;
+                result.total_processed = finished;
+                result.total_remaining = total - finished;
+                result.alpha_score = ctx
+                    .options
+                    .learned
+                    .alpha_reference
+                    .as_ref()
+                    .and_then(|r| r.score(factors));
+                let counts_for_termination = ctx
+                    .request
+                    .termination
+                    .min_signal_rating
+                    .map_or(result.high_quality, |min| {
+                        result.signal.is_buy() && result.tech_rating >= min
+                    });
+                if result.high_quality {
+                    state.signal_finish_counts.push(finished);
+                }
+                if counts_for_termination {
+                    state.signals += 1;
+                }
+                state
+                    .first_result_at
+                    .get_or_insert_with(|| ctx.progress.now());
+                ctx.progress
+                    .log
+                    .append(Payload::Result(result.clone()), ctx.progress.timestamp());
+            }
+        }
+        state.outcomes[position] = Some(outcome);
+        if let Some(reason) =
+            ctx.request
+                .termination
+                .check(finished, total, state.signals, ctx.progress.now())
+        {
+            stop.stop(reason);
+        }
+        let symbol = &ctx.slots[position].info.symbol;
+        ctx.progress.item(finished, total, || {
+            format!("Scanning {symbol} ({finished}/{total})")
+        });
     }
 
     fn scan_symbol(&self, info: &SymbolInfo, bars: Bars, request: &ValidScan) -> Outcome {
@@ -337,17 +656,32 @@ impl Scanner {
             volume_score: rated.volume_score,
             volatility_score: rated.volatility_score,
             bars: n,
+            priority_tier: None,
+            batch_number: 0,
+            position: 0,
+            total_processed: 0,
+            total_remaining: 0,
             indicators: OrderedMap(frame.latest()),
         };
         Outcome::Scanned(Box::new(result), factors)
     }
 }
 
+/// What every worker of one scan reads.
+struct Context<'a> {
+    request: &'a ValidScan,
+    options: &'a ScanOptions,
+    slots: &'a [Slot],
+    scanning: &'a Mutex<Scanning>,
+    progress: &'a Progress<'a>,
+    window: BarWindow,
+}
+
 /// A scan id unique within this process and unlikely to repeat across processes: wall-clock
 /// milliseconds plus a per-process counter.
 pub fn new_scan_id() -> String {
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let millis = std::time::SystemTime::now()
+    let millis = SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis());
     format!(
@@ -385,51 +719,53 @@ fn select(universe: Vec<SymbolInfo>, request: &ValidScan) -> Vec<SymbolInfo> {
     selected
 }
 
-/// Alpha ranks over everything scanned, the `min_tech_rating` filter, and the final ranking.
+/// Exact alpha ranks over everything scanned, the final ranking, and a diagnostic for every symbol
+/// that is not a result (including those a stop left unscanned).
 fn finalize(
-    outcomes: Vec<(SymbolInfo, Outcome)>,
-    request: &ValidScan,
-) -> (Vec<ScanResult>, Vec<Diagnostic>, usize) {
-    let mut scanned = Vec::new();
+    outcomes: Vec<Option<Outcome>>,
+    slots: &[Slot],
+    stop: Option<&StopReason>,
+) -> (Vec<ScanResult>, Vec<Diagnostic>, Vec<AlphaFactors>, usize) {
+    let mut results = Vec::new();
     let mut factors = Vec::new();
     let mut diagnostics = Vec::new();
-    for (info, outcome) in outcomes {
+    let mut rated_below_min = Vec::new();
+    for (outcome, slot) in outcomes.into_iter().zip(slots) {
+        let symbol = slot.info.symbol.clone();
         match outcome {
-            Outcome::Scanned(result, f) => {
-                scanned.push(*result);
+            Some(Outcome::Scanned(result, f)) => {
+                results.push(*result);
                 factors.push(f);
             }
-            Outcome::Skipped(message) => diagnostics.push(Diagnostic {
-                symbol: info.symbol,
-                kind: DiagnosticKind::Skipped,
-                message,
-            }),
-            Outcome::Failed(message) => diagnostics.push(Diagnostic {
-                symbol: info.symbol,
+            Some(Outcome::Skipped(message)) => {
+                if message.contains("min_tech_rating") {
+                    rated_below_min.push(symbol.clone());
+                }
+                diagnostics.push(Diagnostic {
+                    symbol,
+                    kind: DiagnosticKind::Skipped,
+                    message,
+                });
+            }
+            Some(Outcome::Failed(message)) => diagnostics.push(Diagnostic {
+                symbol,
                 kind: DiagnosticKind::Error,
                 message,
             }),
+            None => {
+                let why = stop.map_or_else(|| "the scan ended".to_owned(), ToString::to_string);
+                diagnostics.push(Diagnostic {
+                    symbol,
+                    kind: DiagnosticKind::Skipped,
+                    message: format!("not scanned: the scan stopped first ({why})"),
+                });
+            }
         }
     }
-    let symbols_scanned = scanned.len();
-    // Alpha is a percentile within everything scanned, before the rating filter, so filtering does
-    // not change a symbol's alpha.
-    for (result, score) in scanned.iter_mut().zip(alpha::alpha_scores(&factors)) {
+    let symbols_scanned = results.len() + rated_below_min.len();
+    // Exact percentiles over this scan's results replace the streamed estimates.
+    for (result, score) in results.iter_mut().zip(alpha::alpha_scores(&factors)) {
         result.alpha_score = score;
-    }
-    let mut results = Vec::with_capacity(scanned.len());
-    for result in scanned {
-        match request.min_tech_rating {
-            Some(min) if result.tech_rating < min => diagnostics.push(Diagnostic {
-                symbol: result.symbol,
-                kind: DiagnosticKind::Skipped,
-                message: format!(
-                    "tech_rating {:.1} is below min_tech_rating {min}",
-                    result.tech_rating
-                ),
-            }),
-            _ => results.push(result),
-        }
     }
     results.sort_by(|a, b| {
         b.tech_rating
@@ -445,5 +781,65 @@ fn finalize(
         result.rank = i + 1;
     }
     diagnostics.sort_by(|a, b| a.symbol.cmp(&b.symbol));
-    (results, diagnostics, symbols_scanned)
+    (results, diagnostics, factors, symbols_scanned)
+}
+
+/// High-quality signals per scanned symbol in the `high` tier, and over everything scanned.
+fn signal_rates(
+    results: &[ScanResult],
+    diagnostics: &[Diagnostic],
+    slots: &[Slot],
+    scanned: usize,
+) -> (Option<f64>, Option<f64>) {
+    if slots.iter().all(|s| s.tier.is_none()) || scanned == 0 {
+        return (None, None);
+    }
+    let below_min: Vec<&str> = diagnostics
+        .iter()
+        .filter(|d| d.message.contains("min_tech_rating"))
+        .map(|d| d.symbol.as_str())
+        .collect();
+    let high_scanned = slots
+        .iter()
+        .filter(|s| s.tier == Some(Tier::High))
+        .filter(|s| {
+            results.iter().any(|r| r.symbol == s.info.symbol)
+                || below_min.contains(&s.info.symbol.as_str())
+        })
+        .count();
+    let high_signals = results
+        .iter()
+        .filter(|r| r.high_quality && r.priority_tier == Some(Tier::High))
+        .count();
+    let all_signals = results.iter().filter(|r| r.high_quality).count();
+    let high_rate = (high_scanned > 0).then(|| high_signals as f64 / high_scanned as f64);
+    (high_rate, Some(all_signals as f64 / scanned as f64))
+}
+
+fn sector_stats(results: &[ScanResult]) -> Vec<SectorStats> {
+    let mut stats: Vec<SectorStats> = Vec::new();
+    for r in results {
+        let Some(sector) = &r.sector else { continue };
+        let entry = match stats.iter_mut().position(|s| &s.sector == sector) {
+            Some(i) => &mut stats[i],
+            None => {
+                stats.push(SectorStats {
+                    sector: sector.clone(),
+                    symbols: 0,
+                    mean_rating: 0.0,
+                    signal_rate: 0.0,
+                });
+                stats.last_mut().expect("just pushed")
+            }
+        };
+        entry.symbols += 1;
+        entry.mean_rating += r.tech_rating;
+        entry.signal_rate += f64::from(u8::from(r.high_quality));
+    }
+    for s in &mut stats {
+        s.mean_rating /= s.symbols as f64;
+        s.signal_rate /= s.symbols as f64;
+    }
+    stats.sort_by(|a, b| a.sector.cmp(&b.sector));
+    stats
 }

@@ -1,0 +1,262 @@
+//! The result stream of one scan: an append-only log of messages numbered `seq` = 1, 2, 3, … with no
+//! gaps, which any number of consumers read from any point.
+//!
+//! Why a log and not a broadcast channel: a consumer that connects late, or reconnects after the
+//! last `seq` it saw, must get everything after it, and a slow consumer must never slow the scan.
+//! A log gives both: appending never waits for readers, and each reader keeps its own position.
+//! Readers take every message available at once (a batch), so the per-message cost stays low
+//! without holding back the first result.
+
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use technic_core::progress::ProgressSnapshot;
+
+use crate::report::{ScanReport, ScanResult};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum Payload {
+    Result(Box<ScanResult>),
+    Progress(Box<ProgressSnapshot>),
+    /// The final ranking, metrics and stage timings.
+    Complete(Box<ScanReport>),
+    /// The scan itself failed (one symbol's failure is a diagnostic, never this).
+    Error {
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Metadata {
+    pub timestamp: DateTime<Utc>,
+    pub scan_id: String,
+    pub seq: u64,
+    /// True on the last message of the scan (`complete` or `error`).
+    pub is_final: bool,
+}
+
+/// One message as DESIGN.md shapes it: `{"type", "data", "metadata"}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScanMessage {
+    #[serde(flatten)]
+    pub payload: Payload,
+    pub metadata: Metadata,
+}
+
+#[derive(Debug, Default)]
+struct LogState {
+    /// `messages[i]` has `seq == i + 1`.
+    messages: Vec<Arc<ScanMessage>>,
+    closed: bool,
+}
+
+/// The log of one scan's messages.
+#[derive(Debug)]
+pub struct EventLog {
+    scan_id: String,
+    state: Mutex<LogState>,
+    /// Wakes blocking readers.
+    appended: Condvar,
+    /// Wakes async readers; carries the newest `seq`.
+    newest: tokio::sync::watch::Sender<u64>,
+}
+
+impl EventLog {
+    pub fn new(scan_id: impl Into<String>) -> Arc<Self> {
+        Arc::new(Self {
+            scan_id: scan_id.into(),
+            state: Mutex::default(),
+            appended: Condvar::new(),
+            newest: tokio::sync::watch::Sender::new(0),
+        })
+    }
+
+    pub fn scan_id(&self) -> &str {
+        &self.scan_id
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LogState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends a message, numbering it; a final message closes the log. Returns its `seq`, or
+    /// `None` if the log was already closed (nothing is appended after the final message).
+    pub fn append(&self, payload: Payload, timestamp: DateTime<Utc>) -> Option<u64> {
+        let is_final = matches!(payload, Payload::Complete(_) | Payload::Error { .. });
+        let seq = {
+            let mut state = self.lock();
+            if state.closed {
+                return None;
+            }
+            let seq = state.messages.len() as u64 + 1;
+            let metadata = Metadata {
+                timestamp,
+                scan_id: self.scan_id.clone(),
+                seq,
+                is_final,
+            };
+            state
+                .messages
+                .push(Arc::new(ScanMessage { payload, metadata }));
+            state.closed = is_final;
+            seq
+        };
+        self.appended.notify_all();
+        self.newest.send_replace(seq);
+        Some(seq)
+    }
+
+    /// Every message with `seq > after`, in order.
+    pub fn after(&self, after: u64) -> Vec<Arc<ScanMessage>> {
+        let state = self.lock();
+        let start = usize::try_from(after)
+            .unwrap_or(usize::MAX)
+            .min(state.messages.len());
+        state.messages[start..].to_vec()
+    }
+
+    pub fn len(&self) -> u64 {
+        self.lock().messages.len() as u64
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// A reader that starts after `after` (0 = from the beginning).
+    pub fn subscribe(self: &Arc<Self>, after: u64) -> Subscription {
+        Subscription {
+            log: Arc::clone(self),
+            next_after: after,
+            newest: self.newest.subscribe(),
+        }
+    }
+}
+
+/// One consumer's position in a log. Dropping it costs the scan nothing.
+#[derive(Debug)]
+pub struct Subscription {
+    log: Arc<EventLog>,
+    next_after: u64,
+    newest: tokio::sync::watch::Receiver<u64>,
+}
+
+impl Subscription {
+    /// The `seq` of the last message handed out.
+    pub fn position(&self) -> u64 {
+        self.next_after
+    }
+
+    fn take(&mut self) -> Vec<Arc<ScanMessage>> {
+        let batch = self.log.after(self.next_after);
+        if let Some(last) = batch.last() {
+            self.next_after = last.metadata.seq;
+        }
+        batch
+    }
+
+    /// Waits up to `timeout` for messages; returns them all (empty on time-out or at the end).
+    pub fn next_batch_blocking(&mut self, timeout: Duration) -> Vec<Arc<ScanMessage>> {
+        {
+            let state = self.log.lock();
+            let wanted = self.next_after;
+            let _unused = self
+                .log
+                .appended
+                .wait_timeout_while(state, timeout, |s| {
+                    s.messages.len() as u64 <= wanted && !s.closed
+                })
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        self.take()
+    }
+
+    /// Waits for messages without blocking a thread; empty only once the log is closed and read.
+    pub async fn next_batch(&mut self) -> Vec<Arc<ScanMessage>> {
+        loop {
+            let batch = self.take();
+            if !batch.is_empty() || (self.log.is_closed() && self.log.len() <= self.next_after) {
+                return batch;
+            }
+            if self.newest.changed().await.is_err() {
+                return self.take();
+            }
+        }
+    }
+
+    /// True once the final message has been handed out.
+    pub fn is_done(&self) -> bool {
+        self.log.is_closed() && self.log.len() <= self.next_after
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(text: &str) -> Payload {
+        Payload::Error {
+            message: text.into(),
+        }
+    }
+
+    fn progress() -> Payload {
+        Payload::Progress(Box::new(
+            technic_core::progress::ProgressTracker::new("s").snapshot(0.0),
+        ))
+    }
+
+    #[test]
+    fn seq_counts_from_one_and_readers_resume_anywhere() {
+        let log = EventLog::new("s");
+        let now = DateTime::<Utc>::UNIX_EPOCH;
+        for _ in 0..5 {
+            log.append(progress(), now);
+        }
+        assert_eq!(
+            log.after(0)
+                .iter()
+                .map(|m| m.metadata.seq)
+                .collect::<Vec<_>>(),
+            [1, 2, 3, 4, 5]
+        );
+        assert_eq!(log.after(3).len(), 2);
+        assert!(log.after(99).is_empty());
+        assert_eq!(log.append(error("boom"), now), Some(6));
+        assert!(log.is_closed());
+        assert_eq!(
+            log.append(error("late"), now),
+            None,
+            "nothing after the final message"
+        );
+        let mut sub = log.subscribe(4);
+        let batch = sub.next_batch_blocking(Duration::from_millis(1));
+        assert_eq!(
+            batch.iter().map(|m| m.metadata.seq).collect::<Vec<_>>(),
+            [5, 6]
+        );
+        assert!(batch[1].metadata.is_final && sub.is_done());
+    }
+
+    #[tokio::test]
+    async fn async_readers_wake_on_append() {
+        let log = EventLog::new("s");
+        let mut sub = log.subscribe(0);
+        let writer = Arc::clone(&log);
+        let handle = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            writer.append(error("done"), DateTime::<Utc>::UNIX_EPOCH);
+        });
+        let batch = sub.next_batch().await;
+        assert_eq!(batch.len(), 1);
+        assert!(sub.next_batch().await.is_empty());
+        handle.join().expect("writer");
+    }
+}

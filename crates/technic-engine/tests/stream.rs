@@ -1,0 +1,386 @@
+//! The result stream and early termination, under heavy parallelism with random per-symbol delays.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use technic_core::Bars;
+use technic_core::termination::StopReason;
+use technic_data::demo::DemoMarket;
+use technic_data::memory::MemorySource;
+use technic_data::{BarWindow, DataError, MarketData, SourceInfo, SymbolInfo};
+use technic_engine::{
+    DiagnosticKind, EventLog, Payload, ProgressSnapshot, ScanOptions, ScanRequest, ScanStatus,
+    Scanner, TerminationRequest,
+};
+
+/// A source that sleeps a random while on every read and counts its reads.
+struct SlowSource {
+    inner: MemorySource,
+    max_delay_micros: u64,
+    rng: Mutex<ChaCha8Rng>,
+    reads: AtomicUsize,
+}
+
+impl SlowSource {
+    fn new(seed: u64, max_delay_micros: u64) -> Self {
+        let inner = demo_snapshot().clone();
+        Self {
+            inner,
+            max_delay_micros,
+            rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
+            reads: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl MarketData for SlowSource {
+    fn info(&self) -> SourceInfo {
+        self.inner.info()
+    }
+    fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
+        self.inner.universe()
+    }
+    fn bars(&self, symbol: &str, window: &BarWindow) -> Result<Bars, DataError> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        let delay = self
+            .rng
+            .lock()
+            .expect("rng")
+            .gen_range(0..=self.max_delay_micros);
+        std::thread::sleep(Duration::from_micros(delay));
+        self.inner.bars(symbol, window)
+    }
+}
+
+fn quiet() -> impl Fn(&ProgressSnapshot) + Send + Sync {
+    |_: &ProgressSnapshot| {}
+}
+
+#[test]
+fn seq_has_no_gaps_and_every_result_arrives_once_whatever_the_parallelism() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(8)
+        .build()
+        .expect("pool");
+    for run in 0..12u64 {
+        let source = Arc::new(SlowSource::new(run, 1500));
+        let scanner = Scanner::new(source);
+        let request = ScanRequest {
+            max_symbols: Some(150),
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid");
+        let options = ScanOptions::default();
+        let log = EventLog::new(options.scan_id.clone());
+        // Readers that join at random points while the scan runs, each from a random seq.
+        let mut rng = ChaCha8Rng::seed_from_u64(1000 + run);
+        let readers: Vec<_> = (0..6)
+            .map(|_| {
+                let (join_after_ms, from_seq) = (rng.gen_range(0..40), rng.gen_range(0..60));
+                let log = Arc::clone(&log);
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(join_after_ms));
+                    let mut sub = log.subscribe(from_seq);
+                    let mut seen = Vec::new();
+                    while !sub.is_done() {
+                        seen.extend(
+                            sub.next_batch_blocking(Duration::from_millis(50))
+                                .iter()
+                                .map(|m| m.metadata.seq),
+                        );
+                    }
+                    (from_seq, seen)
+                })
+            })
+            .collect();
+        let outcome = pool
+            .install(|| scanner.execute(&request, options, &log, &quiet()))
+            .expect("scan");
+        let messages = log.after(0);
+        let seqs: Vec<u64> = messages.iter().map(|m| m.metadata.seq).collect();
+        assert_eq!(
+            seqs,
+            (1..=messages.len() as u64).collect::<Vec<_>>(),
+            "run {run}: seq 1..n without gaps"
+        );
+        assert!(
+            messages
+                .last()
+                .is_some_and(|m| m.metadata.is_final && matches!(m.payload, Payload::Complete(_)))
+        );
+        assert_eq!(messages.iter().filter(|m| m.metadata.is_final).count(), 1);
+        let streamed: Vec<&str> = messages
+            .iter()
+            .filter_map(|m| match &m.payload {
+                Payload::Result(r) => Some(r.symbol.as_str()),
+                _ => None,
+            })
+            .collect();
+        let unique: HashSet<&str> = streamed.iter().copied().collect();
+        assert_eq!(unique.len(), streamed.len(), "run {run}: no result twice");
+        let final_symbols: HashSet<&str> = outcome
+            .report
+            .results
+            .iter()
+            .map(|r| r.symbol.as_str())
+            .collect();
+        assert_eq!(
+            unique, final_symbols,
+            "run {run}: every result streamed, none lost"
+        );
+        assert_eq!(
+            outcome.report.results.len() + outcome.report.diagnostics.len(),
+            150
+        );
+        for reader in readers {
+            let (from, seen) = reader.join().expect("reader");
+            let expected: Vec<u64> = ((from + 1)..=messages.len() as u64).collect();
+            assert_eq!(
+                seen, expected,
+                "run {run}: a reader from seq {from} gets exactly what follows"
+            );
+        }
+    }
+}
+
+fn run_with(
+    termination: TerminationRequest,
+    source: Arc<dyn MarketData>,
+) -> technic_engine::ScanOutcome {
+    let request = ScanRequest {
+        termination_criteria: Some(termination),
+        ..Default::default()
+    }
+    .validate()
+    .expect("valid");
+    let options = ScanOptions::default();
+    let log = EventLog::new(options.scan_id.clone());
+    Scanner::new(source)
+        .execute(&request, options, &log, &quiet())
+        .expect("scan")
+}
+
+/// Built once: generating the demo market's 500 histories is most of a small test's time.
+fn demo_snapshot() -> &'static MemorySource {
+    static SNAPSHOT: std::sync::OnceLock<MemorySource> = std::sync::OnceLock::new();
+    SNAPSHOT.get_or_init(|| {
+        MemorySource::snapshot(&DemoMarket::new(), &BarWindow::last(300)).expect("demo snapshot")
+    })
+}
+
+fn demo() -> Arc<dyn MarketData> {
+    Arc::new(demo_snapshot().clone())
+}
+
+fn accounted(outcome: &technic_engine::ScanOutcome) {
+    let report = &outcome.report;
+    assert_eq!(
+        report.results.len() + report.diagnostics.len(),
+        report.metrics.symbols_total,
+        "every symbol accounted for"
+    );
+}
+
+#[test]
+fn max_signals_stops_at_exactly_that_many_and_keeps_results_so_far() {
+    let outcome = run_with(
+        TerminationRequest {
+            max_signals: Some(5),
+            ..Default::default()
+        },
+        demo(),
+    );
+    let report = &outcome.report;
+    assert_eq!(report.status, ScanStatus::Stopped);
+    assert!(
+        report
+            .stop_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("max_signals")),
+        "{:?}",
+        report.stop_reason
+    );
+    assert_eq!(report.results.iter().filter(|r| r.high_quality).count(), 5);
+    assert!(report.metrics.early_terminated);
+    assert!(
+        report.results.len() < 100,
+        "stopped early: {} results",
+        report.results.len()
+    );
+    let not_scanned = report
+        .diagnostics
+        .iter()
+        .filter(|d| d.message.starts_with("not scanned"))
+        .count();
+    assert!(
+        not_scanned > 300,
+        "the rest are reported as not scanned: {not_scanned}"
+    );
+    assert!(
+        report
+            .diagnostics
+            .iter()
+            .all(|d| d.kind == DiagnosticKind::Skipped)
+    );
+    assert!(
+        outcome.learning.alpha_reference.is_none(),
+        "a stopped scan leaves no distribution"
+    );
+    accounted(&outcome);
+
+    let strict = run_with(
+        TerminationRequest {
+            max_signals: Some(3),
+            min_signal_rating: Some(85.0),
+            ..Default::default()
+        },
+        demo(),
+    );
+    let counted = strict
+        .report
+        .results
+        .iter()
+        .filter(|r| r.signal.is_buy() && r.tech_rating >= 85.0)
+        .count();
+    assert_eq!(counted, 3, "min_signal_rating decides what counts");
+}
+
+#[test]
+fn max_percent_scanned_stops_after_that_share() {
+    let outcome = run_with(
+        TerminationRequest {
+            max_percent_scanned: Some(10.0),
+            ..Default::default()
+        },
+        demo(),
+    );
+    let report = &outcome.report;
+    assert_eq!(report.status, ScanStatus::Stopped);
+    let finished = report.metrics.symbols_total
+        - report
+            .diagnostics
+            .iter()
+            .filter(|d| d.message.starts_with("not scanned"))
+            .count();
+    assert_eq!(finished, 50, "10% of 500");
+    accounted(&outcome);
+}
+
+#[test]
+fn timeout_stops_a_slow_scan() {
+    let source = Arc::new(SlowSource::new(7, 3000));
+    let outcome = run_with(
+        TerminationRequest {
+            timeout_seconds: Some(0.15),
+            ..Default::default()
+        },
+        source,
+    );
+    let report = &outcome.report;
+    assert_eq!(report.status, ScanStatus::Stopped);
+    assert!(
+        report
+            .stop_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("timeout"))
+    );
+    assert!(
+        report.metrics.seconds_total < 1.0,
+        "took {}",
+        report.metrics.seconds_total
+    );
+    accounted(&outcome);
+}
+
+#[test]
+fn a_stopped_scan_reads_and_computes_nothing_more() {
+    let source = Arc::new(SlowSource::new(3, 2000));
+    let scanner = Scanner::new(Arc::clone(&source) as Arc<dyn MarketData>);
+    let request = ScanRequest::default().validate().expect("valid");
+    let options = ScanOptions::default();
+    let stop = options.stop.clone();
+    let log = EventLog::new(options.scan_id.clone());
+    let reads_at_stop = Arc::new(AtomicUsize::new(usize::MAX));
+    let (stop_in_observer, reads) = (stop.clone(), Arc::clone(&source));
+    let at_stop = Arc::clone(&reads_at_stop);
+    let observer = move |s: &ProgressSnapshot| {
+        if s.current_stage == technic_engine::Stage::SymbolScanning
+            && s.stage_progress >= 5.0
+            && !stop_in_observer.is_stopped()
+        {
+            at_stop.store(reads.reads.load(Ordering::SeqCst), Ordering::SeqCst);
+            stop_in_observer.stop(StopReason::Manual("the test".into()));
+        }
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(4)
+        .build()
+        .expect("pool");
+    let outcome = pool
+        .install(|| scanner.execute(&request, options, &log, &observer))
+        .expect("scan");
+    let report = &outcome.report;
+    assert_eq!(report.status, ScanStatus::Stopped);
+    assert_eq!(report.stop_reason.as_deref(), Some("stopped by the test"));
+    let at_stop = reads_at_stop.load(Ordering::SeqCst);
+    let after_return = source.reads.load(Ordering::SeqCst);
+    // Workers already inside a read when the stop came may finish it (at most one each); none starts another.
+    assert!(
+        after_return <= at_stop + 4,
+        "reads: {at_stop} at the stop, {after_return} at the end"
+    );
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        source.reads.load(Ordering::SeqCst),
+        after_return,
+        "nothing runs after the scan returned"
+    );
+    // The log ends with the complete message and nothing after it.
+    assert!(log.is_closed());
+    accounted(&outcome);
+}
+
+#[test]
+fn prioritised_order_puts_signals_earlier_than_alphabetical() {
+    let source = demo();
+    let request = |prioritize: bool| {
+        ScanRequest {
+            enable_prioritization: Some(prioritize),
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid")
+    };
+    let run = |prioritize: bool| {
+        let options = ScanOptions::default();
+        let log = EventLog::new(options.scan_id.clone());
+        Scanner::new(Arc::clone(&source))
+            .execute(&request(prioritize), options, &log, &quiet())
+            .expect("scan")
+    };
+    let (smart, plain) = (run(true), run(false));
+    let m = &smart.report.metrics;
+    assert!(
+        m.high_tier_signal_rate.expect("rate") > m.universe_signal_rate.expect("rate"),
+        "{m:?}"
+    );
+    assert!(
+        plain
+            .report
+            .results
+            .iter()
+            .all(|r| r.priority_tier.is_none())
+    );
+    assert!(
+        smart
+            .report
+            .results
+            .iter()
+            .all(|r| r.priority_tier.is_some() && r.batch_number >= 1 && r.position >= 1)
+    );
+}
