@@ -48,6 +48,38 @@ fn data_flag_help() -> &'static str {
     "Data directory with bars/SYMBOL.csv[.gz] and optional universe.csv [default: the built-in synthetic demo market]"
 }
 
+/// Where technic keeps what it learns (and, later, its bar store).
+#[derive(Debug, Clone, clap::Args)]
+struct HomeArgs {
+    /// technic's home directory [default: the per-user data directory, e.g. ~/.local/share/technic]
+    #[arg(long, value_name = "DIR", env = "TECHNIC_HOME")]
+    home: Option<PathBuf>,
+    /// PostgreSQL URL for the learning store; without it an SQLite file in the home directory is used.
+    #[arg(long, value_name = "URL", env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+fn home_dir(args: &HomeArgs) -> anyhow::Result<PathBuf> {
+    match &args.home {
+        Some(home) => Ok(home.clone()),
+        None => dirs::data_dir().map(|d| d.join("technic")).context(
+            "no per-user data directory is known here; give --home DIR or set TECHNIC_HOME",
+        ),
+    }
+}
+
+/// The learning store: PostgreSQL when a URL is configured, else `technic.db` in the home directory.
+async fn open_store(args: &HomeArgs) -> anyhow::Result<technic_store::LearningStore> {
+    Ok(match &args.database_url {
+        Some(url) => technic_store::LearningStore::open(url)
+            .await
+            .context("--database-url / DATABASE_URL")?,
+        None => technic_store::LearningStore::open_in(&home_dir(args)?)
+            .await
+            .context("--home / TECHNIC_HOME")?,
+    })
+}
+
 #[derive(Debug, Clone, clap::Args)]
 struct DataArgs {
     #[arg(long, value_name = "DIR", help = data_flag_help())]

@@ -83,6 +83,12 @@ pub fn summary(report: &ScanReport) -> String {
         .map(|d| format!(", as of {d}"))
         .unwrap_or_default();
     let _ = writeln!(text, "Data: {label}{}{as_of}", source.description);
+    if let Some(reason) = &report.stop_reason {
+        let _ = writeln!(
+            text,
+            "Status: STOPPED early ({reason}); results so far are ranked below"
+        );
+    }
     let mut counts = [0usize; 5];
     for r in &report.results {
         counts[r.signal as usize] += 1;
@@ -125,9 +131,13 @@ pub fn summary(report: &ScanReport) -> String {
         .iter()
         .map(|(s, secs)| format!("{s} {:.1} ms", secs * 1e3))
         .collect();
+    let first = m
+        .time_to_first_result
+        .map(|t| format!("first result after {:.1} ms, ", t * 1e3))
+        .unwrap_or_default();
     let _ = writeln!(
         text,
-        "Time: {:.1} ms ({:.0} symbols/s, {:.0} bars/s; {})",
+        "Time: {:.1} ms ({first}{:.0} symbols/s, {:.0} bars/s; {})",
         m.seconds_total * 1e3,
         m.symbols_per_second,
         m.bars_per_second,

@@ -1,13 +1,16 @@
 //! `technic scan`: flags → a validated scan request → the engine → table, JSON or CSV.
 
 use std::io::{BufWriter, IsTerminal, Write};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use technic_core::termination::StopReason;
 use technic_engine::{
-    MAX_LOOKBACK_DAYS, MIN_BARS, ProgressSnapshot, ScanError, ScanRequest, Scanner,
+    EventLog, MAX_LOOKBACK_DAYS, MIN_BARS, ProgressSnapshot, ScanError, ScanOptions, ScanRequest,
+    Scanner, TerminationRequest,
 };
+use technic_store::Completion;
 
 use crate::output::{self, Format};
 use crate::{DataArgs, open_source};
@@ -46,11 +49,40 @@ pub struct ScanArgs {
     /// No progress bar and no summary on stderr.
     #[arg(long, short)]
     quiet: bool,
+    /// Print every message (result, progress, complete) as one JSON line the moment it happens.
+    #[arg(long, conflicts_with = "format")]
+    stream: bool,
+    /// Scan in alphabetical order instead of likeliest signals first.
+    #[arg(long)]
+    no_prioritization: bool,
+    /// Stop after N high-quality signals.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    max_signals: Option<i64>,
+    /// With --max-signals: the rating a buy signal needs to count (default 70).
+    #[arg(long, value_name = "R", allow_negative_numbers = true)]
+    min_signal_rating: Option<f64>,
+    /// Stop after scanning P percent of the symbols.
+    #[arg(long, value_name = "P", allow_negative_numbers = true)]
+    max_percent: Option<f64>,
+    /// Stop after S seconds.
+    #[arg(long, value_name = "S", allow_negative_numbers = true)]
+    timeout: Option<f64>,
+    #[command(flatten)]
+    home: crate::HomeArgs,
 }
 
-/// The request field a flag fills, so engine errors can be reported against the flag typed.
+/// The flag that fills a request field, so engine errors are reported against the flag typed.
 fn flag_of(field: &str) -> String {
-    format!("--{}", field.replace('_', "-"))
+    match field {
+        "termination_criteria.max_percent_scanned" => "--max-percent".into(),
+        "termination_criteria.timeout_seconds" => "--timeout".into(),
+        other => format!(
+            "--{}",
+            other
+                .trim_start_matches("termination_criteria.")
+                .replace('_', "-")
+        ),
+    }
 }
 
 /// Counts arrive as signed integers so that `--max-symbols -3` is reported by us, naming the flag
@@ -76,7 +108,14 @@ fn request(args: &ScanArgs) -> anyhow::Result<ScanRequest> {
             args.lookback_days,
             &format!("between {MIN_BARS} and {MAX_LOOKBACK_DAYS} trading days"),
         )?,
-        ..ScanRequest::default()
+        enable_prioritization: Some(!args.no_prioritization),
+        enable_streaming: Some(args.stream),
+        termination_criteria: Some(TerminationRequest {
+            max_signals: count("--max-signals", args.max_signals, "a whole number >= 1")?,
+            min_signal_rating: args.min_signal_rating,
+            max_percent_scanned: args.max_percent,
+            timeout_seconds: args.timeout,
+        }),
     })
 }
 
@@ -114,36 +153,118 @@ fn describe(snapshot: &ProgressSnapshot) -> String {
 
 pub fn run(args: ScanArgs) -> anyhow::Result<()> {
     let request = request(&args)?;
+    let valid = request
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {}", flag_of(e.field), e.message))?;
     let source = open_source(args.data.data.as_deref())?;
     let scanner = Scanner::new(source);
-    // A progress bar only for a person watching: never in a pipe, a file or with --quiet.
-    let interactive = std::io::stdout().is_terminal() && !args.quiet;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let store = runtime.block_on(crate::open_store(&args.home))?;
+    let learned = runtime
+        .block_on(store.load(ALPHA_REFERENCE_MAX_AGE, SystemTime::now()))
+        .with_context(|| {
+            format!(
+                "reading what earlier scans learned from {}",
+                store.location()
+            )
+        })?;
+
+    let options = ScanOptions {
+        learned,
+        ..ScanOptions::default()
+    };
+    let stop = options.stop.clone();
+    // Ctrl-C stops the scan the way a criterion would: results so far are kept, ranked and printed.
+    // A second Ctrl-C is the shell's business again only after this handler is gone, i.e. on exit.
+    ctrlc::set_handler(move || stop.stop(StopReason::Manual("Ctrl-C".into())))
+        .context("installing the Ctrl-C handler")?;
+    let log = EventLog::new(options.scan_id.clone());
+
+    // A progress bar only for a person watching: never in a pipe, a file, with --quiet or --stream.
+    let interactive = std::io::stdout().is_terminal() && !args.quiet && !args.stream;
     let bar = progress_bar(interactive);
     let observer = |snapshot: &ProgressSnapshot| {
         bar.set_position(snapshot.overall_progress.floor() as u64);
         bar.set_message(describe(snapshot));
     };
-    let report = match scanner.run(&request, &observer) {
-        Ok(report) => report,
+    let outcome = std::thread::scope(|scope| {
+        let printer = args.stream.then(|| scope.spawn(|| print_stream(&log)));
+        let outcome = scanner.execute(&valid, options, &log, &observer);
+        if outcome.is_err() {
+            // A failed scan has written its `error` message; close the stream for the printer.
+            log.append(
+                technic_engine::Payload::Error {
+                    message: "scan failed".into(),
+                },
+                SystemTime::now().into(),
+            );
+        }
+        let printed = printer.map(|p| {
+            p.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the stream printer panicked")))
+        });
+        (outcome, printed)
+    });
+    bar.finish_and_clear();
+    let (outcome, printed) = outcome;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
         Err(ScanError::InvalidRequest(e)) => anyhow::bail!("{}: {}", flag_of(e.field), e.message),
         Err(e) => return Err(e).context("scan failed"),
     };
-    bar.finish_and_clear();
+    let completion = match outcome.report.status {
+        technic_engine::ScanStatus::Completed => Completion::Completed,
+        _ => Completion::Stopped,
+    };
+    runtime
+        .block_on(store.record(
+            &outcome.report.scan_id,
+            completion,
+            &outcome.learning,
+            SystemTime::now(),
+        ))
+        .with_context(|| format!("saving what this scan learned to {}", store.location()))?;
+    let report = outcome.report;
 
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    match args.format {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &report).context("writing JSON")?;
-            writeln!(out)?;
+    if let Some(printed) = printed {
+        printed?;
+    } else {
+        let mut out = BufWriter::new(std::io::stdout().lock());
+        match args.format {
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut out, &report).context("writing JSON")?;
+                writeln!(out)?;
+            }
+            Format::Csv => output::write_csv(&mut out, &report)?,
+            Format::Table => output::write_table(&mut out, &report, args.top)?,
         }
-        Format::Csv => output::write_csv(&mut out, &report)?,
-        Format::Table => output::write_table(&mut out, &report, args.top)?,
+        out.flush()?;
     }
-    out.flush()?;
-    drop(out);
-    if !args.quiet && args.format != Format::Table {
+    if !args.quiet && (args.stream || args.format != Format::Table) {
         // The table carries its own summary; for machine formats it goes to stderr, out of the data.
         eprint!("{}", output::summary(&report));
+    }
+    Ok(())
+}
+
+/// How old the last completed scan's alpha distribution may be and still score streamed results.
+const ALPHA_REFERENCE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// Prints every message of the scan as one JSON line, as it arrives, until the final one.
+fn print_stream(log: &std::sync::Arc<EventLog>) -> anyhow::Result<()> {
+    let mut subscription = log.subscribe(0);
+    let stdout = std::io::stdout();
+    while !subscription.is_done() {
+        let batch = subscription.next_batch_blocking(Duration::from_millis(200));
+        let mut out = stdout.lock();
+        for message in batch {
+            serde_json::to_writer(&mut out, &*message).context("writing a stream message")?;
+            writeln!(out)?;
+        }
+        out.flush()?;
     }
     Ok(())
 }

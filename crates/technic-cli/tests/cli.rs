@@ -10,9 +10,17 @@ fn shared() -> PathBuf {
     )
 }
 
+/// Runs the binary with a home directory of its own, so tests never touch the user's learning store.
 fn technic(args: &[&str]) -> Output {
+    let home = tempfile::tempdir().expect("home");
+    technic_at(home.path(), args)
+}
+
+fn technic_at(home: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_technic"))
         .args(args)
+        .env("TECHNIC_HOME", home)
+        .env_remove("DATABASE_URL")
         .output()
         .expect("technic runs")
 }
@@ -263,4 +271,142 @@ fn indicators_honours_dates_and_custom_specs() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+#[test]
+fn stream_prints_each_message_as_a_json_line_with_gapless_seq() {
+    let output = technic(&[
+        "scan",
+        "--data",
+        &sp500(),
+        "--stream",
+        "--quiet",
+        "--max-signals",
+        "5",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let messages: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is one JSON message"))
+        .collect();
+    let seqs: Vec<u64> = messages
+        .iter()
+        .map(|m| m["metadata"]["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(seqs, (1..=messages.len() as u64).collect::<Vec<_>>());
+    let results: Vec<&serde_json::Value> =
+        messages.iter().filter(|m| m["type"] == "result").collect();
+    assert_eq!(
+        results.len(),
+        5,
+        "max_signals 5 and the first five results are all signals"
+    );
+    for field in [
+        "symbol",
+        "signal",
+        "tech_rating",
+        "priority_tier",
+        "batch_number",
+        "position",
+        "total_processed",
+        "total_remaining",
+    ] {
+        assert!(
+            results[0]["data"].get(field).is_some(),
+            "result has {field}"
+        );
+    }
+    let last = messages.last().expect("messages");
+    assert_eq!(
+        (
+            last["type"].as_str(),
+            last["metadata"]["is_final"].as_bool()
+        ),
+        (Some("complete"), Some(true))
+    );
+    assert_eq!(last["data"]["status"], "stopped");
+    assert!(
+        last["data"]["stop_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("max_signals"))
+    );
+}
+
+#[test]
+fn learning_is_kept_in_the_home_directory_between_runs() {
+    let home = tempfile::tempdir().expect("home");
+    for _ in 0..2 {
+        let output = technic_at(
+            home.path(),
+            &["scan", "--max-symbols", "50", "--format", "json", "--quiet"],
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert!(
+        home.path().join("technic.db").is_file(),
+        "the SQLite learning store is in --home"
+    );
+    // The second run had the first run's alpha distribution: streamed results were scored with it.
+    let output = technic_at(
+        home.path(),
+        &["scan", "--max-symbols", "50", "--stream", "--quiet"],
+    );
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    let first_result = text
+        .lines()
+        .find(|l| l.contains("\"type\":\"result\""))
+        .expect("a result");
+    let message: serde_json::Value = serde_json::from_str(first_result).expect("json");
+    assert!(message["data"]["alpha_score"].is_number(), "{first_result}");
+}
+
+#[test]
+fn termination_flags_are_validated_by_name() {
+    for (args, expected) in [
+        (
+            vec!["scan", "--max-percent", "150"],
+            "--max-percent: must be a percentage above 0 and at most 100, got 150",
+        ),
+        (
+            vec!["scan", "--timeout", "0"],
+            "--timeout: must be a number of seconds above 0, got 0",
+        ),
+        (
+            vec!["scan", "--max-signals", "0"],
+            "--max-signals: must be at least 1",
+        ),
+        (
+            vec!["scan", "--max-signals", "2", "--min-signal-rating", "101"],
+            "--min-signal-rating: must be between 0 and 100",
+        ),
+    ] {
+        let output = technic(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success() && stderr.contains(expected),
+            "{args:?}: {stderr}"
+        );
+    }
+    let output = technic(&[
+        "scan",
+        "--max-percent",
+        "10",
+        "--no-prioritization",
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    let report = stdout_json(&output);
+    assert_eq!(report["status"], "stopped");
+    assert_eq!(report["results"].as_array().map(Vec::len), Some(50));
+    assert!(report["results"][0]["priority_tier"].is_null());
 }

@@ -339,6 +339,7 @@ impl Scanner {
         let now = progress.now();
         let high_quality_signals = results.iter().filter(|r| r.high_quality).count();
         progress.update(|t, now| {
+            t.finish_stage(Stage::Finalization, now);
             t.finish(
                 status,
                 now,

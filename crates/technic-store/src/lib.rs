@@ -1,0 +1,298 @@
+//! The learning store: what earlier scans learned, kept in an embedded SQLite file by default or in
+//! PostgreSQL when `DATABASE_URL` says so. One code path serves both (sqlx's `Any` driver and SQL
+//! that both databases accept); the migrations in `migrations/` run on open.
+//!
+//! Architecture invariant: the store only persists the engine's plain learning types; it decides
+//! nothing about scans. Recording is idempotent per scan id, so a retried write never counts a scan
+//! twice.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+use technic_core::priority::SymbolHistory;
+use technic_engine::{Learned, LearningUpdate, SectorStats};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the learning store at {location}: {cause}")]
+    Open {
+        location: String,
+        cause: sqlx::Error,
+    },
+    #[error("cannot prepare the learning store's tables at {location}: {cause}")]
+    Migrate {
+        location: String,
+        cause: sqlx::migrate::MigrateError,
+    },
+    #[error("learning store query failed ({what}): {cause}")]
+    Query {
+        what: &'static str,
+        cause: sqlx::Error,
+    },
+    #[error("learning store holds an unreadable alpha reference: {0}")]
+    Corrupt(serde_json::Error),
+    #[error("cannot create the directory {path}: {cause}")]
+    Directory { path: String, cause: std::io::Error },
+}
+
+fn query(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |cause| StoreError::Query { what, cause }
+}
+
+/// Whether the scan being recorded saw its whole universe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    Completed,
+    Stopped,
+}
+
+/// A connection pool to the learning database.
+#[derive(Debug, Clone)]
+pub struct LearningStore {
+    pool: AnyPool,
+    /// Where it is, for messages (the password of a URL is not kept).
+    location: String,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+fn unix_seconds(time: SystemTime) -> i64 {
+    time.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+impl LearningStore {
+    /// Opens (creating where needed) the store at a `sqlite://…` or `postgres://…` URL.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        install_default_drivers();
+        let location = redact(url);
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await
+            .map_err(|cause| StoreError::Open {
+                location: location.clone(),
+                cause,
+            })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|cause| StoreError::Migrate {
+                location: location.clone(),
+                cause,
+            })?;
+        Ok(Self { pool, location })
+    }
+
+    /// The embedded default: `technic.db` in technic's home directory.
+    pub async fn open_in(home: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(home).map_err(|cause| StoreError::Directory {
+            path: home.display().to_string(),
+            cause,
+        })?;
+        let file = home.join("technic.db");
+        Self::open(&format!("sqlite://{}?mode=rwc", file.display())).await
+    }
+
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// What earlier scans learned. The alpha reference is handed out only if the scan that left it
+    /// completed less than `max_age` before `now`.
+    pub async fn load(&self, max_age: Duration, now: SystemTime) -> Result<Learned, StoreError> {
+        let rows = sqlx::query(
+            "SELECT symbol, scans, signals, last_rating, last_scan_date FROM symbol_history",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query("reading symbol history"))?;
+        let mut learned = Learned::default();
+        for row in rows {
+            let get = |e: sqlx::Error| StoreError::Query {
+                what: "reading a symbol history row",
+                cause: e,
+            };
+            let history = SymbolHistory {
+                scans: u32::try_from(row.try_get::<i64, _>("scans").map_err(get)?)
+                    .unwrap_or(u32::MAX),
+                signals: u32::try_from(row.try_get::<i64, _>("signals").map_err(get)?)
+                    .unwrap_or(u32::MAX),
+                last_rating: row.try_get::<Option<f64>, _>("last_rating").map_err(get)?,
+                last_scan_date: row
+                    .try_get::<Option<String>, _>("last_scan_date")
+                    .map_err(get)?,
+            };
+            learned
+                .histories
+                .insert(row.try_get::<String, _>("symbol").map_err(get)?, history);
+        }
+        let reference =
+            sqlx::query("SELECT completed_at, reference FROM alpha_reference WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(query("reading the alpha reference"))?;
+        if let Some(row) = reference {
+            let completed_at: i64 = row
+                .try_get("completed_at")
+                .map_err(query("reading the alpha reference"))?;
+            let age = unix_seconds(now).saturating_sub(completed_at);
+            if u64::try_from(age).is_ok_and(|age| age < max_age.as_secs()) {
+                let text: String = row
+                    .try_get("reference")
+                    .map_err(query("reading the alpha reference"))?;
+                learned.alpha_reference =
+                    Some(serde_json::from_str(&text).map_err(StoreError::Corrupt)?);
+            }
+        }
+        Ok(learned)
+    }
+
+    /// The last completed scan's sector figures.
+    pub async fn sector_stats(&self) -> Result<Vec<SectorStats>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT sector, symbols, mean_rating, signal_rate FROM sector_stats ORDER BY sector",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query("reading sector statistics"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(SectorStats {
+                    sector: row.try_get("sector")?,
+                    symbols: usize::try_from(row.try_get::<i64, _>("symbols")?).unwrap_or(0),
+                    mean_rating: row.try_get("mean_rating")?,
+                    signal_rate: row.try_get("signal_rate")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(query("reading sector statistics"))
+    }
+
+    /// Records what a scan learned, in one transaction. Returns `false` if this scan id was already
+    /// recorded (nothing is changed then).
+    pub async fn record(
+        &self,
+        scan_id: &str,
+        completion: Completion,
+        update: &LearningUpdate,
+        now: SystemTime,
+    ) -> Result<bool, StoreError> {
+        let now = unix_seconds(now);
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(query("starting a transaction"))?;
+        let signals = update.outcomes.iter().filter(|o| o.high_quality).count();
+        let status = match completion {
+            Completion::Completed => "completed",
+            Completion::Stopped => "stopped",
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO recorded_scans (scan_id, status, results, signals, recorded_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (scan_id) DO NOTHING",
+        )
+        .bind(scan_id)
+        .bind(status)
+        .bind(i64::try_from(update.outcomes.len()).unwrap_or(i64::MAX))
+        .bind(i64::try_from(signals).unwrap_or(i64::MAX))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(query("recording the scan"))?;
+        if inserted.rows_affected() == 0 {
+            tx.rollback().await.map_err(query("rolling back"))?;
+            return Ok(false);
+        }
+        for outcome in &update.outcomes {
+            sqlx::query(
+                "INSERT INTO symbol_history (symbol, scans, signals, last_rating, last_scan_date, updated_at) \
+                 VALUES ($1, 1, $2, $3, $4, $5) \
+                 ON CONFLICT (symbol) DO UPDATE SET scans = symbol_history.scans + 1, \
+                 signals = symbol_history.signals + excluded.signals, last_rating = excluded.last_rating, \
+                 last_scan_date = excluded.last_scan_date, updated_at = excluded.updated_at",
+            )
+            .bind(&outcome.symbol)
+            .bind(i64::from(outcome.high_quality))
+            .bind(outcome.tech_rating)
+            .bind(&outcome.date)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(query("updating symbol history"))?;
+        }
+        if let Some(reference) = &update.alpha_reference {
+            let json = serde_json::to_string(reference).map_err(StoreError::Corrupt)?;
+            sqlx::query(
+                "INSERT INTO alpha_reference (id, scan_id, completed_at, reference) VALUES (1, $1, $2, $3) \
+                 ON CONFLICT (id) DO UPDATE SET scan_id = excluded.scan_id, completed_at = excluded.completed_at, \
+                 reference = excluded.reference",
+            )
+            .bind(scan_id)
+            .bind(now)
+            .bind(json)
+            .execute(&mut *tx)
+            .await
+            .map_err(query("saving the alpha reference"))?;
+        }
+        if !update.sector_stats.is_empty() {
+            sqlx::query("DELETE FROM sector_stats")
+                .execute(&mut *tx)
+                .await
+                .map_err(query("replacing sector statistics"))?;
+            for s in &update.sector_stats {
+                sqlx::query(
+                    "INSERT INTO sector_stats (sector, symbols, mean_rating, signal_rate, completed_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&s.sector)
+                .bind(i64::try_from(s.symbols).unwrap_or(i64::MAX))
+                .bind(s.mean_rating)
+                .bind(s.signal_rate)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(query("saving sector statistics"))?;
+            }
+        }
+        tx.commit().await.map_err(query("committing"))?;
+        Ok(true)
+    }
+}
+
+/// A URL without its password, for messages and logs.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &credentials[..colon],
+                    &url[at..]
+                ),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            redact("postgres://user:secret@db:5432/x"),
+            "postgres://user:***@db:5432/x"
+        );
+        assert_eq!(redact("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
+        assert_eq!(redact("postgres://user@db/x"), "postgres://user@db/x");
+    }
+}

@@ -1,0 +1,185 @@
+//! Learning persisted across scans, on a real SQLite file and a real PostgreSQL server.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use technic_data::demo::DemoMarket;
+use technic_data::memory::MemorySource;
+use technic_data::{BarWindow, MarketData};
+use technic_engine::{
+    EventLog, ProgressSnapshot, ScanOptions, ScanRequest, ScanStatus, Scanner, TerminationRequest,
+};
+use technic_store::{Completion, LearningStore};
+
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+fn source() -> Arc<dyn MarketData> {
+    Arc::new(MemorySource::snapshot(&DemoMarket::new(), &BarWindow::last(300)).expect("demo"))
+}
+
+/// Scans with what the store learned, records what the scan learned, and returns the report.
+async fn scan_and_record(
+    store: &LearningStore,
+    source: &Arc<dyn MarketData>,
+    request: ScanRequest,
+) -> technic_engine::ScanReport {
+    let learned = store.load(DAY, SystemTime::now()).await.expect("load");
+    let options = ScanOptions {
+        learned,
+        ..ScanOptions::default()
+    };
+    let log = EventLog::new(options.scan_id.clone());
+    let valid = request.validate().expect("valid");
+    let outcome = Scanner::new(Arc::clone(source))
+        .execute(&valid, options, &log, &|_: &ProgressSnapshot| {})
+        .expect("scan");
+    let completion = if outcome.report.status == ScanStatus::Completed {
+        Completion::Completed
+    } else {
+        Completion::Stopped
+    };
+    let recorded = store
+        .record(
+            &outcome.report.scan_id,
+            completion,
+            &outcome.learning,
+            SystemTime::now(),
+        )
+        .await
+        .expect("record");
+    assert!(recorded, "a new scan is recorded");
+    let again = store
+        .record(
+            &outcome.report.scan_id,
+            completion,
+            &outcome.learning,
+            SystemTime::now(),
+        )
+        .await
+        .expect("record");
+    assert!(!again, "recording the same scan twice changes nothing");
+    outcome.report
+}
+
+async fn learning_persists(url: &str) {
+    let source = source();
+    {
+        let store = LearningStore::open(url).await.expect("open");
+        let learned = store.load(DAY, SystemTime::now()).await.expect("load");
+        assert!(
+            learned.histories.is_empty() && learned.alpha_reference.is_none(),
+            "a new store is empty"
+        );
+        let first = scan_and_record(&store, &source, ScanRequest::default()).await;
+        assert_eq!(first.status, ScanStatus::Completed);
+        // Streamed results had no reference to be scored against yet.
+        assert!(
+            first.results.iter().all(|r| r.alpha_score.is_some()),
+            "the final ranking has exact alpha"
+        );
+    }
+    // A new connection (a new process, as far as the database can tell) sees what was learned.
+    let store = LearningStore::open(url).await.expect("reopen");
+    let learned = store.load(DAY, SystemTime::now()).await.expect("load");
+    assert_eq!(learned.histories.len(), 500);
+    let total_signals: u32 = learned.histories.values().map(|h| h.signals).sum();
+    assert!(total_signals > 0);
+    assert!(learned.histories.values().all(|h| h.scans == 1
+        && h.last_rating.is_some()
+        && h.last_scan_date.as_deref() == Some("2024-12-31")));
+    assert!(
+        learned.alpha_reference.is_some(),
+        "the completed scan left its distribution"
+    );
+    assert_eq!(store.sector_stats().await.expect("sectors").len(), 11);
+    // Too old a reference is not used.
+    let later = SystemTime::now() + 2 * DAY;
+    assert!(
+        store
+            .load(DAY, later)
+            .await
+            .expect("load")
+            .alpha_reference
+            .is_none()
+    );
+
+    // A stopped scan adds its outcomes but leaves the completed scan's distribution in place.
+    let stopped = scan_and_record(
+        &store,
+        &source,
+        ScanRequest {
+            termination_criteria: Some(TerminationRequest {
+                max_signals: Some(3),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(stopped.status, ScanStatus::Stopped);
+    let learned = store.load(DAY, SystemTime::now()).await.expect("load");
+    let rescanned: Vec<_> = learned
+        .histories
+        .values()
+        .filter(|h| h.scans == 2)
+        .collect();
+    assert_eq!(
+        rescanned.len(),
+        stopped.results.len(),
+        "exactly the stopped scan's results were added"
+    );
+    assert!(learned.alpha_reference.is_some());
+}
+
+#[tokio::test]
+async fn learning_persists_in_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    learning_persists(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("learn.db").display()
+    ))
+    .await;
+    assert!(dir.path().join("learn.db").exists());
+}
+
+/// PostgreSQL at `TECHNIC_TEST_DATABASE_URL` (default: the local server's `test` database). Each run
+/// works in a database of its own, dropped at the end.
+#[tokio::test]
+async fn learning_persists_in_postgres() {
+    let admin_url = std::env::var("TECHNIC_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    sqlx::any::install_default_drivers();
+    let admin = match sqlx::AnyPool::connect(&admin_url).await {
+        Ok(pool) => pool,
+        Err(e) => {
+            let message = format!("PostgreSQL is not reachable at {admin_url}: {e}");
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI requires PostgreSQL: {message}"
+            );
+            eprintln!("SKIPPED learning_persists_in_postgres: {message}");
+            return;
+        }
+    };
+    let name = format!(
+        "technic_test_{}_{}",
+        std::process::id(),
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .expect("time")
+            .as_nanos()
+    );
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .expect("create database");
+    let url = match admin_url.rfind('/') {
+        Some(slash) => format!("{}/{name}", &admin_url[..slash]),
+        None => panic!("unexpected database URL {admin_url}"),
+    };
+    learning_persists(&url).await;
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await
+        .expect("drop database");
+}
