@@ -193,15 +193,6 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
     let outcome = std::thread::scope(|scope| {
         let printer = args.stream.then(|| scope.spawn(|| print_stream(&log)));
         let outcome = scanner.execute(&valid, options, &log, &observer);
-        if outcome.is_err() {
-            // A failed scan has written its `error` message; close the stream for the printer.
-            log.append(
-                technic_engine::Payload::Error {
-                    message: "scan failed".into(),
-                },
-                SystemTime::now().into(),
-            );
-        }
         let printed = printer.map(|p| {
             p.join()
                 .unwrap_or_else(|_| Err(anyhow::anyhow!("the stream printer panicked")))
@@ -219,6 +210,27 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
         technic_engine::ScanStatus::Completed => Completion::Completed,
         _ => Completion::Stopped,
     };
+    let report = &outcome.report;
+
+    if let Some(printed) = printed {
+        printed?;
+    } else {
+        let mut out = BufWriter::new(std::io::stdout().lock());
+        match args.format {
+            Format::Json => {
+                serde_json::to_writer_pretty(&mut out, report).context("writing JSON")?;
+                writeln!(out)?;
+            }
+            Format::Csv => output::write_csv(&mut out, report)?,
+            Format::Table => output::write_table(&mut out, report, args.top)?,
+        }
+        out.flush()?;
+    }
+    if !args.quiet && (args.stream || args.format != Format::Table) {
+        // The table carries its own summary; for machine formats it goes to stderr, out of the data.
+        eprint!("{}", output::summary(report));
+    }
+    // Saved after printing: a store that is down must not cost the user the results.
     runtime
         .block_on(store.record(
             &outcome.report.scan_id,
@@ -227,26 +239,6 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
             SystemTime::now(),
         ))
         .with_context(|| format!("saving what this scan learned to {}", store.location()))?;
-    let report = outcome.report;
-
-    if let Some(printed) = printed {
-        printed?;
-    } else {
-        let mut out = BufWriter::new(std::io::stdout().lock());
-        match args.format {
-            Format::Json => {
-                serde_json::to_writer_pretty(&mut out, &report).context("writing JSON")?;
-                writeln!(out)?;
-            }
-            Format::Csv => output::write_csv(&mut out, &report)?,
-            Format::Table => output::write_table(&mut out, &report, args.top)?,
-        }
-        out.flush()?;
-    }
-    if !args.quiet && (args.stream || args.format != Format::Table) {
-        // The table carries its own summary; for machine formats it goes to stderr, out of the data.
-        eprint!("{}", output::summary(&report));
-    }
     Ok(())
 }
 

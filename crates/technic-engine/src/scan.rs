@@ -264,6 +264,16 @@ impl Scanner {
         log: &EventLog,
         observer: &dyn ScanObserver,
     ) -> Result<ScanOutcome, ScanError> {
+        // Whatever happens below, even a panic, readers of the log see it end.
+        let _close = CloseLogOnDrop {
+            log,
+            clock: &*self.clock,
+        };
+        // The timeout fires even while every worker is blocked inside a slow read.
+        let _watchdog = request
+            .termination
+            .timeout_seconds
+            .map(|seconds| Watchdog::start(seconds, options.stop.clone()));
         let progress = Progress {
             tracker: Mutex::new(ProgressTracker::new(options.scan_id.clone())),
             observer,
@@ -328,8 +338,9 @@ impl Scanner {
         let state = scanning
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
-        let stop_reason = options.stop.reason();
         let finished = state.finished;
+        // A stop that came after the last symbol finished stopped nothing: the scan is complete.
+        let stop_reason = options.stop.reason().filter(|_| finished < total);
         let (status, final_message) = match &stop_reason {
             Some(reason) => (ScanStatus::Stopped, format!("Stopped: {reason}")),
             None => (ScanStatus::Completed, String::from("Completed")),
@@ -539,6 +550,9 @@ impl Scanner {
     fn finish(&self, ctx: &Context<'_>, position: usize, mut outcome: Outcome, total: usize) {
         let mut state = ctx.scanning.lock().unwrap_or_else(PoisonError::into_inner);
         let stop = &ctx.options.stop;
+        if let Some(reason) = ctx.request.termination.check_time(ctx.progress.now()) {
+            stop.stop(reason);
+        }
         // A symbol that finishes after the stop was decided is not a result "so far".
         if stop.is_stopped() {
             return;
@@ -665,6 +679,74 @@ impl Scanner {
             indicators: OrderedMap(frame.latest()),
         };
         Outcome::Scanned(Box::new(result), factors)
+    }
+}
+
+/// Appends a final `error` message if the scan leaves without one (a panic in a source, say), so no
+/// reader waits forever for the end of the stream.
+struct CloseLogOnDrop<'a> {
+    log: &'a EventLog,
+    clock: &'a dyn Clock,
+}
+
+impl Drop for CloseLogOnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.log.is_closed() {
+            let message =
+                "the scan ended unexpectedly (internal error); results so far are not ranked"
+                    .to_owned();
+            self.log.append(
+                Payload::Error { message },
+                DateTime::<Utc>::from(self.clock.wall()),
+            );
+        }
+    }
+}
+
+/// Stops the scan when its timeout passes, on a thread of its own: the workers only look at the
+/// clock between symbols, and a worker blocked in a slow read would not look at all. Measured in
+/// real time. Reads already under way still finish before the scan returns.
+struct Watchdog {
+    /// `true` once the scan is over; the thread waits on it until the deadline.
+    over: Arc<(Mutex<bool>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    fn start(seconds: f64, stop: StopHandle) -> Self {
+        let over = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let watched = Arc::clone(&over);
+        let deadline = Instant::now() + std::time::Duration::from_secs_f64(seconds);
+        let thread = std::thread::spawn(move || {
+            let (lock, changed) = &*watched;
+            let mut is_over = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            while !*is_over {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    stop.stop(StopReason::Timeout(seconds));
+                    return;
+                }
+                is_over = changed
+                    .wait_timeout(is_over, left)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+        });
+        Self {
+            over,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        let (lock, changed) = &*self.over;
+        *lock.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        changed.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _joined = thread.join();
+        }
     }
 }
 

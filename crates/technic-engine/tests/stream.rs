@@ -20,6 +20,7 @@ use technic_engine::{
 /// A source that sleeps a random while on every read and counts its reads.
 struct SlowSource {
     inner: MemorySource,
+    min_delay_micros: u64,
     max_delay_micros: u64,
     rng: Mutex<ChaCha8Rng>,
     reads: AtomicUsize,
@@ -30,6 +31,7 @@ impl SlowSource {
         let inner = demo_snapshot().clone();
         Self {
             inner,
+            min_delay_micros: 0,
             max_delay_micros,
             rng: Mutex::new(ChaCha8Rng::seed_from_u64(seed)),
             reads: AtomicUsize::new(0),
@@ -50,7 +52,7 @@ impl MarketData for SlowSource {
             .rng
             .lock()
             .expect("rng")
-            .gen_range(0..=self.max_delay_micros);
+            .gen_range(self.min_delay_micros..=self.max_delay_micros);
         std::thread::sleep(Duration::from_micros(delay));
         self.inner.bars(symbol, window)
     }
@@ -383,4 +385,84 @@ fn prioritised_order_puts_signals_earlier_than_alphabetical() {
             .iter()
             .all(|r| r.priority_tier.is_some() && r.batch_number >= 1 && r.position >= 1)
     );
+}
+
+#[test]
+fn the_timeout_fires_while_every_read_is_slow_even_in_the_snapshot() {
+    let mut slow = SlowSource::new(11, 400_000);
+    slow.min_delay_micros = 400_000;
+    let started = std::time::Instant::now();
+    let outcome = run_with(
+        TerminationRequest {
+            timeout_seconds: Some(0.1),
+            ..Default::default()
+        },
+        Arc::new(slow),
+    );
+    let elapsed = started.elapsed().as_secs_f64();
+    let report = &outcome.report;
+    assert_eq!(report.status, ScanStatus::Stopped);
+    assert!(
+        report
+            .stop_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("timeout"))
+    );
+    // Reads already under way at the deadline finish (one per thread, 0.4 s); nothing else starts.
+    assert!(elapsed < 1.5, "returned after {elapsed:.2} s");
+    assert!(
+        report.results.is_empty(),
+        "no result can be ready before a 0.1 s deadline with 0.4 s reads"
+    );
+    accounted(&outcome);
+}
+
+#[test]
+fn a_stop_after_the_last_symbol_leaves_the_scan_complete() {
+    let outcome = run_with(
+        TerminationRequest {
+            max_percent_scanned: Some(100.0),
+            ..Default::default()
+        },
+        demo(),
+    );
+    assert_eq!(outcome.report.status, ScanStatus::Completed);
+    assert_eq!(outcome.report.stop_reason, None);
+    assert!(
+        outcome.learning.alpha_reference.is_some(),
+        "a complete scan leaves its distribution"
+    );
+}
+
+/// A source whose reads panic: a bug in a source must still end the stream for its readers.
+struct PanickingSource(MemorySource);
+
+impl MarketData for PanickingSource {
+    fn info(&self) -> SourceInfo {
+        self.0.info()
+    }
+    fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
+        self.0.universe()
+    }
+    fn bars(&self, _symbol: &str, _window: &BarWindow) -> Result<Bars, DataError> {
+        panic!("a bug in a market-data source")
+    }
+}
+
+#[test]
+fn readers_see_the_stream_end_even_if_the_scan_panics() {
+    let scanner = Scanner::new(Arc::new(PanickingSource(demo_snapshot().clone())));
+    let request = ScanRequest::default().validate().expect("valid");
+    let options = ScanOptions::default();
+    let log = EventLog::new(options.scan_id.clone());
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        scanner.execute(&request, options, &log, &quiet())
+    }));
+    assert!(panicked.is_err(), "the panic reaches the caller");
+    assert!(log.is_closed(), "the log is closed");
+    let last = log.after(0).pop().expect("messages");
+    assert!(
+        matches!(&last.payload, Payload::Error { message } if message.contains("ended unexpectedly"))
+    );
+    assert!(last.metadata.is_final);
 }

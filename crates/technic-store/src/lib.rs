@@ -208,7 +208,11 @@ impl LearningStore {
             tx.rollback().await.map_err(query("rolling back"))?;
             return Ok(false);
         }
-        for outcome in &update.outcomes {
+        // Rows are locked in symbol order, the same in every writer: two scans recording at once over
+        // overlapping symbols then wait for each other instead of deadlocking (PostgreSQL).
+        let mut outcomes: Vec<_> = update.outcomes.iter().collect();
+        outcomes.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+        for outcome in outcomes {
             sqlx::query(
                 "INSERT INTO symbol_history (symbol, scans, signals, last_rating, last_scan_date, updated_at) \
                  VALUES ($1, 1, $2, $3, $4, $5) \
