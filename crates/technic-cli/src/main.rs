@@ -4,6 +4,7 @@
 mod indicators_cmd;
 mod output;
 mod scan_cmd;
+mod serve_cmd;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ enum Command {
     Scan(scan_cmd::ScanArgs),
     /// Print a symbol's indicator series as CSV.
     Indicators(indicators_cmd::IndicatorsArgs),
+    /// Serve the HTTP API: REST, WebSocket and SSE scans, metrics.
+    Serve(serve_cmd::ServeArgs),
 }
 
 /// The data directory given by `--data`, or the built-in demo market.
@@ -69,7 +72,7 @@ fn home_dir(args: &HomeArgs) -> anyhow::Result<PathBuf> {
 }
 
 /// The learning store: PostgreSQL when a URL is configured, else `technic.db` in the home directory.
-async fn open_store(args: &HomeArgs) -> anyhow::Result<technic_store::LearningStore> {
+pub(crate) async fn open_store(args: &HomeArgs) -> anyhow::Result<technic_store::LearningStore> {
     Ok(match &args.database_url {
         Some(url) => technic_store::LearningStore::open(url)
             .await
@@ -91,6 +94,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Scan(args) => scan_cmd::run(args),
         Command::Indicators(args) => indicators_cmd::run(args),
+        Command::Serve(args) => serve_cmd::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

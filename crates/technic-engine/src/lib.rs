@@ -6,12 +6,14 @@
 //! symbol; it knows nothing about HTTP or terminals (progress goes to a [`ScanObserver`]).
 
 mod learning;
+mod registry;
 mod report;
 mod request;
 mod scan;
 mod stream;
 
 pub use learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
+pub use registry::{OnFinish, RegistryError, ScanEntry, ScanRegistry};
 pub use report::{
     Diagnostic, DiagnosticKind, IndicatorValues, OrderedMap, ScanMetrics, ScanReport, ScanResult,
 };

@@ -1,0 +1,77 @@
+//! `technic serve`: the HTTP API on a port, until Ctrl-C or SIGTERM.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use technic_engine::Scanner;
+use technic_server::{AppState, Config};
+
+use crate::{DataArgs, HomeArgs, open_source, open_store};
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    port: u16,
+    /// Address to listen on (0.0.0.0 for every interface).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    home: HomeArgs,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let config = Config::from_env()?;
+    if let Some(workers) = config.max_workers {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(workers)
+            .build_global()
+            .context("MAX_WORKERS: starting the scan threads")?;
+    }
+    let source = open_source(args.data.data.as_deref())?;
+    let info = source.info();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let store = open_store(&args.home).await?;
+        let address = SocketAddr::new(args.host, args.port);
+        let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("listening on {address} (--port / PORT)"))?;
+        let state = AppState::new(Scanner::new(source), Some(store.clone()), config, tokio::runtime::Handle::current());
+        tracing::info!(%address, data = %info.description, store = %store.location(), "technic serving");
+        eprintln!("technic serving on http://{address} (data: {}; learning store: {})", info.description, store.location());
+        technic_server::serve(listener, state, shutdown_signal()).await.context("serving")
+    })
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

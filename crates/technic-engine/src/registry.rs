@@ -1,0 +1,284 @@
+//! The registry of scans: starts each on a thread of its own, keeps its log, stop handle and latest
+//! progress where any request can find them, and forgets finished scans after a retention time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use technic_core::progress::ProgressSnapshot;
+use technic_core::termination::StopReason;
+
+use crate::learning::Learned;
+use crate::request::ValidScan;
+use crate::scan::{ScanOptions, ScanOutcome, Scanner, StopHandle, new_scan_id};
+use crate::stream::EventLog;
+
+/// Called once when a scan ends, on the scan's thread (e.g. to record what it learned).
+pub type OnFinish = Arc<dyn Fn(&ScanOutcome) + Send + Sync>;
+
+/// One scan, running or finished.
+#[derive(Debug)]
+pub struct ScanEntry {
+    pub scan_id: String,
+    pub request: ValidScan,
+    /// Every message of the scan; readers subscribe to it.
+    pub log: Arc<EventLog>,
+    pub stop: StopHandle,
+    started: Instant,
+    /// The newest progress snapshot, for polling clients.
+    progress: Mutex<Option<ProgressSnapshot>>,
+    /// Set when the scan ends: its outcome, or why it failed.
+    outcome: Mutex<Option<Result<Arc<ScanOutcome>, String>>>,
+    finished_at: Mutex<Option<Instant>>,
+}
+
+impl ScanEntry {
+    pub fn progress(&self) -> Option<ProgressSnapshot> {
+        self.progress
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// `None` while running.
+    pub fn outcome(&self) -> Option<Result<Arc<ScanOutcome>, String>> {
+        self.outcome
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.finished_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    pub fn age(&self) -> Duration {
+        self.started.elapsed()
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RegistryError {
+    #[error("no scan with id {0} (finished scans are kept for a while, then dropped)")]
+    UnknownScan(String),
+    #[error("scan {0} has already finished")]
+    AlreadyFinished(String),
+}
+
+pub struct ScanRegistry {
+    scanner: Arc<Scanner>,
+    scans: Mutex<HashMap<String, Arc<ScanEntry>>>,
+    /// How long a finished scan stays retrievable.
+    retention: Duration,
+    on_finish: Option<OnFinish>,
+}
+
+impl std::fmt::Debug for ScanRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScanRegistry")
+            .field("retention", &self.retention)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ScanRegistry {
+    pub fn new(scanner: Arc<Scanner>, retention: Duration, on_finish: Option<OnFinish>) -> Self {
+        Self {
+            scanner,
+            scans: Mutex::default(),
+            retention,
+            on_finish,
+        }
+    }
+
+    fn scans(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ScanEntry>>> {
+        self.scans.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts a scan on a thread of its own and returns at once.
+    pub fn start(&self, request: ValidScan, learned: Learned) -> Arc<ScanEntry> {
+        let options = ScanOptions {
+            scan_id: new_scan_id(),
+            learned,
+            ..ScanOptions::default()
+        };
+        let entry = Arc::new(ScanEntry {
+            scan_id: options.scan_id.clone(),
+            request: request.clone(),
+            log: EventLog::new(options.scan_id.clone()),
+            stop: options.stop.clone(),
+            started: Instant::now(),
+            progress: Mutex::new(None),
+            outcome: Mutex::new(None),
+            finished_at: Mutex::new(None),
+        });
+        self.scans()
+            .insert(entry.scan_id.clone(), Arc::clone(&entry));
+        let (scanner, running, on_finish) = (
+            Arc::clone(&self.scanner),
+            Arc::clone(&entry),
+            self.on_finish.clone(),
+        );
+        let spawned = std::thread::Builder::new()
+            .name(format!("scan {}", entry.scan_id))
+            .spawn(move || {
+                let observer = |snapshot: &ProgressSnapshot| {
+                    *running
+                        .progress
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = Some(snapshot.clone());
+                };
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    scanner.execute(&request, options, &running.log, &observer)
+                }));
+                let outcome = match result {
+                    Ok(Ok(outcome)) => {
+                        if let Some(on_finish) = &on_finish {
+                            on_finish(&outcome);
+                        }
+                        Ok(Arc::new(outcome))
+                    }
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err("the scan ended unexpectedly (internal error)".to_owned()),
+                };
+                *running
+                    .outcome
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(outcome);
+                *running
+                    .finished_at
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+            });
+        if let Err(e) = spawned {
+            // No thread: the scan cannot run; record that rather than leave it "running" forever.
+            *entry.outcome.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some(Err(format!("could not start: {e}")));
+            *entry
+                .finished_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        }
+        entry
+    }
+
+    pub fn get(&self, scan_id: &str) -> Result<Arc<ScanEntry>, RegistryError> {
+        self.scans()
+            .get(scan_id)
+            .cloned()
+            .ok_or_else(|| RegistryError::UnknownScan(scan_id.to_owned()))
+    }
+
+    /// Asks a running scan to stop; its results so far are kept.
+    pub fn stop(&self, scan_id: &str, who: &str) -> Result<Arc<ScanEntry>, RegistryError> {
+        let entry = self.get(scan_id)?;
+        if entry.is_finished() || entry.log.is_closed() {
+            return Err(RegistryError::AlreadyFinished(scan_id.to_owned()));
+        }
+        entry.stop.stop(StopReason::Manual(who.to_owned()));
+        Ok(entry)
+    }
+
+    /// Stops every running scan (shutdown).
+    pub fn stop_all(&self, who: &str) {
+        for entry in self.scans().values() {
+            if !entry.is_finished() {
+                entry.stop.stop(StopReason::Manual(who.to_owned()));
+            }
+        }
+    }
+
+    pub fn source_info(&self) -> technic_data::SourceInfo {
+        self.scanner.source().info()
+    }
+
+    pub fn running(&self) -> usize {
+        self.scans().values().filter(|e| !e.is_finished()).count()
+    }
+
+    pub fn len(&self) -> usize {
+        self.scans().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops finished scans older than the retention time; returns how many.
+    pub fn purge(&self) -> usize {
+        let mut scans = self.scans();
+        let before = scans.len();
+        scans.retain(|_, entry| {
+            let finished = *entry
+                .finished_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            finished.is_none_or(|at| at.elapsed() < self.retention)
+        });
+        before - scans.len()
+    }
+
+    /// Waits (blocking) until the scan ends; for callers that want the whole outcome.
+    pub fn wait(&self, entry: &ScanEntry) -> Result<Arc<ScanOutcome>, String> {
+        let mut subscription = entry.log.subscribe(entry.log.len());
+        while !entry.is_finished() {
+            let _batch = subscription.next_batch_blocking(Duration::from_millis(50));
+        }
+        entry
+            .outcome()
+            .unwrap_or_else(|| Err("the scan ended without an outcome".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use technic_data::BarWindow;
+    use technic_data::demo::DemoMarket;
+    use technic_data::memory::MemorySource;
+
+    #[test]
+    fn scans_run_in_the_background_stop_on_request_and_are_purged_after_retention() {
+        let source =
+            MemorySource::snapshot(&DemoMarket::new(), &BarWindow::last(250)).expect("demo");
+        let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&finished);
+        let on_finish: OnFinish = Arc::new(move |_| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        let registry = ScanRegistry::new(
+            Arc::new(Scanner::new(Arc::new(source))),
+            Duration::from_millis(0),
+            Some(on_finish),
+        );
+        let request = crate::ScanRequest::default().validate().expect("valid");
+        let entry = registry.start(request, Learned::default());
+        assert_eq!(
+            registry.get(&entry.scan_id).expect("found").scan_id,
+            entry.scan_id
+        );
+        let outcome = registry.wait(&entry).expect("completes");
+        assert_eq!(
+            outcome.report.results.len() + outcome.report.diagnostics.len(),
+            500
+        );
+        assert_eq!(finished.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(
+            entry
+                .progress()
+                .is_some_and(|p| p.overall_progress == 100.0)
+        );
+        assert_eq!(
+            registry.stop(&entry.scan_id, "test").err(),
+            Some(RegistryError::AlreadyFinished(entry.scan_id.clone()))
+        );
+        assert_eq!(registry.purge(), 1);
+        assert!(matches!(
+            registry.get(&entry.scan_id),
+            Err(RegistryError::UnknownScan(_))
+        ));
+    }
+}

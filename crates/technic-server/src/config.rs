@@ -1,0 +1,154 @@
+//! Configuration from the environment (DESIGN.md, "Server API"), validated in one place.
+
+use std::time::Duration;
+
+use technic_engine::TerminationRequest;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `MAX_CONCURRENT_STREAMS`: open WebSocket and SSE streams at most; one more gets 429.
+    pub max_concurrent_streams: usize,
+    /// `STREAM_TIMEOUT_SECONDS`: a stream that has had nothing to send for this long is ended (the
+    /// client can resume with its last `seq`).
+    pub stream_timeout: Duration,
+    /// `SCAN_RETENTION_SECONDS`: how long a finished scan stays retrievable.
+    pub retention: Duration,
+    /// `ENABLE_PRIORITIZATION`: the default for requests that do not say.
+    pub enable_prioritization: bool,
+    /// `ENABLE_STREAMING`: whether WebSocket and SSE are offered.
+    pub enable_streaming: bool,
+    /// `EARLY_TERMINATION_DEFAULT`: termination criteria (JSON) for requests that give none.
+    pub early_termination_default: Option<TerminationRequest>,
+    /// How long a WebSocket send may take before the client counts as too slow and is closed.
+    pub send_timeout: Duration,
+    /// `MAX_WORKERS`: threads that scan (default: one per core).
+    pub max_workers: Option<usize>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_concurrent_streams: 1000,
+            stream_timeout: Duration::from_secs(300),
+            retention: Duration::from_secs(3600),
+            enable_prioritization: true,
+            enable_streaming: true,
+            early_termination_default: None,
+            send_timeout: Duration::from_secs(10),
+            max_workers: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name}={value:?}: {message}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub value: String,
+    pub message: String,
+}
+
+impl Config {
+    /// Reads the variables that are set; the others keep their defaults.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut config = Config::default();
+        let fail = |name: &'static str, value: &str, message: &str| ConfigError {
+            name,
+            value: value.to_owned(),
+            message: message.to_owned(),
+        };
+        let count = |name: &'static str| -> Result<Option<usize>, ConfigError> {
+            get(name)
+                .map(|v| {
+                    v.trim()
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| fail(name, &v, "expected a whole number above 0"))
+                })
+                .transpose()
+        };
+        let flag = |name: &'static str| -> Result<Option<bool>, ConfigError> {
+            get(name)
+                .map(|v| match v.trim().to_ascii_lowercase().as_str() {
+                    "1" | "true" | "yes" | "on" => Ok(true),
+                    "0" | "false" | "no" | "off" => Ok(false),
+                    _ => Err(fail(name, &v, "expected true or false")),
+                })
+                .transpose()
+        };
+        if let Some(n) = count("MAX_CONCURRENT_STREAMS")? {
+            config.max_concurrent_streams = n;
+        }
+        if let Some(n) = count("STREAM_TIMEOUT_SECONDS")? {
+            config.stream_timeout = Duration::from_secs(n as u64);
+        }
+        if let Some(n) = count("SCAN_RETENTION_SECONDS")? {
+            config.retention = Duration::from_secs(n as u64);
+        }
+        config.max_workers = count("MAX_WORKERS")?;
+        if let Some(on) = flag("ENABLE_PRIORITIZATION")? {
+            config.enable_prioritization = on;
+        }
+        if let Some(on) = flag("ENABLE_STREAMING")? {
+            config.enable_streaming = on;
+        }
+        if let Some(text) = get("EARLY_TERMINATION_DEFAULT") {
+            let criteria: TerminationRequest = serde_json::from_str(&text).map_err(|e| {
+                fail(
+                    "EARLY_TERMINATION_DEFAULT",
+                    &text,
+                    &format!(
+                        "expected termination criteria as JSON, e.g. {{\"max_signals\": 20}}: {e}"
+                    ),
+                )
+            })?;
+            config.early_termination_default = Some(criteria);
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_override_defaults_and_bad_values_name_the_variable() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        };
+        let config = Config::from_lookup(env(&[
+            ("MAX_CONCURRENT_STREAMS", "7"),
+            ("ENABLE_STREAMING", "false"),
+            ("EARLY_TERMINATION_DEFAULT", r#"{"max_signals": 20}"#),
+        ]))
+        .expect("valid");
+        assert_eq!(config.max_concurrent_streams, 7);
+        assert!(!config.enable_streaming);
+        assert_eq!(
+            config.early_termination_default.and_then(|t| t.max_signals),
+            Some(20)
+        );
+        let err = Config::from_lookup(env(&[("STREAM_TIMEOUT_SECONDS", "soon")]))
+            .expect_err("bad")
+            .to_string();
+        assert!(
+            err.contains("STREAM_TIMEOUT_SECONDS") && err.contains("soon"),
+            "{err}"
+        );
+        let err = Config::from_lookup(env(&[("ENABLE_PRIORITIZATION", "maybe")]))
+            .expect_err("bad")
+            .to_string();
+        assert!(err.contains("ENABLE_PRIORITIZATION"), "{err}");
+    }
+}

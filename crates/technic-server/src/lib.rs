@@ -1,0 +1,148 @@
+//! technic's HTTP server: the axum app of DESIGN.md's "Server API" — REST, WebSocket and SSE
+//! delivery of scans, and metrics.
+//!
+//! `app(state)` builds the router (tests drive it with `oneshot` or a real listener on port 0);
+//! `serve(listener, state, shutdown)` runs it until `shutdown` resolves, then stops the running
+//! scans so every stream ends with its final message, and drains.
+//!
+//! Architecture invariant: the server computes no indicators and holds no scan logic; it starts
+//! scans in the engine's registry and delivers each scan's event log. A slow client never slows a
+//! scan: every stream reads the log at its own pace.
+
+mod config;
+mod error;
+mod metrics;
+mod routes;
+mod streams;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use technic_engine::{OnFinish, ScanRegistry, Scanner};
+use technic_store::{Completion, LearningStore};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+pub use config::{Config, ConfigError};
+pub use error::ApiError;
+pub use metrics::Metrics;
+
+/// Shared by every request.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    registry: ScanRegistry,
+    /// Where scans learn; `None` runs without learning (tests, or a read-only deployment).
+    store: Option<LearningStore>,
+    /// One permit per open WebSocket or SSE stream (`MAX_CONCURRENT_STREAMS`).
+    streams: Arc<Semaphore>,
+    metrics: Metrics,
+}
+
+impl AppState {
+    /// `runtime` runs the store writes that follow each scan (scans run on threads of their own).
+    pub fn new(
+        scanner: Scanner,
+        store: Option<LearningStore>,
+        config: Config,
+        runtime: tokio::runtime::Handle,
+    ) -> Self {
+        let metrics = Metrics::new();
+        let (finished_metrics, finished_store) = (metrics.clone(), store.clone());
+        let on_finish: OnFinish = Arc::new(move |outcome| {
+            finished_metrics.scan_finished(outcome);
+            if let Some(store) = &finished_store {
+                let completion = match outcome.report.status {
+                    technic_engine::ScanStatus::Completed => Completion::Completed,
+                    _ => Completion::Stopped,
+                };
+                let saved = runtime.block_on(store.record(
+                    &outcome.report.scan_id,
+                    completion,
+                    &outcome.learning,
+                    std::time::SystemTime::now(),
+                ));
+                if let Err(e) = saved {
+                    tracing::warn!(scan_id = %outcome.report.scan_id, error = %e, "could not save what the scan learned");
+                }
+            }
+        });
+        let registry = ScanRegistry::new(Arc::new(scanner), config.retention, Some(on_finish));
+        let streams = Arc::new(Semaphore::new(config.max_concurrent_streams));
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                registry,
+                store,
+                streams,
+                metrics,
+            }),
+        }
+    }
+
+    pub fn registry(&self) -> &ScanRegistry {
+        &self.inner.registry
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    fn store(&self) -> Option<&LearningStore> {
+        self.inner.store.as_ref()
+    }
+}
+
+/// The router of every endpoint.
+pub fn app(state: AppState) -> Router {
+    routes::router().with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves; then stops every running scan (their
+/// streams end with a final message) and waits for connections to drain.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let janitor_state = state.clone();
+    let janitor = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            let dropped = janitor_state.registry().purge();
+            if dropped > 0 {
+                tracing::info!(dropped, "finished scans past their retention dropped");
+            }
+        }
+    });
+    let (stopping, state_after) = (state.clone(), state.clone());
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: stopping running scans");
+            stopping.registry().stop_all("server shutdown");
+        })
+        .await;
+    janitor.abort();
+    // Upgraded connections (WebSockets) and SSE bodies outlive the HTTP drain: give the stopped
+    // scans time to write their final message and the open streams time to deliver it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while (state_after.registry().running() > 0 || state_after.metrics().active_streams.get() > 0)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    result
+}

@@ -1,0 +1,326 @@
+//! Live delivery of a scan's log: Server-Sent Events and WebSocket.
+//!
+//! Every stream is a reader of the scan's `EventLog` from its own start point (`Last-Event-ID`,
+//! `?from_seq=N`, `?since_seq=N`), so all subscribers get every message in `seq` order and none can
+//! slow the scan or each other. A stream holds one `MAX_CONCURRENT_STREAMS` permit while open.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use technic_engine::{Payload, ScanEntry, ScanMessage, Subscription};
+use tokio::sync::OwnedSemaphorePermit;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Which messages a stream carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Carry {
+    /// Everything: results, progress, completion, errors.
+    All,
+    /// Progress and the final message only.
+    Progress,
+}
+
+impl Carry {
+    fn wants(self, message: &ScanMessage) -> bool {
+        self == Carry::All || !matches!(message.payload, Payload::Result(_))
+    }
+}
+
+/// An open stream's hold on a slot, counted in `technic_active_streams` while it lives.
+struct StreamSlot {
+    _permit: OwnedSemaphorePermit,
+    state: AppState,
+}
+
+impl StreamSlot {
+    fn take(state: &AppState) -> Result<Self, ApiError> {
+        if !state.config().enable_streaming {
+            return Err(ApiError::Unavailable(
+                "streaming is turned off on this server (ENABLE_STREAMING=false)".into(),
+            ));
+        }
+        let permit = Arc::clone(&state.inner.streams)
+            .try_acquire_owned()
+            .map_err(|_| ApiError::TooManyStreams(state.config().max_concurrent_streams))?;
+        state.metrics().active_streams.inc();
+        Ok(Self {
+            _permit: permit,
+            state: state.clone(),
+        })
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.state.metrics().active_streams.dec();
+    }
+}
+
+/// How a reader's messages end.
+enum Next {
+    Message(Arc<ScanMessage>),
+    /// The final message was delivered.
+    Done,
+    /// Nothing new for `STREAM_TIMEOUT_SECONDS`: the stream is ended; the client may resume.
+    Stalled,
+}
+
+struct Reader {
+    subscription: Subscription,
+    pending: VecDeque<Arc<ScanMessage>>,
+    carry: Carry,
+    idle_timeout: Duration,
+}
+
+impl Reader {
+    fn new(entry: &ScanEntry, from: u64, carry: Carry, idle_timeout: Duration) -> Self {
+        Self {
+            subscription: entry.log.subscribe(from),
+            pending: VecDeque::new(),
+            carry,
+            idle_timeout,
+        }
+    }
+
+    async fn next(&mut self) -> Next {
+        loop {
+            if let Some(message) = self.pending.pop_front() {
+                if self.carry.wants(&message) {
+                    return Next::Message(message);
+                }
+                continue;
+            }
+            if self.subscription.is_done() {
+                return Next::Done;
+            }
+            match tokio::time::timeout(self.idle_timeout, self.subscription.next_batch()).await {
+                Ok(batch) => self.pending.extend(batch),
+                Err(_) => return Next::Stalled,
+            }
+        }
+    }
+}
+
+fn kind(message: &ScanMessage) -> &'static str {
+    match message.payload {
+        Payload::Result(_) => "result",
+        Payload::Progress(_) => "progress",
+        Payload::Complete(_) => "complete",
+        Payload::Error { .. } => "error",
+    }
+}
+
+/// The start point: `Last-Event-ID` (what an SSE client sends when it reconnects) wins over the query.
+fn start_seq(headers: &HeaderMap, query: Option<u64>) -> Result<u64, ApiError> {
+    match headers.get("last-event-id") {
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or_else(|| {
+                ApiError::Invalid(format!(
+                    "Last-Event-ID: expected a seq number, got {value:?}"
+                ))
+            }),
+        None => Ok(query.unwrap_or(0)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FromQuery {
+    from_seq: Option<u64>,
+    since_seq: Option<u64>,
+}
+
+impl FromQuery {
+    fn seq(&self) -> Option<u64> {
+        self.from_seq.or(self.since_seq)
+    }
+}
+
+/// Builds an SSE response of the scan's messages after the client's start point.
+pub fn sse(
+    state: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    query: Option<u64>,
+) -> Result<impl IntoResponse, ApiError> {
+    let entry = state.registry().get(id)?;
+    let from = start_seq(headers, query)?;
+    let slot = StreamSlot::take(state)?;
+    let reader = Reader::new(&entry, from, Carry::All, state.config().stream_timeout);
+    let latency = state.metrics().delivery_latency.clone();
+    let events = stream::unfold((reader, slot, false), move |(mut reader, slot, ended)| {
+        let latency = latency.clone();
+        async move {
+            if ended {
+                return None;
+            }
+            match reader.next().await {
+                Next::Message(message) => {
+                    latency.observe(elapsed_since(&message));
+                    let event = Event::default()
+                        .id(message.metadata.seq.to_string())
+                        .event(kind(&message))
+                        .json_data(&*message);
+                    let event = event.unwrap_or_else(|e| {
+                        Event::default()
+                            .event("error")
+                            .data(format!("encoding failed: {e}"))
+                    });
+                    Some((Ok::<Event, Infallible>(event), (reader, slot, false)))
+                }
+                Next::Done => None,
+                Next::Stalled => {
+                    let seq = reader.subscription.position();
+                    let event = Event::default()
+                        .event("timeout")
+                        .data(format!("nothing new for the stream timeout; reconnect with Last-Event-ID: {seq} to resume"));
+                    Some((Ok(event), (reader, slot, true)))
+                }
+            }
+        }
+    });
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+pub async fn sse_results(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(query): Query<FromQuery>,
+) -> Result<Response, ApiError> {
+    sse(&state, &id, &headers, query.seq()).map(IntoResponse::into_response)
+}
+
+pub async fn ws_results(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<FromQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    websocket(state, id, query.seq().unwrap_or(0), Carry::All, upgrade)
+}
+
+pub async fn ws_progress(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<FromQuery>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    websocket(
+        state,
+        id,
+        query.seq().unwrap_or(0),
+        Carry::Progress,
+        upgrade,
+    )
+}
+
+fn websocket(
+    state: AppState,
+    id: String,
+    from: u64,
+    carry: Carry,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    // Checked before the upgrade, so an unknown scan or a full server is a plain HTTP error.
+    let entry = state.registry().get(&id)?;
+    let slot = StreamSlot::take(&state)?;
+    Ok(upgrade.on_upgrade(move |socket| deliver(socket, entry, from, carry, state, slot)))
+}
+
+/// Close codes in the private range: 4000 = too slow, 4001 = stalled; the reason carries the seq to resume from.
+const CLOSE_TOO_SLOW: u16 = 4000;
+const CLOSE_STALLED: u16 = 4001;
+
+async fn deliver(
+    socket: WebSocket,
+    entry: Arc<ScanEntry>,
+    from: u64,
+    carry: Carry,
+    state: AppState,
+    _slot: StreamSlot,
+) {
+    let (mut sink, mut incoming) = socket.split();
+    let mut reader = Reader::new(&entry, from, carry, state.config().stream_timeout);
+    let mut ping = tokio::time::interval(Duration::from_secs(15));
+    ping.tick().await;
+    let send_timeout = state.config().send_timeout;
+    let metrics = state.metrics().clone();
+    let close = |code: u16, reason: String| {
+        Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }))
+    };
+    let mut last_sent = from;
+    loop {
+        tokio::select! {
+            next = reader.next() => {
+                let frame = match next {
+                    Next::Message(message) => {
+                        let text = match serde_json::to_string(&*message) {
+                            Ok(text) => text,
+                            Err(e) => {
+                                tracing::error!(error = %e, "encoding a stream message");
+                                break;
+                            }
+                        };
+                        metrics.delivery_latency.observe(elapsed_since(&message));
+                        last_sent = message.metadata.seq;
+                        Message::Text(text.into())
+                    }
+                    Next::Done => close(1000, "scan finished".into()),
+                    Next::Stalled => close(CLOSE_STALLED, format!("nothing new for the stream timeout; resume with ?from_seq={last_sent}")),
+                };
+                let closing = matches!(frame, Message::Close(_));
+                match tokio::time::timeout(send_timeout, sink.send(frame)).await {
+                    Ok(Ok(())) if !closing => {}
+                    Ok(Ok(())) => break,
+                    Ok(Err(_)) => {
+                        metrics.websocket_errors.inc();
+                        break;
+                    }
+                    Err(_) => {
+                        // The client is not reading: close it with the point to resume from.
+                        metrics.websocket_errors.inc();
+                        let reason = format!("client too slow; resume with ?from_seq={}", last_sent.saturating_sub(1));
+                        let _closing = tokio::time::timeout(Duration::from_secs(1), sink.send(close(CLOSE_TOO_SLOW, reason))).await;
+                        break;
+                    }
+                }
+            }
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    break;
+                }
+            }
+            received = incoming.next() => match received {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+}
+
+/// Delivery latency: from the message's timestamp (when the scan emitted it) to now.
+fn elapsed_since(message: &ScanMessage) -> f64 {
+    let emitted = std::time::SystemTime::from(message.metadata.timestamp);
+    std::time::SystemTime::now()
+        .duration_since(emitted)
+        .map_or(0.0, |d| d.as_secs_f64())
+}

@@ -1,0 +1,539 @@
+//! The server on a real loopback listener, with real WebSocket and SSE clients.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use technic_core::Bars;
+use technic_data::demo::DemoMarket;
+use technic_data::memory::MemorySource;
+use technic_data::{BarWindow, DataError, MarketData, SourceInfo, SymbolInfo};
+use technic_engine::Scanner;
+use technic_server::{AppState, Config};
+use tokio::sync::oneshot;
+
+/// The demo market in memory, optionally slowed down per read so scans last long enough to join,
+/// leave and rejoin mid-scan.
+struct Market {
+    inner: MemorySource,
+    delay: Duration,
+}
+
+impl MarketData for Market {
+    fn info(&self) -> SourceInfo {
+        self.inner.info()
+    }
+    fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
+        self.inner.universe()
+    }
+    fn bars(&self, symbol: &str, window: &BarWindow) -> Result<Bars, DataError> {
+        std::thread::sleep(self.delay);
+        self.inner.bars(symbol, window)
+    }
+}
+
+fn demo() -> MemorySource {
+    static DEMO: std::sync::OnceLock<MemorySource> = std::sync::OnceLock::new();
+    DEMO.get_or_init(|| {
+        MemorySource::snapshot(&DemoMarket::new(), &BarWindow::last(300)).expect("demo")
+    })
+    .clone()
+}
+
+struct Server {
+    base: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    async fn start(delay: Duration, config: Config) -> Self {
+        let scanner = Scanner::new(Arc::new(Market {
+            inner: demo(),
+            delay,
+        }));
+        let state = AppState::new(scanner, None, config, tokio::runtime::Handle::current());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(technic_server::serve(listener, state, async move {
+            let _signal = rx.await;
+        }));
+        Self {
+            base,
+            shutdown: Some(tx),
+            task,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn ws(&self, path: &str) -> String {
+        format!("{}{path}", self.base.replacen("http", "ws", 1))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("post");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        let response = reqwest::get(self.url(path)).await.expect("get");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn start_scan(&self, body: Value) -> String {
+        let (status, started) = self.post("/scan/start", body).await;
+        assert_eq!(status, 202, "{started}");
+        started["scan_id"].as_str().expect("scan_id").to_owned()
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _sent = tx.send(());
+        }
+        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
+            .await
+            .expect("shuts down in time")
+            .expect("task")
+            .expect("serve");
+    }
+}
+
+/// Reads a WebSocket until the server closes it; returns the messages and the close frame's reason.
+async fn ws_read(url: &str, stop_after: Option<usize>) -> (Vec<Value>, Option<(u16, String)>) {
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("ws connects");
+    let mut messages = Vec::new();
+    while let Some(frame) = socket.next().await {
+        match frame.expect("frame") {
+            tokio_tungstenite::tungstenite::Message::Text(text) => {
+                messages.push(serde_json::from_str(&text).expect("json"));
+                if stop_after.is_some_and(|n| messages.len() >= n) {
+                    let _closed = socket.close(None).await;
+                    return (messages, None);
+                }
+            }
+            tokio_tungstenite::tungstenite::Message::Close(frame) => {
+                return (
+                    messages,
+                    frame.map(|f| (u16::from(f.code), f.reason.to_string())),
+                );
+            }
+            _ => {}
+        }
+    }
+    (messages, None)
+}
+
+/// Reads an SSE stream until it ends (or `stop_after` events); returns `(id, event, data)` triples.
+async fn sse_read(
+    url: &str,
+    last_event_id: Option<u64>,
+    stop_after: Option<usize>,
+) -> Vec<(Option<u64>, String, String)> {
+    let mut request = reqwest::Client::new()
+        .get(url)
+        .header("accept", "text/event-stream");
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id.to_string());
+    }
+    let response = request.send().await.expect("sse");
+    assert_eq!(response.status().as_u16(), 200);
+    let mut body = response.bytes_stream();
+    let (mut buffer, mut events) = (String::new(), Vec::new());
+    while let Some(chunk) = body.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk.expect("chunk")));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let (mut id, mut event, mut data) = (None, String::from("message"), String::new());
+            for line in block.lines() {
+                if let Some(v) = line
+                    .strip_prefix("id: ")
+                    .or_else(|| line.strip_prefix("id:"))
+                {
+                    id = v.trim().parse().ok();
+                } else if let Some(v) = line
+                    .strip_prefix("event: ")
+                    .or_else(|| line.strip_prefix("event:"))
+                {
+                    event = v.trim().to_owned();
+                } else if let Some(v) = line
+                    .strip_prefix("data: ")
+                    .or_else(|| line.strip_prefix("data:"))
+                {
+                    data.push_str(v);
+                }
+            }
+            if data.is_empty() {
+                continue; // a keep-alive comment
+            }
+            events.push((id, event, data));
+            if stop_after.is_some_and(|n| events.len() >= n) {
+                return events;
+            }
+        }
+    }
+    events
+}
+
+fn seqs(messages: &[Value]) -> Vec<u64> {
+    messages
+        .iter()
+        .map(|m| m["metadata"]["seq"].as_u64().expect("seq"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_scan_is_seen_identically_by_websocket_sse_and_polling() {
+    let server = Server::start(Duration::from_millis(2), Config::default()).await;
+    let id = server.start_scan(json!({ "max_symbols": 120 })).await;
+    let ws_url = server.ws(&format!("/ws/results/{id}"));
+    let sse_url = server.url(&format!("/events/results/{id}"));
+    let ws = tokio::spawn(async move { ws_read(&ws_url, None).await });
+    let sse = tokio::spawn(async move { sse_read(&sse_url, None, None).await });
+    // Polling: results after the last seq seen, until the scan is complete.
+    let mut polled = Vec::new();
+    let mut since = 0;
+    loop {
+        let (status, body) = server
+            .get(&format!("/scan/results/{id}?since_seq={since}"))
+            .await;
+        assert_eq!(status, 200);
+        polled.extend(body["results"].as_array().expect("results").iter().cloned());
+        since = body["last_seq"].as_u64().expect("last_seq");
+        if body["complete"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (ws_messages, close) = ws.await.expect("ws task");
+    assert_eq!(
+        close.map(|c| c.0),
+        Some(1000),
+        "closed normally after the final message"
+    );
+    let n = ws_messages.len() as u64;
+    assert_eq!(
+        seqs(&ws_messages),
+        (1..=n).collect::<Vec<_>>(),
+        "WebSocket: every seq once, in order"
+    );
+    assert_eq!(
+        ws_messages.last().map(|m| m["type"].clone()),
+        Some(json!("complete"))
+    );
+
+    let sse_events = sse.await.expect("sse task");
+    let sse_messages: Vec<Value> = sse_events
+        .iter()
+        .map(|(_, _, data)| serde_json::from_str(data).expect("json"))
+        .collect();
+    assert_eq!(
+        sse_messages, ws_messages,
+        "SSE delivers exactly what the WebSocket did"
+    );
+    assert!(
+        sse_events.iter().all(
+            |(id, event, data)| id.is_some() && data.contains(&format!("\"type\":\"{event}\""))
+        )
+    );
+
+    let ws_results: Vec<&Value> = ws_messages
+        .iter()
+        .filter(|m| m["type"] == "result")
+        .collect();
+    assert_eq!(
+        polled.iter().collect::<Vec<_>>(),
+        ws_results,
+        "polling sees the same results"
+    );
+    let (_, final_body) = server.get(&format!("/scan/results/{id}")).await;
+    assert_eq!(
+        final_body["final"]["results"].as_array().map(Vec::len),
+        Some(ws_results.len())
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clients_that_disconnect_resume_with_nothing_lost_or_repeated() {
+    let server = Server::start(Duration::from_millis(3), Config::default()).await;
+    let id = server.start_scan(json!({ "max_symbols": 150 })).await;
+    // WebSocket: read a few messages, hang up, resume from the last seq seen, many times.
+    let mut ws_all: Vec<Value> = Vec::new();
+    let mut chunk = 3;
+    loop {
+        let from = ws_all
+            .last()
+            .map_or(0, |m| m["metadata"]["seq"].as_u64().expect("seq"));
+        let (batch, close) = ws_read(
+            &server.ws(&format!("/ws/results/{id}?from_seq={from}")),
+            Some(chunk),
+        )
+        .await;
+        ws_all.extend(batch);
+        chunk = chunk % 17 + 5;
+        if close.is_some()
+            || ws_all
+                .last()
+                .is_some_and(|m| m["metadata"]["is_final"] == true)
+        {
+            break;
+        }
+    }
+    let n = ws_all.len() as u64;
+    assert!(n > 100);
+    assert_eq!(
+        seqs(&ws_all),
+        (1..=n).collect::<Vec<_>>(),
+        "WebSocket resumes without gap or duplicate"
+    );
+
+    // SSE: the same with Last-Event-ID.
+    let mut sse_all: Vec<(Option<u64>, String, String)> = Vec::new();
+    let mut chunk = 4;
+    loop {
+        let last = sse_all.last().and_then(|(id, ..)| *id);
+        let url = server.url(&format!("/events/results/{id}"));
+        let batch = sse_read(&url, last, Some(chunk)).await;
+        let ended = batch.len() < chunk;
+        sse_all.extend(batch);
+        chunk = chunk % 19 + 6;
+        if ended {
+            break;
+        }
+    }
+    let ids: Vec<u64> = sse_all.iter().map(|(id, ..)| id.expect("id")).collect();
+    assert_eq!(
+        ids,
+        (1..=n).collect::<Vec<_>>(),
+        "SSE resumes without gap or duplicate"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_stream_limit_is_enforced_with_a_clear_error() {
+    let config = Config {
+        max_concurrent_streams: 2,
+        ..Config::default()
+    };
+    let server = Server::start(Duration::from_millis(20), config).await;
+    let id = server.start_scan(json!({ "max_symbols": 60 })).await;
+    let url = server.url(&format!("/events/results/{id}"));
+    let open = |url: String| async move {
+        reqwest::Client::new()
+            .get(url)
+            .header("accept", "text/event-stream")
+            .send()
+            .await
+            .expect("sse")
+    };
+    let (first, second) = (open(url.clone()).await, open(url.clone()).await);
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+    let third = open(url.clone()).await;
+    assert_eq!(third.status().as_u16(), 429);
+    let body: Value = third.json().await.expect("json error");
+    assert_eq!(body["error"]["code"], "too_many_streams");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("MAX_CONCURRENT_STREAMS = 2"))
+    );
+    let ws = tokio_tungstenite::connect_async(server.ws(&format!("/ws/results/{id}"))).await;
+    assert!(
+        ws.is_err(),
+        "a WebSocket over the limit is refused before the upgrade"
+    );
+    drop(first);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        open(url).await.status().as_u16(),
+        200,
+        "a closed stream frees its slot"
+    );
+    drop(second);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_error_has_its_status_and_names_what_is_wrong() {
+    let server = Server::start(Duration::ZERO, Config::default()).await;
+    let raw = reqwest::Client::new()
+        .post(server.url("/scan/start"))
+        .header("content-type", "application/json")
+        .body("{bad")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(raw.status().as_u16(), 400);
+    let body: Value = raw.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "bad_json");
+
+    let cases = [
+        (json!({ "max_symbol": 5 }), "max_symbol"),
+        (json!({ "min_price": -1 }), "min_price"),
+        (json!({ "min_tech_rating": 120 }), "min_tech_rating"),
+        (json!({ "sectors": ["Tech"] }), "sectors"),
+        (
+            json!({ "termination_criteria": { "max_percent_scanned": 150 } }),
+            "termination_criteria.max_percent_scanned",
+        ),
+        (json!({ "max_symbols": "ten" }), "max_symbols"),
+    ];
+    for (request, field) in cases {
+        let (status, body) = server.post("/scan/start", request.clone()).await;
+        assert_eq!(status, 422, "{request}");
+        assert_eq!(body["error"]["code"], "invalid_request");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(field)),
+            "{request}: {body}"
+        );
+    }
+    for path in [
+        "/scan/progress/nope",
+        "/scan/results/nope",
+        "/scan/stats/nope",
+        "/scan/stream/nope",
+        "/events/results/nope",
+    ] {
+        let (status, body) = server.get(path).await;
+        assert_eq!(status, 404, "{path}");
+        assert_eq!(body["error"]["code"], "not_found");
+    }
+    let (status, _) = server.post("/scan/stop/nope", json!({})).await;
+    assert_eq!(status, 404);
+    let (status, body) = server.get("/scan/results/x?since=3").await;
+    assert_eq!(status, 400, "an unknown query parameter: {body}");
+
+    // The legacy batch endpoint waits and returns everything; stopping it afterwards is a conflict.
+    let (status, body) = server.post("/scan", json!({ "max_symbols": 30 })).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "completed");
+    assert_eq!(
+        body["results"].as_array().map(Vec::len).unwrap_or(0)
+            + body["diagnostics"].as_array().map(Vec::len).unwrap_or(0),
+        30
+    );
+    let id = body["scan_id"].as_str().expect("id");
+    let (status, body) = server.post(&format!("/scan/stop/{id}"), json!({})).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (409, json!("conflict"))
+    );
+
+    let (status, health) = server.get("/health").await;
+    assert_eq!((status, health["status"].clone()), (200, json!("ok")));
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for name in [
+        "technic_scans_total{status=\"completed\"} 1",
+        "technic_time_to_first_result_seconds_count 1",
+        "technic_active_streams 0",
+    ] {
+        assert!(metrics.contains(name), "metrics has {name}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stop_keeps_results_and_streams_end_with_the_stopped_scan() {
+    let server = Server::start(Duration::from_millis(20), Config::default()).await;
+    let id = server.start_scan(json!({})).await;
+    let ws_url = server.ws(&format!("/ws/results/{id}"));
+    let ws = tokio::spawn(async move { ws_read(&ws_url, None).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = server.post(&format!("/scan/stop/{id}"), json!({})).await;
+    assert_eq!((status, body["status"].clone()), (200, json!("stopping")));
+    let (messages, _) = tokio::time::timeout(Duration::from_secs(10), ws)
+        .await
+        .expect("ends")
+        .expect("task");
+    let last = messages.last().expect("messages");
+    assert_eq!(last["type"], "complete");
+    assert_eq!(last["data"]["status"], "stopped");
+    assert!(
+        last["data"]["stop_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("POST /scan/stop"))
+    );
+    let (_, stats) = server.get(&format!("/scan/stats/{id}")).await;
+    assert_eq!(stats["early_termination"]["terminated"], true);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_idle_stream_times_out_with_the_point_to_resume_from() {
+    let config = Config {
+        stream_timeout: Duration::from_millis(300),
+        ..Config::default()
+    };
+    let server = Server::start(Duration::from_millis(600), config).await;
+    let id = server
+        .start_scan(json!({ "max_symbols": 50, "enable_prioritization": false }))
+        .await;
+    // Reads take 0.6 s, the stream timeout is 0.3 s: the SSE stream says so and ends.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let events = sse_read(&server.url(&format!("/events/results/{id}")), None, None).await;
+    let last = events.last().expect("events");
+    assert_eq!(last.1, "timeout");
+    assert!(last.2.contains("Last-Event-ID"), "{}", last.2);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_stops_scans_and_every_stream_gets_the_final_message() {
+    let server = Server::start(Duration::from_millis(200), Config::default()).await;
+    let id = server.start_scan(json!({ "max_symbols": 50 })).await;
+    // Shutdown stops the scan; an open WebSocket receives the final message and is closed.
+    let ws_url = server.ws(&format!("/ws/results/{id}"));
+    let ws = tokio::spawn(async move {
+        let (mut socket, _) = tokio_tungstenite::connect_async(ws_url).await.expect("ws");
+        let mut last = Value::Null;
+        while let Some(Ok(frame)) = socket.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+                last = serde_json::from_str(&text).expect("json");
+            }
+        }
+        let _closed = socket
+            .send(tokio_tungstenite::tungstenite::Message::Close(None))
+            .await;
+        last
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.stop().await;
+    let last = tokio::time::timeout(Duration::from_secs(10), ws)
+        .await
+        .expect("ws ends")
+        .expect("task");
+    assert_eq!(last["type"], "complete");
+    assert_eq!(last["data"]["status"], "stopped");
+    assert!(
+        last["data"]["stop_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("server shutdown"))
+    );
+}
