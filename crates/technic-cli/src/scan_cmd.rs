@@ -253,8 +253,7 @@ fn print_stream(log: &std::sync::Arc<EventLog>) -> anyhow::Result<()> {
         let batch = subscription.next_batch_blocking(Duration::from_millis(200));
         let mut out = stdout.lock();
         for message in batch {
-            serde_json::to_writer(&mut out, &*message).context("writing a stream message")?;
-            writeln!(out)?;
+            writeln!(out, "{}", message.to_json())?;
         }
         out.flush()?;
     }

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rayon::prelude::*;
 use technic_core::alpha::{self, AlphaFactors, AlphaReference};
 use technic_core::priority::{self, PriorityInput, SNAPSHOT_BARS, Snapshot, Tier};
 use technic_core::progress::{ProgressSnapshot, ProgressTracker, ScanStatus, Stage};
@@ -15,6 +14,7 @@ use technic_core::termination::StopReason;
 use technic_core::{Bars, IndicatorSet};
 use technic_data::{BarWindow, DataError, MarketData, SymbolInfo};
 
+use crate::fair::FairPermits;
 use crate::learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
 use crate::report::{Diagnostic, DiagnosticKind, OrderedMap, ScanMetrics, ScanReport, ScanResult};
 use crate::request::{RequestError, ScanRequest, ValidScan};
@@ -143,6 +143,45 @@ pub struct Scanner {
     indicators: IndicatorSet,
     quality: SignalQuality,
     clock: Arc<dyn Clock>,
+    /// Shared by every scan of this scanner: the order in which their symbols get CPU.
+    permits: Arc<FairPermits>,
+    /// Recent priority snapshots, shared by concurrent scans of the same data.
+    snapshots: SnapshotCache,
+}
+
+/// How long a priority snapshot is reused. It only orders the scan (each symbol's bars are read
+/// fresh when it is scanned), so a minute-old order costs at most a little prioritisation quality.
+const SNAPSHOT_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Snapshots by symbol and cut-off date. Each entry is computed once: a scan that asks while
+/// another computes it waits for that result instead of reading the file again, so fifty
+/// concurrent scans of one universe read each snapshot once.
+/// One cached snapshot: filled once, by whichever scan asks first.
+type SnapshotCell = Arc<std::sync::OnceLock<Option<Snapshot>>>;
+/// A symbol and the date its data is cut at.
+type SnapshotKey = (String, Option<NaiveDate>);
+
+#[derive(Debug, Default)]
+struct SnapshotCache {
+    /// By symbol and cut-off date: when the cell was made, and the cell.
+    entries: Mutex<std::collections::HashMap<SnapshotKey, (Instant, SnapshotCell)>>,
+}
+
+impl SnapshotCache {
+    fn cell(
+        &self,
+        symbol: &str,
+        as_of: Option<NaiveDate>,
+    ) -> Arc<std::sync::OnceLock<Option<Snapshot>>> {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = entries
+            .entry((symbol.to_owned(), as_of))
+            .or_insert_with(|| (Instant::now(), Arc::default()));
+        if entry.0.elapsed() > SNAPSHOT_TTL {
+            *entry = (Instant::now(), Arc::default());
+        }
+        Arc::clone(&entry.1)
+    }
 }
 
 impl std::fmt::Debug for Scanner {
@@ -226,7 +265,16 @@ impl Scanner {
             indicators: IndicatorSet::default(),
             quality: SignalQuality::default(),
             clock: Arc::new(SystemClock::default()),
+            // As many as the thread pool has (all cores, or MAX_WORKERS / RAYON_NUM_THREADS).
+            permits: Arc::new(FairPermits::new(rayon::current_num_threads())),
+            snapshots: SnapshotCache::default(),
         }
+    }
+
+    /// Symbols fetched and computed at once, over all scans of this scanner.
+    pub fn with_workers(mut self, workers: usize) -> Self {
+        self.permits = Arc::new(FairPermits::new(workers));
+        self
     }
 
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -328,9 +376,9 @@ impl Scanner {
         };
         // Workers take the next symbol of the priority order from a shared cursor. (A parallel
         // iterator would split the order into ranges and start one thread in the low tier.)
-        rayon::scope(|scope| {
-            for _ in 0..rayon::current_num_threads() {
-                scope.spawn(|_| self.worker(&ctx, &cursor, &bars_loaded));
+        std::thread::scope(|scope| {
+            for _ in 0..self.permits.capacity() {
+                scope.spawn(|| self.worker(&ctx, &cursor, &bars_loaded));
             }
         });
 
@@ -474,25 +522,49 @@ impl Scanner {
             to: options.as_of,
         };
         let done = AtomicUsize::new(0);
-        let snapshots: Vec<Option<Snapshot>> = universe
-            .par_iter()
-            .map(|info| {
-                if options.stop.is_stopped() {
-                    return None;
-                }
-                // A symbol whose snapshot fails still gets scanned (and its error reported then).
-                let snapshot = self
-                    .source
-                    .bars(&info.symbol, &window)
-                    .ok()
-                    .and_then(|b| Snapshot::from_bars(&b));
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                progress.item(n, total, || {
-                    format!("Snapshot {} ({n}/{total})", info.symbol)
+        let cursor = AtomicUsize::new(0);
+        let taken: Mutex<Vec<(usize, Snapshot)>> = Mutex::new(Vec::with_capacity(total));
+        std::thread::scope(|scope| {
+            for _ in 0..self.permits.capacity() {
+                scope.spawn(|| {
+                    loop {
+                        let i = cursor.fetch_add(1, Ordering::SeqCst);
+                        let Some(info) = universe.get(i) else { return };
+                        if options.stop.is_stopped() {
+                            return;
+                        }
+                        // A symbol whose snapshot fails still gets scanned (and its error reported then).
+                        let cell = self.snapshots.cell(&info.symbol, options.as_of);
+                        let snapshot = match cell.get() {
+                            Some(cached) => *cached,
+                            None => {
+                                let _permit = self.permits.acquire();
+                                *cell.get_or_init(|| {
+                                    self.source
+                                        .bars(&info.symbol, &window)
+                                        .ok()
+                                        .and_then(|b| Snapshot::from_bars(&b))
+                                })
+                            }
+                        };
+                        if let Some(snapshot) = snapshot {
+                            taken
+                                .lock()
+                                .unwrap_or_else(PoisonError::into_inner)
+                                .push((i, snapshot));
+                        }
+                        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                        progress.item(n, total, || {
+                            format!("Snapshot {} ({n}/{total})", info.symbol)
+                        });
+                    }
                 });
-                snapshot
-            })
-            .collect();
+            }
+        });
+        let mut snapshots: Vec<Option<Snapshot>> = vec![None; total];
+        for (i, snapshot) in taken.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            snapshots[i] = Some(snapshot);
+        }
         let inputs: Vec<PriorityInput<'_>> = universe
             .iter()
             .zip(&snapshots)
@@ -529,17 +601,24 @@ impl Scanner {
             let Some(slot) = ctx.slots.get(position) else {
                 return;
             };
-            let bars = self.source.bars(&slot.info.symbol, &ctx.window);
-            // Checked again between fetching and computing: nothing is computed after a stop.
-            if stop.is_stopped() {
-                return;
-            }
-            let outcome = match bars {
-                Ok(bars) => {
-                    bars_loaded.fetch_add(bars.len(), Ordering::Relaxed);
-                    self.scan_symbol(&slot.info, bars, ctx.request)
+            let outcome = {
+                let _permit = self.permits.acquire();
+                // Checked again after waiting for the permit: a stop may have come meanwhile.
+                if stop.is_stopped() {
+                    return;
                 }
-                Err(e) => Outcome::Failed(e.to_string()),
+                let bars = self.source.bars(&slot.info.symbol, &ctx.window);
+                // And between fetching and computing: nothing is computed after a stop.
+                if stop.is_stopped() {
+                    return;
+                }
+                match bars {
+                    Ok(bars) => {
+                        bars_loaded.fetch_add(bars.len(), Ordering::Relaxed);
+                        self.scan_symbol(&slot.info, bars, ctx.request)
+                    }
+                    Err(e) => Outcome::Failed(e.to_string()),
+                }
             };
             self.finish(ctx, position, outcome, total);
         }

@@ -39,11 +39,43 @@ pub struct Metadata {
 }
 
 /// One message as DESIGN.md shapes it: `{"type", "data", "metadata"}`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ScanMessage {
     #[serde(flatten)]
     pub payload: Payload,
     pub metadata: Metadata,
+    /// The JSON text, made once on first use and shared by every subscriber: with a thousand
+    /// subscribers, encoding per subscriber (the final report is hundreds of kilobytes) cost more
+    /// than the scan.
+    #[serde(skip)]
+    json: std::sync::OnceLock<Arc<str>>,
+}
+
+impl PartialEq for ScanMessage {
+    fn eq(&self, other: &Self) -> bool {
+        self.payload == other.payload && self.metadata == other.metadata
+    }
+}
+
+impl ScanMessage {
+    pub fn new(payload: Payload, metadata: Metadata) -> Self {
+        Self {
+            payload,
+            metadata,
+            json: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The message as JSON text, encoded once.
+    pub fn to_json(&self) -> Arc<str> {
+        Arc::clone(self.json.get_or_init(|| {
+            serde_json::to_string(self)
+                .unwrap_or_else(|e| {
+                    format!(r#"{{"type":"error","data":{{"message":"encoding failed: {e}"}}}}"#)
+                })
+                .into()
+        }))
+    }
 }
 
 #[derive(Debug, Default)]
@@ -100,7 +132,7 @@ impl EventLog {
             };
             state
                 .messages
-                .push(Arc::new(ScanMessage { payload, metadata }));
+                .push(Arc::new(ScanMessage::new(payload, metadata)));
             state.closed = is_final;
             seq
         };

@@ -302,7 +302,7 @@ fn timeout_stops_a_slow_scan() {
 #[test]
 fn a_stopped_scan_reads_and_computes_nothing_more() {
     let source = Arc::new(SlowSource::new(3, 2000));
-    let scanner = Scanner::new(Arc::clone(&source) as Arc<dyn MarketData>);
+    let scanner = Scanner::new(Arc::clone(&source) as Arc<dyn MarketData>).with_workers(4);
     let request = ScanRequest::default().validate().expect("valid");
     let options = ScanOptions::default();
     let stop = options.stop.clone();

@@ -273,16 +273,9 @@ async fn deliver(
             next = reader.next() => {
                 let frame = match next {
                     Next::Message(message) => {
-                        let text = match serde_json::to_string(&*message) {
-                            Ok(text) => text,
-                            Err(e) => {
-                                tracing::error!(error = %e, "encoding a stream message");
-                                break;
-                            }
-                        };
                         metrics.delivery_latency.observe(elapsed_since(&message));
                         last_sent = message.metadata.seq;
-                        Message::Text(text.into())
+                        Message::Text((&*message.to_json()).into())
                     }
                     Next::Done => close(1000, "scan finished".into()),
                     Next::Stalled => close(CLOSE_STALLED, format!("nothing new for the stream timeout; resume with ?from_seq={last_sent}")),

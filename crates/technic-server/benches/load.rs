@@ -1,0 +1,429 @@
+//! The server load benchmark of docs/benchmarks.md, on ../shared/data/sp500, all on loopback:
+//! 1. 50 concurrent scans with 200 subscribers across them (half WebSocket, half SSE): messages lost
+//!    and duplicated, delivery latency p50/p99, time from `POST /scan/start` to the first result,
+//!    peak and settled memory (resident set) after the scans are dropped;
+//! 2. 1,000 subscribers that connect to one scan while it is idle, then receive it as it runs.
+//!
+//! Run with `cargo bench -p technic-server --bench load`.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use technic_core::Bars;
+use technic_data::files::FileSource;
+use technic_data::{BarWindow, DataError, MarketData, SourceInfo, SymbolInfo};
+use technic_engine::Scanner;
+use technic_server::{AppState, Config};
+
+/// Resident memory of this process, from /proc.
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// What one subscriber saw.
+#[derive(Default)]
+struct Seen {
+    seqs: Vec<u64>,
+    final_seq: Option<u64>,
+    /// Seconds from the message's emission to its arrival here.
+    latencies: Vec<f64>,
+    first_result_at: Option<Instant>,
+}
+
+/// The envelope of a message; `data` is skipped, not built, so the client's parsing cost (it shares
+/// the two cores with the server) stays small next to the server's work.
+#[derive(serde::Deserialize)]
+struct Envelope {
+    #[serde(rename = "type")]
+    kind: String,
+    metadata: Meta,
+}
+
+#[derive(serde::Deserialize)]
+struct Meta {
+    seq: u64,
+    is_final: bool,
+    timestamp: String,
+}
+
+fn record(seen: &mut Seen, text: &str) {
+    let arrived = SystemTime::now();
+    let Ok(message) = serde_json::from_str::<Envelope>(text) else {
+        return;
+    };
+    seen.seqs.push(message.metadata.seq);
+    if message.metadata.is_final {
+        seen.final_seq = Some(message.metadata.seq);
+    }
+    if message.kind == "result" && seen.first_result_at.is_none() {
+        seen.first_result_at = Some(Instant::now());
+    }
+    if let Some(stamp) = chrono_parse(&message.metadata.timestamp) {
+        seen.latencies.push(
+            arrived
+                .duration_since(stamp)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        );
+    }
+}
+
+/// RFC 3339 with fractional seconds, UTC (`2024-01-15T10:30:45.123456789Z`), as the server writes it.
+fn chrono_parse(text: &str) -> Option<SystemTime> {
+    let text = text.strip_suffix('Z')?;
+    let (date, time) = text.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':').map(|p| p.parse::<i64>().ok());
+    let (h, min, s) = (t.next()??, t.next()??, t.next()??);
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = u64::try_from(days * 86_400 + h * 3600 + min * 60 + s).ok()?;
+    let nanos: u32 = format!("{frac:0<9}")[..9].parse().ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+async fn subscribe_ws(url: String) -> Seen {
+    let mut seen = Seen::default();
+    let Ok((mut socket, _)) = tokio_tungstenite::connect_async(&url).await else {
+        return seen;
+    };
+    while let Some(Ok(frame)) = socket.next().await {
+        match frame {
+            tokio_tungstenite::tungstenite::Message::Text(text) => record(&mut seen, &text),
+            tokio_tungstenite::tungstenite::Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    seen
+}
+
+async fn subscribe_sse(client: reqwest::Client, url: String) -> Seen {
+    let mut seen = Seen::default();
+    let Ok(response) = client
+        .get(&url)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+    else {
+        return seen;
+    };
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    while let Some(Ok(chunk)) = body.next().await {
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let data: String = block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
+                .collect();
+            if !data.is_empty() {
+                record(&mut seen, &data);
+            }
+        }
+    }
+    seen
+}
+
+fn percentile(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    values.sort_by(f64::total_cmp);
+    values[((values.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Lost and duplicated messages of one subscriber that started at seq 0.
+fn integrity(seen: &Seen) -> (u64, u64) {
+    let Some(last) = seen.final_seq else {
+        return (u64::MAX, 0);
+    };
+    let mut sorted = seen.seqs.clone();
+    sorted.sort_unstable();
+    let before = sorted.len() as u64;
+    sorted.dedup();
+    let duplicated = before - sorted.len() as u64;
+    let lost = last - sorted.len() as u64;
+    (lost, duplicated)
+}
+
+/// A source whose reads wait until the gate opens: subscribers connect while the scan is idle.
+struct Gated {
+    inner: Arc<dyn MarketData>,
+    gate: Arc<(Mutex<bool>, Condvar)>,
+}
+
+impl MarketData for Gated {
+    fn info(&self) -> SourceInfo {
+        self.inner.info()
+    }
+    fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
+        self.inner.universe()
+    }
+    fn bars(&self, symbol: &str, window: &BarWindow) -> Result<Bars, DataError> {
+        let (lock, opened) = &*self.gate;
+        let mut open = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while !*open {
+            open = opened
+                .wait(open)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        drop(open);
+        self.inner.bars(symbol, window)
+    }
+}
+
+async fn start_server(source: Arc<dyn MarketData>, config: Config) -> (String, AppState) {
+    let state = AppState::new(
+        Scanner::new(source),
+        None,
+        config,
+        tokio::runtime::Handle::current(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    tokio::spawn(technic_server::serve(
+        listener,
+        state.clone(),
+        std::future::pending(),
+    ));
+    (base, state)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(run());
+}
+
+async fn run() {
+    let data: PathBuf = std::env::var_os("TECHNIC_SHARED")
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+            PathBuf::from,
+        )
+        .join("data/sp500");
+    let files: Arc<dyn MarketData> = Arc::new(FileSource::open(&data).expect("sp500"));
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampling = Arc::new(AtomicBool::new(true));
+    let (peak_w, sampling_w) = (Arc::clone(&peak), Arc::clone(&sampling));
+    tokio::spawn(async move {
+        while sampling_w.load(Ordering::Relaxed) {
+            peak_w.fetch_max((rss_mb() * 1000.0) as u64, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+
+    // Phase 1: 50 scans, 200 subscribers.
+    let config = Config {
+        max_concurrent_streams: 5000,
+        retention: Duration::from_millis(1),
+        ..Config::default()
+    };
+    let (base, state) = start_server(Arc::clone(&files), config.clone()).await;
+    // One warm-up scan, so the baseline includes the page cache and the thread pools.
+    let client = reqwest::Client::new();
+    let warm: Value = client
+        .post(format!("http://{base}/scan"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("warm")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(warm["status"], "completed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    state.registry().purge();
+    let baseline = rss_mb();
+    peak.store((baseline * 1000.0) as u64, Ordering::Relaxed);
+
+    let settled_first = phase_one(&client, &base, &state, baseline, &peak, 1).await;
+    // The same load again: if memory kept what the first round dropped, it would grow here.
+    let settled_second = phase_one(&client, &base, &state, baseline, &peak, 2).await;
+    println!(
+        "\nResident memory after the scans of each round were dropped: {settled_first:.0} MB, then {settled_second:.0} MB (baseline {baseline:.0} MB)\n"
+    );
+
+    // Phase 2: 1,000 subscribers connect to one scan while it is idle, then it runs.
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let gated: Arc<dyn MarketData> = Arc::new(Gated {
+        inner: Arc::clone(&files),
+        gate: Arc::clone(&gate),
+    });
+    let (base, state) = start_server(gated, config).await;
+    let body: Value = client
+        .post(format!("http://{base}/scan/start"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("start")
+        .json()
+        .await
+        .expect("json");
+    let id = body["scan_id"].as_str().expect("id").to_owned();
+    let connect_started = Instant::now();
+    let mut subscribers = Vec::new();
+    for k in 0..1000 {
+        subscribers.push(if k % 2 == 0 {
+            tokio::spawn(subscribe_ws(format!("ws://{base}/ws/results/{id}")))
+        } else {
+            tokio::spawn(subscribe_sse(
+                client.clone(),
+                format!("http://{base}/events/results/{id}"),
+            ))
+        });
+    }
+    // Wait until all are connected (the server counts open streams), then open the gate.
+    while state.metrics().active_streams.get() < 1000
+        && connect_started.elapsed() < Duration::from_secs(60)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let connected = connect_started.elapsed().as_secs_f64();
+    let busy_started = Instant::now();
+    {
+        let (lock, opened) = &*gate;
+        *lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        opened.notify_all();
+    }
+    let (mut lost, mut duplicated, mut messages, mut latencies) = (0u64, 0u64, 0usize, Vec::new());
+    for s in subscribers {
+        let seen = s.await.expect("subscriber");
+        let (l, d) = integrity(&seen);
+        lost = lost.saturating_add(l);
+        duplicated += d;
+        messages += seen.seqs.len();
+        latencies.extend(seen.latencies.iter().map(|l| l * 1e3));
+    }
+    sampling.store(false, Ordering::Relaxed);
+    println!(
+        "\nPhase 2: 1,000 subscribers (500 WebSocket, 500 SSE) on one scan: connected in {connected:.2} s while it was idle, then all served in {:.2} s\n",
+        busy_started.elapsed().as_secs_f64()
+    );
+    println!("| figure | value |\n| --- | ---: |");
+    println!("| messages delivered | {messages} |");
+    println!("| messages lost | {lost} |");
+    println!("| messages duplicated | {duplicated} |");
+    println!(
+        "| delivery latency p50 / p99 | {:.1} ms / {:.1} ms |",
+        percentile(&mut latencies, 0.5),
+        percentile(&mut latencies.clone(), 0.99)
+    );
+}
+
+/// Phase 1: 50 scans with 4 subscribers each; prints the figures and returns the settled memory.
+async fn phase_one(
+    client: &reqwest::Client,
+    base: &str,
+    state: &AppState,
+    baseline: f64,
+    peak: &AtomicU64,
+    round: u32,
+) -> f64 {
+    let started = Instant::now();
+    let mut scans = Vec::new();
+    for _ in 0..50 {
+        let (client, base) = (client.clone(), base.to_owned());
+        scans.push(tokio::spawn(async move {
+            let posted = Instant::now();
+            let body: Value = client
+                .post(format!("http://{base}/scan/start"))
+                .json(&serde_json::json!({}))
+                .send()
+                .await
+                .expect("start")
+                .json()
+                .await
+                .expect("json");
+            let id = body["scan_id"].as_str().expect("id").to_owned();
+            let mut subscribers = Vec::new();
+            for k in 0..4 {
+                subscribers.push(if k % 2 == 0 {
+                    tokio::spawn(subscribe_ws(format!("ws://{base}/ws/results/{id}")))
+                } else {
+                    tokio::spawn(subscribe_sse(
+                        client.clone(),
+                        format!("http://{base}/events/results/{id}"),
+                    ))
+                });
+            }
+            let mut seen = Vec::new();
+            for s in subscribers {
+                seen.push(s.await.expect("subscriber"));
+            }
+            (posted, seen)
+        }));
+    }
+    let mut all = Vec::new();
+    for scan in scans {
+        all.push(scan.await.expect("scan"));
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let (mut lost, mut duplicated, mut messages) = (0u64, 0u64, 0usize);
+    let (mut latencies, mut first) = (Vec::new(), Vec::new());
+    for (posted, seen) in &all {
+        if let Some(at) = seen.iter().filter_map(|s| s.first_result_at).min() {
+            first.push(at.duration_since(*posted).as_secs_f64() * 1e3);
+        }
+        for s in seen {
+            let (l, d) = integrity(s);
+            lost = lost.saturating_add(l);
+            duplicated += d;
+            messages += s.seqs.len();
+            latencies.extend(s.latencies.iter().map(|l| l * 1e3));
+        }
+    }
+    let peak_mb = peak.load(Ordering::Relaxed) as f64 / 1000.0;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let dropped = state.registry().purge();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let settled = rss_mb();
+    println!(
+        "Phase 1, round {round}: 50 concurrent scans of ../shared/data/sp500 (506 symbols each), 200 subscribers (100 WebSocket, 100 SSE), {elapsed:.2} s in all\n"
+    );
+    println!("| figure | value |\n| --- | ---: |");
+    println!("| messages delivered | {messages} |");
+    println!("| messages lost | {lost} |");
+    println!("| messages duplicated | {duplicated} |");
+    println!(
+        "| delivery latency p50 / p99 | {:.2} ms / {:.2} ms |",
+        percentile(&mut latencies, 0.5),
+        percentile(&mut latencies.clone(), 0.99)
+    );
+    println!(
+        "| POST /scan/start to first result p50 / p99 | {:.1} ms / {:.1} ms |",
+        percentile(&mut first, 0.5),
+        percentile(&mut first.clone(), 0.99)
+    );
+    println!(
+        "| resident memory: baseline / peak / settled after {dropped} scans dropped | {baseline:.0} MB / {peak_mb:.0} MB / {settled:.0} MB |"
+    );
+
+    settled
+}
