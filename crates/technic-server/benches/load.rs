@@ -142,6 +142,41 @@ async fn subscribe_sse(client: reqwest::Client, url: String) -> Seen {
     seen
 }
 
+/// Starts a scan with default settings and returns its id.
+async fn start_scan(client: &reqwest::Client, base: &str) -> String {
+    let body: Value = client
+        .post(format!("http://{base}/scan/start"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("start")
+        .json()
+        .await
+        .expect("json");
+    body["scan_id"].as_str().expect("id").to_owned()
+}
+
+/// `count` subscribers from seq 0, alternately WebSocket and SSE.
+fn subscribe_all(
+    client: &reqwest::Client,
+    base: &str,
+    id: &str,
+    count: usize,
+) -> Vec<tokio::task::JoinHandle<Seen>> {
+    (0..count)
+        .map(|k| {
+            if k % 2 == 0 {
+                tokio::spawn(subscribe_ws(format!("ws://{base}/ws/results/{id}")))
+            } else {
+                tokio::spawn(subscribe_sse(
+                    client.clone(),
+                    format!("http://{base}/events/results/{id}"),
+                ))
+            }
+        })
+        .collect()
+}
+
 fn percentile(values: &mut [f64], p: f64) -> f64 {
     if values.is_empty() {
         return f64::NAN;
@@ -275,28 +310,9 @@ async fn run() {
         gate: Arc::clone(&gate),
     });
     let (base, state) = start_server(gated, config).await;
-    let body: Value = client
-        .post(format!("http://{base}/scan/start"))
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .expect("start")
-        .json()
-        .await
-        .expect("json");
-    let id = body["scan_id"].as_str().expect("id").to_owned();
+    let id = start_scan(&client, &base).await;
     let connect_started = Instant::now();
-    let mut subscribers = Vec::new();
-    for k in 0..1000 {
-        subscribers.push(if k % 2 == 0 {
-            tokio::spawn(subscribe_ws(format!("ws://{base}/ws/results/{id}")))
-        } else {
-            tokio::spawn(subscribe_sse(
-                client.clone(),
-                format!("http://{base}/events/results/{id}"),
-            ))
-        });
-    }
+    let subscribers = subscribe_all(&client, &base, &id, 1000);
     // Wait until all are connected (the server counts open streams), then open the gate.
     while state.metrics().active_streams.get() < 1000
         && connect_started.elapsed() < Duration::from_secs(60)
@@ -352,27 +368,8 @@ async fn phase_one(
         let (client, base) = (client.clone(), base.to_owned());
         scans.push(tokio::spawn(async move {
             let posted = Instant::now();
-            let body: Value = client
-                .post(format!("http://{base}/scan/start"))
-                .json(&serde_json::json!({}))
-                .send()
-                .await
-                .expect("start")
-                .json()
-                .await
-                .expect("json");
-            let id = body["scan_id"].as_str().expect("id").to_owned();
-            let mut subscribers = Vec::new();
-            for k in 0..4 {
-                subscribers.push(if k % 2 == 0 {
-                    tokio::spawn(subscribe_ws(format!("ws://{base}/ws/results/{id}")))
-                } else {
-                    tokio::spawn(subscribe_sse(
-                        client.clone(),
-                        format!("http://{base}/events/results/{id}"),
-                    ))
-                });
-            }
+            let id = start_scan(&client, &base).await;
+            let subscribers = subscribe_all(&client, &base, &id, 4);
             let mut seen = Vec::new();
             for s in subscribers {
                 seen.push(s.await.expect("subscriber"));
