@@ -195,6 +195,9 @@ impl std::fmt::Debug for Scanner {
 /// How one symbol ended.
 enum Outcome {
     Scanned(Box<ScanResult>, AlphaFactors),
+    /// Rated, but below `min_tech_rating`: a skip for the user, yet still part of the universe the
+    /// alpha percentiles and signal rates are taken over.
+    BelowMinRating(String, AlphaFactors),
     Skipped(String),
     Failed(String),
 }
@@ -393,8 +396,16 @@ impl Scanner {
             Some(reason) => (ScanStatus::Stopped, format!("Stopped: {reason}")),
             None => (ScanStatus::Completed, String::from("Completed")),
         };
-        let (results, diagnostics, factors, symbols_scanned) =
-            finalize(state.outcomes, &slots, stop_reason.as_ref());
+        let finalized = finalize(state.outcomes, &slots, stop_reason.as_ref());
+        let (high_tier_signal_rate, universe_signal_rate) =
+            signal_rates(&finalized, request.prioritize);
+        let Finalized {
+            results,
+            diagnostics,
+            factors,
+            rated: symbols_scanned,
+            ..
+        } = finalized;
         let now = progress.now();
         let high_quality_signals = results.iter().filter(|r| r.high_quality).count();
         progress.update(|t, now| {
@@ -427,8 +438,6 @@ impl Scanner {
             .filter(|d| d.kind == DiagnosticKind::Skipped)
             .count();
         let bars_loaded = bars_loaded.into_inner();
-        let (high_tier_signal_rate, universe_signal_rate) =
-            signal_rates(&results, &diagnostics, &slots, symbols_scanned);
         let metrics = ScanMetrics {
             symbols_total: total,
             symbols_scanned,
@@ -646,7 +655,7 @@ impl Scanner {
                     "tech_rating {:.1} is below min_tech_rating {min}",
                     result.tech_rating
                 );
-                outcome = Outcome::Skipped(message);
+                outcome = Outcome::BelowMinRating(message, *factors);
             } else {
                 let slot = &ctx.slots[position];
                 result.priority_tier = slot.tier;
@@ -881,53 +890,71 @@ fn select(universe: Vec<SymbolInfo>, request: &ValidScan) -> Vec<SymbolInfo> {
     selected
 }
 
-/// Exact alpha ranks over everything scanned, the final ranking, and a diagnostic for every symbol
+/// A scan's outcomes put in order for the report.
+struct Finalized {
+    results: Vec<ScanResult>,
+    diagnostics: Vec<Diagnostic>,
+    /// Of every symbol rated (results and those below `min_tech_rating`): the alpha universe.
+    factors: Vec<AlphaFactors>,
+    /// Symbols rated, in all and in the `high` tier.
+    rated: usize,
+    rated_high_tier: usize,
+}
+
+/// Exact alpha ranks over everything rated, the final ranking, and a diagnostic for every symbol
 /// that is not a result (including those a stop left unscanned).
 fn finalize(
     outcomes: Vec<Option<Outcome>>,
     slots: &[Slot],
     stop: Option<&StopReason>,
-) -> (Vec<ScanResult>, Vec<Diagnostic>, Vec<AlphaFactors>, usize) {
+) -> Finalized {
     let mut results = Vec::new();
     let mut factors = Vec::new();
+    // For each result, the index of its factors in `factors`.
+    let mut result_factors = Vec::new();
     let mut diagnostics = Vec::new();
-    let mut rated_below_min = Vec::new();
+    let mut rated_high_tier = 0;
     for (outcome, slot) in outcomes.into_iter().zip(slots) {
         let symbol = slot.info.symbol.clone();
-        match outcome {
+        if matches!(
+            outcome,
+            Some(Outcome::Scanned(..) | Outcome::BelowMinRating(..))
+        ) && slot.tier == Some(Tier::High)
+        {
+            rated_high_tier += 1;
+        }
+        let (kind, message) = match outcome {
             Some(Outcome::Scanned(result, f)) => {
-                results.push(*result);
+                result_factors.push(factors.len());
                 factors.push(f);
+                results.push(*result);
+                continue;
             }
-            Some(Outcome::Skipped(message)) => {
-                if message.contains("min_tech_rating") {
-                    rated_below_min.push(symbol.clone());
-                }
-                diagnostics.push(Diagnostic {
-                    symbol,
-                    kind: DiagnosticKind::Skipped,
-                    message,
-                });
+            Some(Outcome::BelowMinRating(message, f)) => {
+                factors.push(f);
+                (DiagnosticKind::Skipped, message)
             }
-            Some(Outcome::Failed(message)) => diagnostics.push(Diagnostic {
-                symbol,
-                kind: DiagnosticKind::Error,
-                message,
-            }),
+            Some(Outcome::Skipped(message)) => (DiagnosticKind::Skipped, message),
+            Some(Outcome::Failed(message)) => (DiagnosticKind::Error, message),
             None => {
                 let why = stop.map_or_else(|| "the scan ended".to_owned(), ToString::to_string);
-                diagnostics.push(Diagnostic {
-                    symbol,
-                    kind: DiagnosticKind::Skipped,
-                    message: format!("not scanned: the scan stopped first ({why})"),
-                });
+                (
+                    DiagnosticKind::Skipped,
+                    format!("not scanned: the scan stopped first ({why})"),
+                )
             }
-        }
+        };
+        diagnostics.push(Diagnostic {
+            symbol,
+            kind,
+            message,
+        });
     }
-    let symbols_scanned = results.len() + rated_below_min.len();
-    // Exact percentiles over this scan's results replace the streamed estimates.
-    for (result, score) in results.iter_mut().zip(alpha::alpha_scores(&factors)) {
-        result.alpha_score = score;
+    // Exact percentiles over everything rated replace the streamed estimates; the rating filter
+    // does not change a symbol's alpha (docs/rating.md).
+    let scores = alpha::alpha_scores(&factors);
+    for (result, &index) in results.iter_mut().zip(&result_factors) {
+        result.alpha_score = scores[index];
     }
     results.sort_by(|a, b| {
         b.tech_rating
@@ -943,39 +970,35 @@ fn finalize(
         result.rank = i + 1;
     }
     diagnostics.sort_by(|a, b| a.symbol.cmp(&b.symbol));
-    (results, diagnostics, factors, symbols_scanned)
+    let rated = factors.len();
+    Finalized {
+        results,
+        diagnostics,
+        factors,
+        rated,
+        rated_high_tier,
+    }
 }
 
-/// High-quality signals per scanned symbol in the `high` tier, and over everything scanned.
-fn signal_rates(
-    results: &[ScanResult],
-    diagnostics: &[Diagnostic],
-    slots: &[Slot],
-    scanned: usize,
-) -> (Option<f64>, Option<f64>) {
-    if slots.iter().all(|s| s.tier.is_none()) || scanned == 0 {
+/// High-quality signals per rated symbol in the `high` tier, and over everything rated; `None`
+/// without prioritisation (there are no tiers).
+fn signal_rates(finalized: &Finalized, prioritized: bool) -> (Option<f64>, Option<f64>) {
+    if !prioritized || finalized.rated == 0 {
         return (None, None);
     }
-    let below_min: Vec<&str> = diagnostics
-        .iter()
-        .filter(|d| d.message.contains("min_tech_rating"))
-        .map(|d| d.symbol.as_str())
-        .collect();
-    let high_scanned = slots
-        .iter()
-        .filter(|s| s.tier == Some(Tier::High))
-        .filter(|s| {
-            results.iter().any(|r| r.symbol == s.info.symbol)
-                || below_min.contains(&s.info.symbol.as_str())
-        })
-        .count();
-    let high_signals = results
-        .iter()
-        .filter(|r| r.high_quality && r.priority_tier == Some(Tier::High))
-        .count();
-    let all_signals = results.iter().filter(|r| r.high_quality).count();
-    let high_rate = (high_scanned > 0).then(|| high_signals as f64 / high_scanned as f64);
-    (high_rate, Some(all_signals as f64 / scanned as f64))
+    let signals = |tier: Option<Tier>| {
+        finalized
+            .results
+            .iter()
+            .filter(|r| r.high_quality && (tier.is_none() || r.priority_tier == tier))
+            .count()
+    };
+    let high_rate = (finalized.rated_high_tier > 0)
+        .then(|| signals(Some(Tier::High)) as f64 / finalized.rated_high_tier as f64);
+    (
+        high_rate,
+        Some(signals(None) as f64 / finalized.rated as f64),
+    )
 }
 
 fn sector_stats(results: &[ScanResult]) -> Vec<SectorStats> {

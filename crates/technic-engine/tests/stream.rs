@@ -466,3 +466,40 @@ fn readers_see_the_stream_end_even_if_the_scan_panics() {
     );
     assert!(last.metadata.is_final);
 }
+
+#[test]
+fn the_rating_filter_does_not_change_a_symbols_alpha() {
+    let run = |request: ScanRequest| {
+        let options = ScanOptions::default();
+        let log = EventLog::new(options.scan_id.clone());
+        Scanner::new(demo())
+            .execute(&request.validate().expect("valid"), options, &log, &quiet())
+            .expect("scan")
+    };
+    let all = run(ScanRequest::default());
+    let filtered = run(ScanRequest {
+        min_tech_rating: Some(60.0),
+        ..Default::default()
+    });
+    assert!(
+        filtered.report.results.len() < all.report.results.len(),
+        "the filter removed some results"
+    );
+    assert_eq!(
+        filtered.report.metrics.symbols_scanned, all.report.metrics.symbols_scanned,
+        "filtered symbols still count as rated"
+    );
+    for r in &filtered.report.results {
+        let same = all
+            .report
+            .results
+            .iter()
+            .find(|a| a.symbol == r.symbol)
+            .expect("also in the unfiltered scan");
+        assert_eq!(r.alpha_score, same.alpha_score, "{}", r.symbol);
+    }
+    assert_eq!(
+        filtered.report.metrics.universe_signal_rate,
+        all.report.metrics.universe_signal_rate
+    );
+}
