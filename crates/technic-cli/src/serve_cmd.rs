@@ -1,5 +1,6 @@
 //! `technic serve`: the HTTP API on a port, until Ctrl-C or SIGTERM.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 
 use anyhow::Context;
@@ -20,14 +21,27 @@ pub struct ServeArgs {
     data: DataArgs,
     #[command(flatten)]
     home: HomeArgs,
+    /// Log one JSON object per line (for log collectors) instead of text.
+    #[arg(long, env = "LOG_JSON")]
+    log_json: bool,
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default `info`); colours only on a terminal.
+fn init_logging(json: bool) {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        logs.json().init();
+    } else {
+        logs.with_ansi(std::io::stderr().is_terminal()).init();
+    }
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    init_logging(args.log_json);
     let config = Config::from_env()?;
     if let Some(workers) = config.max_workers {
         rayon::ThreadPoolBuilder::new()
@@ -45,6 +59,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let store = open_store(&args.home).await?;
         let address = SocketAddr::new(args.host, args.port);
         let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("listening on {address} (--port / PORT)"))?;
+        // The bound address, not the asked one: `--port 0` picks a free port and says which.
+        let address = listener.local_addr().context("reading the bound address")?;
         let state = AppState::new(Scanner::new(source), Some(store.clone()), config, tokio::runtime::Handle::current());
         tracing::info!(%address, data = %info.description, store = %store.location(), "technic serving");
         eprintln!("technic serving on http://{address} (data: {}; learning store: {})", info.description, store.location());

@@ -410,3 +410,96 @@ fn termination_flags_are_validated_by_name() {
     assert_eq!(report["results"].as_array().map(Vec::len), Some(50));
     assert!(report["results"][0]["priority_tier"].is_null());
 }
+
+/// `technic serve` as an operator runs it: JSON logs name each stage of each scan, and SIGTERM
+/// stops it cleanly.
+#[test]
+fn serve_logs_every_stage_as_json_and_exits_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+
+    let home = tempfile::tempdir().expect("home");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_technic"))
+        .args(["serve", "--port", "0", "--log-json", "--data", &sp500()])
+        .env("TECHNIC_HOME", home.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("technic serve starts");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = server.stderr.take().expect("stderr");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ignored = lines_tx.send(line);
+        }
+    });
+    let wait = std::time::Duration::from_secs(30);
+    let address = loop {
+        let line = lines
+            .recv_timeout(wait)
+            .expect("the server says where it listens");
+        if let Some(rest) = line.split("serving on http://").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+
+    let body = r#"{"max_symbols": 40}"#;
+    let mut connection = std::net::TcpStream::connect(&address).expect("connect");
+    write!(
+        connection,
+        "POST /scan HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut response = String::new();
+    connection.read_to_string(&mut response).expect("response");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response:.300}");
+    let scan_id = response
+        .split("\"scan_id\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("scan_id in the response")
+        .to_owned();
+
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = server.wait().expect("exit");
+    assert!(exit.success(), "SIGTERM ends the server cleanly: {exit}");
+
+    let logs: Vec<serde_json::Value> = lines
+        .try_iter()
+        .filter_map(|line| serde_json::from_str(&line).ok())
+        .collect();
+    let stages: Vec<&str> = logs
+        .iter()
+        .filter(|log| {
+            log["fields"]["message"] == "stage started" && log["fields"]["scan_id"] == scan_id
+        })
+        .filter_map(|log| log["fields"]["stage"].as_str())
+        .collect();
+    assert_eq!(
+        stages,
+        [
+            "universe_loading",
+            "data_fetching",
+            "symbol_scanning",
+            "finalization"
+        ],
+        "stage logs of {scan_id}"
+    );
+    let finished = logs
+        .iter()
+        .find(|log| log["fields"]["message"] == "scan finished")
+        .expect("a log line for the finished scan");
+    assert_eq!(finished["fields"]["results"].as_u64(), Some(40));
+    assert!(
+        logs.iter()
+            .any(|log| log["fields"]["message"] == "shutting down: stopping running scans"),
+        "the shutdown is logged"
+    );
+}

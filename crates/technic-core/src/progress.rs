@@ -9,6 +9,7 @@ use serde::ser::SerializeMap;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Stage {
     UniverseLoading,
     DataFetching,
@@ -50,6 +51,7 @@ impl Stage {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ScanStatus {
     Pending,
     Running,
@@ -222,10 +224,12 @@ fn round2(x: f64) -> f64 {
 
 /// A point-in-time view of a scan's progress: the JSON shape of DESIGN.md.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProgressSnapshot {
     pub scan_id: String,
     pub status: ScanStatus,
     pub current_stage: Stage,
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, StageProgress>))]
     pub stages: StageTable,
     /// 0–100, the weighted sum of the stages' progress.
     pub overall_progress: f64,
@@ -252,18 +256,23 @@ impl StageTable {
     }
 }
 
+/// One stage's entry in `stages`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StageProgress {
+    /// The stage's share of the overall progress.
+    pub weight: f64,
+    /// 0–100.
+    pub progress: f64,
+}
+
 impl Serialize for StageTable {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        #[derive(Serialize)]
-        struct Entry {
-            weight: f64,
-            progress: f64,
-        }
         let mut map = serializer.serialize_map(Some(4))?;
         for (stage, progress) in &self.0 {
             map.serialize_entry(
                 stage.as_str(),
-                &Entry {
+                &StageProgress {
                     weight: stage.weight(),
                     progress: round2(*progress),
                 },

@@ -63,8 +63,10 @@ impl BarWindow {
 
 /// What a source is, for every output that reports where its numbers came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SourceInfo {
     /// `demo` or `files`.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub kind: &'static str,
     /// Human-readable; for synthetic data it says so.
     pub description: String,

@@ -11,6 +11,7 @@ mod registry;
 mod report;
 mod request;
 mod scan;
+mod snapshots;
 mod stream;
 
 pub use learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};

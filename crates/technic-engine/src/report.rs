@@ -10,6 +10,7 @@ use technic_core::rating::{Signal, TrendDirection};
 use technic_data::SourceInfo;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanResult {
     /// 1 = best, after the final ranking (tech_rating, then alpha_score, then symbol).
     pub rank: usize,
@@ -44,6 +45,7 @@ pub struct ScanResult {
     pub total_processed: usize,
     pub total_remaining: usize,
     /// Latest value of every indicator column, `null` during its warm-up.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, Option<f64>>))]
     pub indicators: IndicatorValues,
 }
 
@@ -76,6 +78,7 @@ pub type StageSeconds = OrderedMap<&'static str, f64>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DiagnosticKind {
     /// Data fine, but the symbol was filtered out or has too little history.
     Skipped,
@@ -84,6 +87,7 @@ pub enum DiagnosticKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Diagnostic {
     pub symbol: String,
     pub kind: DiagnosticKind,
@@ -91,6 +95,7 @@ pub struct Diagnostic {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanMetrics {
     /// Symbols the scan set out to process (after the universe filters).
     pub symbols_total: usize,
@@ -103,6 +108,7 @@ pub struct ScanMetrics {
     pub bars_loaded: usize,
     pub seconds_total: f64,
     /// Seconds per stage, in stage order.
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, f64>))]
     pub stage_seconds: StageSeconds,
     pub symbols_per_second: f64,
     pub bars_per_second: f64,
@@ -116,9 +122,14 @@ pub struct ScanMetrics {
     /// High-quality signals per symbol scanned in the `high` tier, and over all symbols scanned.
     pub high_tier_signal_rate: Option<f64>,
     pub universe_signal_rate: Option<f64>,
+    /// Reads answered from a cache (today the priority snapshots, which concurrent and repeated
+    /// scans of the same data share for a minute), and those that went to the source.
+    pub cache_hits: usize,
+    pub cache_misses: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanReport {
     pub scan_id: String,
     pub status: ScanStatus,

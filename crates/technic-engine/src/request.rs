@@ -28,6 +28,7 @@ pub const MAX_LOOKBACK_DAYS: usize = 10_000;
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanRequest {
     /// Scan at most this many symbols of the (filtered) universe.
     pub max_symbols: Option<usize>,
@@ -54,6 +55,7 @@ pub struct ScanRequest {
 /// `termination_criteria` of a request; the first criterion met stops the scan.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TerminationRequest {
     /// Stop after this many high-quality signals.
     pub max_signals: Option<usize>,

@@ -18,6 +18,7 @@ use crate::fair::FairPermits;
 use crate::learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
 use crate::report::{Diagnostic, DiagnosticKind, OrderedMap, ScanMetrics, ScanReport, ScanResult};
 use crate::request::{RequestError, ScanRequest, ValidScan};
+use crate::snapshots::SnapshotCache;
 use crate::stream::{EventLog, Payload};
 
 /// Fewest bars a symbol needs to be rated: the rating reads SMA 200.
@@ -145,43 +146,8 @@ pub struct Scanner {
     clock: Arc<dyn Clock>,
     /// Shared by every scan of this scanner: the order in which their symbols get CPU.
     permits: Arc<FairPermits>,
-    /// Recent priority snapshots, shared by concurrent scans of the same data.
+    /// Recent priority snapshots, shared by concurrent and repeated scans of the same data.
     snapshots: SnapshotCache,
-}
-
-/// How long a priority snapshot is reused. It only orders the scan (each symbol's bars are read
-/// fresh when it is scanned), so a minute-old order costs at most a little prioritisation quality.
-const SNAPSHOT_TTL: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Snapshots by symbol and cut-off date. Each entry is computed once: a scan that asks while
-/// another computes it waits for that result instead of reading the file again, so fifty
-/// concurrent scans of one universe read each snapshot once.
-/// One cached snapshot: filled once, by whichever scan asks first.
-type SnapshotCell = Arc<std::sync::OnceLock<Option<Snapshot>>>;
-/// A symbol and the date its data is cut at.
-type SnapshotKey = (String, Option<NaiveDate>);
-
-#[derive(Debug, Default)]
-struct SnapshotCache {
-    /// By symbol and cut-off date: when the cell was made, and the cell.
-    entries: Mutex<std::collections::HashMap<SnapshotKey, (Instant, SnapshotCell)>>,
-}
-
-impl SnapshotCache {
-    fn cell(
-        &self,
-        symbol: &str,
-        as_of: Option<NaiveDate>,
-    ) -> Arc<std::sync::OnceLock<Option<Snapshot>>> {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = entries
-            .entry((symbol.to_owned(), as_of))
-            .or_insert_with(|| (Instant::now(), Arc::default()));
-        if entry.0.elapsed() > SNAPSHOT_TTL {
-            *entry = (Instant::now(), Arc::default());
-        }
-        Arc::clone(&entry.1)
-    }
 }
 
 impl std::fmt::Debug for Scanner {
@@ -241,6 +207,13 @@ impl Progress<'_> {
             self.update(|t, _| t.advance(done as u64, message));
         }
     }
+}
+
+/// Reads of one scan answered by the snapshot cache, and those that went to the source.
+#[derive(Debug, Clone, Copy, Default)]
+struct CacheCounts {
+    hits: usize,
+    misses: usize,
 }
 
 /// One symbol's place in the scan order.
@@ -333,6 +306,8 @@ impl Scanner {
             started: self.clock.seconds(),
         };
 
+        let scan_id = options.scan_id.clone();
+        tracing::info!(%scan_id, stage = Stage::UniverseLoading.as_str(), "stage started");
         progress.update(|t, now| t.start_stage(Stage::UniverseLoading, 1, now, "Loading universe"));
         let universe = match self.source.universe() {
             Ok(universe) => select(universe, request),
@@ -345,7 +320,9 @@ impl Scanner {
         };
         let total = universe.len();
 
-        let slots = self.order(universe, request, &options, &progress);
+        tracing::info!(%scan_id, stage = Stage::DataFetching.as_str(), symbols = total, prioritize = request.prioritize, elapsed = progress.now(), "stage started");
+        let (slots, cache) = self.order(universe, request, &options, &progress);
+        tracing::info!(%scan_id, stage = Stage::SymbolScanning.as_str(), symbols = total, cache_hits = cache.hits, cache_misses = cache.misses, elapsed = progress.now(), "stage started");
 
         progress.update(|t, now| {
             t.start_stage(
@@ -385,6 +362,7 @@ impl Scanner {
             }
         });
 
+        tracing::info!(%scan_id, stage = Stage::Finalization.as_str(), elapsed = progress.now(), "stage started");
         progress.update(|t, now| t.start_stage(Stage::Finalization, 1, now, "Ranking results"));
         let state = scanning
             .into_inner()
@@ -456,7 +434,18 @@ impl Scanner {
             symbols_to_5_signals: state.signal_finish_counts.get(4).copied(),
             high_tier_signal_rate,
             universe_signal_rate,
+            cache_hits: cache.hits,
+            cache_misses: cache.misses,
         };
+        tracing::info!(
+            %scan_id,
+            status = ?status,
+            stop_reason = stop_reason.as_ref().map(ToString::to_string),
+            results = metrics.results,
+            signals = high_quality_signals,
+            seconds = now,
+            "scan finished"
+        );
         let learning = LearningUpdate {
             outcomes: results
                 .iter()
@@ -500,7 +489,7 @@ impl Scanner {
         request: &ValidScan,
         options: &ScanOptions,
         progress: &Progress<'_>,
-    ) -> Vec<Slot> {
+    ) -> (Vec<Slot>, CacheCounts) {
         let total = universe.len();
         if !request.prioritize {
             progress.update(|t, now| {
@@ -512,11 +501,72 @@ impl Scanner {
                 );
                 t.finish_stage(Stage::DataFetching, now);
             });
-            return universe
+            let slots = universe
                 .into_iter()
                 .map(|info| Slot { info, tier: None })
                 .collect();
+            return (slots, CacheCounts::default());
         }
+        let symbols: Vec<String> = universe.iter().map(|i| i.symbol.clone()).collect();
+        let cached = self.snapshots.universe(symbols.clone(), options.as_of);
+        let (snapshots, cache) = match cached {
+            Some(snapshots) => {
+                progress.update(|t, now| {
+                    t.start_stage(
+                        Stage::DataFetching,
+                        total as u64,
+                        now,
+                        format!("Snapshot of {total} symbols, from the cache"),
+                    );
+                    t.finish_stage(Stage::DataFetching, now);
+                });
+                let cache = CacheCounts {
+                    hits: total,
+                    misses: 0,
+                };
+                (snapshots, cache)
+            }
+            None => {
+                let (snapshots, cache) = self.take_snapshots(&universe, options, progress);
+                let snapshots: Arc<[Option<Snapshot>]> = snapshots.into();
+                if !options.stop.is_stopped() {
+                    self.snapshots
+                        .keep_universe(symbols, options.as_of, Arc::clone(&snapshots));
+                }
+                (snapshots, cache)
+            }
+        };
+        let inputs: Vec<PriorityInput<'_>> = universe
+            .iter()
+            .zip(snapshots.iter())
+            .map(|(info, snapshot)| PriorityInput {
+                sector: info.sector.as_deref(),
+                snapshot: snapshot.as_ref(),
+                history: options.learned.histories.get(&info.symbol),
+            })
+            .collect();
+        let ranked = priority::prioritize(&inputs, options.diversity);
+        let mut universe: Vec<Option<SymbolInfo>> = universe.into_iter().map(Some).collect();
+        let slots = ranked
+            .iter()
+            .filter_map(|r| {
+                universe[r.index].take().map(|info| Slot {
+                    info,
+                    tier: Some(r.tier),
+                })
+            })
+            .collect();
+        (slots, cache)
+    }
+
+    /// The snapshot of each symbol of `universe`, in its order, through the per-symbol cache.
+    fn take_snapshots(
+        &self,
+        universe: &[SymbolInfo],
+        options: &ScanOptions,
+        progress: &Progress<'_>,
+    ) -> (Vec<Option<Snapshot>>, CacheCounts) {
+        let total = universe.len();
         progress.update(|t, now| {
             t.start_stage(
                 Stage::DataFetching,
@@ -532,6 +582,7 @@ impl Scanner {
         };
         let done = AtomicUsize::new(0);
         let cursor = AtomicUsize::new(0);
+        let (hits, misses) = (AtomicUsize::new(0), AtomicUsize::new(0));
         let taken: Mutex<Vec<(usize, Snapshot)>> = Mutex::new(Vec::with_capacity(total));
         std::thread::scope(|scope| {
             for _ in 0..self.permits.capacity() {
@@ -543,17 +594,27 @@ impl Scanner {
                             return;
                         }
                         // A symbol whose snapshot fails still gets scanned (and its error reported then).
-                        let cell = self.snapshots.cell(&info.symbol, options.as_of);
+                        let cell = self.snapshots.symbol(&info.symbol, options.as_of);
                         let snapshot = match cell.get() {
-                            Some(cached) => *cached,
+                            Some(cached) => {
+                                hits.fetch_add(1, Ordering::Relaxed);
+                                *cached
+                            }
                             None => {
                                 let _permit = self.permits.acquire();
-                                *cell.get_or_init(|| {
+                                // Another scan may have filled the cell while this one waited:
+                                // that is a hit too, only a read is a miss.
+                                let mut read = false;
+                                let snapshot = *cell.get_or_init(|| {
+                                    read = true;
                                     self.source
                                         .bars(&info.symbol, &window)
                                         .ok()
                                         .and_then(|b| Snapshot::from_bars(&b))
-                                })
+                                });
+                                let counter = if read { &misses } else { &hits };
+                                counter.fetch_add(1, Ordering::Relaxed);
+                                snapshot
                             }
                         };
                         if let Some(snapshot) = snapshot {
@@ -574,26 +635,11 @@ impl Scanner {
         for (i, snapshot) in taken.into_inner().unwrap_or_else(PoisonError::into_inner) {
             snapshots[i] = Some(snapshot);
         }
-        let inputs: Vec<PriorityInput<'_>> = universe
-            .iter()
-            .zip(&snapshots)
-            .map(|(info, snapshot)| PriorityInput {
-                sector: info.sector.as_deref(),
-                snapshot: snapshot.as_ref(),
-                history: options.learned.histories.get(&info.symbol),
-            })
-            .collect();
-        let ranked = priority::prioritize(&inputs, options.diversity);
-        let mut universe: Vec<Option<SymbolInfo>> = universe.into_iter().map(Some).collect();
-        ranked
-            .iter()
-            .filter_map(|r| {
-                universe[r.index].take().map(|info| Slot {
-                    info,
-                    tier: Some(r.tier),
-                })
-            })
-            .collect()
+        let cache = CacheCounts {
+            hits: hits.into_inner(),
+            misses: misses.into_inner(),
+        };
+        (snapshots, cache)
     }
 
     fn worker(&self, ctx: &Context<'_>, cursor: &AtomicUsize, bars_loaded: &AtomicUsize) {

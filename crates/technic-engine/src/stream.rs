@@ -18,6 +18,7 @@ use crate::report::{ScanReport, ScanResult};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Payload {
     Result(Box<ScanResult>),
     Progress(Box<ProgressSnapshot>),
@@ -30,6 +31,7 @@ pub enum Payload {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Metadata {
     pub timestamp: DateTime<Utc>,
     pub scan_id: String,
@@ -40,6 +42,7 @@ pub struct Metadata {
 
 /// One message as DESIGN.md shapes it: `{"type", "data", "metadata"}`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanMessage {
     #[serde(flatten)]
     pub payload: Payload,

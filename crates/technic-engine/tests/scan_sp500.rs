@@ -293,3 +293,47 @@ fn broken_files_become_diagnostics_and_the_scan_goes_on() {
             .all(|d| d.kind == DiagnosticKind::Error)
     );
 }
+
+/// A second scan of the same symbols takes its priority snapshots from the cache, counts them as
+/// hits, and scans in the same order to the same results; a different universe reads only the
+/// symbols it has not seen.
+#[test]
+fn repeated_scans_share_snapshots_and_count_cache_hits() {
+    let scanner = Scanner::new(Arc::new(FileSource::open(sp500()).expect("data dir opens")));
+    let run = |request: &ScanRequest| {
+        scanner
+            .run(request, &|_: &ProgressSnapshot| {})
+            .expect("scan runs")
+    };
+    let first = run(&ScanRequest::default());
+    assert_eq!(
+        (first.metrics.cache_hits, first.metrics.cache_misses),
+        (0, 506)
+    );
+    let second = run(&ScanRequest::default());
+    assert_eq!(
+        (second.metrics.cache_hits, second.metrics.cache_misses),
+        (506, 0)
+    );
+    let in_scan_order = |report: &ScanReport| {
+        let mut order: Vec<(usize, String, String)> = report
+            .results
+            .iter()
+            .map(|r| (r.position, r.symbol.clone(), r.signal.to_string()))
+            .collect();
+        order.sort();
+        order
+    };
+    assert_eq!(in_scan_order(&first), in_scan_order(&second));
+
+    let energy = run(&ScanRequest {
+        sectors: Some(vec![String::from("Energy")]),
+        ..ScanRequest::default()
+    });
+    assert!(energy.metrics.symbols_total > 0);
+    assert_eq!(
+        (energy.metrics.cache_hits, energy.metrics.cache_misses),
+        (energy.metrics.symbols_total, 0),
+        "every Energy symbol's snapshot was taken by the first scan"
+    );
+}

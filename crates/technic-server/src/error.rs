@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use technic_engine::{RegistryError, RequestError};
 
+use crate::bodies::{ErrorBody, ErrorDetail};
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// The body is not JSON (or not sent as JSON).
@@ -54,11 +56,13 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (
-            status,
-            Json(serde_json::json!({ "error": { "code": code, "message": message } })),
-        )
-            .into_response()
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message,
+            },
+        };
+        (status, Json(body)).into_response()
     }
 }
 

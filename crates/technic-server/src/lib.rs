@@ -9,9 +9,12 @@
 //! scans in the engine's registry and delivers each scan's event log. A slow client never slows a
 //! scan: every stream reads the log at its own pace.
 
+mod bodies;
 mod config;
 mod error;
 mod metrics;
+mod openapi;
+mod page;
 mod routes;
 mod streams;
 
@@ -28,6 +31,7 @@ use tokio::sync::Semaphore;
 pub use config::{Config, ConfigError};
 pub use error::ApiError;
 pub use metrics::Metrics;
+pub use openapi::openapi;
 
 /// Shared by every request.
 #[derive(Debug, Clone)]

@@ -24,6 +24,9 @@ pub struct Metrics {
     pub websocket_errors: IntCounter,
     pub high_tier_signal_rate: Gauge,
     pub universe_signal_rate: Gauge,
+    /// Reads answered by a cache, and reads that went to the source, by cache.
+    pub cache_hits: IntCounterVec,
+    pub cache_misses: IntCounterVec,
 }
 
 fn histogram(name: &str, help: &str, start: f64, count: usize) -> Histogram {
@@ -81,8 +84,21 @@ impl Metrics {
                 "High-quality signals per symbol, last scan",
             )
             .expect(CONSTANT),
+            cache_hits: IntCounterVec::new(
+                Opts::new("cache_hits_total", "Reads answered by a cache, by cache"),
+                &["cache"],
+            )
+            .expect(CONSTANT),
+            cache_misses: IntCounterVec::new(
+                Opts::new(
+                    "cache_misses_total",
+                    "Reads a cache could not answer, by cache",
+                ),
+                &["cache"],
+            )
+            .expect(CONSTANT),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 11] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 13] = [
             Box::new(metrics.scans.clone()),
             Box::new(metrics.early_terminations.clone()),
             Box::new(metrics.active_scans.clone()),
@@ -94,6 +110,8 @@ impl Metrics {
             Box::new(metrics.websocket_errors.clone()),
             Box::new(metrics.high_tier_signal_rate.clone()),
             Box::new(metrics.universe_signal_rate.clone()),
+            Box::new(metrics.cache_hits.clone()),
+            Box::new(metrics.cache_misses.clone()),
         ];
         for collector in collectors {
             metrics.registry.register(collector).expect(CONSTANT);
@@ -117,6 +135,14 @@ impl Metrics {
             self.time_to_first_result.observe(first);
         }
         self.scan_duration.observe(report.metrics.seconds_total);
+        let hits = u64::try_from(report.metrics.cache_hits).unwrap_or(u64::MAX);
+        let misses = u64::try_from(report.metrics.cache_misses).unwrap_or(u64::MAX);
+        self.cache_hits
+            .with_label_values(&["snapshot"])
+            .inc_by(hits);
+        self.cache_misses
+            .with_label_values(&["snapshot"])
+            .inc_by(misses);
         self.symbols_per_second
             .set(report.metrics.symbols_per_second);
         if let (Some(high), Some(all)) = (

@@ -9,12 +9,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::{Value, json};
-use technic_engine::{Learned, Payload, ScanEntry, ScanRequest, ScanStatus, ValidScan};
+use technic_core::progress::{ProgressSnapshot, ProgressTracker};
+use technic_engine::{
+    Learned, Payload, ScanEntry, ScanMessage, ScanReport, ScanRequest, ScanStatus, ValidScan,
+};
 
 use crate::AppState;
+use crate::bodies::{
+    CacheStats, EarlyTermination, ErrorBody, Features, Health, PriorityAccuracy, Ready,
+    ResultsPage, ScanStarted, ScanStats, StopAccepted,
+};
 use crate::error::{ApiError, ApiJson};
-use crate::streams;
+use crate::{openapi, streams};
 
 /// How old the last completed scan's alpha distribution may be and still score streamed results.
 const ALPHA_REFERENCE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
@@ -35,6 +41,8 @@ pub fn router() -> Router<AppState> {
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi::document))
+        .merge(crate::page::router())
 }
 
 /// Applies the server's defaults to what the request left open, then validates it.
@@ -90,25 +98,31 @@ async fn launch(
 
 fn started(state: &AppState, entry: &ScanEntry) -> Response {
     let id = &entry.scan_id;
-    let streaming = entry.request.streaming && state.config().enable_streaming;
-    let body = json!({
-        "scan_id": id,
-        "status": "running",
-        "progress_url": format!("/scan/progress/{id}"),
-        "results_url": format!("/scan/results/{id}"),
-        "stats_url": format!("/scan/stats/{id}"),
-        "websocket_url": format!("/ws/results/{id}"),
-        "sse_url": format!("/events/results/{id}"),
-        "features": {
-            "prioritization": entry.request.prioritize,
-            "streaming": streaming,
-            "early_termination": !entry.request.termination.is_empty(),
+    let body = ScanStarted {
+        scan_id: id.clone(),
+        status: ScanStatus::Running,
+        progress_url: format!("/scan/progress/{id}"),
+        results_url: format!("/scan/results/{id}"),
+        stats_url: format!("/scan/stats/{id}"),
+        websocket_url: format!("/ws/results/{id}"),
+        sse_url: format!("/events/results/{id}"),
+        features: Features {
+            prioritization: entry.request.prioritize,
+            streaming: entry.request.streaming && state.config().enable_streaming,
+            early_termination: !entry.request.termination.is_empty(),
         },
-    });
+    };
     (StatusCode::ACCEPTED, Json(body)).into_response()
 }
 
-async fn start(
+/// Starts a scan and answers at once with where to follow it.
+#[utoipa::path(post, path = "/scan/start", request_body = ScanRequest, responses(
+    (status = 202, description = "Scan started", body = ScanStarted),
+    (status = 400, description = "Body is not JSON", body = ErrorBody),
+    (status = 422, description = "A field is unknown, of the wrong type or out of range; the message names it", body = ErrorBody),
+    (status = 503, description = "Streaming asked for but turned off", body = ErrorBody),
+))]
+pub(crate) async fn start(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ScanRequest>,
 ) -> Result<Response, ApiError> {
@@ -116,7 +130,14 @@ async fn start(
     Ok(started(&state, &entry))
 }
 
-async fn start_streaming(
+/// `POST /scan/start` with streaming on.
+#[utoipa::path(post, path = "/scan/stream", request_body = ScanRequest, responses(
+    (status = 202, description = "Scan started", body = ScanStarted),
+    (status = 400, description = "Body is not JSON", body = ErrorBody),
+    (status = 422, description = "A field is unknown, of the wrong type or out of range", body = ErrorBody),
+    (status = 503, description = "Streaming is turned off on this server", body = ErrorBody),
+))]
+pub(crate) async fn start_streaming(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ScanRequest>,
 ) -> Result<Response, ApiError> {
@@ -124,11 +145,16 @@ async fn start_streaming(
     Ok(started(&state, &entry))
 }
 
-/// The legacy batch scan: waits for the end and returns everything at once.
-async fn legacy_scan(
+/// The legacy batch scan: waits for the end and returns the whole report at once.
+#[utoipa::path(post, path = "/scan", request_body = ScanRequest, responses(
+    (status = 200, description = "The finished scan's report", body = ScanReport),
+    (status = 400, description = "Body is not JSON", body = ErrorBody),
+    (status = 422, description = "A field is unknown, of the wrong type or out of range", body = ErrorBody),
+))]
+pub(crate) async fn legacy_scan(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ScanRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ScanReport>, ApiError> {
     let entry = launch(&state, request, false).await?;
     let waiting = state.clone();
     let waited = Arc::clone(&entry);
@@ -136,47 +162,42 @@ async fn legacy_scan(
         .await
         .map_err(|e| ApiError::Internal(format!("waiting for scan {}: {e}", entry.scan_id)))?
         .map_err(ApiError::Internal)?;
-    let report = &outcome.report;
-    Ok(Json(json!({
-        "scan_id": report.scan_id,
-        "status": report.status,
-        "stop_reason": report.stop_reason,
-        "results": report.results,
-        "diagnostics": report.diagnostics,
-        "metrics": report.metrics,
-        "data_source": report.data_source,
-    })))
+    Ok(Json(outcome.report.clone()))
 }
 
-fn status_of(entry: &ScanEntry) -> Value {
+fn status_of(entry: &ScanEntry) -> ScanStatus {
     match entry.outcome() {
-        None => json!("running"),
-        Some(Ok(outcome)) => json!(outcome.report.status),
-        Some(Err(_)) => json!(ScanStatus::Failed),
+        None => ScanStatus::Running,
+        Some(Ok(outcome)) => outcome.report.status,
+        Some(Err(_)) => ScanStatus::Failed,
     }
 }
 
-async fn progress(
+/// The scan's latest progress snapshot (`pending` before its first).
+#[utoipa::path(get, path = "/scan/progress/{id}", params(("id" = String, Path, description = "Scan id")), responses(
+    (status = 200, description = "Progress", body = ProgressSnapshot),
+    (status = 404, description = "No such scan (or dropped after its retention)", body = ErrorBody),
+))]
+pub(crate) async fn progress(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProgressSnapshot>, ApiError> {
     let entry = state.registry().get(&id)?;
-    let snapshot = entry.progress();
-    Ok(Json(match snapshot {
-        Some(snapshot) => {
-            serde_json::to_value(snapshot).map_err(|e| ApiError::Internal(e.to_string()))?
-        }
-        None => json!({ "scan_id": id, "status": "pending", "overall_progress": 0.0 }),
-    }))
+    Ok(Json(
+        entry
+            .progress()
+            .unwrap_or_else(|| ProgressTracker::new(id).snapshot(0.0)),
+    ))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct SinceQuery {
+pub(crate) struct SinceQuery {
+    /// Only messages after this `seq`.
     since_seq: Option<u64>,
 }
 
-fn results_body(entry: &ScanEntry, since: u64) -> Result<Value, ApiError> {
+fn results_body(entry: &ScanEntry, since: u64) -> ResultsPage {
     let messages = entry.log.after(since);
     let last_seq = messages.last().map_or(since, |m| m.metadata.seq);
     let results: Vec<_> = messages
@@ -189,29 +210,42 @@ fn results_body(entry: &ScanEntry, since: u64) -> Result<Value, ApiError> {
         Some(Err(e)) => (None, Some(e)),
         None => (None, None),
     };
-    Ok(json!({
-        "scan_id": entry.scan_id,
-        "status": status_of(entry),
-        "last_seq": last_seq,
-        "results": results,
-        "complete": entry.log.is_closed(),
-        "final": report,
-        "error": error,
-    }))
+    ResultsPage {
+        scan_id: entry.scan_id.clone(),
+        status: status_of(entry),
+        last_seq,
+        results,
+        complete: entry.log.is_closed(),
+        r#final: report,
+        error,
+    }
 }
 
-async fn results(
+/// Results so far, or all of them and the final report once the scan has ended.
+#[utoipa::path(get, path = "/scan/results/{id}", params(("id" = String, Path, description = "Scan id"), SinceQuery), responses(
+    (status = 200, description = "Results after `since_seq`", body = ResultsPage),
+    (status = 404, description = "No such scan", body = ErrorBody),
+))]
+pub(crate) async fn results(
     State(state): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<SinceQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ResultsPage>, ApiError> {
     let entry = state.registry().get(&id)?;
-    Ok(Json(results_body(&entry, query.since_seq.unwrap_or(0))?))
+    Ok(Json(results_body(&entry, query.since_seq.unwrap_or(0))))
 }
 
 /// SSE of progress and results for clients that ask for `text/event-stream`; the JSON of the
 /// current results for the others.
-async fn stream_or_results(
+#[utoipa::path(get, path = "/scan/stream/{id}", params(("id" = String, Path, description = "Scan id"), SinceQuery), responses(
+    (status = 200, description = "With `Accept: text/event-stream`: every message as an SSE event whose id is its `seq`. Otherwise the results so far.", content(
+        (ResultsPage = "application/json"),
+        (ScanMessage = "text/event-stream"),
+    )),
+    (status = 404, description = "No such scan", body = ErrorBody),
+    (status = 429, description = "MAX_CONCURRENT_STREAMS streams are open", body = ErrorBody),
+))]
+pub(crate) async fn stream_or_results(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -226,13 +260,18 @@ async fn stream_or_results(
             .map(IntoResponse::into_response);
     }
     let entry = state.registry().get(&id)?;
-    Ok(Json(results_body(&entry, query.since_seq.unwrap_or(0))?).into_response())
+    Ok(Json(results_body(&entry, query.since_seq.unwrap_or(0))).into_response())
 }
 
-async fn stats(
+/// Time to first result, throughput, signals, priority accuracy, early termination, cache use.
+#[utoipa::path(get, path = "/scan/stats/{id}", params(("id" = String, Path, description = "Scan id")), responses(
+    (status = 200, description = "Statistics; the figures known only at the end are `null` while it runs", body = ScanStats),
+    (status = 404, description = "No such scan", body = ErrorBody),
+))]
+pub(crate) async fn stats(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ScanStats>, ApiError> {
     let entry = state.registry().get(&id)?;
     let messages = entry.log.after(0);
     let results: Vec<_> = messages
@@ -246,78 +285,113 @@ async fn stats(
     let body = match entry.outcome() {
         Some(Ok(outcome)) => {
             let m = &outcome.report.metrics;
-            json!({
-                "scan_id": id,
-                "status": outcome.report.status,
-                "time_to_first_result": m.time_to_first_result,
-                "symbols_per_second": m.symbols_per_second,
-                "symbols_total": m.symbols_total,
-                "symbols_scanned": m.symbols_scanned,
-                "results": m.results,
-                "signals": m.high_quality_signals,
-                "priority_accuracy": {
-                    "high_tier_signal_rate": m.high_tier_signal_rate,
-                    "universe_signal_rate": m.universe_signal_rate,
-                    "first_signal_position": m.first_signal_position,
-                    "symbols_to_5_signals": m.symbols_to_5_signals,
+            ScanStats {
+                scan_id: id,
+                status: outcome.report.status,
+                time_to_first_result: m.time_to_first_result,
+                symbols_per_second: m.symbols_per_second,
+                symbols_total: Some(m.symbols_total),
+                symbols_scanned: Some(m.symbols_scanned),
+                results: m.results,
+                signals: m.high_quality_signals,
+                overall_progress: 100.0,
+                priority_accuracy: Some(PriorityAccuracy {
+                    high_tier_signal_rate: m.high_tier_signal_rate,
+                    universe_signal_rate: m.universe_signal_rate,
+                    first_signal_position: m.first_signal_position,
+                    symbols_to_5_signals: m.symbols_to_5_signals,
+                }),
+                early_termination: EarlyTermination {
+                    terminated: m.early_terminated,
+                    reason: outcome.report.stop_reason.clone(),
                 },
-                "early_termination": { "terminated": m.early_terminated, "reason": outcome.report.stop_reason },
-                "cache": { "hits": null, "misses": null, "note": "no cache in this build" },
-                "seconds_total": m.seconds_total,
-            })
+                cache: CacheStats {
+                    hits: Some(m.cache_hits),
+                    misses: Some(m.cache_misses),
+                },
+                seconds_total: Some(m.seconds_total),
+            }
         }
-        _ => json!({
-            "scan_id": id,
-            "status": status_of(&entry),
-            "time_to_first_result": null,
-            "symbols_per_second": progress.as_ref().map_or(0.0, |p| p.stage_throughput),
-            "results": results.len(),
-            "signals": results.iter().filter(|r| r.high_quality).count(),
-            "overall_progress": progress.as_ref().map_or(0.0, |p| p.overall_progress),
-            "early_termination": { "terminated": false, "reason": null },
-            "cache": { "hits": null, "misses": null, "note": "no cache in this build" },
-        }),
+        _ => ScanStats {
+            status: status_of(&entry),
+            scan_id: id,
+            time_to_first_result: None,
+            symbols_per_second: progress.as_ref().map_or(0.0, |p| p.stage_throughput),
+            symbols_total: None,
+            symbols_scanned: None,
+            results: results.len(),
+            signals: results.iter().filter(|r| r.high_quality).count(),
+            overall_progress: progress.as_ref().map_or(0.0, |p| p.overall_progress),
+            priority_accuracy: None,
+            early_termination: EarlyTermination {
+                terminated: false,
+                reason: None,
+            },
+            cache: CacheStats {
+                hits: None,
+                misses: None,
+            },
+            seconds_total: None,
+        },
     };
     Ok(Json(body))
 }
 
-async fn stop(
+/// Stops a running scan; the results so far are kept and ranked.
+#[utoipa::path(post, path = "/scan/stop/{id}", params(("id" = String, Path, description = "Scan id")), responses(
+    (status = 200, description = "Stopping", body = StopAccepted),
+    (status = 404, description = "No such scan", body = ErrorBody),
+    (status = 409, description = "The scan has already finished", body = ErrorBody),
+))]
+pub(crate) async fn stop(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<StopAccepted>, ApiError> {
     let entry = state.registry().stop(&id, "POST /scan/stop")?;
     tracing::info!(scan_id = %entry.scan_id, "stop requested");
-    Ok(Json(
-        json!({ "scan_id": id, "status": "stopping", "message": "results so far are kept and ranked" }),
-    ))
+    Ok(Json(StopAccepted {
+        scan_id: id,
+        status: String::from("stopping"),
+        message: String::from("results so far are kept and ranked"),
+    }))
 }
 
-async fn health(State(state): State<AppState>) -> Json<Value> {
+#[utoipa::path(get, path = "/health", responses((status = 200, description = "Alive", body = Health)))]
+pub(crate) async fn health(State(state): State<AppState>) -> Json<Health> {
     state
         .metrics()
         .active_scans
         .set(i64::try_from(state.registry().running()).unwrap_or(i64::MAX));
-    Json(json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "active_scans": state.registry().running(),
-        "active_streams": state.metrics().active_streams.get(),
-        "data_source": state.registry().source_info(),
-    }))
+    Json(Health {
+        status: String::from("ok"),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        active_scans: state.registry().running(),
+        active_streams: state.metrics().active_streams.get(),
+        data_source: state.registry().source_info(),
+    })
 }
 
 /// Ready when the learning store (if any) answers.
-async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/ready", responses(
+    (status = 200, description = "Ready", body = Ready),
+    (status = 503, description = "The learning store does not answer", body = ErrorBody),
+))]
+pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
     if let Some(store) = state.store() {
         store
             .load(Duration::ZERO, SystemTime::now())
             .await
             .map_err(|e| ApiError::Unavailable(format!("learning store: {e}")))?;
     }
-    Ok(Json(json!({ "status": "ready" })))
+    Ok(Json(Ready {
+        status: String::from("ready"),
+    }))
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
+#[utoipa::path(get, path = "/metrics", responses(
+    (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain; version=0.0.4"),
+))]
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     state
         .metrics()
         .active_scans

@@ -21,6 +21,7 @@ use technic_engine::{Payload, ScanEntry, ScanMessage, Subscription};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::AppState;
+use crate::bodies::ErrorBody;
 use crate::error::ApiError;
 
 /// Which messages a stream carries.
@@ -138,10 +139,12 @@ fn start_seq(headers: &HeaderMap, query: Option<u64>) -> Result<u64, ApiError> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct FromQuery {
+    /// Resume after this `seq` (the last one the client has).
     from_seq: Option<u64>,
+    /// The same as `from_seq`.
     since_seq: Option<u64>,
 }
 
@@ -197,6 +200,12 @@ pub fn sse(
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
+/// Server-Sent Events of the scan's messages; each event's id is its `seq`, so `Last-Event-ID` resumes.
+#[utoipa::path(get, path = "/events/results/{id}", params(("id" = String, Path, description = "Scan id"), FromQuery), responses(
+    (status = 200, description = "Events `result`, `progress`, `complete`, `error`; data is a ScanMessage", body = ScanMessage, content_type = "text/event-stream"),
+    (status = 404, description = "No such scan", body = ErrorBody),
+    (status = 429, description = "MAX_CONCURRENT_STREAMS streams are open", body = ErrorBody),
+))]
 pub async fn sse_results(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -206,6 +215,12 @@ pub async fn sse_results(
     sse(&state, &id, &headers, query.seq()).map(IntoResponse::into_response)
 }
 
+/// WebSocket of results, progress and completion, one ScanMessage per text frame.
+#[utoipa::path(get, path = "/ws/results/{id}", params(("id" = String, Path, description = "Scan id"), FromQuery), responses(
+    (status = 101, description = "Upgraded; text frames carry ScanMessages in `seq` order", body = ScanMessage),
+    (status = 404, description = "No such scan", body = ErrorBody),
+    (status = 429, description = "MAX_CONCURRENT_STREAMS streams are open", body = ErrorBody),
+))]
 pub async fn ws_results(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -215,6 +230,12 @@ pub async fn ws_results(
     websocket(state, id, query.seq().unwrap_or(0), Carry::All, upgrade)
 }
 
+/// WebSocket of progress and the final message.
+#[utoipa::path(get, path = "/scan/ws/{id}", params(("id" = String, Path, description = "Scan id"), FromQuery), responses(
+    (status = 101, description = "Upgraded; text frames carry progress ScanMessages and the final one", body = ScanMessage),
+    (status = 404, description = "No such scan", body = ErrorBody),
+    (status = 429, description = "MAX_CONCURRENT_STREAMS streams are open", body = ErrorBody),
+))]
 pub async fn ws_progress(
     State(state): State<AppState>,
     Path(id): Path<String>,

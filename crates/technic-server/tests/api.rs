@@ -441,6 +441,24 @@ async fn every_error_has_its_status_and_names_what_is_wrong() {
         (409, json!("conflict"))
     );
 
+    // A second scan of the same symbols takes every priority snapshot from the cache.
+    let (_, again) = server.post("/scan", json!({ "max_symbols": 30 })).await;
+    let (status, stats) = server
+        .get(&format!(
+            "/scan/stats/{}",
+            again["scan_id"].as_str().expect("id")
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (
+            stats["cache"]["hits"].clone(),
+            stats["cache"]["misses"].clone()
+        ),
+        (json!(30), json!(0)),
+        "{stats}"
+    );
+
     let (status, health) = server.get("/health").await;
     assert_eq!((status, health["status"].clone()), (200, json!("ok")));
     let metrics = reqwest::get(server.url("/metrics"))
@@ -450,9 +468,11 @@ async fn every_error_has_its_status_and_names_what_is_wrong() {
         .await
         .expect("text");
     for name in [
-        "technic_scans_total{status=\"completed\"} 1",
-        "technic_time_to_first_result_seconds_count 1",
+        "technic_scans_total{status=\"completed\"} 2",
+        "technic_time_to_first_result_seconds_count 2",
         "technic_active_streams 0",
+        "technic_cache_misses_total{cache=\"snapshot\"} 30",
+        "technic_cache_hits_total{cache=\"snapshot\"} 30",
     ] {
         assert!(metrics.contains(name), "metrics has {name}");
     }

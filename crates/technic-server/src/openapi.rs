@@ -1,0 +1,45 @@
+//! The OpenAPI document, derived from the handlers' annotations and the types they send and take,
+//! so it cannot drift from what the server does. Served at `/openapi.json`.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+use crate::{bodies, routes, streams};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "technic",
+        description = "Stock-market technical scans: start one, follow its results live (WebSocket, SSE or polling), stop it, read its statistics."
+    ),
+    paths(
+        routes::legacy_scan,
+        routes::start,
+        routes::start_streaming,
+        routes::progress,
+        routes::results,
+        routes::stream_or_results,
+        routes::stats,
+        routes::stop,
+        streams::sse_results,
+        streams::ws_progress,
+        streams::ws_results,
+        routes::health,
+        routes::ready,
+        routes::metrics,
+    ),
+    components(schemas(bodies::ErrorBody, technic_engine::Payload))
+)]
+struct ApiDoc;
+
+/// The document, as served.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut document = ApiDoc::openapi();
+    document.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    document
+}
+
+#[utoipa::path(get, path = "/openapi.json", responses((status = 200, description = "This document")))]
+pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi())
+}

@@ -1,0 +1,160 @@
+//! The live web page (`GET /`): one HTML file, a script and a style sheet, built into the binary so
+//! the page works wherever the server runs, with no network beyond the server itself and no build
+//! step (`assets/` is plain HTML, CSS and JavaScript).
+//!
+//! Every response carries an `ETag` (a hash of the asset, computed at compile time) and
+//! `Cache-Control: no-cache`: browsers keep the files but check them on each load, so a new binary's
+//! page is never mixed with an old cached script, and an unchanged one costs a 304.
+
+use axum::Router;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::AppState;
+
+#[derive(Debug)]
+struct Asset {
+    body: &'static str,
+    content_type: &'static str,
+    /// FNV-1a of `body`: cheap, and only has to change when the file does.
+    tag: u64,
+}
+
+impl Asset {
+    const fn new(body: &'static str, content_type: &'static str) -> Self {
+        Self {
+            body,
+            content_type,
+            tag: fnv1a(body.as_bytes()),
+        }
+    }
+}
+
+const fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+static INDEX: Asset = Asset::new(
+    include_str!("../assets/index.html"),
+    "text/html; charset=utf-8",
+);
+static SCRIPT: Asset = Asset::new(
+    include_str!("../assets/app.js"),
+    "text/javascript; charset=utf-8",
+);
+static STYLE: Asset = Asset::new(include_str!("../assets/app.css"), "text/css; charset=utf-8");
+
+/// The page only talks to its own origin; inline style attributes carry the widths of the bars.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self'; \
+     style-src 'self' 'unsafe-inline'; img-src 'self' data:; base-uri 'none'; \
+     form-action 'self'; frame-ancestors 'none'";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/",
+            get(|headers: HeaderMap| async move { serve(&INDEX, &headers) }),
+        )
+        .route(
+            "/assets/app.js",
+            get(|headers: HeaderMap| async move { serve(&SCRIPT, &headers) }),
+        )
+        .route(
+            "/assets/app.css",
+            get(|headers: HeaderMap| async move { serve(&STYLE, &headers) }),
+        )
+}
+
+fn serve(asset: &'static Asset, request: &HeaderMap) -> Response {
+    let etag = format!("\"{:016x}\"", asset.tag);
+    let fresh = request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|candidate| {
+            let candidate = candidate.trim();
+            candidate == "*" || candidate.trim_start_matches("W/") == etag
+        });
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.content_type),
+            )],
+            asset.body,
+        )
+            .into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&etag) {
+        headers.insert(header::ETAG, value);
+    }
+    if asset.content_type.starts_with("text/html") {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+        headers.insert(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        );
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_links_only_its_own_assets() {
+        for path in ["/assets/app.js", "/assets/app.css"] {
+            assert!(INDEX.body.contains(path), "index.html links {path}");
+        }
+        for asset in [&INDEX, &SCRIPT, &STYLE] {
+            assert!(
+                !asset.body.contains("http://") && !asset.body.contains("https://"),
+                "no asset loads anything from another host"
+            );
+        }
+    }
+
+    #[test]
+    fn a_matching_etag_gets_not_modified() {
+        let first = serve(&SCRIPT, &HeaderMap::new());
+        assert_eq!(first.status(), StatusCode::OK);
+        assert_eq!(
+            first.headers()[header::CONTENT_TYPE],
+            "text/javascript; charset=utf-8"
+        );
+        let etag = first.headers()[header::ETAG].clone();
+        let mut again = HeaderMap::new();
+        again.insert(header::IF_NONE_MATCH, etag.clone());
+        let second = serve(&SCRIPT, &again);
+        assert_eq!(second.status(), StatusCode::NOT_MODIFIED);
+        assert_eq!(second.headers()[header::ETAG], etag);
+        let mut other = HeaderMap::new();
+        other.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"0\""));
+        assert_eq!(serve(&SCRIPT, &other).status(), StatusCode::OK);
+        assert_ne!(
+            serve(&STYLE, &HeaderMap::new()).headers()[header::ETAG],
+            etag
+        );
+    }
+}

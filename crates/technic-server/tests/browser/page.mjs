@@ -1,0 +1,367 @@
+// Drives technic's web page in headless Chromium for one scenario of tests/page.rs, which starts
+// the server, the proxy the page is loaded through, and the proxy's control endpoint.
+//
+//   node page.mjs SCENARIO PAGE_URL CONTROL_URL SCREENSHOT_DIR
+//
+// Checks what only a browser can see (what the page shows, when) and fails with a message; the
+// last line on stdout is a JSON object of facts that the Rust side compares with the server.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const [scenario, pageUrl, controlUrl, shots] = process.argv.slice(2);
+if (!scenario || !pageUrl || !controlUrl || !shots) {
+  console.error('usage: node page.mjs SCENARIO PAGE_URL CONTROL_URL SCREENSHOT_DIR');
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+const SCAN_TIMEOUT = 45_000;
+const watchdog = setTimeout(() => {
+  console.error(`page.mjs ${scenario}: gave up after 80 s`);
+  process.exit(3);
+}, 80_000);
+
+const began = Date.now();
+const log = (...args) => console.error(`[${scenario} ${((Date.now() - began) / 1000).toFixed(2)}s]`, ...args);
+
+function check(condition, message, detail) {
+  if (!condition) {
+    throw new Error(`${message}${detail === undefined ? '' : `: ${JSON.stringify(detail)}`}`);
+  }
+}
+
+const t = (id) => `[data-testid="${id}"]`;
+
+// Everything the page shows that the checks below use, read from the DOM in one go.
+function readPage() {
+  const q = (id) => document.querySelector(`[data-testid="${id}"]`);
+  const rows = [...document.querySelectorAll('#results-body tr[data-symbol]')];
+  return {
+    status: q('scan-status').dataset.status,
+    summaryStatus: q('summary').dataset.status,
+    connection: q('connection').dataset.state,
+    reconnects: Number(q('connection').dataset.reconnects),
+    lastSeq: Number(q('connection').dataset.lastSeq),
+    replays: Number(q('connection').dataset.replays),
+    scanId: q('connection').dataset.scanId,
+    overall: Number(q('overall-progress').getAttribute('aria-valuenow')),
+    stages: Object.fromEntries([...document.querySelectorAll('[data-stage]')]
+      .filter((li) => li.tagName === 'LI')
+      .map((li) => [li.dataset.stage, li.dataset.state])),
+    symbols: rows.map((r) => r.dataset.symbol),
+    signals: rows.map((r) => r.dataset.signal),
+    sectors: rows.map((r) => r.dataset.sector),
+    tiers: rows.map((r) => r.dataset.tier),
+    ratings: rows.map((r) => Number(r.dataset.rating)),
+    names: rows.map((r) => r.querySelector('td.name').textContent),
+    visible: Number(q('row-count').dataset.visible),
+    total: Number(q('row-count').dataset.total),
+    metricResults: Number(q('metric-results').textContent),
+    metricSignals: Number(q('metric-signals').textContent),
+    reason: q('summary-reason').textContent,
+    diagnostics: [...document.querySelectorAll('#diagnostics-list li')].map((li) => li.dataset.symbol),
+    diagnosticsCount: Number(q('diagnostics-count').textContent),
+    stageTimings: [...document.querySelectorAll('#summary-stages tr')].map((tr) => tr.dataset.stage),
+    ttfr: q('summary-ttfr').textContent,
+    pageWidth: document.documentElement.scrollWidth,
+  };
+}
+
+const read = (page) => page.evaluate(readPage);
+
+const duplicates = (list) => list.length - new Set(list).size;
+
+async function waitFor(page, what, fn, arg) {
+  try {
+    await page.waitForFunction(fn, arg, { timeout: SCAN_TIMEOUT, polling: 25 });
+  } catch (error) {
+    const state = await read(page).catch(() => null);
+    throw new Error(`timed out waiting for ${what}; page: ${JSON.stringify(state && { ...state, symbols: state.symbols.length })}`);
+  }
+}
+
+const rowsWhileRunning = (min) => waitFor(page, `${min} rows while running`, (n) =>
+  document.querySelectorAll('#results-body tr[data-symbol]').length >= n
+  && document.querySelector('[data-testid="scan-status"]').dataset.status === 'running', min);
+
+const scanFinished = () => waitFor(page, 'the final summary', () =>
+  document.querySelector('[data-testid="summary"]').dataset.status !== '');
+
+async function shot(name, fullPage = false) {
+  const path = join(shots, name);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path, fullPage });
+  log('screenshot', path);
+  return path;
+}
+
+async function startScan() {
+  await page.click(t('start'));
+  await waitFor(page, 'the scan to start', () =>
+    document.querySelector('[data-testid="connection"]').dataset.scanId !== '');
+}
+
+// ---- scenarios --------------------------------------------------------------------------------
+
+// A scan started from the form shows rows before it completes, and ends with every symbol of the
+// universe accounted for.
+async function formScan(facts) {
+  // Everything the form offers, set to values that leave the whole universe in the scan, so the
+  // request the page builds is exercised without changing what is scanned.
+  await page.fill('#min_price', '0');
+  await page.fill('#min_avg_volume', '0');
+  await page.fill('#max_percent_scanned', '100');
+  await page.fill('#timeout_seconds', '120');
+  const request = page.waitForRequest((r) => r.url().endsWith('/scan/start'));
+  await startScan();
+  facts.request = JSON.parse((await request).postData());
+
+  await rowsWhileRunning(5);
+  const during = await read(page);
+  check(during.overall > 0 && during.overall < 100, 'overall progress is partial mid-scan', during.overall);
+  check(Object.values(during.stages).includes('running'), 'a stage is running mid-scan', during.stages);
+  check(during.metricResults >= during.symbols.length, 'the results metric counts the rows');
+  facts.rows_while_running = during.symbols.length;
+  facts.screenshots.push(await shot('scan-running-1280x800.png'));
+
+  await scanFinished();
+  const end = await read(page);
+  check(end.summaryStatus === 'completed', 'the scan completes', end.summaryStatus);
+  check(Object.values(end.stages).every((s) => s === 'complete'), 'every stage is complete', end.stages);
+  check(end.overall === 100, 'overall progress ends at 100', end.overall);
+  check(end.stageTimings.length === 4, 'the summary lists the four stage timings', end.stageTimings);
+  check(/\d/.test(end.ttfr), 'the summary gives the time to the first result', end.ttfr);
+  check(end.diagnosticsCount === end.diagnostics.length, 'the diagnostics count matches the list');
+  Object.assign(facts, finalFacts(end));
+  facts.screenshots.push(await shot('scan-complete-1280x800.png'));
+
+  // A phone opening the scan's link: the page replays the finished scan from its first message.
+  await page.setViewportSize(PHONE);
+  await page.reload();
+  await scanFinished();
+  const phone = await read(page);
+  check(phone.summaryStatus === 'completed', 'the reloaded page shows the finished scan', phone.summaryStatus);
+  check(phone.symbols.length === end.symbols.length && duplicates(phone.symbols) === 0
+    && phone.symbols.every((s) => end.symbols.includes(s)), 'the replay shows the same rows, once each');
+  check(phone.pageWidth <= PHONE.width, 'at phone width the page does not scroll sideways', phone.pageWidth);
+  check(await page.evaluate(() => {
+    const wrap = document.querySelector('.table-wrap');
+    return wrap.scrollWidth > wrap.clientWidth;
+  }), 'at phone width the table scrolls sideways in its own box');
+  check(!(await page.evaluate(() => document.getElementById('form-panel').open)), 'the form folds away on a phone once a scan is shown');
+  facts.reload_rows = phone.symbols.length;
+  facts.screenshots.push(await shot('scan-complete-390x844.png'));
+  facts.screenshots.push(await shot('scan-complete-390-full.png', true));
+}
+
+function sortedBy(list, compare) {
+  for (let i = 1; i < list.length; i += 1) if (compare(list[i - 1], list[i]) > 0) return false;
+  return true;
+}
+
+// Sorting and filtering while rows arrive, then clearing the filters: nothing lost or doubled.
+async function sortFilter(facts) {
+  await startScan();
+  await rowsWhileRunning(15);
+  log('15 rows');
+
+  await page.click(t('sort-symbol'));
+  let now = await read(page);
+  check(await page.getAttribute('th:has([data-testid="sort-symbol"])', 'aria-sort') === 'ascending', 'symbol header says ascending');
+  check(sortedBy(now.symbols, (a, b) => a.localeCompare(b)), 'rows sorted by symbol, ascending', now.symbols);
+  await page.click(t('sort-symbol'));
+  now = await read(page);
+  check(sortedBy(now.symbols, (a, b) => b.localeCompare(a)), 'rows sorted by symbol, descending', now.symbols);
+
+  // By keyboard: focus the header button and press Enter.
+  await page.focus(t('sort-tech_rating'));
+  await page.keyboard.press('Enter');
+  now = await read(page);
+  check(await page.getAttribute('th:has([data-testid="sort-tech_rating"])', 'aria-sort') === 'descending', 'rating header says descending');
+  check(await page.evaluate(() => document.activeElement.dataset.sort) === 'tech_rating', 'focus stays on the header button');
+  check(sortedBy(now.ratings, (a, b) => b - a), 'rows sorted by rating, descending', now.ratings);
+
+  await page.fill(t('filter-text'), 'a');
+  now = await read(page);
+  check(now.symbols.every((s, i) => s.toLowerCase().includes('a') || now.names[i].toLowerCase().includes('a')),
+    'the text filter keeps only matching rows');
+
+  // The signal most rows have so far, so the filter is not trivially empty.
+  const counts = {};
+  for (const s of now.signals) counts[s] = (counts[s] || 0) + 1;
+  const signal = Object.entries(counts).sort((a, b) => b[1] - a[1])[0][0];
+  await page.fill(t('filter-text'), '');
+  await page.selectOption(t('filter-signal'), signal);
+  now = await read(page);
+  check(now.symbols.length > 0 && now.signals.every((s) => s === signal), 'the signal filter keeps only that signal', now.signals);
+  check(now.visible < now.total || now.signals.length === now.total, 'the row count tells how many are shown');
+
+  const sector = now.sectors[0];
+  await page.selectOption(t('filter-sector'), sector);
+  await page.selectOption(t('filter-tier'), now.tiers[0]);
+  now = await read(page);
+  check(now.symbols.length > 0 && now.sectors.every((s) => s === sector) && now.signals.every((s) => s === signal),
+    'sector and signal filters combine', now);
+  await page.selectOption(t('filter-sector'), '');
+  await page.selectOption(t('filter-tier'), '');
+
+  const after = await read(page);
+  log('sorted and filtered; status', after.status, 'rows', after.total);
+  facts.checked_while_running = after.status === 'running' && !after.summaryStatus;
+  facts.filter_signal = signal;
+  facts.screenshots.push(await shot('sort-filter-1280x800.png'));
+
+  // Rows keep arriving under the filter until the end.
+  await scanFinished();
+  const filtered = await read(page);
+  check(filtered.signals.every((s) => s === signal), 'at the end the filter still holds', filtered.signals);
+  check(sortedBy(filtered.ratings, (a, b) => b - a), 'at the end the sort still holds');
+  facts.filtered_symbols = filtered.symbols;
+
+  await page.click(t('clear-filters'));
+  const end = await read(page);
+  check(end.visible === end.total, 'no filter left', end);
+  check(sortedBy(end.ratings, (a, b) => b - a), 'all rows sorted by rating');
+  Object.assign(facts, finalFacts(end));
+}
+
+// Stop: the page shows the stop with its reason and keeps the results so far.
+async function stop(facts) {
+  await startScan();
+  await rowsWhileRunning(5);
+  facts.rows_at_stop = (await read(page)).symbols.length;
+  await page.click(t('stop'));
+  await scanFinished();
+  const end = await read(page);
+  check(end.summaryStatus === 'stopped', 'the summary says stopped', end.summaryStatus);
+  check(end.status === 'stopped', 'the status says stopped', end.status);
+  check(end.reason.startsWith('Reason: '), 'the summary gives the reason', end.reason);
+  check(end.stages.symbol_scanning === 'stopped', 'the scanning stage shows it was stopped', end.stages);
+  check(end.overall < 100, 'overall progress shows how far the scan got', end.overall);
+  check(await page.isDisabled(t('stop')), 'the stop button is disabled once stopped');
+  facts.reason = end.reason.slice('Reason: '.length);
+  Object.assign(facts, finalFacts(end));
+  facts.screenshots.push(await shot('stopped-1280x800.png'));
+  await page.setViewportSize(PHONE);
+  facts.screenshots.push(await shot('stopped-390x844.png'));
+}
+
+// A real cut of every connection mid-scan: the page says it is reconnecting, resumes from the last
+// seq it has, and ends with exactly the server's results.
+async function cut(facts) {
+  await startScan();
+  await rowsWhileRunning(10);
+  const before = await read(page);
+  const response = await fetch(`${controlUrl}/cut?down_ms=1500`, { method: 'POST' });
+  check(response.ok, 'the control endpoint cuts', response.status);
+  facts.cut = await response.json();
+  facts.last_seq_at_cut = before.lastSeq;
+
+  await waitFor(page, 'the reconnecting indicator', () =>
+    document.querySelector('[data-testid="connection"]').dataset.state === 'reconnecting');
+  const down = await read(page);
+  check(!down.summaryStatus, 'the scan is still going while the page reconnects');
+  check(/reconnecting/i.test(await page.textContent(t('connection'))), 'the indicator says reconnecting');
+  facts.screenshots.push(await shot('reconnecting-1280x800.png'));
+
+  await waitFor(page, 'the page to resume', () => {
+    const c = document.querySelector('[data-testid="connection"]');
+    return Number(c.dataset.reconnects) >= 1 && (c.dataset.state === 'live' || c.dataset.state === 'done');
+  });
+  await scanFinished();
+  const end = await read(page);
+  check(end.summaryStatus === 'completed', 'the scan completes after the cut', end.summaryStatus);
+  check(end.connection === 'done', 'the indicator ends as finished', end.connection);
+  Object.assign(facts, finalFacts(end));
+}
+
+// Streaming off: the page polls the REST endpoints instead, into the same model.
+async function polling(facts) {
+  await page.getByLabel('Utilities', { exact: true }).check();
+  await page.getByLabel('Energy', { exact: true }).check();
+  await page.fill('#max_symbols', '40');
+  await page.uncheck('#enable_streaming');
+  const request = page.waitForRequest((r) => r.url().endsWith('/scan/start'));
+  await startScan();
+  facts.request = JSON.parse((await request).postData());
+  await scanFinished();
+  const end = await read(page);
+  check(end.summaryStatus === 'completed', 'the polled scan completes', end.summaryStatus);
+  check(end.connection === 'done', 'the indicator ends as finished', end.connection);
+  check(end.sectors.every((s) => s === 'Utilities' || s === 'Energy'), 'only the chosen sectors', end.sectors);
+  Object.assign(facts, finalFacts(end));
+}
+
+function finalFacts(end) {
+  return {
+    scan_id: end.scanId,
+    status: end.summaryStatus,
+    rows: end.symbols,
+    duplicates: duplicates(end.symbols),
+    row_count_total: end.total,
+    diagnostics: end.diagnostics,
+    last_seq: end.lastSeq,
+    replays: end.replays,
+    reconnects: end.reconnects,
+    metric_results: end.metricResults,
+  };
+}
+
+// ---- main -------------------------------------------------------------------------------------
+
+const SCENARIOS = { 'form-scan': formScan, 'sort-filter': sortFilter, stop, cut, polling };
+const run = SCENARIOS[scenario];
+if (!run) {
+  console.error(`unknown scenario ${scenario}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+  process.exit(2);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+});
+const context = await browser.newContext({ viewport: DESKTOP });
+const page = await context.newPage();
+const problems = [];
+page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
+page.on('console', (message) => {
+  // During a cut the browser logs each failed handshake and request; that is the scenario.
+  const expected = scenario === 'cut' && /WebSocket connection .* failed|net::ERR_/.test(message.text());
+  if (message.type() === 'error' && !expected) problems.push(`console: ${message.text()}`);
+});
+page.on('response', (response) => {
+  if (response.status() >= 400) problems.push(`${response.status()} for ${response.url()}`);
+});
+const facts = { scenario, screenshots: [], requested: [], websockets: [] };
+// The page must need nothing but its own server.
+page.on('request', (request) => {
+  const url = new URL(request.url());
+  if (url.protocol === 'data:') return;
+  if (url.origin !== new URL(pageUrl).origin) problems.push(`request to ${url.origin}`);
+  facts.requested.push(`${request.method()} ${url.pathname}${url.search}`);
+});
+page.on('websocket', (socket) => {
+  const url = new URL(socket.url());
+  facts.websockets.push(`${url.pathname}${url.search}`);
+});
+
+let status = 0;
+try {
+  await page.goto(pageUrl);
+  check(await page.title() === 'technic · live scan', 'the page loads', await page.title());
+  await run(facts);
+  check(problems.length === 0, 'no script errors, no request off the server', problems);
+} catch (error) {
+  status = 1;
+  console.error(`page.mjs ${scenario}: FAILED: ${error.message}`);
+  await page.screenshot({ path: join(shots, `FAILED-${scenario}.png`) }).catch(() => {});
+} finally {
+  await browser.close();
+  clearTimeout(watchdog);
+}
+console.log(JSON.stringify(facts));
+process.exit(status);

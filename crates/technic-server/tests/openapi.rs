@@ -1,0 +1,77 @@
+//! The OpenAPI document: derived from the handlers, served as-is, covering every endpoint, and
+//! snapshot-tested so any change to the API's shapes shows up in review.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::Request;
+use technic_data::demo::DemoMarket;
+use technic_engine::Scanner;
+use technic_server::{AppState, Config};
+use tower::ServiceExt;
+
+/// The document; reviewed whenever the snapshot changes (`cargo insta review`, or accept the
+/// `.snap.new` file).
+#[test]
+fn document_matches_the_snapshot() {
+    insta::assert_json_snapshot!("openapi", technic_server::openapi());
+}
+
+#[test]
+fn every_endpoint_of_the_brief_is_documented() {
+    let document = serde_json::to_value(technic_server::openapi()).expect("encode");
+    let paths = document["paths"].as_object().expect("paths");
+    for (method, path) in [
+        ("post", "/scan"),
+        ("post", "/scan/start"),
+        ("post", "/scan/stream"),
+        ("get", "/scan/progress/{id}"),
+        ("get", "/scan/results/{id}"),
+        ("get", "/scan/stream/{id}"),
+        ("get", "/events/results/{id}"),
+        ("get", "/scan/ws/{id}"),
+        ("get", "/ws/results/{id}"),
+        ("get", "/scan/stats/{id}"),
+        ("post", "/scan/stop/{id}"),
+        ("get", "/health"),
+        ("get", "/ready"),
+        ("get", "/metrics"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} is missing from the OpenAPI document"
+        );
+    }
+    // The request schema must reject what the server rejects: unknown fields.
+    let request = &document["components"]["schemas"]["ScanRequest"];
+    assert_eq!(
+        request["additionalProperties"],
+        serde_json::json!(false),
+        "ScanRequest schema: {request}"
+    );
+}
+
+#[tokio::test]
+async fn the_server_serves_the_same_document() {
+    let state = AppState::new(
+        Scanner::new(Arc::new(DemoMarket::new())),
+        None,
+        Config::default(),
+        tokio::runtime::Handle::current(),
+    );
+    let response = technic_server::app(state)
+        .oneshot(
+            Request::get("/openapi.json")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 200);
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let served: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    let expected = serde_json::to_value(technic_server::openapi()).expect("encode");
+    assert_eq!(served, expected);
+}

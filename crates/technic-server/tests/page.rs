@@ -1,0 +1,632 @@
+//! The live web page in a real browser. Headless Chromium, driven by playwright-core from
+//! `tests/browser/page.mjs`, loads the page from the real server scanning the real S&P 500 data,
+//! through a TCP proxy that the script can ask (over a control endpoint) to cut every open
+//! connection. Each test runs one scenario of the script, then holds the facts it printed (the rows
+//! the page shows, its diagnostics, the last seq it applied) against what the server itself says.
+//!
+//! Needs node, Chromium (`/usr/bin/chromium`, or `CHROMIUM`) and `npm ci` in `tests/browser`;
+//! `scripts/test` installs them. Without them each test says so and passes, except under `CI=true`,
+//! where a missing piece means the set-up is broken and the test fails.
+
+use std::collections::BTreeSet;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Query, State};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use technic_core::Bars;
+use technic_core::priority::SNAPSHOT_BARS;
+use technic_data::files::FileSource;
+use technic_data::{BarWindow, DataError, MarketData, SourceInfo, SymbolInfo};
+use technic_engine::Scanner;
+use technic_server::{AppState, Config};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch};
+
+/// Per read of a symbol's bars for the scan itself, by `WORKERS` threads: about 5 s for the whole
+/// universe, long enough to sort, filter, stop and cut while rows are still arriving, short
+/// enough for the four scenarios to take well under a minute.
+const READ_DELAY: Duration = Duration::from_millis(40);
+const WORKERS: usize = 4;
+/// The script gives up on its own after 80 s; this only catches a script that hangs anyway.
+const SCRIPT_DEADLINE: Duration = Duration::from_secs(100);
+
+/// One browser and one scan at a time: run side by side on a small machine, they would slow each
+/// other down until "mid-scan" no longer is.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn shared() -> PathBuf {
+    std::env::var_os("TECHNIC_SHARED").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+        PathBuf::from,
+    )
+}
+
+fn screenshots_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+            PathBuf::from,
+        )
+        .join("screenshots/page")
+}
+
+/// The data directory, with the scan's reads slowed down. The priority snapshot's short reads
+/// (`SNAPSHOT_BARS`) stay fast, so rows start arriving at once and the scanning stage is the long one.
+struct SlowMarket {
+    inner: FileSource,
+    delay: Duration,
+}
+
+impl MarketData for SlowMarket {
+    fn info(&self) -> SourceInfo {
+        self.inner.info()
+    }
+    fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
+        self.inner.universe()
+    }
+    fn bars(&self, symbol: &str, window: &BarWindow) -> Result<Bars, DataError> {
+        if window.last.is_none_or(|n| n > SNAPSHOT_BARS) {
+            std::thread::sleep(self.delay);
+        }
+        self.inner.bars(symbol, window)
+    }
+}
+
+/// What the proxy between the browser and the server shares with its control endpoint.
+struct Proxy {
+    /// Bumped by every cut; each relayed connection ends when it changes.
+    cuts: watch::Sender<u64>,
+    /// After a cut, new connections are accepted and closed at once until then, so the page's
+    /// first retries fail the way they do when a server is really out of reach.
+    down_until: Mutex<Option<Instant>>,
+    open: AtomicUsize,
+    refused: AtomicUsize,
+    /// The first request line of each connection, with the number of cuts before it: where the
+    /// page's WebSocket (re)connected from.
+    requests: Mutex<Vec<(u64, String)>>,
+}
+
+impl Proxy {
+    fn new() -> Self {
+        Self {
+            cuts: watch::Sender::new(0),
+            down_until: Mutex::new(None),
+            open: AtomicUsize::new(0),
+            refused: AtomicUsize::new(0),
+            requests: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn is_down(&self) -> bool {
+        self.down_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    fn requests(&self) -> Vec<(u64, String)> {
+        self.requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+async fn relay_all(listener: TcpListener, upstream: SocketAddr, proxy: Arc<Proxy>) {
+    loop {
+        let Ok((mut client, _)) = listener.accept().await else {
+            continue;
+        };
+        if proxy.is_down() {
+            proxy.refused.fetch_add(1, Ordering::SeqCst);
+            drop(client);
+            continue;
+        }
+        // Subscribed before the task starts, so a cut right after the accept still ends it.
+        let mut cut = proxy.cuts.subscribe();
+        let proxy = Arc::clone(&proxy);
+        tokio::spawn(async move {
+            let Ok(mut server) = TcpStream::connect(upstream).await else {
+                return;
+            };
+            proxy.open.fetch_add(1, Ordering::SeqCst);
+            let relay = async {
+                let mut first = [0_u8; 512];
+                if let Ok(n) = client.peek(&mut first).await {
+                    let text = String::from_utf8_lossy(&first[..n]);
+                    let line = text.lines().next().unwrap_or_default().to_owned();
+                    let generation = *proxy.cuts.borrow();
+                    proxy
+                        .requests
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push((generation, line));
+                }
+                let _copied = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            };
+            // Leaving the select drops both sockets: the browser sees the connection die, with
+            // no close frame, as it would if the network went away.
+            tokio::select! {
+                () = relay => {}
+                _ = cut.changed() => {}
+            }
+            proxy.open.fetch_sub(1, Ordering::SeqCst);
+        });
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CutQuery {
+    down_ms: Option<u64>,
+}
+
+/// `POST /cut?down_ms=N`: cuts every open connection, then refuses new ones for N ms.
+async fn cut(State(proxy): State<Arc<Proxy>>, Query(query): Query<CutQuery>) -> Json<Value> {
+    let open = proxy.open.load(Ordering::SeqCst);
+    let down = Duration::from_millis(query.down_ms.unwrap_or(0));
+    *proxy
+        .down_until
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now() + down);
+    proxy.cuts.send_modify(|n| *n += 1);
+    Json(json!({ "open": open }))
+}
+
+/// The server, the proxy in front of it and the proxy's control endpoint, on loopback ports.
+struct Harness {
+    runtime: tokio::runtime::Runtime,
+    server: String,
+    page: String,
+    control: String,
+    proxy: Arc<Proxy>,
+    universe: usize,
+    shutdown: Option<oneshot::Sender<()>>,
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Harness {
+    fn start() -> Self {
+        let data = shared().join("data/sp500");
+        let source = FileSource::open(&data).unwrap_or_else(|e| {
+            panic!(
+                "the S&P 500 data at {} opens (set TECHNIC_SHARED): {e}",
+                data.display()
+            )
+        });
+        let universe = source.universe().expect("universe").len();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (server, page, control, proxy, shutdown, served) = runtime.block_on(async {
+            let scanner = Scanner::new(Arc::new(SlowMarket {
+                inner: source,
+                delay: READ_DELAY,
+            }))
+            .with_workers(WORKERS);
+            let state = AppState::new(
+                scanner,
+                None,
+                Config::default(),
+                tokio::runtime::Handle::current(),
+            );
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let upstream = listener.local_addr().expect("addr");
+            let (tx, rx) = oneshot::channel::<()>();
+            let served = tokio::spawn(technic_server::serve(listener, state, async move {
+                let _signal = rx.await;
+            }));
+
+            let proxy = Arc::new(Proxy::new());
+            let front = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let page = format!("http://{}/", front.local_addr().expect("addr"));
+            tokio::spawn(relay_all(front, upstream, Arc::clone(&proxy)));
+
+            let control_listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let control = format!("http://{}", control_listener.local_addr().expect("addr"));
+            let app = Router::new()
+                .route("/cut", axum::routing::post(cut))
+                .with_state(Arc::clone(&proxy));
+            tokio::spawn(async move { axum::serve(control_listener, app).await });
+            (
+                format!("http://{upstream}"),
+                page,
+                control,
+                proxy,
+                tx,
+                served,
+            )
+        });
+        Self {
+            runtime,
+            server,
+            page,
+            control,
+            proxy,
+            universe,
+            shutdown: Some(shutdown),
+            served,
+        }
+    }
+
+    /// What the server says about the scan, asked directly (not through the proxy).
+    fn results(&self, scan_id: &str) -> Value {
+        let url = format!("{}/scan/results/{scan_id}", self.server);
+        self.runtime.block_on(async {
+            let response = reqwest::get(&url).await.expect("GET results");
+            assert_eq!(response.status().as_u16(), 200, "{url}");
+            response.json().await.expect("JSON results")
+        })
+    }
+
+    fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _sent = tx.send(());
+        }
+        self.runtime.block_on(async {
+            tokio::time::timeout(Duration::from_secs(15), &mut self.served)
+                .await
+                .expect("the server shuts down in time")
+                .expect("server task")
+                .expect("serve");
+        });
+    }
+}
+
+/// Node and Chromium, or why they are missing.
+fn browser_tools() -> Result<PathBuf, String> {
+    let chromium = std::env::var_os("CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    let node = Command::new("node").arg("--version").output();
+    if !node.is_ok_and(|o| o.status.success()) {
+        return Err("node is not installed".into());
+    }
+    if !chromium.is_file() {
+        return Err(format!(
+            "no Chromium at {} (set CHROMIUM)",
+            chromium.display()
+        ));
+    }
+    if !browser_dir().join("node_modules/playwright-core").is_dir() {
+        return Err(format!(
+            "playwright-core is not installed (npm ci in {})",
+            browser_dir().display()
+        ));
+    }
+    Ok(chromium)
+}
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// A finished scenario: the facts the script printed, what the server says about the same scan,
+/// and what the proxy saw.
+struct Run {
+    facts: Value,
+    server: Value,
+    universe: usize,
+    requests: Vec<(u64, String)>,
+    refused: usize,
+}
+
+impl Run {
+    /// Runs `tests/browser/page.mjs SCENARIO` against a fresh server; `None` when the browser
+    /// tools are missing outside CI.
+    fn scenario(scenario: &str) -> Option<Self> {
+        let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+        let chromium = match browser_tools() {
+            Ok(chromium) => chromium,
+            Err(why) => {
+                assert!(
+                    std::env::var("CI").as_deref() != Ok("true"),
+                    "CI: {why}; scripts/test installs it"
+                );
+                eprintln!("SKIPPED page test {scenario}: {why}; scripts/test installs it");
+                return None;
+            }
+        };
+        let harness = Harness::start();
+        let shots = screenshots_dir();
+        std::fs::create_dir_all(&shots).expect("screenshot directory");
+        let shots = shots.canonicalize().unwrap_or(shots);
+        let started = Instant::now();
+        let mut child = Command::new("node")
+            .arg(browser_dir().join("page.mjs"))
+            .args([scenario, &harness.page, &harness.control])
+            .arg(&shots)
+            .env("CHROMIUM", &chromium)
+            .current_dir(browser_dir())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("node starts");
+        let drain = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                let _read = pipe.read_to_string(&mut text);
+                text
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+        let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("node runs") {
+                break status;
+            }
+            if started.elapsed() > SCRIPT_DEADLINE {
+                let _killed = child.kill();
+                break child.wait().expect("node ends");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let (stdout, stderr) = (
+            stdout.join().expect("stdout"),
+            stderr.join().expect("stderr"),
+        );
+        eprintln!(
+            "page.mjs {scenario}: {status} after {:.1} s; screenshots in {}\n{stderr}",
+            started.elapsed().as_secs_f64(),
+            shots.display()
+        );
+        assert!(
+            status.success(),
+            "page.mjs {scenario} failed ({status}):\n{stderr}\n{stdout}"
+        );
+        let facts: Value = stdout
+            .lines()
+            .last()
+            .and_then(|line| serde_json::from_str(line).ok())
+            .unwrap_or_else(|| panic!("page.mjs {scenario} printed no facts:\n{stdout}"));
+        let scan_id = facts["scan_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("facts name the scan: {facts}"));
+        let server = harness.results(scan_id);
+        let run = Run {
+            facts,
+            server,
+            universe: harness.universe,
+            requests: harness.proxy.requests(),
+            refused: harness.proxy.refused.load(Ordering::SeqCst),
+        };
+        harness.stop();
+        Some(run)
+    }
+
+    fn strings(value: &Value) -> Vec<String> {
+        value
+            .as_array()
+            .unwrap_or_else(|| panic!("expected a list, got {value}"))
+            .iter()
+            .map(|v| v.as_str().expect("a string").to_owned())
+            .collect()
+    }
+
+    fn rows(&self) -> Vec<String> {
+        Self::strings(&self.facts["rows"])
+    }
+
+    fn symbols_total(&self) -> usize {
+        let total = &self.server["final"]["metrics"]["symbols_total"];
+        total.as_u64().expect("symbols_total") as usize
+    }
+
+    /// The scan covered every symbol of the data directory.
+    fn assert_whole_universe(&self) {
+        assert_eq!(self.symbols_total(), self.universe);
+    }
+
+    fn server_results(&self) -> &[Value] {
+        self.server["final"]["results"]
+            .as_array()
+            .unwrap_or_else(|| panic!("the server has a final report: {}", self.server))
+    }
+
+    /// The page ends with exactly the server's final results (each once) and diagnostics, and it
+    /// applied every message of the scan.
+    fn assert_matches_server(&self) {
+        let rows = self.rows();
+        let unique: BTreeSet<&str> = rows.iter().map(String::as_str).collect();
+        assert_eq!(unique.len(), rows.len(), "a row shown twice: {rows:?}");
+        assert_eq!(self.facts["duplicates"], 0);
+        let expected: BTreeSet<&str> = self
+            .server_results()
+            .iter()
+            .map(|r| r["symbol"].as_str().expect("symbol"))
+            .collect();
+        let missing: Vec<_> = expected.difference(&unique).collect();
+        let extra: Vec<_> = unique.difference(&expected).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "page rows differ from the server's results: missing {missing:?}, extra {extra:?}"
+        );
+        assert_eq!(self.facts["row_count_total"], rows.len());
+        assert_eq!(self.facts["metric_results"], rows.len());
+
+        let diagnostics = Self::strings(&self.facts["diagnostics"]);
+        let server_diagnostics: Vec<String> = self.server["final"]["diagnostics"]
+            .as_array()
+            .expect("diagnostics")
+            .iter()
+            .map(|d| d["symbol"].as_str().expect("symbol").to_owned())
+            .collect();
+        assert_eq!(diagnostics, server_diagnostics);
+        assert_eq!(
+            rows.len() + diagnostics.len(),
+            self.symbols_total(),
+            "every symbol ends as a row or a diagnostic"
+        );
+
+        assert_eq!(self.facts["status"], self.server["status"]);
+        assert_eq!(
+            self.facts["last_seq"], self.server["last_seq"],
+            "the page applied every message up to the final one"
+        );
+    }
+}
+
+#[test]
+fn a_scan_from_the_form_shows_rows_early_and_accounts_for_every_symbol() {
+    let Some(run) = Run::scenario("form-scan") else {
+        return;
+    };
+    run.assert_matches_server();
+    run.assert_whole_universe();
+    assert_eq!(run.server["status"], "completed");
+    let early = run.facts["rows_while_running"].as_u64().expect("count") as usize;
+    assert!(
+        early >= 5 && early < run.rows().len(),
+        "rows appeared before the end: {early} of {}",
+        run.rows().len()
+    );
+    // The form's values reached the server as ScanRequest fields.
+    let request = &run.facts["request"];
+    assert_eq!(request["min_price"], 0.0);
+    assert_eq!(
+        request["termination_criteria"]["max_percent_scanned"],
+        100.0
+    );
+    assert_eq!(request["enable_streaming"], true);
+    assert!(
+        request.get("sectors").is_none() && request.get("max_symbols").is_none(),
+        "empty fields are left out: {request}"
+    );
+    assert!(
+        !Run::strings(&run.facts["diagnostics"]).is_empty(),
+        "the data has symbols without a usable file; they are listed"
+    );
+    assert_eq!(
+        run.facts["reload_rows"],
+        run.rows().len(),
+        "a reload replays the scan to the same rows"
+    );
+}
+
+#[test]
+fn sorting_and_filtering_mid_scan_lose_and_double_nothing() {
+    let Some(run) = Run::scenario("sort-filter") else {
+        return;
+    };
+    assert_eq!(
+        run.facts["checked_while_running"], true,
+        "sorted and filtered while rows were arriving"
+    );
+    run.assert_matches_server();
+    run.assert_whole_universe();
+    let signal = run.facts["filter_signal"].as_str().expect("signal");
+    let filtered: BTreeSet<String> = Run::strings(&run.facts["filtered_symbols"])
+        .into_iter()
+        .collect();
+    let expected: BTreeSet<String> = run
+        .server_results()
+        .iter()
+        .filter(|r| r["signal"] == signal)
+        .map(|r| r["symbol"].as_str().expect("symbol").to_owned())
+        .collect();
+    assert!(!expected.is_empty());
+    assert_eq!(
+        filtered, expected,
+        "the filter showed exactly the {signal} results"
+    );
+}
+
+#[test]
+fn stopping_keeps_the_results_so_far_and_says_why() {
+    let Some(run) = Run::scenario("stop") else {
+        return;
+    };
+    run.assert_matches_server();
+    run.assert_whole_universe();
+    assert_eq!(run.server["status"], "stopped");
+    let reason = run.server["final"]["stop_reason"]
+        .as_str()
+        .expect("a stop reason");
+    assert_eq!(
+        run.facts["reason"], reason,
+        "the page shows the server's reason"
+    );
+    let at_stop = run.facts["rows_at_stop"].as_u64().expect("count") as usize;
+    let rows = run.rows().len();
+    assert!(
+        at_stop <= rows && rows < run.universe,
+        "the rows shown when Stop was clicked are kept ({at_stop} then, {rows} at the end)"
+    );
+}
+
+#[test]
+fn a_cut_connection_resumes_without_gap_or_duplicate() {
+    let Some(run) = Run::scenario("cut") else {
+        return;
+    };
+    run.assert_matches_server();
+    run.assert_whole_universe();
+    assert_eq!(run.server["status"], "completed");
+    assert!(
+        run.facts["cut"]["open"].as_u64().expect("open") >= 1,
+        "the cut closed the live connection: {}",
+        run.facts["cut"]
+    );
+    assert!(
+        run.refused >= 1,
+        "the page retried while the server was out of reach"
+    );
+    assert!(run.facts["reconnects"].as_u64().expect("reconnects") >= 1);
+    let scan_id = run.facts["scan_id"].as_str().expect("scan id");
+    let at_cut = run.facts["last_seq_at_cut"].as_u64().expect("seq");
+    let socket = format!("GET /ws/results/{scan_id}?from_seq=");
+    let resumed: Vec<u64> = run
+        .requests
+        .iter()
+        .filter(|(cuts, _)| *cuts >= 1)
+        .filter_map(|(_, line)| line.strip_prefix(&socket))
+        .map(|rest| {
+            rest.split_whitespace()
+                .next()
+                .and_then(|seq| seq.parse().ok())
+                .expect("a seq")
+        })
+        .collect();
+    assert!(
+        resumed.first().is_some_and(|&seq| seq >= at_cut && seq > 0),
+        "after the cut the page resumed from the last seq it had (>= {at_cut}), not from 0: {resumed:?}; requests: {:?}",
+        run.requests
+    );
+}
+
+#[test]
+fn without_streaming_the_page_polls_to_the_same_end() {
+    let Some(run) = Run::scenario("polling") else {
+        return;
+    };
+    run.assert_matches_server();
+    assert_eq!(run.server["status"], "completed");
+    let request = &run.facts["request"];
+    assert_eq!(request["enable_streaming"], false);
+    assert_eq!(request["max_symbols"], 40);
+    assert_eq!(request["sectors"], json!(["Energy", "Utilities"]));
+    assert_eq!(run.symbols_total(), 40);
+    assert_eq!(
+        run.facts["websockets"],
+        json!([]),
+        "no WebSocket when streaming is off"
+    );
+    let polls = Run::strings(&run.facts["requested"])
+        .into_iter()
+        .filter(|r| r.starts_with("GET /scan/results/") && r.contains("?since_seq="))
+        .count();
+    assert!(
+        polls >= 1,
+        "the page polled the results: {}",
+        run.facts["requested"]
+    );
+}
