@@ -71,6 +71,8 @@
     summaryTtfr: $('summary-ttfr'), summaryTotal: $('summary-total'),
     summaryStages: $('summary-stages'), diagnosticsCount: $('diagnostics-count'),
     diagnosticsList: $('diagnostics-list'), rowCount: $('row-count'),
+    summaryBody: document.querySelector('#summary .summary-body'),
+    diagnosticsBlock: $('diagnostics-count').closest('details'),
     filterText: $('filter-text'), filterSignal: $('filter-signal'), filterSector: $('filter-sector'),
     filterTier: $('filter-tier'), clearFilters: $('clear-filters'), head: $('results-head'),
     body: $('results-body'), announcer: $('announcer'),
@@ -212,6 +214,7 @@
   function connect() {
     const url = new URL(`/ws/results/${encodeURIComponent(model.scanId)}?from_seq=${model.lastSeq}`, location.href);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    if (link.socket) drop(link.socket);
     const socket = new WebSocket(url);
     link.socket = socket;
     if (!link.resuming) showConnection('connecting', 'Connecting…');
@@ -329,10 +332,10 @@
     if (results.body) {
       for (const message of results.body.results || []) apply(message, false);
       model.lastSeq = Math.max(model.lastSeq, results.body.last_seq || 0);
-      if (results.body.complete) {
-        if (results.body.final) finish(results.body.final);
-        else fail(results.body.error || 'the scan failed');
-      }
+      // The server says `complete` once it has the outcome; the final report or the error comes
+      // with it. Anything else is not an ending yet: poll again.
+      if (results.body.complete && results.body.final) finish(results.body.final);
+      else if (results.body.complete && results.body.error) fail(results.body.error);
     }
     scheduleRender();
     if (finished()) showConnection('done', 'Scan finished');
@@ -553,6 +556,8 @@
     el.summaryStatus.className = `badge status-${model.status}`;
     el.summaryStatus.textContent = STATUS_TEXT[model.status] || model.status;
     const report = model.final;
+    el.summaryBody.hidden = !report;
+    el.diagnosticsBlock.hidden = !report;
     if (!report) {
       el.summaryReason.textContent = model.error;
       return;

@@ -40,7 +40,7 @@ pub struct ResultsPage {
     pub last_seq: u64,
     /// `result` messages, in `seq` order.
     pub results: Vec<ScanMessage>,
-    /// True once the scan's log has its final message.
+    /// True once the scan has ended; `final` or `error` then says how.
     pub complete: bool,
     /// The ranked report, once the scan has finished.
     pub r#final: Option<ScanReport>,

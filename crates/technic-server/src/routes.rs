@@ -215,7 +215,9 @@ fn results_body(entry: &ScanEntry, since: u64) -> ResultsPage {
         status: status_of(entry),
         last_seq,
         results,
-        complete: entry.log.is_closed(),
+        // Once the outcome is recorded, not when the log closes: between the two, a poller told
+        // `complete` would find neither the final report nor the error.
+        complete: report.is_some() || error.is_some(),
         r#final: report,
         error,
     }

@@ -601,6 +601,17 @@ fn a_cut_connection_resumes_without_gap_or_duplicate() {
         "after the cut the page resumed from the last seq it had (>= {at_cut}), not from 0: {resumed:?}; requests: {:?}",
         run.requests
     );
+    assert!(
+        resumed.windows(2).all(|pair| pair[0] <= pair[1]),
+        "every later resume starts at or after the one before: {resumed:?}"
+    );
+    // The page drops a message it already has; had it resumed too early, it would have counted
+    // those here even though the rows hide them.
+    assert_eq!(
+        run.facts["replays"].as_u64(),
+        Some(0),
+        "no message was received twice"
+    );
 }
 
 #[test]
