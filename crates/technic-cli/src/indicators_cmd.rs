@@ -36,7 +36,7 @@ pub fn run(args: IndicatorsArgs) -> anyhow::Result<()> {
         Some(list) => IndicatorSet::parse_list(list).context("--indicators")?,
         None => IndicatorSet::default(),
     };
-    let source = open_source(args.data.data.as_deref())?;
+    let source = open_source(&args.data, Some(std::slice::from_ref(&args.symbol)))?;
     // The whole history up to --to, so values match a computation over the full series; --from only
     // trims what is printed.
     let window = BarWindow {

@@ -6,7 +6,7 @@ mod output;
 mod scan_cmd;
 mod serve_cmd;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -43,14 +43,32 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
 }
 
-/// The data directory given by `--data`, or the built-in demo market.
-fn open_source(data: Option<&Path>) -> anyhow::Result<Arc<dyn MarketData>> {
-    Ok(match data {
-        Some(dir) => {
+/// `--source polygon`, the data directory given by `--data`, or the built-in demo market.
+/// `symbols` restricts a Polygon.io universe, so a scan of a few symbols does not page through
+/// the list of every US stock first.
+fn open_source(data: &DataArgs, symbols: Option<&[String]>) -> anyhow::Result<Arc<dyn MarketData>> {
+    Ok(match (data.source, data.data.as_deref()) {
+        (Some(SourceKind::Polygon), _) => {
+            let mut config =
+                technic_polygon::PolygonConfig::from_vars(|name| std::env::var(name).ok())
+                    .context("--source polygon")?;
+            config.symbols = symbols.map(<[String]>::to_vec);
+            Arc::new(technic_polygon::PolygonSource::new(config).context("--source polygon")?)
+        }
+        (_, Some(dir)) => {
             Arc::new(FileSource::open(dir).with_context(|| format!("--data {}", dir.display()))?)
         }
-        None => Arc::new(DemoMarket::new()),
+        (_, None) => Arc::new(DemoMarket::new()),
     })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SourceKind {
+    /// The built-in synthetic market.
+    Demo,
+    /// Polygon.io REST: needs POLYGON_API_KEY; POLYGON_BASE_URL, POLYGON_RATE_LIMIT (default
+    /// 5/min, the free tier), POLYGON_MAX_CONCURRENCY and POLYGON_MAX_ATTEMPTS are optional.
+    Polygon,
 }
 
 fn data_flag_help() -> &'static str {
@@ -91,8 +109,11 @@ pub(crate) async fn open_store(args: &HomeArgs) -> anyhow::Result<technic_store:
 
 #[derive(Debug, Clone, clap::Args)]
 struct DataArgs {
-    #[arg(long, value_name = "DIR", help = data_flag_help())]
+    #[arg(long, value_name = "DIR", help = data_flag_help(), conflicts_with = "source")]
     data: Option<PathBuf>,
+    /// Where bars come from when not a --data directory [default: demo]
+    #[arg(long, value_enum)]
+    source: Option<SourceKind>,
 }
 
 fn main() -> ExitCode {

@@ -49,7 +49,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .build_global()
             .context("MAX_WORKERS: starting the scan threads")?;
     }
-    let source = open_source(args.data.data.as_deref())?;
+    let source = open_source(&args.data, None)?;
     let info = source.info();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

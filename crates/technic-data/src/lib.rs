@@ -113,6 +113,10 @@ pub enum DataError {
     },
     #[error("{dir}: not a data directory: {reason}")]
     NotADataDir { dir: PathBuf, reason: String },
+    /// A remote source's failure that concerns no one symbol (the universe, a setting); the
+    /// message is the source's own and already says which service answered what.
+    #[error("{message}")]
+    Service { message: String },
 }
 
 /// A source of daily bars. Implementations are shared across the scan's worker threads.

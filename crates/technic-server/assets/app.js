@@ -54,6 +54,7 @@
   // many pages cut off at once do not come back in lockstep.
   const RETRY_BASE_MS = 250;
   const RETRY_MAX_MS = 5000;
+  const REFUSED_HANDSHAKES_BEFORE_POLLING = 3;
   const POLL_MS = 750;
   // Close codes with which the server asks the client to come back (too slow, stalled).
   const SERVER_RESUME_CODES = new Set([4000, 4001]);
@@ -218,7 +219,10 @@
     const socket = new WebSocket(url);
     link.socket = socket;
     if (!link.resuming) showConnection('connecting', 'Connecting…');
+    let opened = false;
     socket.onopen = () => {
+      opened = true;
+      link.refusedHandshakes = 0;
       if (link.resuming) {
         link.reconnects += 1;
         announce(`Reconnected; resuming after message ${model.lastSeq}.`);
@@ -251,6 +255,10 @@
         showConnection('done', 'Scan finished');
         return;
       }
+      // A handshake refused while the scan answers over HTTP is the server declining streams
+      // (streaming turned off: 503; every stream slot taken: 429), not a network drop: after a
+      // few, follow the scan by polling instead of retrying forever.
+      if (!opened) link.refusedHandshakes = (link.refusedHandshakes || 0) + 1;
       // The server names a resume point in the close reason of 4000/4001; the last seq applied
       // here is the one that cannot skip anything, so that is where the next connection starts.
       reconnectLater(SERVER_RESUME_CODES.has(event.code) ? 0 : null);
@@ -288,6 +296,10 @@
     if (response.status === 404) {
       gone();
       return;
+    }
+    if (model.streaming && (link.refusedHandshakes || 0) >= REFUSED_HANDSHAKES_BEFORE_POLLING) {
+      model.streaming = false;
+      announce('Live streaming is not available; following the scan by polling.');
     }
     if (model.streaming) connect();
     else poll(generation);

@@ -1,0 +1,119 @@
+//! `technic scan --source polygon` through the binary, against the loopback server of
+//! technic-polygon's tests that answers like Polygon.io.
+
+// Shared with technic-polygon's tests, which use the parts this file does not.
+#[allow(dead_code)]
+#[path = "../../technic-polygon/tests/support/polygon_fake.rs"]
+mod polygon_fake;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use chrono::NaiveDate;
+use polygon_fake::{FakeOptions, KEY, PolygonFake};
+
+fn sp500() -> PathBuf {
+    std::env::var_os("TECHNIC_SHARED")
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+            PathBuf::from,
+        )
+        .join("data/sp500")
+}
+
+fn technic(fake: &PolygonFake, key: Option<&str>, args: &[&str]) -> Output {
+    let home = tempfile::tempdir().expect("home");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_technic"));
+    command
+        .args(args)
+        .env("TECHNIC_HOME", home.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("POLYGON_API_KEY")
+        .env("POLYGON_BASE_URL", &fake.base_url)
+        .env("POLYGON_RATE_LIMIT", "1000/s");
+    if let Some(key) = key {
+        command.env("POLYGON_API_KEY", key);
+    }
+    command.output().expect("technic runs")
+}
+
+/// Whole weeks from the data's last day to today, so the source's "today" finds recent bars.
+fn shift_to_now() -> u64 {
+    let last: NaiveDate = "2021-04-21".parse().expect("date");
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let today = chrono::DateTime::from_timestamp(secs - 5 * 3600, 0)
+        .expect("now")
+        .date_naive();
+    ((today - last).num_days().max(0) as u64) / 7 * 7
+}
+
+#[test]
+fn a_scan_of_two_symbols_reads_polygon_and_a_missing_key_is_named() {
+    let fake = PolygonFake::start(FakeOptions {
+        shift_days: shift_to_now(),
+        page_size: 100,
+        ..FakeOptions::new(sp500())
+    });
+    let output = technic(
+        &fake,
+        Some(KEY),
+        &[
+            "scan",
+            "--source",
+            "polygon",
+            "--symbols",
+            "AAPL,MSFT",
+            "--format",
+            "json",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "stderr: {stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["data_source"]["kind"], "polygon");
+    let mut seen: Vec<&str> = report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .chain(report["diagnostics"].as_array().expect("diagnostics"))
+        .filter_map(|r| r["symbol"].as_str())
+        .collect();
+    seen.sort();
+    assert_eq!(seen, ["AAPL", "MSFT"], "{report}");
+    assert!(
+        report["diagnostics"]
+            .as_array()
+            .expect("diagnostics")
+            .iter()
+            .all(|d| d["kind"] != "error"),
+        "{report}"
+    );
+    // Two ticker details, then each symbol's snapshot and lookback, a few pages each.
+    assert!(fake.request_count() >= 6, "{}", fake.request_count());
+
+    let output = technic(
+        &fake,
+        None,
+        &["scan", "--source", "polygon", "--symbols", "AAPL"],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--source polygon") && stderr.contains("POLYGON_API_KEY is not set"),
+        "{stderr}"
+    );
+
+    let output = technic(
+        &fake,
+        Some("wrong"),
+        &["scan", "--source", "polygon", "--symbols", "AAPL"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains("POLYGON_API_KEY is missing or unknown"),
+        "{stderr}"
+    );
+}
