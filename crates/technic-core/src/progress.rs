@@ -75,14 +75,16 @@ struct StageState {
     total: u64,
     started_at: Option<f64>,
     finished_at: Option<f64>,
+    /// Ended by a stop before its work was done: it keeps the share it had done.
+    cut_short: bool,
 }
 
 impl StageState {
     fn progress(&self) -> f64 {
-        match (self.finished_at, self.total) {
-            (Some(_), _) => 100.0,
-            (None, 0) => 0.0,
-            (None, total) => (self.done.min(total) as f64 / total as f64) * 100.0,
+        match (self.finished_at, self.cut_short, self.total) {
+            (Some(_), false, _) => 100.0,
+            (_, _, 0) => 0.0,
+            (_, _, total) => (self.done.min(total) as f64 / total as f64) * 100.0,
         }
     }
 }
@@ -123,6 +125,7 @@ impl ProgressTracker {
             total,
             started_at: Some(now),
             finished_at: None,
+            cut_short: false,
         };
         self.message = message.into();
     }
@@ -142,6 +145,15 @@ impl ProgressTracker {
         state.done = state.total;
         state.started_at.get_or_insert(now);
         state.finished_at = Some(now);
+    }
+
+    /// Ends `stage` where a stop left it, so a stopped scan's progress says how far it got instead
+    /// of jumping to 100 % when the next stage starts.
+    pub fn cut_short(&mut self, stage: Stage, now: f64) {
+        let state = &mut self.stages[stage.index()];
+        state.started_at.get_or_insert(now);
+        state.finished_at.get_or_insert(now);
+        state.cut_short = true;
     }
 
     /// Ends the scan; `Completed` also marks every stage finished.
@@ -302,6 +314,25 @@ pub fn format_eta(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stage_cut_short_keeps_its_share_when_the_next_one_starts() {
+        let mut tracker = ProgressTracker::new("s");
+        tracker.start_stage(Stage::SymbolScanning, 100, 1.0, "scanning");
+        tracker.advance(25, "25 of 100");
+        tracker.cut_short(Stage::SymbolScanning, 2.0);
+        tracker.start_stage(Stage::Finalization, 1, 2.0, "ranking");
+        tracker.finish(ScanStatus::Stopped, 2.5, "stopped");
+        let snapshot = tracker.snapshot(2.5);
+        assert_eq!(snapshot.stages.progress(Stage::SymbolScanning), 25.0);
+        // Earlier stages finished, scanning a quarter done, finalisation not finished.
+        let expected = (0.05 + 0.20 + 0.70 * 0.25) * 100.0;
+        assert!(
+            (snapshot.overall_progress - expected).abs() < 0.01,
+            "{} vs {expected}",
+            snapshot.overall_progress
+        );
+    }
 
     #[test]
     fn eta_formats_like_the_brief() {

@@ -363,7 +363,18 @@ impl Scanner {
         });
 
         tracing::info!(%scan_id, stage = Stage::Finalization.as_str(), elapsed = progress.now(), "stage started");
-        progress.update(|t, now| t.start_stage(Stage::Finalization, 1, now, "Ranking results"));
+        let cut_short = options.stop.is_stopped()
+            && scanning
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .finished
+                < total;
+        progress.update(|t, now| {
+            if cut_short {
+                t.cut_short(Stage::SymbolScanning, now);
+            }
+            t.start_stage(Stage::Finalization, 1, now, "Ranking results");
+        });
         let state = scanning
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);

@@ -296,7 +296,8 @@ pub(crate) async fn stats(
                 symbols_scanned: Some(m.symbols_scanned),
                 results: m.results,
                 signals: m.high_quality_signals,
-                overall_progress: 100.0,
+                // A stopped scan ends short of 100 %: the last snapshot says how far it got.
+                overall_progress: progress.as_ref().map_or(100.0, |p| p.overall_progress),
                 priority_accuracy: Some(PriorityAccuracy {
                     high_tier_signal_rate: m.high_tier_signal_rate,
                     universe_signal_rate: m.universe_signal_rate,

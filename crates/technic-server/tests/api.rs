@@ -502,6 +502,13 @@ async fn stop_keeps_results_and_streams_end_with_the_stopped_scan() {
     );
     let (_, stats) = server.get(&format!("/scan/stats/{id}")).await;
     assert_eq!(stats["early_termination"]["terminated"], true);
+    let progress = stats["overall_progress"]
+        .as_f64()
+        .expect("overall_progress");
+    assert!(
+        progress < 100.0,
+        "a stopped scan reports how far it got, not 100 %: {stats}"
+    );
     server.stop().await;
 }
 
