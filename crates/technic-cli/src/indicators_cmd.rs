@@ -15,6 +15,8 @@ pub struct IndicatorsArgs {
     symbol: String,
     #[command(flatten)]
     data: DataArgs,
+    #[command(flatten)]
+    home: crate::HomeArgs,
     /// First date printed (YYYY-MM-DD). Indicators still warm up on the history before it.
     #[arg(long, value_name = "DATE")]
     from: Option<NaiveDate>,
@@ -36,7 +38,11 @@ pub fn run(args: IndicatorsArgs) -> anyhow::Result<()> {
         Some(list) => IndicatorSet::parse_list(list).context("--indicators")?,
         None => IndicatorSet::default(),
     };
-    let source = open_source(&args.data, Some(std::slice::from_ref(&args.symbol)))?;
+    let source = open_source(
+        &args.data,
+        &args.home,
+        Some(std::slice::from_ref(&args.symbol)),
+    )?;
     // The whole history up to --to, so values match a computation over the full series; --from only
     // trims what is printed.
     let window = BarWindow {

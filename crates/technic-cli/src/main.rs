@@ -1,6 +1,7 @@
 //! The `technic` binary: parses flags, opens a market-data source, and hands the work to the
 //! library crates. It holds no scanning logic of its own.
 
+mod data_cmd;
 mod indicators_cmd;
 mod output;
 mod scan_cmd;
@@ -41,19 +42,42 @@ enum Command {
     Indicators(indicators_cmd::IndicatorsArgs),
     /// Serve the HTTP API: REST, WebSocket and SSE scans, metrics.
     Serve(serve_cmd::ServeArgs),
+    /// The local bar store: import a data directory, sync from Polygon.io, status.
+    Data(data_cmd::DataCmdArgs),
 }
 
-/// `--source polygon`, the data directory given by `--data`, or the built-in demo market.
+/// `--source polygon` (through the bar store in the home directory), `--source store` (the store
+/// alone, offline), the data directory given by `--data`, or the built-in demo market.
 /// `symbols` restricts a Polygon.io universe, so a scan of a few symbols does not page through
 /// the list of every US stock first.
-fn open_source(data: &DataArgs, symbols: Option<&[String]>) -> anyhow::Result<Arc<dyn MarketData>> {
+fn open_source(
+    data: &DataArgs,
+    home: &HomeArgs,
+    symbols: Option<&[String]>,
+) -> anyhow::Result<Arc<dyn MarketData>> {
     Ok(match (data.source, data.data.as_deref()) {
         (Some(SourceKind::Polygon), _) => {
             let mut config =
                 technic_polygon::PolygonConfig::from_vars(|name| std::env::var(name).ok())
                     .context("--source polygon")?;
             config.symbols = symbols.map(<[String]>::to_vec);
-            Arc::new(technic_polygon::PolygonSource::new(config).context("--source polygon")?)
+            let feed = technic_polygon::PolygonSource::new(config).context("--source polygon")?;
+            let store = data_cmd::open_bar_store(home).context("--source polygon")?;
+            Arc::new(technic_barstore::StoredSource::new(
+                Arc::new(store),
+                feed,
+                symbols.map(<[String]>::to_vec),
+            ))
+        }
+        (Some(SourceKind::Store), _) => {
+            let store = data_cmd::open_bar_store(home).context("--source store")?;
+            if store.symbols().is_empty() {
+                anyhow::bail!(
+                    "--source store: the bar store in {} is empty; fill it with `technic data import DIR` or `technic data sync --symbols …`",
+                    store.dir().display()
+                );
+            }
+            Arc::new(FileSource::open(store.dir()).context("--source store")?)
         }
         (_, Some(dir)) => {
             Arc::new(FileSource::open(dir).with_context(|| format!("--data {}", dir.display()))?)
@@ -68,14 +92,17 @@ enum SourceKind {
     Demo,
     /// Polygon.io REST: needs POLYGON_API_KEY; POLYGON_BASE_URL, POLYGON_RATE_LIMIT (default
     /// 5/min, the free tier), POLYGON_MAX_CONCURRENCY and POLYGON_MAX_ATTEMPTS are optional.
+    /// What is fetched is kept in the bar store under --home; later scans fetch only newer bars.
     Polygon,
+    /// The bar store under --home alone, without the network.
+    Store,
 }
 
 fn data_flag_help() -> &'static str {
     "Data directory with bars/SYMBOL.csv[.gz] and optional universe.csv [default: the built-in synthetic demo market]"
 }
 
-/// Where technic keeps what it learns (and, later, its bar store).
+/// Where technic keeps what it learns and its bar store.
 #[derive(Debug, Clone, clap::Args)]
 struct HomeArgs {
     /// technic's home directory [default: the per-user data directory, e.g. ~/.local/share/technic]
@@ -114,6 +141,55 @@ struct DataArgs {
     /// Where bars come from when not a --data directory [default: demo]
     #[arg(long, value_enum)]
     source: Option<SourceKind>,
+    /// Redis URL for a cache of bars shared by every technic process (redis://host:6379/0);
+    /// without it `serve` caches in-process and `scan` does not cache.
+    #[arg(long, value_name = "URL", env = "REDIS_URL", hide_env_values = true)]
+    redis_url: Option<String>,
+}
+
+/// How long cached bars are reused: sources change at most once a session, and a data directory
+/// edited by hand is seen again within this.
+const BARS_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// The in-process cache's bound: a 500-symbol universe's scan windows take about 10 MB.
+const MEMORY_CACHE_BYTES: u64 = 256 << 20;
+
+/// Puts `source` behind Redis when a URL is configured, else behind an in-process cache when
+/// `in_process` (a server scans the same data again and again; a one-off scan would only pay).
+fn with_cache(
+    source: Arc<dyn MarketData>,
+    data: &DataArgs,
+    in_process: bool,
+) -> anyhow::Result<Arc<dyn MarketData>> {
+    let url = data.redis_url.as_deref().filter(|u| !u.trim().is_empty());
+    if url.is_none() && !in_process {
+        return Ok(source);
+    }
+    let cache =
+        technic_cache::from_url(url, MEMORY_CACHE_BYTES).context("--redis-url / REDIS_URL")?;
+    if let Some(url) = url {
+        tracing::info!(redis = %technic_cache::redact_url(url), "bars cached in Redis");
+    }
+    let namespace = cache_namespace(&source.info());
+    Ok(Arc::new(technic_cache::CachedSource::new(
+        source,
+        cache,
+        namespace,
+        BARS_CACHE_TTL,
+    )))
+}
+
+/// Keys of different sources must not meet in a shared Redis: the source's kind and a stable
+/// hash (FNV-1a, the same in every build, unlike std's hasher) of its description, which names
+/// its directory or URL.
+fn cache_namespace(info: &technic_data::SourceInfo) -> String {
+    let hash = info
+        .description
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    format!("{}:{hash:016x}", info.kind)
 }
 
 fn main() -> ExitCode {
@@ -122,6 +198,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan_cmd::run(args),
         Command::Indicators(args) => indicators_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
+        Command::Data(args) => data_cmd::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

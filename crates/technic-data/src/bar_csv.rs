@@ -29,7 +29,7 @@ struct Layout {
 
 /// Header names are compared lower-cased with spaces, `_` and `-` removed, so `Adj Close`,
 /// `adjusted_close` and `AdjClose` all match.
-fn normalise(name: &[u8]) -> String {
+pub(crate) fn normalise(name: &[u8]) -> String {
     String::from_utf8_lossy(name)
         .trim()
         .trim_start_matches('\u{feff}')
@@ -39,19 +39,47 @@ fn normalise(name: &[u8]) -> String {
         .collect()
 }
 
+/// Where each column a bar file needs sits among its columns, found by name; shared by every
+/// file format so they all accept the same layouts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Columns {
+    pub(crate) date: usize,
+    pub(crate) open: usize,
+    pub(crate) high: usize,
+    pub(crate) low: usize,
+    pub(crate) close: usize,
+    pub(crate) volume: usize,
+    pub(crate) adjusted_close: Option<usize>,
+}
+
+impl Columns {
+    /// Finds the columns among `names` (already [`normalise`]d); the error is the first missing one.
+    pub(crate) fn find(names: &[String]) -> Result<Self, &'static str> {
+        let find = |aliases: &[&str]| names.iter().position(|n| aliases.contains(&n.as_str()));
+        Ok(Self {
+            date: find(&["timestamp", "date", "datetime", "time", "day"]).ok_or("date")?,
+            open: find(&["open"]).ok_or("open")?,
+            high: find(&["high"]).ok_or("high")?,
+            low: find(&["low"]).ok_or("low")?,
+            close: find(&["close"]).ok_or("close")?,
+            volume: find(&["volume", "vol"]).ok_or("volume")?,
+            adjusted_close: find(&["adjustedclose", "adjclose"]),
+        })
+    }
+}
+
 impl Layout {
     fn from_header(path: &Path, header: &ByteRecord) -> Result<Self, DataError> {
         let names: Vec<String> = header.iter().map(normalise).collect();
-        let find = |aliases: &[&str]| names.iter().position(|n| aliases.contains(&n.as_str()));
-        let found = (
-            find(&["timestamp", "date", "datetime", "time", "day"]),
-            find(&["open"]),
-            find(&["high"]),
-            find(&["low"]),
-            find(&["close"]),
-            find(&["volume", "vol"]),
-        );
-        let (Some(date), Some(open), Some(high), Some(low), Some(close), Some(volume)) = found
+        let Ok(Columns {
+            date,
+            open,
+            high,
+            low,
+            close,
+            volume,
+            adjusted_close,
+        }) = Columns::find(&names)
         else {
             let shown: String = header
                 .iter()
@@ -66,7 +94,6 @@ impl Layout {
                 ),
             });
         };
-        let adjusted_close = find(&["adjustedclose", "adjclose"]);
         let min_fields = [
             date,
             open,
@@ -136,30 +163,35 @@ impl Layout {
         let Some(adjusted_index) = self.adjusted_close else {
             return Ok(raw);
         };
-        let adjusted = number(adjusted_index, "adjusted close")?;
-        let factor = adjusted / raw.close;
-        if !(factor.is_finite() && factor > 0.0) {
-            return Err(RowError::Message(format!(
-                "adjusted close {adjusted} with close {} gives no valid adjustment factor",
-                raw.close
-            )));
-        }
-        Ok(Bar {
-            open: raw.open * factor,
-            high: raw.high * factor,
-            low: raw.low * factor,
-            // Not `adjusted` itself: `close * (adjusted / close)` can differ from it by an ulp, and
-            // OBV, which compares consecutive closes for equality, then counts a day differently
-            // from TA-Lib run on the documented adjustment (seen on KO, 2004-06-14).
-            close: raw.close * factor,
-            ..raw
-        })
+        adjust(raw, number(adjusted_index, "adjusted close")?)
     }
+}
+
+/// Applies the split and dividend adjustment of a row whose file has an adjusted close: open,
+/// high, low and close times `adjusted / close`, volume as given. `raw` is already validated.
+pub(crate) fn adjust(raw: Bar, adjusted: f64) -> Result<Bar, RowError> {
+    let factor = adjusted / raw.close;
+    if !(factor.is_finite() && factor > 0.0) {
+        return Err(RowError::Message(format!(
+            "adjusted close {adjusted} with close {} gives no valid adjustment factor",
+            raw.close
+        )));
+    }
+    Ok(Bar {
+        open: raw.open * factor,
+        high: raw.high * factor,
+        low: raw.low * factor,
+        // Not `adjusted` itself: `close * (adjusted / close)` can differ from it by an ulp, and
+        // OBV, which compares consecutive closes for equality, then counts a day differently
+        // from TA-Lib run on the documented adjustment (seen on KO, 2004-06-14).
+        close: raw.close * factor,
+        ..raw
+    })
 }
 
 /// `YYYY-MM-DD`, optionally followed by a time (`2020-01-02 00:00:00`, `2020-01-02T…`), which is
 /// ignored for daily bars. Hand-parsed because chrono's format-string parser dominated load time.
-fn parse_iso_date(text: &str) -> Option<NaiveDate> {
+pub(crate) fn parse_iso_date(text: &str) -> Option<NaiveDate> {
     let b = text.as_bytes();
     if b.len() < 10
         || b[4] != b'-'
@@ -180,13 +212,13 @@ fn parse_iso_date(text: &str) -> Option<NaiveDate> {
     )
 }
 
-enum RowError {
+pub(crate) enum RowError {
     Message(String),
     Bar(BarError),
 }
 
 impl RowError {
-    fn at(self, path: &Path, line: u64) -> DataError {
+    pub(crate) fn at(self, path: &Path, line: u64) -> DataError {
         match self {
             RowError::Message(message) => DataError::BadRow {
                 path: path.to_owned(),

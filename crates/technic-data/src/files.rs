@@ -1,4 +1,4 @@
-//! A data directory: `bars/SYMBOL.csv` (or `.csv.gz`) and an optional `universe.csv`
+//! A data directory: `bars/SYMBOL.csv` (or `.csv.gz`, or `.parquet`) and an optional `universe.csv`
 //! (`symbol,name,sector[,industry,market_cap]`, column names matched case-insensitively).
 
 use std::collections::BTreeMap;
@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use technic_core::Bars;
 
 use crate::bar_csv::read_bar_file;
+use crate::bar_parquet::read_parquet_window;
 use crate::{BarWindow, DataError, MarketData, SourceInfo, SymbolInfo};
 
 #[derive(Debug)]
@@ -26,7 +27,7 @@ impl FileSource {
         let entries = std::fs::read_dir(&bars_dir).map_err(|e| DataError::NotADataDir {
             dir: dir.clone(),
             reason: format!(
-                "cannot list {}: {e} (expected bars/SYMBOL.csv files)",
+                "cannot list {}: {e} (expected bars/SYMBOL.csv, .csv.gz or .parquet files)",
                 bars_dir.display()
             ),
         })?;
@@ -39,7 +40,7 @@ impl FileSource {
             let name = entry.file_name().to_string_lossy().into_owned();
             let lower = name.to_ascii_lowercase();
             // Preference when a symbol has several files: a plain CSV (it can be tail-read), then
-            // gzip, then Parquet (not read yet): listing order must not decide which one is used.
+            // gzip, then Parquet: listing order must not decide which one is used.
             let Some((rank, ext)) = [".csv", ".csv.gz", ".parquet"]
                 .iter()
                 .enumerate()
@@ -64,7 +65,7 @@ impl FileSource {
             return Err(DataError::NotADataDir {
                 dir,
                 reason: format!(
-                    "{} holds no SYMBOL.csv or SYMBOL.csv.gz files",
+                    "{} holds no SYMBOL.csv, SYMBOL.csv.gz or SYMBOL.parquet files",
                     bars_dir.display()
                 ),
             });
@@ -115,18 +116,14 @@ impl MarketData for FileSource {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
         {
-            return Err(DataError::Unsupported {
-                path: path.clone(),
-                reason: "Parquet bar files are not read yet; use SYMBOL.csv or SYMBOL.csv.gz"
-                    .into(),
-            });
+            return read_parquet_window(path, window);
         }
         read_bar_file(path, window)
     }
 }
 
 /// Reads `universe.csv`; a missing file is an empty universe (the bar files still define one).
-fn read_universe(path: &Path) -> Result<Vec<SymbolInfo>, DataError> {
+pub fn read_universe(path: &Path) -> Result<Vec<SymbolInfo>, DataError> {
     let text = match std::fs::read(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

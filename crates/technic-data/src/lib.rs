@@ -1,26 +1,37 @@
 //! Market data for technic: the [`MarketData`] trait and its sources.
 //!
 //! - [`demo::DemoMarket`]: a deterministic synthetic market, always labelled as such.
-//! - [`files::FileSource`]: a data directory of `bars/SYMBOL.csv[.gz]` and an optional `universe.csv`.
+//! - [`files::FileSource`]: a data directory of `bars/SYMBOL.csv[.gz|.parquet]` and an optional
+//!   `universe.csv`.
 //! - [`memory::MemorySource`]: a snapshot of another source held in memory.
+//! - [`read_parquet_bars`] and [`write_parquet_bars`]: Parquet bar files, the local bar store's
+//!   format, which [`files::FileSource`] also reads as `bars/SYMBOL.parquet`.
 //!
 //! Architecture invariant: sources hand out split- and dividend-adjusted [`Bars`] that satisfy the
 //! core's bar invariants, or a [`DataError`] that names the file, the line and what is wrong. A bad
-//! symbol is never a panic and never stops the other symbols. This crate knows nothing of scans or HTTP.
+//! symbol is never a panic and never stops the other symbols. This crate knows nothing of scans or HTTP;
+//! remote sources ([`DailyFeed`]s) live in their own crates.
 
 mod bar_csv;
+mod bar_parquet;
 pub mod demo;
 pub mod files;
 pub mod memory;
 
+pub use bar_parquet::{
+    ParquetSummary, parquet_bars_to_vec, parquet_summary, read_parquet_bars, write_parquet_bars,
+};
+
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use serde::Serialize;
-use technic_core::{BarError, Bars};
+use technic_core::{Bar, BarError, Bars};
 
 /// A member of the universe, with what is known about it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct SymbolInfo {
     pub symbol: String,
     pub name: Option<String>,
@@ -99,12 +110,18 @@ pub enum DataError {
     },
     #[error("{path}: unsupported bar file format: {reason}")]
     Unsupported { path: PathBuf, reason: String },
-    #[error("no bar file for {symbol} in {dir} (looked for {symbol}.csv and {symbol}.csv.gz)")]
+    #[error(
+        "no bar file for {symbol} in {dir} (looked for {symbol}.csv, {symbol}.csv.gz and {symbol}.parquet)"
+    )]
     NoBarFile { symbol: String, dir: PathBuf },
     #[error("{symbol} is not in this source")]
     UnknownSymbol { symbol: String },
     #[error("{symbol}: {reason}")]
     Unavailable { symbol: String, reason: String },
+    /// The source answered, and has no bars for the symbol (unknown, delisted, not yet listed):
+    /// unlike `Unavailable`, asking again at once would get the same answer.
+    #[error("{symbol}: {reason}")]
+    NoData { symbol: String, reason: String },
     #[error("universe file {path}, line {line}: {message}")]
     BadUniverse {
         path: PathBuf,
@@ -119,6 +136,15 @@ pub enum DataError {
     Service { message: String },
 }
 
+/// Whether a read was answered by a cache, for the scan's hit and miss counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// The source has no cache in front of it.
+    Uncached,
+    Hit,
+    Miss,
+}
+
 /// A source of daily bars. Implementations are shared across the scan's worker threads.
 pub trait MarketData: Send + Sync {
     fn info(&self) -> SourceInfo;
@@ -128,4 +154,57 @@ pub trait MarketData: Send + Sync {
 
     /// The symbol's adjusted bars within `window`, oldest first.
     fn bars(&self, symbol: &str, window: &BarWindow) -> Result<Bars, DataError>;
+
+    /// Reads worth having in flight at once when they wait on a network (a remote source's
+    /// concurrency limit); `None` for local sources, whose reads want no more threads than cores.
+    fn concurrent_reads(&self) -> Option<usize> {
+        None
+    }
+
+    /// [`MarketData::bars`], saying whether a cache answered. Only caching wrappers (and the
+    /// bar store) override it.
+    fn bars_with_lookup(
+        &self,
+        symbol: &str,
+        window: &BarWindow,
+    ) -> (Result<Bars, DataError>, Lookup) {
+        (self.bars(symbol, window), Lookup::Uncached)
+    }
+}
+
+/// A shared source is a source: lets wrappers (a cache, a store) take an `Arc<dyn MarketData>`.
+impl<T: MarketData + ?Sized> MarketData for Arc<T> {
+    fn info(&self) -> SourceInfo {
+        (**self).info()
+    }
+
+    fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
+        (**self).universe()
+    }
+
+    fn bars(&self, symbol: &str, window: &BarWindow) -> Result<Bars, DataError> {
+        (**self).bars(symbol, window)
+    }
+
+    fn concurrent_reads(&self) -> Option<usize> {
+        (**self).concurrent_reads()
+    }
+
+    fn bars_with_lookup(
+        &self,
+        symbol: &str,
+        window: &BarWindow,
+    ) -> (Result<Bars, DataError>, Lookup) {
+        (**self).bars_with_lookup(symbol, window)
+    }
+}
+
+/// A remote source that publishes every symbol's bar of a day in one answer (Polygon.io's grouped
+/// daily aggregates): what lets a local store catch up a day at a time instead of a symbol at a time.
+pub trait DailyFeed: MarketData {
+    /// The newest date whose session may have bars (today where the market is, unless configured).
+    fn today(&self) -> NaiveDate;
+
+    /// Every symbol's adjusted bar of `date`, keyed by symbol; empty when the market did not trade.
+    fn day(&self, date: NaiveDate) -> Result<Arc<HashMap<String, Bar>>, DataError>;
 }

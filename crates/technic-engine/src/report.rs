@@ -122,10 +122,14 @@ pub struct ScanMetrics {
     /// High-quality signals per symbol scanned in the `high` tier, and over all symbols scanned.
     pub high_tier_signal_rate: Option<f64>,
     pub universe_signal_rate: Option<f64>,
-    /// Reads answered from a cache (today the priority snapshots, which concurrent and repeated
-    /// scans of the same data share for a minute), and those that went to the source.
+    /// Priority snapshots answered from the scanner's snapshot cache (concurrent and repeated
+    /// scans of the same data share them for a minute), and those read from the source.
     pub cache_hits: usize,
     pub cache_misses: usize,
+    /// Bar reads the source answered from its cache (Redis or in-process, or the local bar
+    /// store), and those it had to fetch; both 0 for a source without a cache.
+    pub source_cache_hits: usize,
+    pub source_cache_misses: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -12,7 +12,7 @@ use technic_core::progress::{ProgressSnapshot, ProgressTracker, ScanStatus, Stag
 use technic_core::rating::{self, SignalQuality};
 use technic_core::termination::StopReason;
 use technic_core::{Bars, IndicatorSet};
-use technic_data::{BarWindow, DataError, MarketData, SymbolInfo};
+use technic_data::{BarWindow, DataError, Lookup, MarketData, SymbolInfo};
 
 use crate::fair::FairPermits;
 use crate::learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
@@ -216,6 +216,31 @@ struct CacheCounts {
     misses: usize,
 }
 
+/// Reads of one scan that the source answered from its own cache (Redis, the in-process cache,
+/// the local bar store) and those it had to fetch; both zero for a source without one.
+#[derive(Debug, Default)]
+struct SourceLookups {
+    hits: AtomicUsize,
+    misses: AtomicUsize,
+}
+
+impl SourceLookups {
+    fn read(
+        &self,
+        source: &dyn MarketData,
+        symbol: &str,
+        window: &BarWindow,
+    ) -> Result<Bars, DataError> {
+        let (bars, lookup) = source.bars_with_lookup(symbol, window);
+        match lookup {
+            Lookup::Hit => self.hits.fetch_add(1, Ordering::Relaxed),
+            Lookup::Miss => self.misses.fetch_add(1, Ordering::Relaxed),
+            Lookup::Uncached => 0,
+        };
+        bars
+    }
+}
+
 /// One symbol's place in the scan order.
 struct Slot {
     info: SymbolInfo,
@@ -321,7 +346,8 @@ impl Scanner {
         let total = universe.len();
 
         tracing::info!(%scan_id, stage = Stage::DataFetching.as_str(), symbols = total, prioritize = request.prioritize, elapsed = progress.now(), "stage started");
-        let (slots, cache) = self.order(universe, request, &options, &progress);
+        let lookups = SourceLookups::default();
+        let (slots, cache) = self.order(universe, request, &options, &progress, &lookups);
         tracing::info!(%scan_id, stage = Stage::SymbolScanning.as_str(), symbols = total, cache_hits = cache.hits, cache_misses = cache.misses, elapsed = progress.now(), "stage started");
 
         progress.update(|t, now| {
@@ -353,6 +379,7 @@ impl Scanner {
             scanning: &scanning,
             progress: &progress,
             window,
+            lookups: &lookups,
         };
         // Workers take the next symbol of the priority order from a shared cursor. (A parallel
         // iterator would split the order into ranges and start one thread in the low tier.)
@@ -447,6 +474,8 @@ impl Scanner {
             universe_signal_rate,
             cache_hits: cache.hits,
             cache_misses: cache.misses,
+            source_cache_hits: lookups.hits.load(Ordering::Relaxed),
+            source_cache_misses: lookups.misses.load(Ordering::Relaxed),
         };
         tracing::info!(
             %scan_id,
@@ -500,6 +529,7 @@ impl Scanner {
         request: &ValidScan,
         options: &ScanOptions,
         progress: &Progress<'_>,
+        lookups: &SourceLookups,
     ) -> (Vec<Slot>, CacheCounts) {
         let total = universe.len();
         if !request.prioritize {
@@ -538,7 +568,7 @@ impl Scanner {
                 (snapshots, cache)
             }
             None => {
-                let (snapshots, cache) = self.take_snapshots(&universe, options, progress);
+                let (snapshots, cache) = self.take_snapshots(&universe, options, progress, lookups);
                 let snapshots: Arc<[Option<Snapshot>]> = snapshots.into();
                 if !options.stop.is_stopped() {
                     self.snapshots
@@ -576,6 +606,7 @@ impl Scanner {
         universe: &[SymbolInfo],
         options: &ScanOptions,
         progress: &Progress<'_>,
+        lookups: &SourceLookups,
     ) -> (Vec<Option<Snapshot>>, CacheCounts) {
         let total = universe.len();
         progress.update(|t, now| {
@@ -595,8 +626,12 @@ impl Scanner {
         let cursor = AtomicUsize::new(0);
         let (hits, misses) = (AtomicUsize::new(0), AtomicUsize::new(0));
         let taken: Mutex<Vec<(usize, Snapshot)>> = Mutex::new(Vec::with_capacity(total));
+        // A remote source waits on the network far more than it computes: its own limit on
+        // requests in flight, not the core count, is what bounds this stage.
+        let remote = self.source.concurrent_reads();
+        let threads = self.permits.capacity().max(remote.unwrap_or(0));
         std::thread::scope(|scope| {
-            for _ in 0..self.permits.capacity() {
+            for _ in 0..threads {
                 scope.spawn(|| {
                     loop {
                         let i = cursor.fetch_add(1, Ordering::SeqCst);
@@ -612,14 +647,16 @@ impl Scanner {
                                 *cached
                             }
                             None => {
-                                let _permit = self.permits.acquire();
+                                // A remote source limits its own requests in flight; holding a
+                                // compute permit while waiting on the network would idle a core.
+                                let _permit = remote.is_none().then(|| self.permits.acquire());
                                 // Another scan may have filled the cell while this one waited:
                                 // that is a hit too, only a read is a miss.
                                 let mut read = false;
                                 let snapshot = *cell.get_or_init(|| {
                                     read = true;
-                                    self.source
-                                        .bars(&info.symbol, &window)
+                                    lookups
+                                        .read(&*self.source, &info.symbol, &window)
                                         .ok()
                                         .and_then(|b| Snapshot::from_bars(&b))
                                 });
@@ -673,7 +710,9 @@ impl Scanner {
                 if stop.is_stopped() {
                     return;
                 }
-                let bars = self.source.bars(&slot.info.symbol, &ctx.window);
+                let bars = ctx
+                    .lookups
+                    .read(&*self.source, &slot.info.symbol, &ctx.window);
                 // And between fetching and computing: nothing is computed after a stop.
                 if stop.is_stopped() {
                     return;
@@ -903,6 +942,7 @@ struct Context<'a> {
     scanning: &'a Mutex<Scanning>,
     progress: &'a Progress<'a>,
     window: BarWindow,
+    lookups: &'a SourceLookups,
 }
 
 /// A scan id unique within this process and unlikely to repeat across processes: wall-clock

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chrono::{DateTime, Days, NaiveDate};
 use technic_core::{Bar, Bars};
-use technic_data::{BarWindow, DataError, MarketData, SourceInfo, SymbolInfo};
+use technic_data::{BarWindow, DailyFeed, DataError, MarketData, SourceInfo, SymbolInfo};
 
 use crate::client::Client;
 use crate::wire::{AggsPage, TickerDetailsResponse, TickersPage};
@@ -251,6 +251,11 @@ impl PolygonSource {
 
     fn config(&self) -> &PolygonConfig {
         self.client.config()
+    }
+
+    /// HTTP requests sent so far, retries included.
+    pub fn requests_sent(&self) -> u64 {
+        self.client.requests_sent()
     }
 
     fn today(&self) -> NaiveDate {
@@ -484,6 +489,10 @@ impl MarketData for PolygonSource {
         Ok(universe)
     }
 
+    fn concurrent_reads(&self) -> Option<usize> {
+        Some(self.config().max_concurrency)
+    }
+
     fn bars(&self, symbol: &str, window: &BarWindow) -> Result<Bars, DataError> {
         let symbol = symbol.trim().to_ascii_uppercase();
         let to = window.to.unwrap_or_else(|| self.today());
@@ -506,12 +515,27 @@ impl MarketData for PolygonSource {
             bars.keep_last(n);
         }
         if bars.is_empty() {
-            return Err(DataError::Unavailable {
+            return Err(DataError::NoData {
                 symbol,
                 reason: format!("Polygon.io has no daily bars for it from {from} to {to}"),
             });
         }
         Ok(bars)
+    }
+}
+
+impl DailyFeed for PolygonSource {
+    /// The newest *finished* session: a bar stored is never corrected, and a plan that includes
+    /// the current day can see it half-formed before the close.
+    fn today(&self) -> NaiveDate {
+        self.config()
+            .today
+            .unwrap_or_else(last_closed_day_in_new_york)
+    }
+
+    fn day(&self, date: NaiveDate) -> Result<Arc<HashMap<String, Bar>>, DataError> {
+        self.grouped_daily(date)
+            .map_err(|message| DataError::Service { message })
     }
 }
 
@@ -556,6 +580,17 @@ fn encode(symbol: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The New York date whose session has surely closed and been published: today from 22:00 UTC
+/// (17:00 in winter, 18:00 in summer, after the close at 16:00), else yesterday.
+fn last_closed_day_in_new_york() -> NaiveDate {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    DateTime::from_timestamp(secs - 22 * 3600, 0)
+        .map(|t| t.date_naive())
+        .unwrap_or_default()
 }
 
 /// Today's date in New York, where US trading days are dated. Eastern time is UTC-5 or UTC-4;

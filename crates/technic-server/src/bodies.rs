@@ -87,8 +87,13 @@ pub struct EarlyTermination {
 /// Reads answered from a cache and those that went to the source; `null` until the scan ends.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CacheStats {
+    /// Priority snapshots shared with other scans of the same data.
     pub hits: Option<usize>,
     pub misses: Option<usize>,
+    /// Bar reads the source answered from its cache (Redis or in-process) or local bar store,
+    /// and those it had to fetch.
+    pub source_hits: Option<usize>,
+    pub source_misses: Option<usize>,
 }
 
 /// `POST /scan/stop/{id}`.

@@ -135,14 +135,19 @@ impl Metrics {
             self.time_to_first_result.observe(first);
         }
         self.scan_duration.observe(report.metrics.seconds_total);
-        let hits = u64::try_from(report.metrics.cache_hits).unwrap_or(u64::MAX);
-        let misses = u64::try_from(report.metrics.cache_misses).unwrap_or(u64::MAX);
-        self.cache_hits
-            .with_label_values(&["snapshot"])
-            .inc_by(hits);
-        self.cache_misses
-            .with_label_values(&["snapshot"])
-            .inc_by(misses);
+        let m = &report.metrics;
+        for (cache, hits, misses) in [
+            ("snapshot", m.cache_hits, m.cache_misses),
+            ("bars", m.source_cache_hits, m.source_cache_misses),
+        ] {
+            let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+            self.cache_hits
+                .with_label_values(&[cache])
+                .inc_by(count(hits));
+            self.cache_misses
+                .with_label_values(&[cache])
+                .inc_by(count(misses));
+        }
         self.symbols_per_second
             .set(report.metrics.symbols_per_second);
         if let (Some(high), Some(all)) = (

@@ -311,6 +311,8 @@ pub(crate) async fn stats(
                 cache: CacheStats {
                     hits: Some(m.cache_hits),
                     misses: Some(m.cache_misses),
+                    source_hits: Some(m.source_cache_hits),
+                    source_misses: Some(m.source_cache_misses),
                 },
                 seconds_total: Some(m.seconds_total),
             }
@@ -333,6 +335,8 @@ pub(crate) async fn stats(
             cache: CacheStats {
                 hits: None,
                 misses: None,
+                source_hits: None,
+                source_misses: None,
             },
             seconds_total: None,
         },

@@ -49,10 +49,31 @@ struct Server {
 
 impl Server {
     async fn start(delay: Duration, config: Config) -> Self {
-        let scanner = Scanner::new(Arc::new(Market {
+        Self::with_source(
+            Arc::new(Market {
+                inner: demo(),
+                delay,
+            }),
+            config,
+        )
+        .await
+    }
+
+    /// Behind an in-process bars cache, as `technic serve` runs by default.
+    async fn start_cached(delay: Duration, config: Config) -> Self {
+        let market = Market {
             inner: demo(),
             delay,
-        }));
+        };
+        let cache: Arc<dyn technic_cache::Cache> =
+            Arc::new(technic_cache::MemoryCache::new(64 << 20));
+        let cached =
+            technic_cache::CachedSource::new(market, cache, "demo", Duration::from_secs(60));
+        Self::with_source(Arc::new(cached), config).await
+    }
+
+    async fn with_source(source: Arc<dyn MarketData>, config: Config) -> Self {
+        let scanner = Scanner::new(source);
         let state = AppState::new(scanner, None, config, tokio::runtime::Handle::current());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -375,7 +396,7 @@ async fn the_stream_limit_is_enforced_with_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_error_has_its_status_and_names_what_is_wrong() {
-    let server = Server::start(Duration::ZERO, Config::default()).await;
+    let server = Server::start_cached(Duration::ZERO, Config::default()).await;
     let raw = reqwest::Client::new()
         .post(server.url("/scan/start"))
         .header("content-type", "application/json")
@@ -458,6 +479,16 @@ async fn every_error_has_its_status_and_names_what_is_wrong() {
         (json!(30), json!(0)),
         "{stats}"
     );
+    // And the bars of every symbol from the source's cache: the first scan read 30 snapshots
+    // and 30 histories from the source, this one only the histories, all cached.
+    assert_eq!(
+        (
+            stats["cache"]["source_hits"].clone(),
+            stats["cache"]["source_misses"].clone()
+        ),
+        (json!(30), json!(0)),
+        "{stats}"
+    );
 
     let (status, health) = server.get("/health").await;
     assert_eq!((status, health["status"].clone()), (200, json!("ok")));
@@ -473,6 +504,8 @@ async fn every_error_has_its_status_and_names_what_is_wrong() {
         "technic_active_streams 0",
         "technic_cache_misses_total{cache=\"snapshot\"} 30",
         "technic_cache_hits_total{cache=\"snapshot\"} 30",
+        "technic_cache_misses_total{cache=\"bars\"} 60",
+        "technic_cache_hits_total{cache=\"bars\"} 30",
     ] {
         assert!(metrics.contains(name), "metrics has {name}");
     }

@@ -4,7 +4,8 @@
 //! no or an unknown key, 403 for a key whose plan lacks the data), and can be told to be slow, to
 //! answer 429 (with `Retry-After`) or 5xx, and counts every request with its arrival time.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -48,6 +49,9 @@ pub struct FakeOptions {
     /// Days added to every bar's date (a multiple of 7 keeps weekdays), so that a client whose
     /// "today" is the real date finds the 1999-2021 data recent.
     pub shift_days: u64,
+    /// Polygon's plan limit: more than this many requests in the window get a 429, as the real
+    /// service answers a plan's overrun.
+    pub rate_limit: Option<(usize, Duration)>,
 }
 
 impl FakeOptions {
@@ -64,6 +68,7 @@ impl FakeOptions {
             retry_after_secs: None,
             broken: HashSet::new(),
             shift_days: 0,
+            rate_limit: None,
         }
     }
 }
@@ -77,6 +82,11 @@ struct Fake {
     /// Arrival time and path (without the key) of every request.
     log: Mutex<Vec<(Instant, String)>>,
     seen: AtomicUsize,
+    /// The newest date served: the market "today", which a test can move forward a day.
+    until: Mutex<Option<NaiveDate>>,
+    /// Arrivals within the rate-limit window.
+    recent: Mutex<VecDeque<Instant>>,
+    refused: AtomicUsize,
 }
 
 /// A running fake; stops when dropped.
@@ -104,6 +114,9 @@ impl PolygonFake {
             bars: Mutex::default(),
             log: Mutex::default(),
             seen: AtomicUsize::new(0),
+            until: Mutex::default(),
+            recent: Mutex::default(),
+            refused: AtomicUsize::new(0),
         });
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
         listener.set_nonblocking(true).expect("nonblocking");
@@ -140,6 +153,16 @@ impl PolygonFake {
 
     pub fn request_count(&self) -> usize {
         self.state.log.lock().expect("log").len()
+    }
+
+    /// Serves no bar after `date` (in shifted dates), as if it were the market's latest session.
+    pub fn serve_until(&self, date: Option<NaiveDate>) {
+        *self.state.until.lock().expect("until") = date;
+    }
+
+    /// Requests answered 429 because they overran `rate_limit`.
+    pub fn refused_for_rate(&self) -> usize {
+        self.state.refused.load(Ordering::SeqCst)
     }
 }
 
@@ -202,6 +225,26 @@ async fn answer(State(fake): State<Arc<Fake>>, uri: Uri) -> Response {
             );
         }
     }
+    if let Some((limit, window)) = fake.options.rate_limit {
+        let now = Instant::now();
+        let mut recent = fake.recent.lock().expect("recent");
+        while recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            recent.pop_front();
+        }
+        if recent.len() >= limit {
+            drop(recent);
+            fake.refused.fetch_add(1, Ordering::SeqCst);
+            return error(
+                StatusCode::TOO_MANY_REQUESTS,
+                json!({"status": "ERROR", "request_id": "fake",
+                       "error": "You've exceeded the maximum requests per minute, please wait or upgrade your subscription to continue. https://polygon.io/pricing"}),
+            );
+        }
+        recent.push_back(now);
+    }
     let n = fake.seen.fetch_add(1, Ordering::SeqCst) + 1;
     let injected = n <= fake.options.fail_first
         || fake
@@ -261,6 +304,10 @@ async fn answer(State(fake): State<Arc<Fake>>, uri: Uri) -> Response {
 }
 
 impl Fake {
+    fn until(&self) -> Option<NaiveDate> {
+        *self.until.lock().expect("until")
+    }
+
     /// The symbol's bars adjusted as the files source adjusts them (Polygon's `adjusted=true`).
     fn bars(&self, ticker: &str) -> Option<Arc<Bars>> {
         let mut held = self.bars.lock().expect("bars");
@@ -338,21 +385,45 @@ fn aggs(
                                  "adjusted": true, "status": "OK", "request_id": "fake"}))
         .into_response();
     };
+    let to = fake.until().map_or(to, |until| to.min(until));
     let start = bars.dates.partition_point(|d| *d < from);
     let end = bars.dates.partition_point(|d| *d <= to);
     let page_end = end.min(start + limit);
-    let results: Vec<Value> = (start..page_end).map(|i| agg(&bars, i)).collect();
-    let mut body = json!({
-        "ticker": ticker, "queryCount": results.len(), "resultsCount": results.len(),
-        "adjusted": true, "results": results, "status": "OK", "request_id": "fake",
-    });
-    if page_end < end {
-        body["next_url"] = json!(format!(
-            "{PUBLIC_HOST}/v2/aggs/ticker/{ticker}/range/1/day/{}/{to}?cursor=bGltaXQ9{limit}&adjusted=true&sort=asc&limit={limit}",
-            eastern_midnight_ms(bars.dates[page_end])
-        ));
+    // Written by hand rather than through `json!`: a history is thousands of bars, and building
+    // a `Value` per number made the fake, not the client, what the benchmarks measured on two
+    // cores. Rust prints f64 in the shortest form that reads back exactly, which is valid JSON.
+    let count = page_end - start;
+    let mut body = String::with_capacity(200 + 160 * count);
+    let _ = write!(
+        body,
+        r#"{{"ticker":"{ticker}","queryCount":{count},"resultsCount":{count},"adjusted":true,"status":"OK","request_id":"fake","results":["#
+    );
+    for i in start..page_end {
+        if i > start {
+            body.push(',');
+        }
+        let _ = write!(
+            body,
+            r#"{{"o":{},"h":{},"l":{},"c":{},"v":{},"vw":{},"n":1000,"t":{}}}"#,
+            bars.open[i],
+            bars.high[i],
+            bars.low[i],
+            bars.close[i],
+            bars.volume[i],
+            (bars.high[i] + bars.low[i] + bars.close[i]) / 3.0,
+            eastern_midnight_ms(bars.dates[i])
+        );
     }
-    axum::Json(body).into_response()
+    body.push(']');
+    if page_end < end {
+        let _ = write!(
+            body,
+            r#","next_url":"{PUBLIC_HOST}/v2/aggs/ticker/{ticker}/range/1/day/{}/{to}?cursor=bGltaXQ9{limit}&adjusted=true&sort=asc&limit={limit}""#,
+            eastern_midnight_ms(bars.dates[page_end])
+        );
+    }
+    body.push('}');
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 fn grouped(fake: &Fake, date: &str) -> Response {
@@ -363,7 +434,12 @@ fn grouped(fake: &Fake, date: &str) -> Response {
         );
     };
     let mut results = Vec::new();
-    for ticker in &fake.options.tickers {
+    let tickers: &[String] = if fake.until().is_some_and(|until| date > until) {
+        &[]
+    } else {
+        &fake.options.tickers
+    };
+    for ticker in tickers {
         let Some(bars) = fake.bars(ticker) else {
             continue;
         };

@@ -1,0 +1,268 @@
+//! A remote source read through the store: what is stored is read from disk, what is newer is
+//! fetched once (as cheaply as [`BarStore::sync`] can) and stored, and a symbol never stored is
+//! fetched whole the first time a scan reaches it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use technic_core::Bars;
+use technic_data::{BarWindow, DailyFeed, DataError, Lookup, MarketData, SourceInfo, SymbolInfo};
+
+use crate::{BarStore, StoreError};
+
+/// A saved universe younger than this is used without asking the source: listings change daily
+/// at most, and asking costs requests (one per symbol with a restricted Polygon universe).
+pub const UNIVERSE_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// How often a long-running process checks for new sessions.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(600);
+
+#[derive(Debug)]
+pub struct StoredSource<F> {
+    store: Arc<BarStore>,
+    feed: F,
+    /// Only these symbols make the universe; `None` is the feed's whole universe.
+    symbols: Option<Vec<String>>,
+    /// The symbols of the last universe handed out: what a refresh brings up to date.
+    members: Mutex<Vec<String>>,
+    /// The `today` and time of the last refresh; holding the lock makes concurrent readers wait
+    /// for a refresh in progress instead of reading what it is about to replace.
+    refreshed: Mutex<Option<(NaiveDate, Instant)>>,
+    /// One lock per symbol being fetched whole, so concurrent scans fetch it once.
+    fetching: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// Reads answered by the store, and those that had to fetch a whole history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StoreReads {
+    pub hits: u64,
+    pub misses: u64,
+}
+
+impl<F: DailyFeed> StoredSource<F> {
+    pub fn new(store: Arc<BarStore>, feed: F, symbols: Option<Vec<String>>) -> Self {
+        let symbols = symbols.map(|list| {
+            let mut list: Vec<String> =
+                list.iter().map(|s| s.trim().to_ascii_uppercase()).collect();
+            list.sort();
+            list.dedup();
+            list
+        });
+        Self {
+            store,
+            feed,
+            symbols,
+            members: Mutex::default(),
+            refreshed: Mutex::default(),
+            fetching: Mutex::default(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    pub fn reads(&self) -> StoreReads {
+        StoreReads {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn store(&self) -> &BarStore {
+        &self.store
+    }
+
+    pub fn feed(&self) -> &F {
+        &self.feed
+    }
+
+    /// Brings the stored members up to the feed's today, at most once per [`REFRESH_EVERY`]
+    /// (and again when the date changes). A failure is logged and the stored bars are served:
+    /// a scan of yesterday's data beats no scan.
+    fn refresh(&self) {
+        let mut refreshed = self
+            .refreshed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let today = self.feed.today();
+        if refreshed.is_some_and(|(day, at)| day == today && at.elapsed() < REFRESH_EVERY) {
+            return;
+        }
+        let mut members = self
+            .members
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if members.is_empty() {
+            members = self.store.symbols().into_keys().collect();
+        }
+        match self.store.sync(&self.feed, &members, false) {
+            Ok(report) => {
+                if report.bars_added > 0
+                    || !report.refetched.is_empty()
+                    || !report.failed.is_empty()
+                {
+                    tracing::info!(
+                        strategy = report.strategy,
+                        days = report.days_fetched.len(),
+                        symbols = report.symbols_updated,
+                        bars = report.bars_added,
+                        refetched = report.refetched.len(),
+                        failed = report.failed.len(),
+                        "bar store brought up to date"
+                    );
+                }
+                for (what, why) in &report.failed {
+                    tracing::warn!(%what, %why, "not brought up to date; its stored bars are used");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "the bar store could not be brought up to date; stored bars are used")
+            }
+        }
+        *refreshed = Some((today, Instant::now()));
+    }
+
+    fn symbol_lock(&self, symbol: &str) -> Arc<Mutex<()>> {
+        self.fetching
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(symbol.to_owned())
+            .or_default()
+            .clone()
+    }
+
+    fn remember(&self, universe: &[SymbolInfo]) {
+        *self.members.lock().unwrap_or_else(PoisonError::into_inner) =
+            universe.iter().map(|i| i.symbol.clone()).collect();
+    }
+}
+
+impl<F: DailyFeed> MarketData for StoredSource<F> {
+    fn info(&self) -> SourceInfo {
+        let feed = self.feed.info();
+        SourceInfo {
+            kind: feed.kind,
+            description: format!(
+                "{}, stored in {}",
+                feed.description,
+                self.store.dir().display()
+            ),
+            synthetic: feed.synthetic,
+        }
+    }
+
+    fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
+        let saved = self.store.universe().map_err(|e| DataError::Service {
+            message: e.to_string(),
+        })?;
+        let fresh = saved
+            .as_ref()
+            .filter(|(_, age)| *age < UNIVERSE_TTL)
+            .map(|(members, _)| members);
+        // The saved list answers when it covers what is asked for.
+        let from_store = match (&self.symbols, fresh) {
+            (None, Some(members)) => Some(members.clone()),
+            (Some(wanted), Some(members)) => {
+                let known: HashMap<&str, &SymbolInfo> =
+                    members.iter().map(|i| (i.symbol.as_str(), i)).collect();
+                wanted
+                    .iter()
+                    .map(|s| known.get(s.as_str()).map(|i| (*i).clone()))
+                    .collect::<Option<Vec<_>>>()
+            }
+            _ => None,
+        };
+        if let Some(universe) = from_store {
+            self.remember(&universe);
+            return Ok(universe);
+        }
+        match self.feed.universe() {
+            Ok(universe) => {
+                // A restricted universe adds to the saved one rather than replacing it.
+                let mut all: HashMap<String, SymbolInfo> = match (&self.symbols, saved) {
+                    (Some(_), Some((members, _))) => {
+                        members.into_iter().map(|i| (i.symbol.clone(), i)).collect()
+                    }
+                    _ => HashMap::new(),
+                };
+                for info in &universe {
+                    all.insert(info.symbol.clone(), info.clone());
+                }
+                let all: Vec<SymbolInfo> = all.into_values().collect();
+                if let Err(e) = self.store.save_universe(&all) {
+                    tracing::warn!(error = %e, "the universe could not be saved in the store");
+                }
+                self.remember(&universe);
+                Ok(universe)
+            }
+            // Offline or refused: a stale saved universe still lets the stored bars be scanned.
+            Err(e) => match self.store.universe() {
+                Ok(Some((members, age))) if self.symbols.is_none() => {
+                    tracing::warn!(error = %e, age_hours = age.as_secs() / 3600, "the source's universe is unavailable; using the one saved in the store");
+                    self.remember(&members);
+                    Ok(members)
+                }
+                _ => Err(e),
+            },
+        }
+    }
+
+    fn concurrent_reads(&self) -> Option<usize> {
+        self.feed.concurrent_reads()
+    }
+
+    fn bars(&self, symbol: &str, window: &BarWindow) -> Result<Bars, DataError> {
+        self.bars_with_lookup(symbol, window).0
+    }
+
+    /// A hit is a symbol served from the store, a miss one that had to be fetched whole.
+    fn bars_with_lookup(
+        &self,
+        symbol: &str,
+        window: &BarWindow,
+    ) -> (Result<Bars, DataError>, Lookup) {
+        self.refresh();
+        let symbol = symbol.trim().to_ascii_uppercase();
+        if self.store.get(&symbol).is_none() {
+            let lock = self.symbol_lock(&symbol);
+            let _held = lock.lock().unwrap_or_else(PoisonError::into_inner);
+            if self.store.get(&symbol).is_none() {
+                self.misses.fetch_add(1, Ordering::Relaxed);
+                let fetched = self
+                    .store
+                    .fetch_whole(&self.feed, &symbol)
+                    .map(|bars| cut(bars, window))
+                    .map_err(|e| match e {
+                        StoreError::Data(e) => e,
+                        e => DataError::Unavailable {
+                            symbol: symbol.clone(),
+                            reason: e.to_string(),
+                        },
+                    });
+                return (fetched, Lookup::Miss);
+            }
+        }
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        (
+            self.store.read(&symbol).map(|bars| cut(bars, window)),
+            Lookup::Hit,
+        )
+    }
+}
+
+fn cut(bars: Bars, window: &BarWindow) -> Bars {
+    let mut bars = if window.from.is_some() || window.to.is_some() {
+        bars.between(window.from, window.to)
+    } else {
+        bars
+    };
+    if let Some(n) = window.last {
+        bars.keep_last(n);
+    }
+    bars
+}

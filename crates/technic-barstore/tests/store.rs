@@ -1,0 +1,468 @@
+//! The bar store against real files and a loopback server that answers like Polygon.io
+//! (technic-polygon's `polygon_fake`), serving the real S&P 500 data.
+
+// Shared by several test crates, each using part of it.
+#[allow(dead_code)]
+#[path = "../../technic-polygon/tests/support/polygon_fake.rs"]
+mod polygon_fake;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use polygon_fake::{FakeOptions, KEY, PolygonFake};
+use technic_barstore::{BarStore, StoredSource};
+use technic_core::{Bar, Bars};
+use technic_data::files::FileSource;
+use technic_data::{BarWindow, MarketData};
+use technic_engine::{ProgressSnapshot, ScanRequest, ScanStatus, Scanner};
+use technic_polygon::{PolygonConfig, PolygonSource, RateLimit};
+
+fn shared() -> PathBuf {
+    let dir = std::env::var_os("TECHNIC_SHARED").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("data/sp500/bars").is_dir(),
+        "shared data not found at {} (set TECHNIC_SHARED)",
+        dir.display()
+    );
+    dir
+}
+
+fn sp500() -> PathBuf {
+    shared().join("data/sp500")
+}
+
+fn date(s: &str) -> NaiveDate {
+    s.parse().expect("date")
+}
+
+/// The newest session of the S&P 500 data.
+const LAST_DAY: &str = "2021-04-21";
+
+const SYMBOLS: [&str; 12] = [
+    "AAPL", "MSFT", "AMZN", "JPM", "XOM", "JNJ", "PG", "NVDA", "KO", "PFE", "CAT", "HD",
+];
+
+fn symbols() -> Vec<String> {
+    SYMBOLS.iter().map(|s| s.to_string()).collect()
+}
+
+fn fake() -> PolygonFake {
+    PolygonFake::start(FakeOptions {
+        tickers: symbols(),
+        ..FakeOptions::new(sp500())
+    })
+}
+
+fn feed(fake: &PolygonFake, today: &str) -> PolygonSource {
+    PolygonSource::new(PolygonConfig {
+        base_url: fake.base_url.clone(),
+        rate_limit: RateLimit {
+            requests: 1000,
+            per: Duration::from_secs(1),
+        },
+        max_concurrency: 8,
+        max_attempts: 2,
+        backoff_base: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(20),
+        timeout: Duration::from_secs(5),
+        today: Some(date(today)),
+        ..PolygonConfig::new(KEY)
+    })
+    .expect("feed")
+}
+
+/// The files source's bars up to `to`: what the store must hold.
+fn expected(symbol: &str, to: &str) -> Bars {
+    FileSource::open(sp500())
+        .expect("files")
+        .bars(
+            symbol,
+            &BarWindow {
+                to: Some(date(to)),
+                ..BarWindow::default()
+            },
+        )
+        .expect("bars")
+}
+
+fn requests_since(fake: &PolygonFake, before: usize) -> Vec<String> {
+    fake.requests()[before..]
+        .iter()
+        .map(|(_, path)| path.clone())
+        .collect()
+}
+
+#[test]
+fn import_keeps_every_bar_and_reports_a_bad_file_without_losing_the_rest() {
+    let data = tempfile::tempdir().expect("data");
+    std::fs::create_dir(data.path().join("bars")).expect("bars");
+    for symbol in ["AAPL", "MSFT", "KO"] {
+        std::fs::copy(
+            sp500().join(format!("bars/{symbol}.csv")),
+            data.path().join(format!("bars/{symbol}.csv")),
+        )
+        .expect("copy");
+    }
+    std::fs::write(
+        data.path().join("bars/BAD.csv"),
+        "date,open,high,low,close,volume\n2020-01-02,1,2,1,1.5,10\n2020-01-01,1,2,1,1.5,10\n",
+    )
+    .expect("bad file");
+    std::fs::write(
+        data.path().join("universe.csv"),
+        "symbol,name,sector\nAAPL,Apple Inc.,Information Technology\nMSFT,Microsoft Corp.,Information Technology\nKO,Coca-Cola Company,Consumer Staples\n",
+    )
+    .expect("universe");
+    let home = tempfile::tempdir().expect("home");
+    let store = BarStore::open_in(home.path()).expect("store");
+    let source = FileSource::open(data.path()).expect("source");
+
+    let report = store
+        .import(&source, "import test", &|_, _| {})
+        .expect("import");
+
+    assert_eq!(report.symbols, 3);
+    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+    let (symbol, why) = &report.failed[0];
+    assert_eq!(symbol, "BAD");
+    assert!(why.contains("BAD.csv") && why.contains("line 3"), "{why}");
+    for symbol in ["AAPL", "MSFT", "KO"] {
+        assert_eq!(
+            store.read(symbol).expect("stored"),
+            source.bars(symbol, &BarWindow::default()).expect("bars"),
+            "{symbol} stored bit for bit"
+        );
+    }
+    let status = store.status();
+    assert_eq!(status.symbols, 3);
+    assert_eq!(status.last, Some(date(LAST_DAY)));
+    assert_eq!(status.synced_through, Some(date(LAST_DAY)));
+    assert_eq!(status.origins, ["import test"]);
+    // The store is itself a data directory, with the names imported.
+    let reopened = FileSource::open(store.dir()).expect("store as a data directory");
+    let universe = reopened.universe().expect("universe");
+    let apple = universe.iter().find(|i| i.symbol == "AAPL").expect("AAPL");
+    assert_eq!(apple.sector.as_deref(), Some("Information Technology"));
+    // A second process opening the same home sees the same store.
+    let again = BarStore::open_in(home.path()).expect("reopen");
+    assert_eq!(again.status(), status);
+}
+
+#[test]
+fn a_cold_scan_fetches_each_symbol_once_and_a_warm_one_asks_nothing() {
+    let fake = fake();
+    let home = tempfile::tempdir().expect("home");
+    let scan = |today: &str| {
+        let store = Arc::new(BarStore::open_in(home.path()).expect("store"));
+        let source = StoredSource::new(store, feed(&fake, today), None);
+        Scanner::new(Arc::new(source))
+            .with_workers(4)
+            .run(&ScanRequest::default(), &|_: &ProgressSnapshot| {})
+            .expect("scan")
+    };
+
+    let cold = scan(LAST_DAY);
+    let cold_requests = requests_since(&fake, 0);
+    assert_eq!(cold.status, ScanStatus::Completed);
+    assert_eq!(cold.results.len(), SYMBOLS.len(), "{:?}", cold.diagnostics);
+    let aggregates = cold_requests
+        .iter()
+        .filter(|p| p.starts_with("/v2/aggs/ticker/"))
+        .count();
+    assert_eq!(
+        aggregates,
+        SYMBOLS.len(),
+        "one history request per symbol: {cold_requests:?}"
+    );
+    assert_eq!(
+        cold_requests.len(),
+        SYMBOLS.len() + 1,
+        "and one for the universe"
+    );
+
+    let before = fake.request_count();
+    let warm = scan(LAST_DAY);
+    assert_eq!(
+        requests_since(&fake, before),
+        Vec::<String>::new(),
+        "a warm scan is served from the store"
+    );
+    let ratings = |r: &technic_engine::ScanReport| {
+        let mut v: Vec<(String, u64)> = r
+            .results
+            .iter()
+            .map(|x| (x.symbol.clone(), x.tech_rating.to_bits()))
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(ratings(&warm), ratings(&cold));
+    let store = BarStore::open_in(home.path()).expect("store");
+    for symbol in SYMBOLS {
+        assert_eq!(
+            store.read(symbol).expect("stored"),
+            expected(symbol, LAST_DAY)
+        );
+    }
+}
+
+#[test]
+fn a_daily_update_is_one_grouped_request_and_equals_the_full_history() {
+    let fake = fake();
+    fake.serve_until(Some(date("2021-04-20")));
+    let home = tempfile::tempdir().expect("home");
+    let store = BarStore::open_in(home.path()).expect("store");
+    let first = store
+        .sync(&feed(&fake, "2021-04-20"), &symbols(), true)
+        .expect("first sync");
+    assert_eq!(first.fetched_whole.len(), SYMBOLS.len());
+    assert_eq!(first.synced_through, Some(date("2021-04-20")));
+
+    fake.serve_until(Some(date(LAST_DAY)));
+    let before = fake.request_count();
+    let feed = feed(&fake, LAST_DAY);
+    let plan = store.plan(&feed, &symbols(), true);
+    assert_eq!((plan.strategy, plan.requests), ("grouped daily", 1));
+    let update = store.sync(&feed, &symbols(), true).expect("update");
+
+    assert_eq!(
+        requests_since(&fake, before),
+        ["/v2/aggs/grouped/locale/us/market/stocks/2021-04-21?adjusted=true"]
+    );
+    assert_eq!(update.bars_added, SYMBOLS.len());
+    assert_eq!(update.synced_through, Some(date(LAST_DAY)));
+    for symbol in SYMBOLS {
+        assert_eq!(
+            store.read(symbol).expect("stored"),
+            expected(symbol, LAST_DAY),
+            "{symbol}: delta-updated equals fetched whole"
+        );
+    }
+    // Nothing newer: nothing asked.
+    let before = fake.request_count();
+    let again = store.sync(&feed, &symbols(), true).expect("again");
+    assert_eq!(again.strategy, "up to date");
+    assert_eq!(fake.request_count(), before);
+}
+
+#[test]
+fn a_holiday_is_asked_once_and_remembered() {
+    let fake = fake();
+    // Good Friday 2021 (April 2): the exchange was closed.
+    fake.serve_until(Some(date("2021-04-01")));
+    let home = tempfile::tempdir().expect("home");
+    let store = BarStore::open_in(home.path()).expect("store");
+    store
+        .sync(&feed(&fake, "2021-04-01"), &symbols(), true)
+        .expect("first sync");
+    fake.serve_until(Some(date("2021-04-06")));
+    let before = fake.request_count();
+    let update = store
+        .sync(&feed(&fake, "2021-04-06"), &symbols(), true)
+        .expect("update");
+    assert_eq!(fake.request_count() - before, 3, "Fri, Mon and Tue");
+    assert_eq!(update.closed_days, [date("2021-04-02")]);
+    assert_eq!(update.bars_added, 2 * SYMBOLS.len());
+    assert!(store.manifest().closed_days.contains(&date("2021-04-02")));
+
+    fake.serve_until(Some(date("2021-04-07")));
+    let before = fake.request_count();
+    let plan = store.plan(&feed(&fake, "2021-04-07"), &symbols(), true);
+    assert_eq!(
+        plan.days,
+        [date("2021-04-07")],
+        "the holiday is not asked again"
+    );
+    store
+        .sync(&feed(&fake, "2021-04-07"), &symbols(), true)
+        .expect("next");
+    assert_eq!(fake.request_count() - before, 1);
+    for symbol in SYMBOLS {
+        assert_eq!(
+            store.read(symbol).expect("stored"),
+            expected(symbol, "2021-04-07")
+        );
+    }
+}
+
+#[test]
+fn a_long_gap_over_few_symbols_is_fetched_per_ticker_from_the_last_stored_bar() {
+    let fake = fake();
+    let few = vec!["AAPL".to_string(), "KO".to_string()];
+    fake.serve_until(Some(date("2021-03-01")));
+    let home = tempfile::tempdir().expect("home");
+    let store = BarStore::open_in(home.path()).expect("store");
+    store
+        .sync(&feed(&fake, "2021-03-01"), &few, true)
+        .expect("first sync");
+    fake.serve_until(Some(date(LAST_DAY)));
+    let before = fake.request_count();
+    let feed = feed(&fake, LAST_DAY);
+    let plan = store.plan(&feed, &few, true);
+    assert_eq!((plan.strategy, plan.requests), ("ticker aggregates", 2));
+    let update = store.sync(&feed, &few, true).expect("update");
+    let asked = requests_since(&fake, before);
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(
+        asked
+            .iter()
+            .all(|p| p.contains("/range/1/day/2021-03-01/2021-04-21")),
+        "from the last stored bar: {asked:?}"
+    );
+    assert!(update.refetched.is_empty());
+    for symbol in &few {
+        assert_eq!(
+            store.read(symbol).expect("stored"),
+            expected(symbol, LAST_DAY)
+        );
+    }
+}
+
+#[test]
+fn a_split_seen_in_a_new_bar_refetches_the_whole_history() {
+    let fake = fake();
+    fake.serve_until(Some(date("2021-04-20")));
+    let home = tempfile::tempdir().expect("home");
+    let store = BarStore::open_in(home.path()).expect("store");
+    store
+        .sync(&feed(&fake, "2021-04-20"), &symbols(), true)
+        .expect("first sync");
+    // As stored before a 2-for-1 split: every price twice what the adjusted history now says.
+    let adjusted = store.read("KO").expect("KO");
+    let mut unsplit = Bars::default();
+    for i in 0..adjusted.len() {
+        unsplit
+            .push(Bar {
+                date: adjusted.dates[i],
+                open: adjusted.open[i] * 2.0,
+                high: adjusted.high[i] * 2.0,
+                low: adjusted.low[i] * 2.0,
+                close: adjusted.close[i] * 2.0,
+                volume: adjusted.volume[i],
+            })
+            .expect("bar");
+    }
+    store.write("KO", &unsplit).expect("write");
+
+    fake.serve_until(Some(date(LAST_DAY)));
+    let update = store
+        .sync(&feed(&fake, LAST_DAY), &symbols(), true)
+        .expect("update");
+    assert_eq!(update.refetched, ["KO"]);
+    assert_eq!(store.read("KO").expect("KO"), expected("KO", LAST_DAY));
+}
+
+#[test]
+fn a_failing_day_changes_nothing_stored_and_the_next_sync_completes_it() {
+    let healthy = fake();
+    healthy.serve_until(Some(date("2021-04-20")));
+    let home = tempfile::tempdir().expect("home");
+    let store = BarStore::open_in(home.path()).expect("store");
+    store
+        .sync(&feed(&healthy, "2021-04-20"), &symbols(), true)
+        .expect("first sync");
+    let before = store.status();
+
+    let failing = PolygonFake::start(FakeOptions {
+        tickers: symbols(),
+        fail_first: 100,
+        fail_status: 503,
+        ..FakeOptions::new(sp500())
+    });
+    let report = store
+        .sync(&feed(&failing, LAST_DAY), &symbols(), true)
+        .expect("a failed day is reported, not an error");
+    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+    assert!(
+        report.failed[0].0.contains("2021-04-21"),
+        "{:?}",
+        report.failed
+    );
+    assert!(report.failed[0].1.contains("503"), "{:?}", report.failed);
+    assert_eq!(store.status(), before, "nothing stored changed");
+
+    healthy.serve_until(Some(date(LAST_DAY)));
+    let retry = store
+        .sync(&feed(&healthy, LAST_DAY), &symbols(), true)
+        .expect("retry");
+    assert!(retry.failed.is_empty());
+    assert_eq!(retry.synced_through, Some(date(LAST_DAY)));
+    assert_eq!(
+        store.read("AAPL").expect("AAPL"),
+        expected("AAPL", LAST_DAY)
+    );
+}
+
+#[test]
+fn a_scan_reads_the_store_when_the_source_is_unreachable() {
+    let fake = fake();
+    let home = tempfile::tempdir().expect("home");
+    let store = Arc::new(BarStore::open_in(home.path()).expect("store"));
+    store
+        .sync(&feed(&fake, LAST_DAY), &symbols(), true)
+        .expect("sync");
+    let universe = FileSource::open(sp500())
+        .expect("files")
+        .universe()
+        .expect("universe");
+    let ours: Vec<_> = universe
+        .into_iter()
+        .filter(|i| SYMBOLS.contains(&i.symbol.as_str()))
+        .collect();
+    store.save_universe(&ours).expect("universe");
+    let base_url = fake.base_url.clone();
+    drop(fake);
+
+    // The next day, with the service gone: the stored bars are still scanned.
+    let offline = PolygonSource::new(PolygonConfig {
+        base_url,
+        max_attempts: 1,
+        timeout: Duration::from_millis(500),
+        today: Some(date("2021-04-22")),
+        ..PolygonConfig::new(KEY)
+    })
+    .expect("feed");
+    let source = StoredSource::new(Arc::clone(&store), offline, None);
+    let report = Scanner::new(Arc::new(source))
+        .with_workers(2)
+        .run(&ScanRequest::default(), &|_: &ProgressSnapshot| {})
+        .expect("scan");
+    assert_eq!(report.status, ScanStatus::Completed);
+    assert_eq!(
+        report.results.len(),
+        SYMBOLS.len(),
+        "{:?}",
+        report.diagnostics
+    );
+}
+
+#[test]
+fn a_symbol_the_source_has_no_bars_for_is_not_asked_again_for_a_week() {
+    // PTC is in the universe file but has no bar file: the fake answers an empty 200 for it.
+    let fake = fake();
+    let home = tempfile::tempdir().expect("home");
+    let ask = |today: &str| {
+        let store = Arc::new(BarStore::open_in(home.path()).expect("store"));
+        let source = StoredSource::new(store, feed(&fake, today), None);
+        let before = fake.request_count();
+        let outcome = source.bars("PTC", &BarWindow::last(10));
+        (outcome, fake.request_count() - before)
+    };
+    let (first, asked) = ask(LAST_DAY);
+    let error = first.expect_err("no bars").to_string();
+    assert!(
+        error.contains("PTC") && error.contains("no daily bars"),
+        "{error}"
+    );
+    assert_eq!(asked, 1);
+    let (again, asked) = ask(LAST_DAY);
+    assert_eq!(again.expect_err("still none").to_string(), error);
+    assert_eq!(asked, 0, "remembered, across processes");
+    let (_, asked) = ask("2021-04-28");
+    assert_eq!(asked, 1, "asked again a week later");
+}

@@ -1,0 +1,252 @@
+//! `technic data import|sync|status` and `--source store` through the binary.
+
+// Shared with technic-polygon's tests, which use the parts this file does not.
+#[allow(dead_code)]
+#[path = "../../technic-polygon/tests/support/polygon_fake.rs"]
+mod polygon_fake;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use polygon_fake::{FakeOptions, KEY, PolygonFake};
+
+fn sp500() -> PathBuf {
+    std::env::var_os("TECHNIC_SHARED")
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+            PathBuf::from,
+        )
+        .join("data/sp500")
+}
+
+fn technic(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_technic"));
+    command
+        .args(args)
+        .env("TECHNIC_HOME", home)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env_remove("POLYGON_API_KEY")
+        .env_remove("POLYGON_BASE_URL");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("technic runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A data directory of a few real symbols and one file that is not a bar file.
+fn small_data_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("data");
+    std::fs::create_dir(dir.path().join("bars")).expect("bars");
+    for symbol in ["AAPL", "MSFT", "XOM", "KO", "BF.B"] {
+        std::fs::copy(
+            sp500().join(format!("bars/{symbol}.csv")),
+            dir.path().join(format!("bars/{symbol}.csv")),
+        )
+        .expect("copy");
+    }
+    dir
+}
+
+#[test]
+fn import_then_status_then_a_scan_of_the_store_alone() {
+    let data = small_data_dir();
+    let home = tempfile::tempdir().expect("home");
+    let dir = data.path().to_str().expect("path");
+
+    let import = technic(home.path(), &["data", "import", dir, "--quiet"], &[]);
+    let (out, err) = (text(&import.stdout), text(&import.stderr));
+    assert!(import.status.success(), "{out}{err}");
+    assert!(out.contains("imported 4 symbols"), "{out}");
+    assert!(
+        err.contains("not imported: BF.B") && err.contains("BF.B.csv"),
+        "the bad file is named, the rest imported: {err}"
+    );
+
+    let status = technic(home.path(), &["data", "status", "--json"], &[]);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(status["symbols"], 4);
+    assert_eq!(status["last"], "2021-04-21");
+    assert_eq!(status["synced_through"], "2021-04-21");
+    let human = text(&technic(home.path(), &["data", "status"], &[]).stdout);
+    assert!(human.contains("symbols:        4"), "{human}");
+
+    let scan = technic(
+        home.path(),
+        &["scan", "--source", "store", "--format", "json", "--quiet"],
+        &[],
+    );
+    assert!(scan.status.success(), "{}", text(&scan.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&scan.stdout).expect("json");
+    assert_eq!(report["results"].as_array().map(Vec::len), Some(4));
+}
+
+#[test]
+fn sync_fetches_whole_histories_then_only_what_is_newer() {
+    let fake = PolygonFake::start(FakeOptions::new(sp500()));
+    let home = tempfile::tempdir().expect("home");
+    let env = [
+        ("POLYGON_API_KEY", KEY),
+        ("POLYGON_BASE_URL", fake.base_url.as_str()),
+        ("POLYGON_RATE_LIMIT", "1000/s"),
+    ];
+
+    let plan = technic(
+        home.path(),
+        &["data", "sync", "--symbols", "AAPL,KO", "--dry-run"],
+        &env,
+    );
+    assert!(plan.status.success(), "{}", text(&plan.stderr));
+    assert!(
+        text(&plan.stdout).contains("2 not stored"),
+        "{}",
+        text(&plan.stdout)
+    );
+    assert_eq!(fake.request_count(), 0, "a dry run fetches nothing");
+
+    let first = technic(
+        home.path(),
+        &["data", "sync", "--symbols", "AAPL,KO", "--json"],
+        &env,
+    );
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&first.stdout).expect("json");
+    assert_eq!(report["fetched_whole"], serde_json::json!(["AAPL", "KO"]));
+    assert_eq!(report["requests"], 2);
+
+    // The data ends in 2021, so today the two symbols lag by years: one request each, from
+    // the last stored bar, whose overlap matches, so nothing is fetched again.
+    let second = technic(home.path(), &["data", "sync", "--json"], &env);
+    assert!(second.status.success(), "{}", text(&second.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&second.stdout).expect("json");
+    assert_eq!(report["strategy"], "ticker aggregates");
+    assert_eq!(report["requests"], 2);
+    assert_eq!(report["refetched"], serde_json::json!([]));
+    assert_eq!(report["bars_added"], 0);
+}
+
+#[test]
+fn data_commands_say_what_is_missing() {
+    let home = tempfile::tempdir().expect("home");
+    let no_key = technic(home.path(), &["data", "sync", "--symbols", "AAPL"], &[]);
+    assert!(!no_key.status.success());
+    assert!(
+        text(&no_key.stderr).contains("POLYGON_API_KEY"),
+        "{}",
+        text(&no_key.stderr)
+    );
+
+    let empty = technic(
+        home.path(),
+        &["data", "sync"],
+        &[
+            ("POLYGON_API_KEY", KEY),
+            ("POLYGON_BASE_URL", "http://127.0.0.1:9"),
+        ],
+    );
+    assert!(!empty.status.success());
+    assert!(
+        text(&empty.stderr).contains("is empty") && text(&empty.stderr).contains("--symbols"),
+        "{}",
+        text(&empty.stderr)
+    );
+
+    let scan = technic(home.path(), &["scan", "--source", "store"], &[]);
+    assert!(!scan.status.success());
+    assert!(
+        text(&scan.stderr).contains("technic data import"),
+        "{}",
+        text(&scan.stderr)
+    );
+
+    let missing = technic(
+        home.path(),
+        &["data", "import", "/nonexistent/technic-data"],
+        &[],
+    );
+    assert!(!missing.status.success());
+    assert!(
+        text(&missing.stderr).contains("/nonexistent/technic-data"),
+        "{}",
+        text(&missing.stderr)
+    );
+}
+
+/// The Redis the test command starts (`TECHNIC_TEST_REDIS_URL`), if it answers. Under CI its
+/// absence is a failure; run by hand without it, the test says it skipped.
+fn test_redis(test: &str) -> Option<String> {
+    let url =
+        std::env::var("TECHNIC_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let address = url
+        .trim_start_matches("redis://")
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("")
+        .rsplit('@')
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let reachable = std::net::ToSocketAddrs::to_socket_addrs(&address)
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| {
+            std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_millis(500)).is_ok()
+        });
+    if reachable {
+        return Some(url);
+    }
+    let message = format!("Redis is not reachable at {address}; scripts/test starts it");
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI: {message}"
+    );
+    eprintln!("SKIPPED {test}: {message}");
+    None
+}
+
+#[test]
+fn scans_in_two_processes_share_bars_through_redis() {
+    let Some(redis) = test_redis("scans_in_two_processes_share_bars_through_redis") else {
+        return;
+    };
+    let data = small_data_dir();
+    std::fs::remove_file(data.path().join("bars/BF.B.csv")).expect("only good files");
+    let home = tempfile::tempdir().expect("home");
+    let dir = data.path().to_str().expect("path");
+    let scan = || {
+        let output = technic(
+            home.path(),
+            &["scan", "--data", dir, "--format", "json", "--quiet"],
+            &[("REDIS_URL", redis.as_str())],
+        );
+        assert!(output.status.success(), "{}", text(&output.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+        let metrics = &report["metrics"];
+        // What the bars decide (finish order, and so `total_processed`, varies run to run).
+        let computed: Vec<serde_json::Value> = report["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| {
+                serde_json::json!([r["symbol"], r["tech_rating"], r["signal"], r["indicators"]])
+            })
+            .collect();
+        (
+            metrics["source_cache_hits"].as_u64(),
+            metrics["source_cache_misses"].as_u64(),
+            computed,
+        )
+    };
+    // A fresh directory is a fresh namespace: the first process reads every file (a snapshot
+    // and a history per symbol), the second reads none.
+    let (hits, misses, first) = scan();
+    assert_eq!((hits, misses), (Some(0), Some(8)));
+    let (hits, misses, second) = scan();
+    assert_eq!((hits, misses), (Some(8), Some(0)));
+    assert_eq!(first, second, "the same results from cached bars");
+}
