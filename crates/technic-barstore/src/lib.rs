@@ -61,14 +61,19 @@ pub struct StoredSymbol {
 /// Facts about the store as a whole that no single file holds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Every session up to this date has been asked of the source for every stored symbol (a
-    /// symbol may still end earlier: it stopped trading). A sync starts the day after.
-    pub synced_through: Option<NaiveDate>,
-    /// Weekdays before `synced_through` on which the market did not trade (holidays), learnt from
-    /// empty answers, so they are never asked again.
+    /// Per symbol, the date every session up to which has been asked of the source (its file may
+    /// end earlier: it did not trade since). A symbol without an entry (imported, say) was asked
+    /// up to its last stored bar. Per symbol, not one date for the store: a sync of some symbols
+    /// (a scan of a few) must not pass the others' sessions by.
+    #[serde(default)]
+    pub asked_through: BTreeMap<String, NaiveDate>,
+    /// Weekdays on which the market did not trade (holidays), learnt from answers that were
+    /// empty after the session was over, so they are never asked again.
     #[serde(default)]
     pub closed_days: BTreeSet<NaiveDate>,
-    /// When `universe.csv` was last written from the source, in seconds since the epoch.
+    /// When `universe.csv` was last written from a complete listing (the source's whole
+    /// universe, or an import), in seconds since the epoch. Symbols added by a restricted scan do
+    /// not make it fresh.
     pub universe_saved_at: Option<u64>,
     /// Where the bars came from: `polygon`, or `import DIR`.
     #[serde(default)]
@@ -121,43 +126,11 @@ impl BarStore {
             else {
                 continue;
             };
-            match technic_data::parquet_summary(&path) {
-                Ok(summary) => {
-                    if let (Some(first), Some(last)) = (summary.first, summary.last) {
-                        symbols.insert(
-                            symbol.to_ascii_uppercase(),
-                            StoredSymbol {
-                                rows: summary.rows,
-                                first,
-                                last,
-                                bytes: summary.bytes,
-                            },
-                        );
-                    }
-                }
-                // A damaged file is treated as absent: the symbol is fetched again, and the
-                // rename that stores it replaces the damaged file.
-                Err(e) => {
-                    tracing::warn!(error = %e, "a stored bar file cannot be read; it will be fetched again")
-                }
+            if let Some(stored) = summarise(&path) {
+                symbols.insert(symbol.to_ascii_uppercase(), stored);
             }
         }
-        let manifest_path = dir.join("store.json");
-        let manifest = match std::fs::read(&manifest_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                // The bar files are the store; the manifest only saves requests. Losing it costs
-                // one longer sync, which is better than refusing to scan.
-                tracing::warn!(path = %manifest_path.display(), error = %e, "store.json is damaged; starting a new one");
-                Manifest::default()
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Manifest::default(),
-            Err(cause) => {
-                return Err(StoreError::Io {
-                    path: manifest_path,
-                    cause,
-                });
-            }
-        };
+        let manifest = read_manifest(dir)?;
         Ok(Self {
             dir: dir.to_owned(),
             symbols: Mutex::new(symbols),
@@ -169,8 +142,7 @@ impl BarStore {
         &self.dir
     }
 
-    /// Takes the store's write lock, waiting for another process's sync to finish.
-    pub fn lock(&self) -> Result<WriteLock, StoreError> {
+    fn lock_file(&self) -> Result<(PathBuf, File), StoreError> {
         let path = self.dir.join(".lock");
         let file = File::options()
             .create(true)
@@ -178,8 +150,63 @@ impl BarStore {
             .write(true)
             .open(&path)
             .map_err(io_error(&path))?;
+        Ok((path, file))
+    }
+
+    /// Takes the store's write lock, waiting for another process's writer to finish, then reads
+    /// again what that writer may have changed: what this process holds in memory dates from
+    /// before the wait.
+    pub fn lock(&self, members: &[String]) -> Result<WriteLock, StoreError> {
+        let (path, file) = self.lock_file()?;
         file.lock().map_err(io_error(&path))?;
+        self.reload(members)?;
         Ok(WriteLock(file))
+    }
+
+    /// [`BarStore::lock`] if no other process holds it, else `None` at once: a scan must not
+    /// wait behind an hour-long sync on the free tier; it reads what is stored instead.
+    pub fn try_lock(&self, members: &[String]) -> Result<Option<WriteLock>, StoreError> {
+        let (path, file) = self.lock_file()?;
+        match file.try_lock() {
+            Ok(()) => {
+                self.reload(members)?;
+                Ok(Some(WriteLock(file)))
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(cause)) => Err(StoreError::Io { path, cause }),
+        }
+    }
+
+    /// Reads the manifest and the footers of `members` from disk again.
+    fn reload(&self, members: &[String]) -> Result<(), StoreError> {
+        let manifest = read_manifest(&self.dir)?;
+        *self.manifest.lock().unwrap_or_else(PoisonError::into_inner) = manifest;
+        let fresh: Vec<(String, Option<StoredSymbol>)> = members
+            .iter()
+            .map(|symbol| (symbol.clone(), summarise(&self.bar_path(symbol))))
+            .collect();
+        let mut symbols = self.symbols.lock().unwrap_or_else(PoisonError::into_inner);
+        for (symbol, stored) in fresh {
+            match stored {
+                Some(stored) => symbols.insert(symbol, stored),
+                None => symbols.remove(&symbol),
+            };
+        }
+        Ok(())
+    }
+
+    /// The date every session up to which has been asked for `symbol`, if it is stored.
+    pub fn asked_through(&self, symbol: &str) -> Option<NaiveDate> {
+        let last = self.get(symbol)?.last;
+        let manifest = self.manifest.lock().unwrap_or_else(PoisonError::into_inner);
+        Some(
+            manifest
+                .asked_through
+                .get(symbol)
+                .copied()
+                .unwrap_or(last)
+                .max(last),
+        )
     }
 
     pub fn symbols(&self) -> BTreeMap<String, StoredSymbol> {
@@ -204,9 +231,11 @@ impl BarStore {
             .clone()
     }
 
-    /// Changes the manifest and writes it (atomically) before returning.
+    /// Changes the manifest and writes it (atomically) before returning. The change is applied to
+    /// the file's current content, so another process's changes made meanwhile are kept.
     pub fn update_manifest(&self, change: impl FnOnce(&mut Manifest)) -> Result<(), StoreError> {
         let mut manifest = self.manifest.lock().unwrap_or_else(PoisonError::into_inner);
+        *manifest = read_manifest(&self.dir)?;
         change(&mut manifest);
         let path = self.dir.join("store.json");
         let bytes = serde_json::to_vec_pretty(&*manifest).map_err(|e| StoreError::Io {
@@ -231,7 +260,12 @@ impl BarStore {
             return Ok(());
         };
         let path = self.bar_path(symbol);
-        technic_data::write_parquet_bars(&path, symbol, bars)?;
+        // Bars handed in already satisfy the invariants: a failure here is the disk's, and stops
+        // an import or a sync rather than being reported against one symbol.
+        technic_data::write_parquet_bars(&path, symbol, bars).map_err(|e| StoreError::Io {
+            path: path.clone(),
+            cause: std::io::Error::other(e.to_string()),
+        })?;
         let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
         self.symbols
             .lock()
@@ -288,8 +322,9 @@ impl BarStore {
         Ok(Some((members, Duration::from_secs(age))))
     }
 
-    /// Writes `universe.csv` (sorted by symbol) and notes when.
-    pub fn save_universe(&self, members: &[SymbolInfo]) -> Result<(), StoreError> {
+    /// Writes `universe.csv` (sorted by symbol); a `complete` listing (not a restricted scan's
+    /// few symbols) also makes the saved universe fresh.
+    pub fn save_universe(&self, members: &[SymbolInfo], complete: bool) -> Result<(), StoreError> {
         let path = self.dir.join("universe.csv");
         let mut writer = csv::Writer::from_writer(Vec::new());
         let io = |e: csv::Error| StoreError::Io {
@@ -319,7 +354,10 @@ impl BarStore {
             cause: std::io::Error::other(e.to_string()),
         })?;
         write_atomically(&path, &bytes)?;
-        self.update_manifest(|m| m.universe_saved_at = Some(now_secs()))
+        if complete {
+            self.update_manifest(|m| m.universe_saved_at = Some(now_secs()))?;
+        }
+        Ok(())
     }
 
     /// What `technic data status` reports.
@@ -327,6 +365,10 @@ impl BarStore {
         let symbols = self.symbols();
         let manifest = self.manifest();
         let newest = symbols.values().map(|s| s.last).max();
+        let asked: Vec<NaiveDate> = symbols
+            .keys()
+            .filter_map(|symbol| self.asked_through(symbol))
+            .collect();
         let behind: Vec<String> = symbols
             .iter()
             .filter(|(_, s)| Some(s.last) < newest)
@@ -339,7 +381,7 @@ impl BarStore {
             bytes: symbols.values().map(|s| s.bytes).sum(),
             first: symbols.values().map(|s| s.first).min(),
             last: newest,
-            synced_through: manifest.synced_through,
+            synced_through: asked.iter().min().copied(),
             behind,
             origins: manifest.origins.into_iter().collect(),
             universe_age_secs: manifest
@@ -358,6 +400,7 @@ pub struct StoreStatus {
     pub bytes: u64,
     pub first: Option<NaiveDate>,
     pub last: Option<NaiveDate>,
+    /// Every stored symbol has been asked for every session up to this date.
     pub synced_through: Option<NaiveDate>,
     /// Symbols whose last bar is older than the newest in the store (stopped trading, or failed
     /// in the last sync).
@@ -384,8 +427,9 @@ impl BarStore {
         origin: &str,
         on_symbol: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<ImportReport, StoreError> {
-        let _lock = self.lock()?;
         let members = source.universe()?;
+        let symbols: Vec<String> = members.iter().map(|i| i.symbol.clone()).collect();
+        let _lock = self.lock(&symbols)?;
         let total = members.len();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let report = Mutex::new(ImportReport::default());
@@ -440,14 +484,48 @@ impl BarStore {
             universe.insert(info.symbol.clone(), info);
         }
         let universe: Vec<SymbolInfo> = universe.into_values().collect();
-        self.save_universe(&universe)?;
-        let newest = self.symbols().values().map(|s| s.last).max();
+        self.save_universe(&universe, true)?;
         self.update_manifest(|m| {
             m.origins.insert(origin.to_owned());
-            // The import holds every session up to its newest bar: a sync starts after it.
-            m.synced_through = m.synced_through.max(newest);
+            // An imported file is what the directory held: each symbol is asked again from its
+            // own last bar, whatever an earlier sync had asked for it.
+            for symbol in &symbols {
+                m.asked_through.remove(symbol);
+            }
         })?;
         Ok(report)
+    }
+}
+
+fn read_manifest(dir: &Path) -> Result<Manifest, StoreError> {
+    let path = dir.join("store.json");
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            // The bar files are the store; the manifest only saves requests. Losing it costs one
+            // longer sync, which is better than refusing to scan.
+            tracing::warn!(path = %path.display(), error = %e, "store.json is damaged; starting a new one");
+            Manifest::default()
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
+        Err(cause) => Err(StoreError::Io { path, cause }),
+    }
+}
+
+/// A stored file's footer; `None` when it is missing or damaged (a damaged file is treated as
+/// absent: the symbol is fetched again, and the rename that stores it replaces the file).
+fn summarise(path: &Path) -> Option<StoredSymbol> {
+    match technic_data::parquet_summary(path) {
+        Ok(summary) => Some(StoredSymbol {
+            rows: summary.rows,
+            first: summary.first?,
+            last: summary.last?,
+            bytes: summary.bytes,
+        }),
+        Err(DataError::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "a stored bar file cannot be read; it will be fetched again");
+            None
+        }
     }
 }
 

@@ -20,6 +20,9 @@ pub const UNIVERSE_TTL: Duration = Duration::from_secs(24 * 3600);
 /// How often a long-running process checks for new sessions.
 pub const REFRESH_EVERY: Duration = Duration::from_secs(600);
 
+/// How soon to look again when another process held the store.
+const BUSY_RETRY: Duration = Duration::from_secs(30);
+
 #[derive(Debug)]
 pub struct StoredSource<F> {
     store: Arc<BarStore>,
@@ -100,7 +103,24 @@ impl<F: DailyFeed> StoredSource<F> {
         if members.is_empty() {
             members = self.store.symbols().into_keys().collect();
         }
-        match self.store.sync(&self.feed, &members, false) {
+        let synced = match self.store.try_lock(&members) {
+            Ok(Some(lock)) => self.store.sync_locked(&lock, &self.feed, &members, false),
+            Ok(None) => {
+                // Another process (a `technic data sync`) is writing: scan what is stored, and
+                // look again shortly rather than in ten minutes.
+                tracing::info!(
+                    "the bar store is being synced by another process; stored bars are used"
+                );
+                let now = Instant::now();
+                *refreshed = Some((
+                    today,
+                    now.checked_sub(REFRESH_EVERY - BUSY_RETRY).unwrap_or(now),
+                ));
+                return;
+            }
+            Err(e) => Err(e),
+        };
+        match synced {
             Ok(report) => {
                 if report.bars_added > 0
                     || !report.refetched.is_empty()
@@ -157,24 +177,30 @@ impl<F: DailyFeed> MarketData for StoredSource<F> {
     }
 
     fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
-        let saved = self.store.universe().map_err(|e| DataError::Service {
-            message: e.to_string(),
-        })?;
-        let fresh = saved
-            .as_ref()
-            .filter(|(_, age)| *age < UNIVERSE_TTL)
-            .map(|(members, _)| members);
-        // The saved list answers when it covers what is asked for.
-        let from_store = match (&self.symbols, fresh) {
-            (None, Some(members)) => Some(members.clone()),
-            (Some(wanted), Some(members)) => {
-                let known: HashMap<&str, &SymbolInfo> =
-                    members.iter().map(|i| (i.symbol.as_str(), i)).collect();
-                wanted
-                    .iter()
-                    .map(|s| known.get(s.as_str()).map(|i| (*i).clone()))
-                    .collect::<Option<Vec<_>>>()
+        let saved = self
+            .store
+            .universe()
+            .map_err(|e| DataError::Service {
+                message: e.to_string(),
+            })?
+            .map(|(members, age)| {
+                let by_symbol: HashMap<String, SymbolInfo> =
+                    members.into_iter().map(|i| (i.symbol.clone(), i)).collect();
+                (by_symbol, age)
+            });
+        // The saved list answers when it covers what is asked for: the whole universe only if
+        // a complete listing saved it lately; named symbols whenever they are all in it (names
+        // are informational, and asking costs a request per symbol).
+        let from_store = match (&self.symbols, &saved) {
+            (None, Some((members, age))) if *age < UNIVERSE_TTL => {
+                let mut all: Vec<SymbolInfo> = members.values().cloned().collect();
+                all.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+                Some(all)
             }
+            (Some(wanted), Some((members, _))) => wanted
+                .iter()
+                .map(|s| members.get(s).cloned())
+                .collect::<Option<Vec<_>>>(),
             _ => None,
         };
         if let Some(universe) = from_store {
@@ -183,32 +209,49 @@ impl<F: DailyFeed> MarketData for StoredSource<F> {
         }
         match self.feed.universe() {
             Ok(universe) => {
-                // A restricted universe adds to the saved one rather than replacing it.
-                let mut all: HashMap<String, SymbolInfo> = match (&self.symbols, saved) {
-                    (Some(_), Some((members, _))) => {
-                        members.into_iter().map(|i| (i.symbol.clone(), i)).collect()
-                    }
+                // A restricted listing adds to the saved universe and leaves its age alone, so
+                // a scan of a few symbols never stands in for the whole market.
+                let mut all = match (&self.symbols, saved) {
+                    (Some(_), Some((members, _))) => members,
                     _ => HashMap::new(),
                 };
                 for info in &universe {
                     all.insert(info.symbol.clone(), info.clone());
                 }
                 let all: Vec<SymbolInfo> = all.into_values().collect();
-                if let Err(e) = self.store.save_universe(&all) {
+                if let Err(e) = self.store.save_universe(&all, self.symbols.is_none()) {
                     tracing::warn!(error = %e, "the universe could not be saved in the store");
                 }
                 self.remember(&universe);
                 Ok(universe)
             }
-            // Offline or refused: a stale saved universe still lets the stored bars be scanned.
-            Err(e) => match self.store.universe() {
-                Ok(Some((members, age))) if self.symbols.is_none() => {
-                    tracing::warn!(error = %e, age_hours = age.as_secs() / 3600, "the source's universe is unavailable; using the one saved in the store");
-                    self.remember(&members);
-                    Ok(members)
+            // Offline or refused: what the store knows still lets the stored bars be scanned.
+            Err(e) => {
+                let known = saved.map(|(members, _)| members).unwrap_or_default();
+                let offline: Vec<SymbolInfo> = match &self.symbols {
+                    None => {
+                        let mut all: Vec<SymbolInfo> = known.into_values().collect();
+                        all.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+                        all
+                    }
+                    Some(wanted) => wanted
+                        .iter()
+                        .filter(|s| known.contains_key(*s) || self.store.get(s).is_some())
+                        .map(|s| {
+                            known
+                                .get(s)
+                                .cloned()
+                                .unwrap_or_else(|| SymbolInfo::new(s.clone()))
+                        })
+                        .collect(),
+                };
+                if offline.is_empty() {
+                    return Err(e);
                 }
-                _ => Err(e),
-            },
+                tracing::warn!(error = %e, symbols = offline.len(), "the source's universe is unavailable; using what the store knows");
+                self.remember(&offline);
+                Ok(offline)
+            }
         }
     }
 

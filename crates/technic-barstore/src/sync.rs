@@ -6,12 +6,19 @@
 //! - Ticker aggregates: one request per lagging symbol, however many sessions it covers; fewer
 //!   when the store has a few symbols and a long gap.
 //!
-//! Adjusted history changes when a split or dividend happens: bars stored before it no longer
-//! match the source's. Ticker aggregates are asked from the last stored date, so the overlapping
-//! bar shows a re-adjustment exactly. A grouped day has no overlap; there a first new bar that
-//! opens more than 45 % away from the last stored close (a split's signature: 2:1, 3:2, 1:10…)
-//! makes the symbol's whole history be fetched again. A dividend's small re-adjustment is not
-//! seen on that path; `technic data sync --full` refetches every history.
+//! Each symbol carries the date up to which it has been asked for ([`crate::Manifest`]). Most
+//! symbols share one (they were synced together): the sessions after it are fetched grouped, and
+//! a symbol behind that pack (it failed once, or was imported with an older end) is fetched per
+//! ticker, so one straggler never makes the whole store re-ask old days, and a sync of a few
+//! symbols never makes the others skip a session.
+//!
+//! Adjusted history changes when a split happens: bars stored before it no longer match the
+//! source's. Ticker aggregates are asked from the last stored date, so the overlapping bar shows
+//! a re-adjustment exactly. A grouped day has no overlap; there a first new bar that opens more
+//! than 20 % away from the last stored close (a split's signature: 5:4, 4:3, 2:1, 1:10…) makes
+//! the symbol's whole history be fetched again (a real 20 % gap costs one needless request). A
+//! dividend's small re-adjustment is not seen on that path; `technic data sync --full`
+//! ([`BarStore::sync_full`]) fetches every history again.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,26 +29,30 @@ use serde::Serialize;
 use technic_core::{Bar, Bars};
 use technic_data::{BarWindow, DailyFeed, DataError};
 
-use crate::{BarStore, StoreError};
+use crate::{BarStore, StoreError, WriteLock};
 
 /// Requests in flight at once from a sync; the feed applies its own (tighter) limits.
 const SYNC_THREADS: usize = 8;
 
 /// A first new bar opening beyond this ratio of the last stored close (either way) is taken for
 /// a split, and the history is fetched again.
-const SPLIT_RATIO: f64 = 1.45;
+const SPLIT_RATIO: f64 = 1.2;
 
 /// What a sync will ask for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SyncPlan {
     pub today: NaiveDate,
-    /// Sessions to fetch as grouped daily aggregates (empty when ticker aggregates are cheaper).
+    /// Sessions to fetch as grouped daily aggregates.
     pub days: Vec<NaiveDate>,
-    /// Stored symbols whose last bar is older than `today`, with that bar's date.
-    pub lagging: Vec<(String, NaiveDate)>,
+    /// Stored symbols brought up to date from those days, with their last stored bar's date.
+    pub grouped: Vec<(String, NaiveDate)>,
+    /// Stored symbols fetched per ticker from their last stored bar.
+    pub per_ticker: Vec<(String, NaiveDate)>,
+    /// Stored symbols with no session to ask for (a weekend, a holiday): only noted as asked.
+    pub current: Vec<String>,
     /// Symbols not stored at all: their whole history is fetched.
     pub missing: Vec<String>,
-    /// `grouped daily`, `ticker aggregates` or `up to date`.
+    /// `grouped daily`, `ticker aggregates`, `whole histories` or `up to date`.
     pub strategy: &'static str,
     /// Requests the plan needs, pagination and retries aside.
     pub requests: usize,
@@ -63,7 +74,28 @@ pub struct SyncReport {
     /// Symbols (or `day YYYY-MM-DD`) that could not be brought up to date, and why. What was
     /// stored before stays.
     pub failed: Vec<(String, String)>,
+    /// Every member has been asked for every session up to this date.
     pub synced_through: Option<NaiveDate>,
+    /// Per member, the date it has now been asked through (kept in the manifest).
+    #[serde(skip)]
+    asked: Vec<(String, NaiveDate)>,
+}
+
+/// Weekdays after `after` up to `today` that are not known holidays.
+fn sessions(
+    after: NaiveDate,
+    today: NaiveDate,
+    closed: &std::collections::BTreeSet<NaiveDate>,
+) -> Vec<NaiveDate> {
+    let mut days = Vec::new();
+    let mut date = after.succ_opt();
+    while let Some(d) = date.filter(|d| *d <= today) {
+        if !matches!(d.weekday(), Weekday::Sat | Weekday::Sun) && !closed.contains(&d) {
+            days.push(d);
+        }
+        date = d.succ_opt();
+    }
+    days
 }
 
 impl BarStore {
@@ -71,89 +103,113 @@ impl BarStore {
     /// stored yet are fetched whole; a scan leaves them to be fetched as it reaches them.
     pub fn plan(&self, feed: &dyn DailyFeed, members: &[String], fetch_missing: bool) -> SyncPlan {
         let today = feed.today();
-        let stored = self.symbols();
         let manifest = self.manifest();
-        let mut lagging = Vec::new();
+        // (symbol, last stored bar, asked through)
+        let mut lagging: Vec<(String, NaiveDate, NaiveDate)> = Vec::new();
+        let mut current = Vec::new();
         let mut missing = Vec::new();
         for symbol in members {
-            match stored.get(symbol) {
-                Some(s) if s.last < today => lagging.push((symbol.clone(), s.last)),
-                Some(_) => {}
-                None if fetch_missing => missing.push(symbol.clone()),
-                None => {}
-            }
-        }
-        // Sessions after the store's sync point (or, without one, after the oldest lagging bar),
-        // skipping weekends and days known to be holidays.
-        let floor = manifest
-            .synced_through
-            .or_else(|| lagging.iter().map(|(_, last)| *last).min());
-        let mut days = Vec::new();
-        if let (Some(floor), false) = (floor, lagging.is_empty()) {
-            let mut date = floor.succ_opt();
-            while let Some(d) = date.filter(|d| *d <= today) {
-                if !matches!(d.weekday(), Weekday::Sat | Weekday::Sun)
-                    && !manifest.closed_days.contains(&d)
-                {
-                    days.push(d);
+            match (self.get(symbol), self.asked_through(symbol)) {
+                (Some(stored), Some(asked)) => {
+                    if sessions(asked, today, &manifest.closed_days).is_empty() {
+                        if asked < today {
+                            current.push(symbol.clone());
+                        }
+                    } else {
+                        lagging.push((symbol.clone(), stored.last, asked));
+                    }
                 }
-                date = d.succ_opt();
+                _ if fetch_missing => missing.push(symbol.clone()),
+                _ => {}
             }
         }
-        let (strategy, requests) = if lagging.is_empty() || days.is_empty() {
-            days.clear();
-            ("up to date", 0)
-        } else if days.len() <= lagging.len() {
-            ("grouped daily", days.len())
-        } else {
-            days.clear();
-            ("ticker aggregates", lagging.len())
+        // The pack: the most common asked-through date (on a tie the later one).
+        let mut counts: BTreeMap<NaiveDate, usize> = BTreeMap::new();
+        for (_, _, asked) in &lagging {
+            *counts.entry(*asked).or_default() += 1;
+        }
+        let pack_date = counts
+            .iter()
+            .max_by_key(|(date, count)| (**count, **date))
+            .map(|(date, _)| *date);
+        let days = pack_date.map_or_else(Vec::new, |d| sessions(d, today, &manifest.closed_days));
+        let (pack, behind): (Vec<_>, Vec<_>) = lagging
+            .iter()
+            .partition(|(_, _, asked)| pack_date.is_some_and(|d| *asked >= d));
+        let strip = |list: &[&(String, NaiveDate, NaiveDate)]| -> Vec<(String, NaiveDate)> {
+            list.iter().map(|(s, last, _)| (s.clone(), *last)).collect()
         };
-        let strategy = if strategy == "up to date" && !missing.is_empty() {
-            "whole histories"
+        // Grouped only when strictly cheaper: on a tie, ticker requests are smaller and their
+        // overlapping bar checks the stored history.
+        let grouped_cost = days.len() + behind.len();
+        let (strategy, days, grouped, per_ticker) = if lagging.is_empty() {
+            let strategy = if missing.is_empty() {
+                "up to date"
+            } else {
+                "whole histories"
+            };
+            (strategy, Vec::new(), Vec::new(), Vec::new())
+        } else if grouped_cost < lagging.len() {
+            ("grouped daily", days, strip(&pack), strip(&behind))
         } else {
-            strategy
+            let all: Vec<&(String, NaiveDate, NaiveDate)> = lagging.iter().collect();
+            ("ticker aggregates", Vec::new(), Vec::new(), strip(&all))
         };
         SyncPlan {
             today,
+            requests: days.len() + per_ticker.len() + missing.len(),
             days,
-            requests: requests + missing.len(),
-            lagging: if strategy == "up to date" || strategy == "whole histories" {
-                Vec::new()
-            } else {
-                lagging
-            },
+            grouped,
+            per_ticker,
+            current,
             missing,
             strategy,
         }
     }
 
-    /// Carries out [`BarStore::plan`]. Failures of single symbols or days are reported, not
-    /// returned: everything that could be stored is, and the next sync picks up the rest.
+    /// Carries out [`BarStore::plan`], waiting for another process's sync first. Failures of
+    /// single symbols or days are reported, not returned: everything that could be stored is,
+    /// and the next sync picks up the rest.
     pub fn sync(
         &self,
         feed: &dyn DailyFeed,
         members: &[String],
         fetch_missing: bool,
     ) -> Result<SyncReport, StoreError> {
-        let _lock = self.lock()?;
+        let lock = self.lock(members)?;
+        self.sync_locked(&lock, feed, members, fetch_missing)
+    }
+
+    /// [`BarStore::sync`] under a lock already taken (see [`BarStore::try_lock`]).
+    pub fn sync_locked(
+        &self,
+        _lock: &WriteLock,
+        feed: &dyn DailyFeed,
+        members: &[String],
+        fetch_missing: bool,
+    ) -> Result<SyncReport, StoreError> {
         let plan = self.plan(feed, members, fetch_missing);
         let record = Mutex::new(SyncReport {
             strategy: plan.strategy,
             ..SyncReport::default()
         });
         let record = &record;
+        for symbol in &plan.current {
+            note(record, |r| r.asked.push((symbol.clone(), plan.today)));
+        }
         if !plan.days.is_empty() {
             self.sync_days(feed, &plan, record)?;
-        } else if !plan.lagging.is_empty() {
-            parallel(&plan.lagging, |(symbol, last)| {
-                self.sync_ticker(feed, symbol, *last, plan.today, record)
-            })?;
         }
+        parallel(&plan.per_ticker, |(symbol, last)| {
+            self.sync_ticker(feed, symbol, *last, plan.today, record)
+        })?;
         parallel(&plan.missing, |symbol| {
             match self.fetch_whole(feed, symbol) {
                 Ok(_) => {
-                    note(record, |r| r.fetched_whole.push(symbol.clone()));
+                    note(record, |r| {
+                        r.fetched_whole.push(symbol.clone());
+                        r.asked.push((symbol.clone(), plan.today));
+                    });
                     Ok(())
                 }
                 Err(StoreError::Data(e)) => {
@@ -163,28 +219,52 @@ impl BarStore {
                 Err(e) => Err(e),
             }
         })?;
-        let mut report =
-            std::mem::take(&mut *record.lock().unwrap_or_else(PoisonError::into_inner));
+        let report = std::mem::take(&mut *record.lock().unwrap_or_else(PoisonError::into_inner));
+        self.finish(feed, members, report)
+    }
+
+    /// Fetches every member's whole history again, replacing what is stored: what picks up the
+    /// dividend re-adjustments the grouped path cannot see. One request per symbol.
+    pub fn sync_full(
+        &self,
+        feed: &dyn DailyFeed,
+        members: &[String],
+    ) -> Result<SyncReport, StoreError> {
+        let _lock = self.lock(members)?;
+        let today = feed.today();
+        let record = Mutex::new(SyncReport {
+            strategy: "whole histories",
+            ..SyncReport::default()
+        });
+        parallel(members, |symbol| self.refetch(feed, symbol, today, &record))?;
+        let report = record.into_inner().unwrap_or_else(PoisonError::into_inner);
+        self.finish(feed, members, report)
+    }
+
+    /// Records in the manifest how far each member has now been asked, and sums up.
+    fn finish(
+        &self,
+        feed: &dyn DailyFeed,
+        members: &[String],
+        mut report: SyncReport,
+    ) -> Result<SyncReport, StoreError> {
         report.fetched_whole.sort();
         report.refetched.sort();
         report.failed.sort();
-        if report.failed.is_empty() {
-            let newest = members
-                .iter()
-                .filter_map(|s| self.get(s))
-                .map(|s| s.last)
-                .max();
-            let through = report.days_fetched.last().copied().max(newest);
-            self.update_manifest(|m| {
-                m.synced_through = m.synced_through.max(through);
-                m.origins.insert(feed.info().kind.to_owned());
-            })?;
-        } else {
-            self.update_manifest(|m| {
-                m.origins.insert(feed.info().kind.to_owned());
-            })?;
-        }
-        report.synced_through = self.manifest().synced_through;
+        let asked = std::mem::take(&mut report.asked);
+        let closed = report.closed_days.clone();
+        self.update_manifest(|m| {
+            for (symbol, date) in asked {
+                let entry = m.asked_through.entry(symbol).or_insert(date);
+                *entry = (*entry).max(date);
+            }
+            m.closed_days.extend(closed);
+            m.origins.insert(feed.info().kind.to_owned());
+        })?;
+        report.synced_through = members
+            .iter()
+            .filter_map(|symbol| self.asked_through(symbol))
+            .min();
         Ok(report)
     }
 
@@ -222,7 +302,7 @@ impl BarStore {
         }
     }
 
-    /// The grouped path: every missing day, then each lagging symbol's new bars appended.
+    /// The grouped path: every missing day, then each pack member's new bars appended.
     fn sync_days(
         &self,
         feed: &dyn DailyFeed,
@@ -241,19 +321,22 @@ impl BarStore {
         // Days are applied in order up to the first that failed: a later day's bars after a
         // missing one would leave a hole no delta would ever fill.
         let mut usable = Vec::new();
-        let mut closed = Vec::new();
+        let mut through = None;
         for (date, answer) in answers.into_inner().unwrap_or_else(PoisonError::into_inner) {
             match answer {
                 Ok(day) if day.is_empty() && date >= plan.today => {
-                    // Today's session is not published yet: ask again next time.
+                    // The last session is not published yet: ask again next time.
                     break;
                 }
                 Ok(day) => {
-                    if day.is_empty() {
-                        closed.push(date);
-                    }
-                    note(record, |r| r.days_fetched.push(date));
+                    note(record, |r| {
+                        r.days_fetched.push(date);
+                        if day.is_empty() {
+                            r.closed_days.push(date);
+                        }
+                    });
                     usable.push(day);
+                    through = Some(date);
                 }
                 Err(e) => {
                     note(record, |r| {
@@ -263,32 +346,33 @@ impl BarStore {
                 }
             }
         }
-        if !closed.is_empty() {
-            note(record, |r| r.closed_days.extend(closed.iter().copied()));
-            self.update_manifest(|m| m.closed_days.extend(closed.iter().copied()))?;
-        }
-        if usable.is_empty() {
+        let Some(through) = through else {
             return Ok(());
-        }
-        parallel(&plan.lagging, |(symbol, last)| {
+        };
+        parallel(&plan.grouped, |(symbol, last)| {
             let new: Vec<Bar> = usable
                 .iter()
                 .filter_map(|day| day.get(symbol))
                 .filter(|bar| bar.date > *last)
                 .copied()
                 .collect();
-            if new.is_empty() {
-                return Ok(());
-            }
-            match self.append(symbol, &new) {
+            let outcome = if new.is_empty() {
+                Ok(Appended::Added(0))
+            } else {
+                self.append(symbol, &new)
+            };
+            match outcome {
                 Ok(Appended::Added(n)) => {
                     note(record, |r| {
-                        r.symbols_updated += 1;
-                        r.bars_added += n;
+                        if n > 0 {
+                            r.symbols_updated += 1;
+                            r.bars_added += n;
+                        }
+                        r.asked.push((symbol.clone(), through));
                     });
                     Ok(())
                 }
-                Ok(Appended::Readjusted) => self.refetch(feed, symbol, record),
+                Ok(Appended::Readjusted) => self.refetch(feed, symbol, plan.today, record),
                 Err(StoreError::Data(e)) => {
                     note(record, |r| r.failed.push((symbol.clone(), e.to_string())));
                     Ok(())
@@ -299,6 +383,7 @@ impl BarStore {
     }
 
     /// The per-ticker path: bars from the last stored date on; the overlapping bar must match.
+    /// Any failure is this symbol's, reported; only the disk's stops the sync.
     fn sync_ticker(
         &self,
         feed: &dyn DailyFeed,
@@ -307,43 +392,48 @@ impl BarStore {
         today: NaiveDate,
         record: &Mutex<SyncReport>,
     ) -> Result<(), StoreError> {
-        let window = BarWindow {
-            last: None,
-            from: Some(last),
-            to: Some(today),
-        };
-        let fetched = match feed.bars(symbol, &window) {
-            Ok(bars) => bars,
-            Err(e) => {
-                note(record, |r| {
-                    r.failed.push((symbol.to_owned(), e.to_string()))
-                });
-                return Ok(());
+        let outcome = (|| {
+            let window = BarWindow {
+                last: None,
+                from: Some(last),
+                to: Some(today),
+            };
+            let fetched = feed.bars(symbol, &window)?;
+            let stored = self.read(symbol)?;
+            let overlap_matches = fetched.dates.first() == stored.last_date().as_ref()
+                && stored
+                    .close
+                    .last()
+                    .zip(fetched.close.first())
+                    .is_some_and(|(a, b)| same_price(*a, *b));
+            if !overlap_matches {
+                return Ok(Appended::Readjusted);
             }
-        };
-        let stored = self.read(symbol)?;
-        let overlap_matches = fetched.dates.first() == Some(&last)
-            && stored
-                .close
-                .last()
-                .zip(fetched.close.first())
-                .is_some_and(|(a, b)| same_price(*a, *b));
-        if !overlap_matches {
-            return self.refetch(feed, symbol, record);
-        }
-        let new: Vec<Bar> = (1..fetched.len()).map(|i| bar_at(&fetched, i)).collect();
-        if new.is_empty() {
-            return Ok(());
-        }
-        match self.append(symbol, &new)? {
-            Appended::Added(n) => {
+            let new: Vec<Bar> = (1..fetched.len()).filter_map(|i| fetched.get(i)).collect();
+            if new.is_empty() {
+                return Ok(Appended::Added(0));
+            }
+            self.append(symbol, &new)
+        })();
+        match outcome {
+            Ok(Appended::Added(n)) => {
                 note(record, |r| {
-                    r.symbols_updated += 1;
-                    r.bars_added += n;
+                    if n > 0 {
+                        r.symbols_updated += 1;
+                        r.bars_added += n;
+                    }
+                    r.asked.push((symbol.to_owned(), today));
                 });
                 Ok(())
             }
-            Appended::Readjusted => self.refetch(feed, symbol, record),
+            Ok(Appended::Readjusted) => self.refetch(feed, symbol, today, record),
+            Err(StoreError::Data(e)) => {
+                note(record, |r| {
+                    r.failed.push((symbol.to_owned(), e.to_string()))
+                });
+                Ok(())
+            }
+            Err(e) => Err(e),
         }
     }
 
@@ -351,6 +441,7 @@ impl BarStore {
         &self,
         feed: &dyn DailyFeed,
         symbol: &str,
+        today: NaiveDate,
         record: &Mutex<SyncReport>,
     ) -> Result<(), StoreError> {
         match self.fetch_whole(feed, symbol) {
@@ -358,6 +449,7 @@ impl BarStore {
                 note(record, |r| {
                     r.refetched.push(symbol.to_owned());
                     r.symbols_updated += 1;
+                    r.asked.push((symbol.to_owned(), today));
                 });
                 Ok(())
             }
@@ -371,18 +463,24 @@ impl BarStore {
         }
     }
 
-    /// Appends `new` (dated after the last stored bar) to the symbol's file, unless the first
-    /// new bar looks like the source re-adjusted the history.
+    /// Appends the bars of `new` dated after the file's last bar (read now, not remembered: a
+    /// process that synced meanwhile may have appended them), unless the first looks like the
+    /// source re-adjusted the history.
     fn append(&self, symbol: &str, new: &[Bar]) -> Result<Appended, StoreError> {
         let mut bars = self.read(symbol)?;
+        let last = bars.last_date();
+        let new: Vec<&Bar> = new.iter().filter(|b| Some(b.date) > last).collect();
         if let (Some(previous), Some(first)) = (bars.close.last(), new.first()) {
             let ratio = first.open / previous;
             if !(1.0 / SPLIT_RATIO..=SPLIT_RATIO).contains(&ratio) {
                 return Ok(Appended::Readjusted);
             }
         }
-        for bar in new {
-            bars.push(*bar).map_err(|problem| DataError::Unavailable {
+        if new.is_empty() {
+            return Ok(Appended::Added(0));
+        }
+        for bar in &new {
+            bars.push(**bar).map_err(|problem| DataError::Unavailable {
                 symbol: symbol.to_owned(),
                 reason: format!("new bar of {}: {problem}", bar.date),
             })?;
@@ -406,17 +504,6 @@ enum Appended {
 
 fn same_price(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-6 * a.abs().max(b.abs())
-}
-
-fn bar_at(bars: &Bars, i: usize) -> Bar {
-    Bar {
-        date: bars.dates[i],
-        open: bars.open[i],
-        high: bars.high[i],
-        low: bars.low[i],
-        close: bars.close[i],
-        volume: bars.volume[i],
-    }
 }
 
 /// Runs `work` over `items` on a few threads; the first error stops the rest.

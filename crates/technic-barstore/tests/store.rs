@@ -414,7 +414,7 @@ fn a_scan_reads_the_store_when_the_source_is_unreachable() {
         .into_iter()
         .filter(|i| SYMBOLS.contains(&i.symbol.as_str()))
         .collect();
-    store.save_universe(&ours).expect("universe");
+    store.save_universe(&ours, true).expect("universe");
     let base_url = fake.base_url.clone();
     drop(fake);
 
@@ -439,6 +439,25 @@ fn a_scan_reads_the_store_when_the_source_is_unreachable() {
         "{:?}",
         report.diagnostics
     );
+
+    // Named symbols too (`scan --source polygon --symbols AAPL,KO` with the network down).
+    let offline = PolygonSource::new(PolygonConfig {
+        base_url: "http://127.0.0.1:9".into(),
+        max_attempts: 1,
+        timeout: Duration::from_millis(500),
+        today: Some(date("2021-04-22")),
+        symbols: Some(vec!["AAPL".into(), "KO".into()]),
+        ..PolygonConfig::new(KEY)
+    })
+    .expect("feed");
+    let named = StoredSource::new(
+        Arc::clone(&store),
+        offline,
+        Some(vec!["AAPL".into(), "KO".into(), "ZZZZ".into()]),
+    );
+    let universe = named.universe().expect("what the store knows");
+    let listed: Vec<&str> = universe.iter().map(|i| i.symbol.as_str()).collect();
+    assert_eq!(listed, ["AAPL", "KO"]);
 }
 
 #[test]
@@ -463,6 +482,125 @@ fn a_symbol_the_source_has_no_bars_for_is_not_asked_again_for_a_week() {
     let (again, asked) = ask(LAST_DAY);
     assert_eq!(again.expect_err("still none").to_string(), error);
     assert_eq!(asked, 0, "remembered, across processes");
+    let (_, asked) = ask("2021-04-27");
+    assert_eq!(asked, 0, "not on the sixth day");
     let (_, asked) = ask("2021-04-28");
     assert_eq!(asked, 1, "asked again a week later");
+}
+
+/// Stores `SYMBOLS` as fetched up to `through`.
+fn synced_store(fake: &PolygonFake, home: &Path, through: &str) -> BarStore {
+    fake.serve_until(Some(date(through)));
+    let store = BarStore::open_in(home).expect("store");
+    store
+        .sync(&feed(fake, through), &symbols(), true)
+        .expect("first sync");
+    store
+}
+
+#[test]
+fn a_sync_of_a_few_symbols_never_makes_the_others_skip_a_session() {
+    let fake = fake();
+    let home = tempfile::tempdir().expect("home");
+    let store = synced_store(&fake, home.path(), "2021-04-16");
+    // Monday: a scan of AAPL alone brings AAPL up to date.
+    fake.serve_until(Some(date("2021-04-19")));
+    store
+        .sync(&feed(&fake, "2021-04-19"), &["AAPL".to_string()], false)
+        .expect("AAPL");
+    // Tuesday: the whole store. The others still need Monday.
+    fake.serve_until(Some(date("2021-04-20")));
+    let feed = feed(&fake, "2021-04-20");
+    let plan = store.plan(&feed, &symbols(), false);
+    assert_eq!(plan.days, [date("2021-04-19"), date("2021-04-20")]);
+    let report = store.sync(&feed, &symbols(), false).expect("all");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.synced_through, Some(date("2021-04-20")));
+    for symbol in SYMBOLS {
+        assert_eq!(
+            store.read(symbol).expect("stored"),
+            expected(symbol, "2021-04-20"),
+            "{symbol}: no session missing"
+        );
+    }
+}
+
+#[test]
+fn symbols_imported_with_different_ends_are_each_caught_up_from_their_own() {
+    let data = tempfile::tempdir().expect("data");
+    std::fs::create_dir(data.path().join("bars")).expect("bars");
+    std::fs::copy(
+        sp500().join("bars/AAPL.csv"),
+        data.path().join("bars/AAPL.csv"),
+    )
+    .expect("copy");
+    // MSFT's file ends the Friday before.
+    let msft = std::fs::read_to_string(sp500().join("bars/MSFT.csv")).expect("read");
+    let cut: Vec<&str> = msft
+        .lines()
+        .filter(|line| !line.starts_with("2021-04-19") && !line.starts_with("2021-04-2"))
+        .collect();
+    std::fs::write(data.path().join("bars/MSFT.csv"), cut.join("\n") + "\n").expect("write");
+    let home = tempfile::tempdir().expect("home");
+    let store = BarStore::open_in(home.path()).expect("store");
+    let report = store
+        .import(
+            &FileSource::open(data.path()).expect("dir"),
+            "import",
+            &|_, _| {},
+        )
+        .expect("import");
+    assert_eq!(report.symbols, 2);
+    assert_eq!(store.status().synced_through, Some(date("2021-04-16")));
+
+    let fake = fake();
+    let before = fake.request_count();
+    let both = vec!["AAPL".to_string(), "MSFT".to_string()];
+    let feed = feed(&fake, LAST_DAY);
+    let plan = store.plan(&feed, &both, false);
+    assert_eq!(plan.per_ticker, [("MSFT".to_string(), date("2021-04-16"))]);
+    let update = store.sync(&feed, &both, false).expect("sync");
+    assert!(update.failed.is_empty(), "{:?}", update.failed);
+    assert_eq!(
+        fake.request_count() - before,
+        1,
+        "one request, for MSFT alone"
+    );
+    for symbol in &both {
+        assert_eq!(
+            store.read(symbol).expect("stored"),
+            expected(symbol, LAST_DAY)
+        );
+    }
+}
+
+#[test]
+fn two_processes_syncing_one_home_in_turn_see_each_other() {
+    let fake = fake();
+    let home = tempfile::tempdir().expect("home");
+    let first = synced_store(&fake, home.path(), "2021-04-16");
+    // A second process opened the same home at the same time.
+    let second = BarStore::open_in(home.path()).expect("second");
+    fake.serve_until(Some(date("2021-04-19")));
+    first
+        .sync(&feed(&fake, "2021-04-19"), &symbols(), false)
+        .expect("first");
+    fake.serve_until(Some(date("2021-04-20")));
+    let before = fake.request_count();
+    let report = second
+        .sync(&feed(&fake, "2021-04-20"), &symbols(), false)
+        .expect("second");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert!(report.refetched.is_empty(), "{:?}", report.refetched);
+    assert_eq!(
+        fake.request_count() - before,
+        1,
+        "only the day the first did not fetch"
+    );
+    for symbol in SYMBOLS {
+        assert_eq!(
+            second.read(symbol).expect("stored"),
+            expected(symbol, "2021-04-20")
+        );
+    }
 }

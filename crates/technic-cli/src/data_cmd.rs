@@ -39,6 +39,10 @@ enum DataCommand {
         /// Print the plan (what would be fetched, how many requests) and fetch nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Fetch every stored symbol's whole history again (one request each): picks up the
+        /// dividend re-adjustments a daily update cannot see.
+        #[arg(long, conflicts_with = "dry_run")]
+        full: bool,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -61,9 +65,10 @@ pub fn run(args: DataCmdArgs) -> anyhow::Result<()> {
         DataCommand::Sync {
             symbols,
             dry_run,
+            full,
             json,
             home,
-        } => sync(symbols, dry_run, json, &home),
+        } => sync(symbols, dry_run, full, json, &home),
         DataCommand::Status { json, home } => status(&home, json),
     }
 }
@@ -122,6 +127,7 @@ fn import(dir: &std::path::Path, home: &HomeArgs, quiet: bool) -> anyhow::Result
 fn sync(
     symbols: Option<Vec<String>>,
     dry_run: bool,
+    full: bool,
     json: bool,
     home: &HomeArgs,
 ) -> anyhow::Result<()> {
@@ -147,21 +153,25 @@ fn sync(
             println!("{}", serde_json::to_string_pretty(&plan)?);
         } else {
             println!(
-                "up to {}: {} ({} requests): {} missing days, {} symbols behind, {} not stored",
+                "up to {}: {} ({} requests): {} missing days for {} symbols, {} symbols fetched per ticker, {} not stored",
                 plan.today,
                 plan.strategy,
                 plan.requests,
                 plan.days.len(),
-                plan.lagging.len(),
+                plan.grouped.len(),
+                plan.per_ticker.len(),
                 plan.missing.len()
             );
         }
         return Ok(());
     }
     let started = Instant::now();
-    let report = store
-        .sync(&feed, &members, true)
-        .with_context(|| format!("syncing the bar store in {}", store.dir().display()))?;
+    let report = if full {
+        store.sync_full(&feed, &members)
+    } else {
+        store.sync(&feed, &members, true)
+    }
+    .with_context(|| format!("syncing the bar store in {}", store.dir().display()))?;
     let requests = feed.requests_sent();
     if json {
         let mut value = serde_json::to_value(&report)?;

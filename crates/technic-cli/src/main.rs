@@ -80,7 +80,12 @@ fn open_source(
             Arc::new(FileSource::open(store.dir()).context("--source store")?)
         }
         (_, Some(dir)) => {
-            Arc::new(FileSource::open(dir).with_context(|| format!("--data {}", dir.display()))?)
+            // Absolute, so that the cache namespace (derived from the description) of `--data
+            // data` run from two directories is not one.
+            let absolute = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
+            Arc::new(
+                FileSource::open(&absolute).with_context(|| format!("--data {}", dir.display()))?,
+            )
         }
         (_, None) => Arc::new(DemoMarket::new()),
     })
@@ -159,6 +164,7 @@ const MEMORY_CACHE_BYTES: u64 = 256 << 20;
 fn with_cache(
     source: Arc<dyn MarketData>,
     data: &DataArgs,
+    symbols: Option<&[String]>,
     in_process: bool,
 ) -> anyhow::Result<Arc<dyn MarketData>> {
     let url = data.redis_url.as_deref().filter(|u| !u.trim().is_empty());
@@ -170,7 +176,13 @@ fn with_cache(
     if let Some(url) = url {
         tracing::info!(redis = %technic_cache::redact_url(url), "bars cached in Redis");
     }
-    let namespace = cache_namespace(&source.info());
+    // A Polygon universe restricted to some symbols is another universe: its listing must not
+    // answer for the whole market's (bars are per symbol, so they are shared either way).
+    let restriction = match (data.source, symbols) {
+        (Some(SourceKind::Polygon), Some(symbols)) => symbols.join(","),
+        _ => String::new(),
+    };
+    let namespace = cache_namespace(&source.info(), &restriction);
     Ok(Arc::new(technic_cache::CachedSource::new(
         source,
         cache,
@@ -181,11 +193,13 @@ fn with_cache(
 
 /// Keys of different sources must not meet in a shared Redis: the source's kind and a stable
 /// hash (FNV-1a, the same in every build, unlike std's hasher) of its description, which names
-/// its directory or URL.
-fn cache_namespace(info: &technic_data::SourceInfo) -> String {
+/// its directory (made absolute when opened) or URL, and of the universe's restriction.
+fn cache_namespace(info: &technic_data::SourceInfo, restriction: &str) -> String {
     let hash = info
         .description
         .bytes()
+        .chain([0])
+        .chain(restriction.bytes())
         .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         });

@@ -157,7 +157,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
         .validate()
         .map_err(|e| anyhow::anyhow!("{}: {}", flag_of(e.field), e.message))?;
     let source = open_source(&args.data, &args.home, args.symbols.as_deref())?;
-    let source = crate::with_cache(source, &args.data, false)?;
+    let source = crate::with_cache(source, &args.data, args.symbols.as_deref(), false)?;
     let scanner = Scanner::new(source);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -50,7 +50,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             .context("MAX_WORKERS: starting the scan threads")?;
     }
     let source = open_source(&args.data, &args.home, None)?;
-    let source = crate::with_cache(source, &args.data, true)?;
+    let source = crate::with_cache(source, &args.data, None, true)?;
     let info = source.info();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

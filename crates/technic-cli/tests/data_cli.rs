@@ -119,15 +119,20 @@ fn sync_fetches_whole_histories_then_only_what_is_newer() {
     assert_eq!(report["fetched_whole"], serde_json::json!(["AAPL", "KO"]));
     assert_eq!(report["requests"], 2);
 
-    // The data ends in 2021, so today the two symbols lag by years: one request each, from
-    // the last stored bar, whose overlap matches, so nothing is fetched again.
+    // Their whole histories were asked up to the last finished session: nothing is newer, and
+    // nothing is asked (the data ends in 2021; that the symbols stopped trading is not a gap).
     let second = technic(home.path(), &["data", "sync", "--json"], &env);
     assert!(second.status.success(), "{}", text(&second.stderr));
     let report: serde_json::Value = serde_json::from_slice(&second.stdout).expect("json");
-    assert_eq!(report["strategy"], "ticker aggregates");
-    assert_eq!(report["requests"], 2);
-    assert_eq!(report["refetched"], serde_json::json!([]));
+    assert_eq!(report["strategy"], "up to date");
+    assert_eq!(report["requests"], 0);
     assert_eq!(report["bars_added"], 0);
+
+    let full = technic(home.path(), &["data", "sync", "--full", "--json"], &env);
+    assert!(full.status.success(), "{}", text(&full.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&full.stdout).expect("json");
+    assert_eq!(report["refetched"], serde_json::json!(["AAPL", "KO"]));
+    assert_eq!(report["requests"], 2);
 }
 
 #[test]

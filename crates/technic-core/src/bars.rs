@@ -71,6 +71,18 @@ impl Bars {
         self.dates.last().copied()
     }
 
+    /// The `i`-th bar as a row, if there is one.
+    pub fn get(&self, i: usize) -> Option<Bar> {
+        Some(Bar {
+            date: *self.dates.get(i)?,
+            open: *self.open.get(i)?,
+            high: *self.high.get(i)?,
+            low: *self.low.get(i)?,
+            close: *self.close.get(i)?,
+            volume: *self.volume.get(i)?,
+        })
+    }
+
     /// Appends a bar after checking it against the invariants; a refused bar leaves `self` unchanged.
     pub fn push(&mut self, bar: Bar) -> Result<(), BarError> {
         bar.validate()?;

@@ -227,15 +227,7 @@ fn check_writable(bars: &Bars) -> Result<(), String> {
             "the bar columns have different lengths: {n} dates, and {lengths:?} open, high, low, close and volume values"
         ));
     }
-    for i in 0..n {
-        let bar = Bar {
-            date: bars.dates[i],
-            open: bars.open[i],
-            high: bars.high[i],
-            low: bars.low[i],
-            close: bars.close[i],
-            volume: bars.volume[i],
-        };
+    for (i, bar) in (0..n).filter_map(|i| bars.get(i).map(|bar| (i, bar))) {
         let order = match i.checked_sub(1).map(|p| bars.dates[p]) {
             Some(previous) if bar.date <= previous => Err(BarError::DateNotAscending {
                 date: bar.date,

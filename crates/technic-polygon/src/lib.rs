@@ -328,8 +328,13 @@ impl PolygonSource {
             cell
         };
         let (_, day) = cell.get_or_init(|| (Instant::now(), self.fetch_grouped(date)));
-        // A failure is not kept: the next caller tries again.
-        if day.is_err() {
+        // A failure is not kept: the next caller tries again. Nor is an empty answer for a
+        // session that may not be published yet: kept, it would outlive the day and be taken
+        // for a holiday once the date is past.
+        let unpublished = day
+            .as_ref()
+            .is_ok_and(|bars| bars.is_empty() && date >= DailyFeed::today(self));
+        if day.is_err() || unpublished {
             let mut days = self.days.lock().unwrap_or_else(PoisonError::into_inner);
             if days.get(&date).is_some_and(|held| Arc::ptr_eq(held, &cell)) {
                 days.remove(&date);

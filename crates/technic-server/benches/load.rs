@@ -265,7 +265,13 @@ async fn run() {
             PathBuf::from,
         )
         .join("data/sp500");
-    let files: Arc<dyn MarketData> = Arc::new(FileSource::open(&data).expect("sp500"));
+    // Behind the in-process bars cache, as `technic serve` runs by default.
+    let files: Arc<dyn MarketData> = Arc::new(technic_cache::CachedSource::new(
+        FileSource::open(&data).expect("sp500"),
+        Arc::new(technic_cache::MemoryCache::new(256 << 20)),
+        "sp500",
+        Duration::from_secs(15 * 60),
+    ));
     let peak = Arc::new(AtomicU64::new(0));
     let sampling = Arc::new(AtomicBool::new(true));
     let (peak_w, sampling_w) = (Arc::clone(&peak), Arc::clone(&sampling));
