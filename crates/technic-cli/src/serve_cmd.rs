@@ -62,7 +62,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("listening on {address} (--port / PORT)"))?;
         // The bound address, not the asked one: `--port 0` picks a free port and says which.
         let address = listener.local_addr().context("reading the bound address")?;
-        let state = AppState::new(Scanner::new(source), Some(store.clone()), config, tokio::runtime::Handle::current());
+        let state = AppState::new(Scanner::new(source).with_low_priority_after_first(), Some(store.clone()), config, tokio::runtime::Handle::current());
         tracing::info!(%address, data = %info.description, store = %store.location(), "technic serving");
         eprintln!("technic serving on http://{address} (data: {}; learning store: {})", info.description, store.location());
         technic_server::serve(listener, state, shutdown_signal()).await.context("serving")
