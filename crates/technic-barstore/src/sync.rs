@@ -361,24 +361,7 @@ impl BarStore {
             } else {
                 self.append(symbol, &new)
             };
-            match outcome {
-                Ok(Appended::Added(n)) => {
-                    note(record, |r| {
-                        if n > 0 {
-                            r.symbols_updated += 1;
-                            r.bars_added += n;
-                        }
-                        r.asked.push((symbol.clone(), through));
-                    });
-                    Ok(())
-                }
-                Ok(Appended::Readjusted) => self.refetch(feed, symbol, plan.today, record),
-                Err(StoreError::Data(e)) => {
-                    note(record, |r| r.failed.push((symbol.clone(), e.to_string())));
-                    Ok(())
-                }
-                Err(e) => Err(e),
-            }
+            self.settle(feed, symbol, outcome, through, plan.today, record)
         })
     }
 
@@ -415,6 +398,21 @@ impl BarStore {
             }
             self.append(symbol, &new)
         })();
+        self.settle(feed, symbol, outcome, today, today, record)
+    }
+
+    /// Records what bringing one symbol up to date came to: bars added (and the date it is now
+    /// asked through), a re-adjusted history fetched again whole, or this symbol's failure. Only
+    /// a disk failure is returned.
+    fn settle(
+        &self,
+        feed: &dyn DailyFeed,
+        symbol: &str,
+        outcome: Result<Appended, StoreError>,
+        asked_through: NaiveDate,
+        today: NaiveDate,
+        record: &Mutex<SyncReport>,
+    ) -> Result<(), StoreError> {
         match outcome {
             Ok(Appended::Added(n)) => {
                 note(record, |r| {
@@ -422,7 +420,7 @@ impl BarStore {
                         r.symbols_updated += 1;
                         r.bars_added += n;
                     }
-                    r.asked.push((symbol.to_owned(), today));
+                    r.asked.push((symbol.to_owned(), asked_through));
                 });
                 Ok(())
             }
