@@ -529,22 +529,9 @@ fn summarise(path: &Path) -> Option<StoredSymbol> {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`.
+/// [`technic_data::replace_file`], with the store's error.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    // Unique per process and call: two threads may store the same file at once.
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let tmp = dir.join(format!(
-        ".{}.{}.{}.tmp",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let mut file = File::create(&tmp).map_err(io_error(&tmp))?;
-    file.write_all(bytes).map_err(io_error(&tmp))?;
-    file.sync_all().map_err(io_error(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_error(path))
+    technic_data::replace_file(path, bytes).map_err(io_error(path))
 }
 
 fn now_secs() -> u64 {

@@ -279,7 +279,7 @@ impl<F: DailyFeed> MarketData for StoredSource<F> {
                 let fetched = self
                     .store
                     .fetch_whole(&self.feed, &symbol)
-                    .map(|bars| cut(bars, window))
+                    .map(|bars| window.apply(bars))
                     .map_err(|e| match e {
                         StoreError::Data(e) => e,
                         e => DataError::Unavailable {
@@ -292,20 +292,8 @@ impl<F: DailyFeed> MarketData for StoredSource<F> {
         }
         self.hits.fetch_add(1, Ordering::Relaxed);
         (
-            self.store.read(&symbol).map(|bars| cut(bars, window)),
+            self.store.read(&symbol).map(|bars| window.apply(bars)),
             Lookup::Hit,
         )
     }
-}
-
-fn cut(bars: Bars, window: &BarWindow) -> Bars {
-    let mut bars = if window.from.is_some() || window.to.is_some() {
-        bars.between(window.from, window.to)
-    } else {
-        bars
-    };
-    if let Some(n) = window.last {
-        bars.keep_last(n);
-    }
-    bars
 }

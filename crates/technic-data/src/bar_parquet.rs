@@ -287,7 +287,10 @@ fn write_column<T: DataType, W: Write + Send>(
 /// Tells temporary files of one process apart when several threads write the same path.
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Replaces `path` with `bytes` atomically: a temporary file beside it, synced, then renamed over
+/// it, so a reader (or a crash) never sees half a file. Also what the bar store writes its other
+/// files with.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let name = path.file_name().ok_or_else(|| {
         std::io::Error::new(
             std::io::ErrorKind::InvalidInput,

@@ -267,14 +267,7 @@ impl MarketData for DemoMarket {
             .ok_or_else(|| DataError::UnknownSymbol {
                 symbol: symbol.to_owned(),
             })?;
-        let mut bars = self.generate(member);
-        if window.from.is_some() || window.to.is_some() {
-            bars = bars.between(window.from, window.to);
-        }
-        if let Some(last) = window.last {
-            bars.keep_last(last);
-        }
-        Ok(bars)
+        Ok(window.apply(self.generate(member)))
     }
 }
 

@@ -19,7 +19,8 @@ pub mod files;
 pub mod memory;
 
 pub use bar_parquet::{
-    ParquetSummary, parquet_bars_to_vec, parquet_summary, read_parquet_bars, write_parquet_bars,
+    ParquetSummary, parquet_bars_to_vec, parquet_summary, read_parquet_bars, replace_file,
+    write_parquet_bars,
 };
 
 use std::collections::HashMap;
@@ -69,6 +70,19 @@ impl BarWindow {
             last: Some(n),
             ..Self::default()
         }
+    }
+
+    /// Cuts a whole history to this window, for sources that hold or read everything anyway.
+    pub fn apply(&self, bars: Bars) -> Bars {
+        let mut bars = if self.from.is_some() || self.to.is_some() {
+            bars.between(self.from, self.to)
+        } else {
+            bars
+        };
+        if let Some(n) = self.last {
+            bars.keep_last(n);
+        }
+        bars
     }
 }
 

@@ -66,17 +66,11 @@ impl MarketData for MemorySource {
                 symbol: symbol.to_owned(),
             }
         })?;
-        let mut bars = stored.clone().map_err(|reason| DataError::Unavailable {
+        let bars = stored.clone().map_err(|reason| DataError::Unavailable {
             symbol: symbol.to_owned(),
             reason,
         })?;
-        if window.from.is_some() || window.to.is_some() {
-            bars = bars.between(window.from, window.to);
-        }
-        if let Some(last) = window.last {
-            bars.keep_last(last);
-        }
-        Ok(bars)
+        Ok(window.apply(bars))
     }
 }
 
