@@ -40,15 +40,17 @@ fn init_logging(json: bool) {
     }
 }
 
+/// Analyses kept for concurrent and repeated scans of the same bars: about 1 MB per 500 symbols
+/// and set of scan settings (docs/benchmarks.md).
+const SHARED_ANALYSES_BYTES: u64 = 64 << 20;
+
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(args.log_json);
     let config = Config::from_env()?;
-    if let Some(workers) = config.max_workers {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(workers)
-            .build_global()
-            .context("MAX_WORKERS: starting the scan threads")?;
-    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(config.scan_workers())
+        .build_global()
+        .context("MAX_WORKERS: starting the scan threads")?;
     let source = open_source(&args.data, &args.home, None)?;
     let source = crate::with_cache(source, &args.data, None, true)?;
     let info = source.info();
@@ -62,7 +64,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("listening on {address} (--port / PORT)"))?;
         // The bound address, not the asked one: `--port 0` picks a free port and says which.
         let address = listener.local_addr().context("reading the bound address")?;
-        let state = AppState::new(Scanner::new(source).with_low_priority_after_first(), Some(store.clone()), config, tokio::runtime::Handle::current());
+        let state = AppState::new(Scanner::new(source).with_low_priority_after_first().with_shared_analyses(SHARED_ANALYSES_BYTES), Some(store.clone()), config, tokio::runtime::Handle::current());
         tracing::info!(%address, data = %info.description, store = %store.location(), "technic serving");
         eprintln!("technic serving on http://{address} (data: {}; learning store: {})", info.description, store.location());
         technic_server::serve(listener, state, shutdown_signal()).await.context("serving")

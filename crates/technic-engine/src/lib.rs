@@ -5,6 +5,7 @@
 //! ends as a result, a skip with its reason, or an error); it holds at most `lookback_days` bars per
 //! symbol; it knows nothing about HTTP or terminals (progress goes to a [`ScanObserver`]).
 
+mod analyses;
 mod fair;
 mod learning;
 mod registry;

@@ -130,6 +130,12 @@ pub struct ScanMetrics {
     /// store), and those it had to fetch; both 0 for a source without a cache.
     pub source_cache_hits: usize,
     pub source_cache_misses: usize,
+    /// Symbols whose analysis (indicators, rating) another scan had computed from the same bars,
+    /// and those this scan computed itself; both 0 unless the scanner shares analyses (`technic
+    /// serve` does).
+    pub analyses_shared: usize,
+    /// Symbols whose analysis this scan computed (and shared, if the scanner shares analyses).
+    pub analyses_computed: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -14,6 +14,7 @@ use technic_core::termination::StopReason;
 use technic_core::{Bars, IndicatorSet};
 use technic_data::{BarWindow, DataError, Lookup, MarketData, SymbolInfo};
 
+use crate::analyses::{Analysis, SharedAnalyses};
 use crate::fair::FairPermits;
 use crate::learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
 use crate::report::{Diagnostic, DiagnosticKind, OrderedMap, ScanMetrics, ScanReport, ScanResult};
@@ -150,6 +151,8 @@ pub struct Scanner {
     snapshots: SnapshotCache,
     /// See [`Scanner::with_low_priority_after_first`].
     low_priority_after_first: bool,
+    /// See [`Scanner::with_shared_analyses`]; `None` computes every symbol of every scan.
+    shared_analyses: Option<SharedAnalyses>,
 }
 
 impl std::fmt::Debug for Scanner {
@@ -243,6 +246,13 @@ impl SourceLookups {
     }
 }
 
+/// Analyses of one scan taken from another scan's computation, and those it computed.
+#[derive(Debug, Default)]
+struct AnalysisCounts {
+    shared: AtomicUsize,
+    computed: AtomicUsize,
+}
+
 /// One symbol's place in the scan order.
 struct Slot {
     info: SymbolInfo,
@@ -268,11 +278,23 @@ impl Scanner {
             indicators: IndicatorSet::default(),
             quality: SignalQuality::default(),
             clock: Arc::new(SystemClock::default()),
-            // As many as the thread pool has (all cores, or MAX_WORKERS / RAYON_NUM_THREADS).
+            // As many as the thread pool has: all cores, RAYON_NUM_THREADS, or what `technic
+            // serve` sizes it to (MAX_WORKERS, else all cores but one).
             permits: Arc::new(FairPermits::new(rayon::current_num_threads())),
             snapshots: SnapshotCache::default(),
             low_priority_after_first: false,
+            shared_analyses: None,
         }
+    }
+
+    /// Concurrent and repeated scans share each symbol's analysis (indicators, rating, alpha
+    /// factors) when they read the very same bars, up to `max_bytes` of analyses kept. For a
+    /// server, where many scans of one universe with the default settings run at once: each
+    /// symbol is computed once instead of once per scan (see `analyses.rs` for the key). A one-off
+    /// CLI scan leaves it off: it computes each symbol once anyway.
+    pub fn with_shared_analyses(mut self, max_bytes: u64) -> Self {
+        self.shared_analyses = Some(SharedAnalyses::new(max_bytes));
+        self
     }
 
     /// Workers drop to the lowest scheduling priority once they have computed their first
@@ -384,6 +406,7 @@ impl Scanner {
             to: options.as_of,
         };
         let cursor = AtomicUsize::new(0);
+        let analyses = AnalysisCounts::default();
         let bars_loaded = AtomicUsize::new(0);
         let ctx = Context {
             request,
@@ -393,6 +416,7 @@ impl Scanner {
             progress: &progress,
             window,
             lookups: &lookups,
+            analyses: &analyses,
         };
         // Workers take the next symbol of the priority order from a shared cursor. (A parallel
         // iterator would split the order into ranges and start one thread in the low tier.)
@@ -489,6 +513,8 @@ impl Scanner {
             cache_misses: cache.misses,
             source_cache_hits: lookups.hits.load(Ordering::Relaxed),
             source_cache_misses: lookups.misses.load(Ordering::Relaxed),
+            analyses_shared: analyses.shared.load(Ordering::Relaxed),
+            analyses_computed: analyses.computed.load(Ordering::Relaxed),
         };
         tracing::info!(
             %scan_id,
@@ -740,7 +766,7 @@ impl Scanner {
                 match bars {
                     Ok(bars) => {
                         bars_loaded.fetch_add(bars.len(), Ordering::Relaxed);
-                        self.scan_symbol(&slot.info, bars, ctx.request)
+                        self.scan_symbol(&slot.info, bars, ctx.request, ctx.analyses)
                     }
                     Err(e) => Outcome::Failed(e.to_string()),
                 }
@@ -824,7 +850,13 @@ impl Scanner {
         });
     }
 
-    fn scan_symbol(&self, info: &SymbolInfo, bars: Bars, request: &ValidScan) -> Outcome {
+    fn scan_symbol(
+        &self,
+        info: &SymbolInfo,
+        bars: Bars,
+        request: &ValidScan,
+        counts: &AnalysisCounts,
+    ) -> Outcome {
         let Some(&close) = bars.close.last() else {
             return Outcome::Skipped("no bars: the source has no rows for this symbol".into());
         };
@@ -847,14 +879,41 @@ impl Scanner {
                 bars.len()
             ));
         }
-        let frame = match self.indicators.compute(&bars) {
-            Ok(frame) => frame,
-            Err(e) => return Outcome::Failed(format!("indicators failed: {e}")),
+        let computed;
+        let shared;
+        let analysis = match &self.shared_analyses {
+            Some(analyses) => {
+                // A worker whose symbol another scan is computing waits for it with its permit
+                // held: a core idles for at most one symbol's computation, never two computations.
+                let computed_here;
+                (shared, computed_here) =
+                    analyses.get_or_compute(&info.symbol, &bars, || self.analyse(&bars));
+                let count = if computed_here {
+                    &counts.computed
+                } else {
+                    &counts.shared
+                };
+                count.fetch_add(1, Ordering::Relaxed);
+                &*shared
+            }
+            None => {
+                computed = self.analyse(&bars);
+                &computed
+            }
         };
-        let Some(rated) = rating::rate(&bars, &frame) else {
-            return Outcome::Skipped("no bars: the source has no rows for this symbol".into());
+        let (rated, indicators, factors) = match analysis {
+            Analysis::Rated {
+                rating,
+                indicators,
+                factors,
+            } => (rating, indicators, factors),
+            Analysis::IndicatorsFailed(message) => {
+                return Outcome::Failed(format!("indicators failed: {message}"));
+            }
+            Analysis::Unrated => {
+                return Outcome::Skipped("no bars: the source has no rows for this symbol".into());
+            }
         };
-        let factors = alpha::factors(&bars, &frame);
         let n = bars.len();
         let previous = bars.close[n - 2];
         let result = ScanResult {
@@ -884,9 +943,25 @@ impl Scanner {
             position: 0,
             total_processed: 0,
             total_remaining: 0,
-            indicators: OrderedMap(frame.latest()),
+            indicators: OrderedMap(indicators.clone()),
         };
-        Outcome::Scanned(Box::new(result), factors)
+        Outcome::Scanned(Box::new(result), *factors)
+    }
+
+    /// The request-independent part of a symbol's scan, which scans may share.
+    fn analyse(&self, bars: &Bars) -> Analysis {
+        let frame = match self.indicators.compute(bars) {
+            Ok(frame) => frame,
+            Err(e) => return Analysis::IndicatorsFailed(e.to_string()),
+        };
+        match rating::rate(bars, &frame) {
+            Some(rating) => Analysis::Rated {
+                rating,
+                indicators: frame.latest(),
+                factors: alpha::factors(bars, &frame),
+            },
+            None => Analysis::Unrated,
+        }
     }
 }
 
@@ -967,6 +1042,7 @@ struct Context<'a> {
     progress: &'a Progress<'a>,
     window: BarWindow,
     lookups: &'a SourceLookups,
+    analyses: &'a AnalysisCounts,
 }
 
 /// The calling thread to the lowest priority of its scheduling policy (nice 19 under Linux's

@@ -337,3 +337,94 @@ fn repeated_scans_share_snapshots_and_count_cache_hits() {
         "every Energy symbol's snapshot was taken by the first scan"
     );
 }
+
+/// Scans that share analyses (as the server runs) give exactly what scans that compute everything
+/// give, whatever their settings, whether they run at once or one after another; and what they
+/// share is only what was computed from the very same bars.
+#[test]
+fn shared_analyses_change_no_result_whatever_the_settings() {
+    let source = || Arc::new(FileSource::open(sp500()).expect("data dir opens"));
+    let sharing = Scanner::new(source()).with_shared_analyses(64 << 20);
+    let computing = Scanner::new(source());
+    let requests = [
+        ScanRequest::default(),
+        ScanRequest {
+            lookback_days: Some(300),
+            ..ScanRequest::default()
+        },
+        ScanRequest {
+            min_tech_rating: Some(60.0),
+            min_price: Some(50.0),
+            ..ScanRequest::default()
+        },
+    ];
+    // Every field but the finish-order counters, which depend on thread timing.
+    let comparable = |report: &ScanReport| {
+        let mut results: Vec<serde_json::Value> = report
+            .results
+            .iter()
+            .map(|r| {
+                let mut value = serde_json::to_value(r).expect("result serialises");
+                for counter in ["total_processed", "total_remaining"] {
+                    value.as_object_mut().expect("object").remove(counter);
+                }
+                value
+            })
+            .collect();
+        results.sort_by_key(|v| v["symbol"].as_str().unwrap_or_default().to_owned());
+        (results, report.diagnostics.clone())
+    };
+    let run = |scanner: &Scanner, request: &ScanRequest| {
+        scanner
+            .run(request, &|_: &ProgressSnapshot| {})
+            .expect("scan runs")
+    };
+    let expected: Vec<_> = requests
+        .iter()
+        .map(|request| comparable(&run(&computing, request)))
+        .collect();
+
+    // All at once, twice each: the first of a kind computes, its twin shares.
+    let concurrent: Vec<ScanReport> = std::thread::scope(|scope| {
+        let handles: Vec<_> = requests
+            .iter()
+            .chain(requests.iter())
+            .map(|request| scope.spawn(|| run(&sharing, request)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("scan thread"))
+            .collect()
+    });
+    for (i, report) in concurrent.iter().enumerate() {
+        assert!(
+            comparable(report) == expected[i % requests.len()],
+            "request {} differs when analyses are shared",
+            i % requests.len()
+        );
+    }
+    let computed: usize = concurrent.iter().map(|r| r.metrics.analyses_computed).sum();
+    let shared: usize = concurrent.iter().map(|r| r.metrics.analyses_shared).sum();
+    // Two lookbacks are two sets of bars; the filtered request reads the default's bars.
+    let rated = concurrent[0].metrics.analyses_computed + concurrent[0].metrics.analyses_shared;
+    assert!(rated > 400, "{rated} symbols analysed");
+    assert!(
+        computed <= 2 * rated + 10,
+        "each distinct set of bars computed about once: {computed} computed, {shared} shared"
+    );
+    assert!(shared >= 3 * rated, "{shared} shared");
+
+    // Later, one at a time: everything is shared, nothing recomputed.
+    let again = run(&sharing, &requests[0]);
+    assert_eq!(again.metrics.analyses_computed, 0);
+    assert!(comparable(&again) == expected[0]);
+    // A scanner that does not share reports none.
+    let plain = run(&computing, &requests[0]);
+    assert_eq!(
+        (
+            plain.metrics.analyses_shared,
+            plain.metrics.analyses_computed
+        ),
+        (0, 0)
+    );
+}

@@ -1,7 +1,9 @@
 //! The server load benchmark of docs/benchmarks.md, on ../shared/data/sp500, all on loopback:
 //! 1. 50 concurrent scans with 200 subscribers across them (half WebSocket, half SSE): messages lost
 //!    and duplicated, delivery latency p50/p99, time from `POST /scan/start` to the first result,
-//!    peak and settled memory (resident set) after the scans are dropped;
+//!    peak and settled memory (resident set) after the scans are dropped. Two rounds on a server
+//!    where every scan computes every symbol, then two on one that shares analyses between scans
+//!    of the same bars, as `technic serve` runs;
 //! 2. 1,000 subscribers that connect to one scan while it is idle, then receive it as it runs.
 //!
 //! Run with `cargo bench -p technic-server --bench load`.
@@ -35,6 +37,21 @@ fn rss_mb() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// The allocator's own account: what is allocated (live objects) against what it holds.
+fn allocator_mb() -> String {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    let _ = epoch::advance();
+    let mb = |v: Result<usize, _>| v.map_or(0.0, |b| b as f64 / (1 << 20) as f64);
+    format!(
+        "allocated {:.0} MB, active {:.0} MB, resident {:.0} MB, metadata {:.0} MB, retained {:.0} MB",
+        mb(stats::allocated::read()),
+        mb(stats::active::read()),
+        mb(stats::resident::read()),
+        mb(stats::metadata::read()),
+        mb(stats::retained::read()),
+    )
+}
+
 /// What one subscriber saw.
 #[derive(Default)]
 struct Seen {
@@ -43,6 +60,8 @@ struct Seen {
     /// Seconds from the message's emission to its arrival here.
     latencies: Vec<f64>,
     first_result_at: Option<Instant>,
+    /// When the WebSocket handshake completed or the SSE response's headers arrived.
+    connected_at: Option<Instant>,
 }
 
 /// The envelope of a message; `data` is skipped, not built, so the client's parsing cost (it shares
@@ -61,9 +80,32 @@ struct Meta {
     timestamp: String,
 }
 
+/// The message's type and metadata. The server writes `{"type", "data", "metadata"}` in that
+/// order, so the metadata object is read from the tail and the (large) data never scanned: this
+/// client shares the two cores with the server it measures. Any other layout is parsed whole.
+fn envelope(text: &str) -> Option<Envelope> {
+    #[derive(serde::Deserialize)]
+    struct Kind<'a> {
+        #[serde(rename = "type", borrow)]
+        kind: &'a str,
+    }
+    let fast = || {
+        let kind_end = text.find(",\"data\":")?;
+        let head = format!("{}}}", &text[..kind_end]);
+        let kind: Kind<'_> = serde_json::from_str(&head).ok()?;
+        let meta_start = text.rfind(",\"metadata\":")? + ",\"metadata\":".len();
+        let metadata: Meta = serde_json::from_str(text[meta_start..].strip_suffix('}')?).ok()?;
+        Some(Envelope {
+            kind: kind.kind.to_owned(),
+            metadata,
+        })
+    };
+    fast().or_else(|| serde_json::from_str::<Envelope>(text).ok())
+}
+
 fn record(seen: &mut Seen, text: &str) {
     let arrived = SystemTime::now();
-    let Ok(message) = serde_json::from_str::<Envelope>(text) else {
+    let Some(message) = envelope(text) else {
         return;
     };
     seen.seqs.push(message.metadata.seq);
@@ -105,9 +147,16 @@ fn chrono_parse(text: &str) -> Option<SystemTime> {
 
 async fn subscribe_ws(url: String) -> Seen {
     let mut seen = Seen::default();
-    let Ok((mut socket, _)) = tokio_tungstenite::connect_async(&url).await else {
+    // A smaller read buffer than tungstenite's 128 KiB, which it zeroes before every read: this
+    // client shares the two cores with the server it measures.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(16 * 1024);
+    let Ok((mut socket, _)) =
+        tokio_tungstenite::connect_async_with_config(&url, Some(config), false).await
+    else {
         return seen;
     };
+    seen.connected_at = Some(Instant::now());
     while let Some(Ok(frame)) = socket.next().await {
         match frame {
             tokio_tungstenite::tungstenite::Message::Text(text) => record(&mut seen, &text),
@@ -128,6 +177,7 @@ async fn subscribe_sse(client: reqwest::Client, url: String) -> Seen {
     else {
         return seen;
     };
+    seen.connected_at = Some(Instant::now());
     let mut body = response.bytes_stream();
     let mut buffer = String::new();
     while let Some(Ok(chunk)) = body.next().await {
@@ -252,13 +302,23 @@ impl MarketData for Gated {
     }
 }
 
-async fn start_server(source: Arc<dyn MarketData>, config: Config) -> (String, AppState) {
-    let state = AppState::new(
-        Scanner::new(source).with_low_priority_after_first(),
-        None,
-        config,
-        tokio::runtime::Handle::current(),
-    );
+/// A server on loopback. `share_analyses` as `technic serve` runs; off, every scan computes every
+/// symbol (the load of fifty scans of fifty different settings).
+async fn start_server(
+    source: Arc<dyn MarketData>,
+    config: Config,
+    share_analyses: bool,
+) -> (String, AppState) {
+    // As `technic serve` sizes it: one scan worker per core but one.
+    let scanner = Scanner::new(source)
+        .with_workers(config.scan_workers())
+        .with_low_priority_after_first();
+    let scanner = if share_analyses {
+        scanner.with_shared_analyses(64 << 20)
+    } else {
+        scanner
+    };
+    let state = AppState::new(scanner, None, config, tokio::runtime::Handle::current());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -309,30 +369,46 @@ async fn run() {
         retention: Duration::from_millis(1),
         ..Config::default()
     };
-    let (base, state) = start_server(Arc::clone(&files), config.clone()).await;
-    // One warm-up scan, so the baseline includes the page cache and the thread pools.
-    let client = reqwest::Client::new();
-    let warm: Value = client
-        .post(format!("http://{base}/scan"))
-        .json(&serde_json::json!({}))
-        .send()
-        .await
-        .expect("warm")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(warm["status"], "completed");
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    state.registry().purge();
+    let (base, state) = start_server(Arc::clone(&files), config.clone(), false).await;
+    // One warm-up scan, so the baseline includes the page cache, the bars cache (`files`, which
+    // both servers below read through) and the thread pools.
+    warm_up(&base, &state, serde_json::json!({})).await;
     let baseline = rss_mb();
+    println!("baseline: {baseline:.0} MB ({})", allocator_mb());
     peak.store((baseline * 1000.0) as u64, Ordering::Relaxed);
 
-    let settled_first = phase_one(&base, &state, baseline, &peak, 1).await;
+    // Every scan computes every symbol: the load of fifty scans with fifty different settings.
+    let label = "every scan computing every symbol, round";
+    phase_one(&base, &state, baseline, &peak, &format!("{label} 1")).await;
     // The same load again: if memory kept what the first round dropped, it would grow here.
-    let settled_second = phase_one(&base, &state, baseline, &peak, 2).await;
-    println!(
-        "\nResident memory after the scans of each round were dropped: {settled_first:.0} MB, then {settled_second:.0} MB (baseline {baseline:.0} MB)\n"
-    );
+    phase_one(&base, &state, baseline, &peak, &format!("{label} 2")).await;
+
+    // As `technic serve` runs: scans of the same bars share each symbol's analysis. In the first
+    // round the fifty scans share what they compute among themselves; in the second (within the
+    // analyses' 15 minutes) everything was computed by the first.
+    let (base, state) = start_server(Arc::clone(&files), config.clone(), true).await;
+    // Its warm-up fills the snapshot cache (a minute's priority order, whatever the settings) but
+    // not the analyses of the settings measured: it scans another lookback.
+    warm_up(&base, &state, serde_json::json!({ "lookback_days": 300 })).await;
+    let baseline = rss_mb();
+    peak.store((baseline * 1000.0) as u64, Ordering::Relaxed);
+    let label = "analyses shared (as `technic serve` runs)";
+    phase_one(
+        &base,
+        &state,
+        baseline,
+        &peak,
+        &format!("{label}, nothing computed before"),
+    )
+    .await;
+    phase_one(
+        &base,
+        &state,
+        baseline,
+        &peak,
+        &format!("{label}, a round later"),
+    )
+    .await;
 
     // Phase 2: 1,000 subscribers connect to one scan while it is idle, then it runs.
     let gate = Arc::new((Mutex::new(false), Condvar::new()));
@@ -340,7 +416,8 @@ async fn run() {
         inner: Arc::clone(&files),
         gate: Arc::clone(&gate),
     });
-    let (base, state) = start_server(gated, config).await;
+    let (base, state) = start_server(gated, config, true).await;
+    let client = reqwest::Client::new();
     let id = start_scan(&client, &base).await;
     let connect_started = Instant::now();
     let subscribers = subscribe_all(&client, &base, &id, 1000);
@@ -384,21 +461,31 @@ async fn run() {
     );
 }
 
-/// Phase 1: 50 scans with 4 subscribers each; prints the figures and returns the settled memory.
-async fn phase_one(
-    base: &str,
-    state: &AppState,
-    baseline: f64,
-    peak: &AtomicU64,
-    round: u32,
-) -> f64 {
+/// One scan, waited for, then dropped.
+async fn warm_up(base: &str, state: &AppState, request: Value) {
+    let warm: Value = reqwest::Client::new()
+        .post(format!("http://{base}/scan"))
+        .json(&request)
+        .send()
+        .await
+        .expect("warm-up scan")
+        .json()
+        .await
+        .expect("warm-up report");
+    assert_eq!(warm["status"], "completed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    state.registry().purge();
+}
+
+/// Phase 1: 50 scans with 4 subscribers each; prints the figures.
+async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64, label: &str) {
     // A client of the clients' runtime: a pooled connection is driven by the runtime that
     // opened it.
     let client = clients()
         .spawn(async { reqwest::Client::new() })
         .await
         .expect("client");
-    let client = &client;
+
     let started = Instant::now();
     let mut scans = Vec::new();
     for _ in 0..50 {
@@ -421,19 +508,41 @@ async fn phase_one(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let (mut lost, mut duplicated, mut messages) = (0u64, 0u64, 0usize);
-    let (mut latencies, mut first) = (Vec::new(), Vec::new());
+    let (mut latencies, mut first, mut connected) = (Vec::new(), Vec::new(), Vec::new());
     let mut answered: Vec<f64> = all.iter().map(|(_, _, a, _)| *a).collect();
     // The engine's own figure: from the scan's start on its thread to its first result.
-    let mut engine_first: Vec<f64> = all
+    let outcomes: Vec<_> = all
         .iter()
         .filter_map(|(_, _, _, id)| state.registry().get(id).ok())
         .filter_map(|entry| entry.outcome()?.ok())
+        .collect();
+    let mut engine_first: Vec<f64> = outcomes
+        .iter()
         .filter_map(|outcome| outcome.report.metrics.time_to_first_result)
         .map(|seconds| seconds * 1e3)
         .collect();
+    let mut setup: Vec<f64> = outcomes
+        .iter()
+        .map(|outcome| {
+            let stages = &outcome.report.metrics.stage_seconds.0;
+            stages
+                .iter()
+                .filter(|(stage, _)| *stage == "universe_loading" || *stage == "data_fetching")
+                .map(|(_, seconds)| seconds * 1e3)
+                .sum()
+        })
+        .collect();
+    let (shared, computed) = outcomes.iter().fold((0, 0), |(s, c), outcome| {
+        let m = &outcome.report.metrics;
+        (s + m.analyses_shared, c + m.analyses_computed)
+    });
+    drop(outcomes);
     for (posted, seen, _, _) in &all {
         if let Some(at) = seen.iter().filter_map(|s| s.first_result_at).min() {
             first.push(at.duration_since(*posted).as_secs_f64() * 1e3);
+        }
+        if let Some(at) = seen.iter().filter_map(|s| s.connected_at).min() {
+            connected.push(at.duration_since(*posted).as_secs_f64() * 1e3);
         }
         for s in seen {
             let (l, d) = integrity(s);
@@ -444,20 +553,36 @@ async fn phase_one(
         }
     }
     let peak_mb = peak.load(Ordering::Relaxed) as f64 / 1000.0;
+    // Clients that finished close their connections, as a browser's EventSource or a WebSocket
+    // does. Kept, this process's pool of idle keep-alive connections (each with the read buffer
+    // a 1 MB stream grew to) would be counted as the server's memory: about 55 MB of it.
+    drop(client);
+    let entries: Vec<_> = all
+        .iter()
+        .filter_map(|(_, _, _, id)| state.registry().get(id).ok())
+        .map(|entry| Arc::downgrade(&entry))
+        .collect();
+    drop(all);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let dropped = state.registry().purge();
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let alive = entries.iter().filter(|e| e.upgrade().is_some()).count();
+    assert_eq!(alive, 0, "scans still referenced after they were dropped");
     let soon = rss_mb();
     tokio::time::sleep(Duration::from_secs(12)).await;
     let settled = rss_mb();
-    println!("resident memory 0.5 s after the drop: {soon:.0} MB; 12.5 s after: {settled:.0} MB");
     println!(
-        "Phase 1, round {round}: 50 concurrent scans of ../shared/data/sp500 (506 symbols each), 200 subscribers (100 WebSocket, 100 SSE), {elapsed:.2} s in all\n"
+        "resident memory 0.5 s after the drop: {soon:.0} MB; 12.5 s after: {settled:.0} MB ({})",
+        allocator_mb()
+    );
+    println!(
+        "Phase 1, {label}: 50 concurrent scans of ../shared/data/sp500 (506 symbols each), 200 subscribers (100 WebSocket, 100 SSE), {elapsed:.2} s in all\n"
     );
     println!("| figure | value |\n| --- | ---: |");
     println!("| messages delivered | {messages} |");
     println!("| messages lost | {lost} |");
     println!("| messages duplicated | {duplicated} |");
+    println!("| symbol analyses shared / computed | {shared} / {computed} |");
     println!(
         "| delivery latency p50 / p99 | {:.2} ms / {:.2} ms |",
         percentile(&mut latencies, 0.5),
@@ -474,6 +599,16 @@ async fn phase_one(
         percentile(&mut answered.clone(), 0.99)
     );
     println!(
+        "| POST /scan/start to its first subscriber connected p50 / p99 | {:.1} ms / {:.1} ms |",
+        percentile(&mut connected, 0.5),
+        percentile(&mut connected.clone(), 0.99)
+    );
+    println!(
+        "| a scan's set-up (universe, priority order) p50 / p99 | {:.1} ms / {:.1} ms |",
+        percentile(&mut setup, 0.5),
+        percentile(&mut setup.clone(), 0.99)
+    );
+    println!(
         "| scan start to first result in the engine p50 / p99 | {:.1} ms / {:.1} ms |",
         percentile(&mut engine_first, 0.5),
         percentile(&mut engine_first.clone(), 0.99)
@@ -481,6 +616,4 @@ async fn phase_one(
     println!(
         "| resident memory: baseline / peak / settled after {dropped} scans dropped | {baseline:.0} MB / {peak_mb:.0} MB / {settled:.0} MB |"
     );
-
-    settled
 }

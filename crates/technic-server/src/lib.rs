@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use technic_engine::{OnFinish, ScanRegistry, Scanner};
 use technic_store::{Completion, LearningStore};
 use tokio::net::TcpListener;
@@ -132,6 +133,15 @@ pub async fn serve(
         }
     });
     let (stopping, state_after) = (state.clone(), state.clone());
+    // Bounds what the kernel queues for one client (`STREAM_SEND_BUFFER_BYTES`).
+    let send_buffer = state.config().send_buffer;
+    let listener = listener.tap_io(move |stream| {
+        if let Some(bytes) = send_buffer
+            && let Err(e) = socket2::SockRef::from(&*stream).set_send_buffer_size(bytes)
+        {
+            tracing::warn!(error = %e, "could not bound a connection's send buffer");
+        }
+    });
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -139,6 +139,7 @@ impl Metrics {
         for (cache, hits, misses) in [
             ("snapshot", m.cache_hits, m.cache_misses),
             ("bars", m.source_cache_hits, m.source_cache_misses),
+            ("analyses", m.analyses_shared, m.analyses_computed),
         ] {
             let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
             self.cache_hits

@@ -95,6 +95,16 @@ impl Reader {
         }
     }
 
+    /// The next message already fetched, without waiting.
+    fn ready(&mut self) -> Option<Arc<ScanMessage>> {
+        while let Some(message) = self.pending.pop_front() {
+            if self.carry.wants(&message) {
+                return Some(message);
+            }
+        }
+        None
+    }
+
     async fn next(&mut self) -> Next {
         loop {
             if let Some(message) = self.pending.pop_front() {
@@ -178,12 +188,9 @@ pub fn sse(
                     let event = Event::default()
                         .id(message.metadata.seq.to_string())
                         .event(kind(&message))
-                        .json_data(&*message);
-                    let event = event.unwrap_or_else(|e| {
-                        Event::default()
-                            .event("error")
-                            .data(format!("encoding failed: {e}"))
-                    });
+                        // The JSON made once for every subscriber (serde_json never writes a raw
+                        // newline, so it is one `data:` line).
+                        .data(&*message.to_json());
                     Some((Ok::<Event, Infallible>(event), (reader, slot, false)))
                 }
                 Next::Done => None,
@@ -261,8 +268,21 @@ fn websocket(
     // Checked before the upgrade, so an unknown scan or a full server is a plain HTTP error.
     let entry = state.registry().get(&id)?;
     let slot = StreamSlot::take(&state)?;
-    Ok(upgrade.on_upgrade(move |socket| deliver(socket, entry, from, carry, state, slot)))
+    Ok(upgrade
+        .read_buffer_size(WS_READ_BUFFER)
+        .on_upgrade(move |socket| deliver(socket, entry, from, carry, state, slot)))
 }
+
+/// A subscriber only sends pings, pongs and a close, and tungstenite zeroes the whole read buffer
+/// before every read attempt: at its 128 KiB default that memset (once per message sent, as the
+/// delivery loop polls for incoming frames) was the server's largest cost under load.
+const WS_READ_BUFFER: usize = 4096;
+
+/// Most messages, and bytes, written to one WebSocket before it is flushed: what is already in the
+/// log goes out in one write instead of one per message (for a subscriber that is behind), while
+/// one flush stays small enough for the send timeout to mean what it says for a single message.
+const WS_BATCH: usize = 64;
+const WS_BATCH_BYTES: usize = 64 * 1024;
 
 /// Close codes in the private range: 4000 = too slow, 4001 = stalled; the reason carries the seq to resume from.
 const CLOSE_TOO_SLOW: u16 = 4000;
@@ -288,22 +308,42 @@ async fn deliver(
             reason: reason.into(),
         }))
     };
-    let mut last_sent = from;
+    // The last seq the client surely has: everything up to it was flushed.
+    let mut delivered = from;
     loop {
         tokio::select! {
             next = reader.next() => {
+                let mut batch = Vec::new();
                 let frame = match next {
                     Next::Message(message) => {
-                        metrics.delivery_latency.observe(elapsed_since(&message));
-                        last_sent = message.metadata.seq;
-                        Message::Text((&*message.to_json()).into())
+                        let mut bytes = message.to_json().len();
+                        batch.push(message);
+                        while batch.len() < WS_BATCH && bytes < WS_BATCH_BYTES && let Some(more) = reader.ready() {
+                            bytes += more.to_json().len();
+                            batch.push(more);
+                        }
+                        None
                     }
-                    Next::Done => close(1000, "scan finished".into()),
-                    Next::Stalled => close(CLOSE_STALLED, format!("nothing new for the stream timeout; resume with ?from_seq={last_sent}")),
+                    Next::Done => Some(close(1000, "scan finished".into())),
+                    Next::Stalled => Some(close(CLOSE_STALLED, format!("nothing new for the stream timeout; resume with ?from_seq={delivered}"))),
                 };
-                let closing = matches!(frame, Message::Close(_));
-                match tokio::time::timeout(send_timeout, sink.send(frame)).await {
-                    Ok(Ok(())) if !closing => {}
+                let closing = frame.is_some();
+                let last_in_batch = batch.last().map(|m| m.metadata.seq);
+                let frames = batch
+                    .into_iter()
+                    .map(|message| {
+                        metrics.delivery_latency.observe(elapsed_since(&message));
+                        Message::Text((&*message.to_json()).into())
+                    })
+                    .chain(frame);
+                let send = async {
+                    for frame in frames {
+                        sink.feed(frame).await?;
+                    }
+                    sink.flush().await
+                };
+                match tokio::time::timeout(send_timeout, send).await {
+                    Ok(Ok(())) if !closing => delivered = last_in_batch.unwrap_or(delivered),
                     Ok(Ok(())) => break,
                     Ok(Err(_)) => {
                         metrics.websocket_errors.inc();
@@ -312,15 +352,20 @@ async fn deliver(
                     Err(_) => {
                         // The client is not reading: close it with the point to resume from.
                         metrics.websocket_errors.inc();
-                        let reason = format!("client too slow; resume with ?from_seq={}", last_sent.saturating_sub(1));
+                        let reason = format!("client too slow; resume with ?from_seq={delivered}");
                         let _closing = tokio::time::timeout(Duration::from_secs(1), sink.send(close(CLOSE_TOO_SLOW, reason))).await;
                         break;
                     }
                 }
             }
             _ = ping.tick() => {
-                if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    break;
+                // A client that stopped reading can leave even a ping unsendable: the same timeout.
+                match tokio::time::timeout(send_timeout, sink.send(Message::Ping(Vec::new().into()))).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) | Err(_) => {
+                        metrics.websocket_errors.inc();
+                        break;
+                    }
                 }
             }
             received = incoming.next() => match received {

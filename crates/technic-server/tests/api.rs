@@ -115,6 +115,16 @@ impl Server {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// The Prometheus text of `/metrics`.
+    async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     async fn start_scan(&self, body: Value) -> String {
         let (status, started) = self.post("/scan/start", body).await;
         assert_eq!(status, 202, "{started}");
@@ -492,12 +502,7 @@ async fn every_error_has_its_status_and_names_what_is_wrong() {
 
     let (status, health) = server.get("/health").await;
     assert_eq!((status, health["status"].clone()), (200, json!("ok")));
-    let metrics = reqwest::get(server.url("/metrics"))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = server.metrics().await;
     for name in [
         "technic_scans_total{status=\"completed\"} 2",
         "technic_time_to_first_result_seconds_count 2",
@@ -596,4 +601,112 @@ async fn shutdown_stops_scans_and_every_stream_gets_the_final_message() {
             .as_str()
             .is_some_and(|r| r.contains("server shutdown"))
     );
+}
+
+/// A WebSocket subscriber that stops reading: once the server's writes to it have waited the send
+/// timeout, it is closed (the scan and the other subscribers go on at full speed), and it resumes
+/// from the last message it got with nothing lost or repeated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscriber_that_stops_reading_is_closed_and_resumes_with_nothing_lost() {
+    let sp500 = std::env::var_os("TECHNIC_SHARED")
+        .map_or_else(
+            || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+            std::path::PathBuf::from,
+        )
+        .join("data/sp500");
+    let source = technic_data::files::FileSource::open(&sp500).expect("the S&P 500 data opens");
+    // A bounded send buffer (`STREAM_SEND_BUFFER_BYTES`), so the scan's megabytes cannot all be
+    // queued in the kernel for a client that does not read.
+    let config = Config {
+        send_timeout: Duration::from_millis(300),
+        send_buffer: Some(64 * 1024),
+        ..Config::default()
+    };
+    let server = Server::with_source(Arc::new(source), config).await;
+    let id = server.start_scan(json!({})).await;
+    let path = format!("/ws/results/{id}");
+
+    // Likewise its receive buffer.
+    let url = server.ws(&path);
+    let address = url
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .expect("host")
+        .parse()
+        .expect("address");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("buffer size");
+    let stream = socket.connect(address).await.expect("connects");
+    let (mut slow, _) = tokio_tungstenite::client_async(url.as_str(), stream)
+        .await
+        .expect("handshake");
+    let reader = tokio::spawn({
+        let url = server.ws(&path);
+        async move { ws_read(&url, None).await }
+    });
+    let (everything, _) = tokio::time::timeout(Duration::from_secs(60), reader)
+        .await
+        .expect("the reading subscriber is served while the other one stalls")
+        .expect("reader");
+    assert!(
+        everything
+            .last()
+            .is_some_and(|m| m["metadata"]["is_final"] == true)
+    );
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    // Now read what the server managed to send before it gave up.
+    let (mut got, mut close) = (Vec::new(), None);
+    while let Some(frame) = slow.next().await {
+        match frame {
+            Ok(tokio_tungstenite::tungstenite::Message::Text(text)) => {
+                got.push(serde_json::from_str::<Value>(&text).expect("json"));
+            }
+            Ok(tokio_tungstenite::tungstenite::Message::Close(frame)) => {
+                close = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
+                break;
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(
+        got.len() < everything.len(),
+        "the stalled subscriber was cut off ({} of {} messages)",
+        got.len(),
+        everything.len()
+    );
+    let last = seqs(&got).last().copied().unwrap_or(0);
+    // The close frame, when it got through the full buffers, says where to resume: never after
+    // what the client has (messages between are sent again; a client skips what it has).
+    let from = match &close {
+        Some((code, reason)) => {
+            assert_eq!(*code, 4000, "{reason}");
+            let hint: u64 = reason
+                .rsplit("from_seq=")
+                .next()
+                .and_then(|n| n.trim().parse().ok())
+                .unwrap_or_else(|| panic!("a from_seq in {reason:?}"));
+            assert!(
+                hint <= last,
+                "resume hint {hint} is after the last received {last}"
+            );
+            hint
+        }
+        None => last,
+    };
+    let (rest, _) = ws_read(&server.ws(&format!("{path}?from_seq={from}")), None).await;
+    let mut resumed = seqs(&got);
+    resumed.extend(seqs(&rest).into_iter().filter(|seq| *seq > last));
+    assert_eq!(resumed, seqs(&everything), "nothing lost or repeated");
+
+    let metrics = server.metrics().await;
+    let errors: f64 = metrics
+        .lines()
+        .find(|l| l.starts_with("technic_websocket_errors_total"))
+        .and_then(|l| l.split_whitespace().last()?.parse().ok())
+        .expect("the websocket error counter");
+    assert!(errors >= 1.0, "the cut-off is counted: {errors}");
+    server.stop().await;
 }

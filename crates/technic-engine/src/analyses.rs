@@ -1,0 +1,194 @@
+//! What a symbol's bars give (indicators, rating, alpha factors), shared by every scan of one
+//! `Scanner` that reads the same bars.
+//!
+//! Fifty traders scanning the S&P 500 with the default settings ask for the same 506 computations
+//! fifty times; a server computes each once and hands the others a copy. The key is the symbol and
+//! a hash of every bar it was computed from, so a result is reused only for identical input
+//! (whatever the source, window or date the bars came through): a new session, a re-adjusted
+//! history or a different lookback is a different key. Everything request-specific (filters,
+//! `min_tech_rating`, the tier, the alpha score, high quality) is applied after, per scan.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use technic_core::Bars;
+use technic_core::alpha::AlphaFactors;
+use technic_core::rating::Rating;
+
+/// How long an analysis nobody asked for again is kept.
+const IDLE_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// A symbol's analysis, the same for every request that reads these bars.
+#[derive(Debug, Clone)]
+pub(crate) enum Analysis {
+    Rated {
+        rating: Rating,
+        /// The latest value of every indicator, in the indicator set's order.
+        indicators: Vec<(String, Option<f64>)>,
+        factors: AlphaFactors,
+    },
+    IndicatorsFailed(String),
+    /// The rating declined these bars.
+    Unrated,
+}
+
+impl Analysis {
+    /// Roughly the bytes an entry holds, so the bound is in memory rather than entries.
+    fn weight(&self, symbol: &str) -> u32 {
+        let indicators = match self {
+            Analysis::Rated { indicators, .. } => indicators
+                .iter()
+                .map(|(name, _)| size_of::<(String, Option<f64>)>() + name.len())
+                .sum(),
+            Analysis::IndicatorsFailed(message) => message.len(),
+            Analysis::Unrated => 0,
+        };
+        // The key, the `Arc`'s counts and moka's own bookkeeping: roughly a hundred bytes.
+        const OVERHEAD: usize = size_of::<Key>() + 2 * size_of::<usize>() + 64;
+        u32::try_from(OVERHEAD + size_of::<Self>() + symbol.len() + indicators).unwrap_or(u32::MAX)
+    }
+}
+
+/// The symbol and a hash of its bars.
+type Key = (String, u64);
+
+/// Analyses by symbol and bars; bounded in bytes, entries dropped after [`IDLE_TTL`] unused.
+pub(crate) struct SharedAnalyses {
+    cache: moka::sync::Cache<Key, Arc<Analysis>>,
+}
+
+impl std::fmt::Debug for SharedAnalyses {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedAnalyses")
+            .field("entries", &self.cache.entry_count())
+            .finish()
+    }
+}
+
+impl SharedAnalyses {
+    pub(crate) fn new(max_bytes: u64) -> Self {
+        Self {
+            cache: moka::sync::Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|(symbol, _): &Key, analysis: &Arc<Analysis>| analysis.weight(symbol))
+                .time_to_idle(IDLE_TTL)
+                .build(),
+        }
+    }
+
+    /// The analysis of `bars`, computed by `analyse` only if no scan has done so for the same bars,
+    /// and whether this call computed it. A scan that asks while another computes it waits for that
+    /// computation instead of repeating it.
+    pub(crate) fn get_or_compute(
+        &self,
+        symbol: &str,
+        bars: &Bars,
+        analyse: impl FnOnce() -> Analysis,
+    ) -> (Arc<Analysis>, bool) {
+        let mut computed_here = false;
+        let analysis = self
+            .cache
+            .get_with((symbol.to_owned(), fingerprint(bars)), || {
+                computed_here = true;
+                Arc::new(analyse())
+            });
+        (analysis, computed_here)
+    }
+}
+
+/// A hash of every bar (dates and the bit patterns of all five columns, so a NaN or a -0.0 counts):
+/// two bar series with the same fingerprint are taken to be the same series. SipHash keeps an
+/// accidental collision at about one in 2^64 per pair of series of one symbol.
+fn fingerprint(bars: &Bars) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    bars.len().hash(&mut hasher);
+    bars.dates.hash(&mut hasher);
+    for column in [&bars.open, &bars.high, &bars.low, &bars.close, &bars.volume] {
+        for value in column {
+            hasher.write_u64(value.to_bits());
+        }
+    }
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::NaiveDate;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn bars(closes: &[f64]) -> Bars {
+        let start = NaiveDate::from_ymd_opt(2024, 1, 2).expect("date");
+        let mut bars = Bars::with_capacity(closes.len());
+        for (i, &close) in closes.iter().enumerate() {
+            bars.dates.push(start + chrono::Days::new(i as u64));
+            bars.open.push(close);
+            bars.high.push(close);
+            bars.low.push(close);
+            bars.close.push(close);
+            bars.volume.push(1000.0);
+        }
+        bars
+    }
+
+    #[test]
+    fn the_same_bars_are_analysed_once_and_any_change_is_analysed_again() {
+        let shared = SharedAnalyses::new(1 << 20);
+        let computed = AtomicUsize::new(0);
+        let analyse = || {
+            computed.fetch_add(1, Ordering::SeqCst);
+            Analysis::Unrated
+        };
+        let original = bars(&[10.0, 11.0, 12.0]);
+        assert!(shared.get_or_compute("A", &original, analyse).1);
+        assert!(!shared.get_or_compute("A", &original.clone(), analyse).1);
+        assert_eq!(computed.load(Ordering::SeqCst), 1, "identical bars");
+
+        // An old bar re-adjusted, the newest bar revised, one more bar, another symbol.
+        let mut readjusted = original.clone();
+        readjusted.close[0] = 5.0;
+        let mut revised = original.clone();
+        revised.volume[2] = 1001.0;
+        let longer = bars(&[10.0, 11.0, 12.0, 13.0]);
+        for changed in [&readjusted, &revised, &longer] {
+            shared.get_or_compute("A", changed, analyse);
+        }
+        shared.get_or_compute("B", &original, analyse);
+        assert_eq!(computed.load(Ordering::SeqCst), 5);
+    }
+
+    #[test]
+    fn a_shifted_window_with_equal_values_is_another_key() {
+        let a = bars(&[1.0, 1.0, 1.0]);
+        let mut b = a.clone();
+        for date in &mut b.dates {
+            *date = *date + chrono::Days::new(1);
+        }
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+        let mut negative_zero = a.clone();
+        negative_zero.close[1] = -0.0;
+        let mut zero = a.clone();
+        zero.close[1] = 0.0;
+        assert_ne!(fingerprint(&zero), fingerprint(&negative_zero));
+    }
+
+    #[test]
+    fn concurrent_askers_share_one_computation() {
+        let shared = SharedAnalyses::new(1 << 20);
+        let computed = AtomicUsize::new(0);
+        let series = bars(&[1.0, 2.0, 3.0]);
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    shared.get_or_compute("A", &series, || {
+                        computed.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(20));
+                        Analysis::Unrated
+                    })
+                });
+            }
+        });
+        assert_eq!(computed.load(Ordering::SeqCst), 1);
+    }
+}
