@@ -19,7 +19,9 @@ pub struct Config {
     pub enable_streaming: bool,
     /// `EARLY_TERMINATION_DEFAULT`: termination criteria (JSON) for requests that give none.
     pub early_termination_default: Option<TerminationRequest>,
-    /// How long a WebSocket send may take before the client counts as too slow and is closed.
+    /// How long a WebSocket send may take before the client counts as too slow and is closed. Any
+    /// connection (an SSE stream, a large report) whose writes make no progress for twice this long
+    /// is dropped.
     pub send_timeout: Duration,
     /// `MAX_WORKERS`: threads that scan; see [`Config::scan_workers`] for the default.
     pub max_workers: Option<usize>,

@@ -23,7 +23,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::serve::ListenerExt;
 use technic_engine::{OnFinish, ScanRegistry, Scanner};
 use technic_store::{Completion, LearningStore};
 use tokio::net::TcpListener;
@@ -133,15 +132,11 @@ pub async fn serve(
         }
     });
     let (stopping, state_after) = (state.clone(), state.clone());
-    // Bounds what the kernel queues for one client (`STREAM_SEND_BUFFER_BYTES`).
-    let send_buffer = state.config().send_buffer;
-    let listener = listener.tap_io(move |stream| {
-        if let Some(bytes) = send_buffer
-            && let Err(e) = socket2::SockRef::from(&*stream).set_send_buffer_size(bytes)
-        {
-            tracing::warn!(error = %e, "could not bound a connection's send buffer");
-        }
-    });
+    let listener = Connections {
+        listener,
+        send_buffer: state.config().send_buffer,
+        write_timeout: state.config().send_timeout * 2,
+    };
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(async move {
             shutdown.await;
@@ -159,4 +154,37 @@ pub async fn serve(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     result
+}
+
+/// The listener `serve` accepts through: each connection's kernel send buffer bounded if
+/// `STREAM_SEND_BUFFER_BYTES` says so, and its writes failed (the connection dropped) once one has
+/// made no progress for `write_timeout`. That is what ends an SSE stream whose client stopped
+/// reading: hyper stops polling a body it cannot write, so nothing inside the stream would notice.
+/// Twice the WebSocket send timeout, so a stalled WebSocket is first closed by its own loop, with
+/// the point to resume from.
+struct Connections {
+    listener: TcpListener,
+    send_buffer: Option<usize>,
+    write_timeout: Duration,
+}
+
+impl axum::serve::Listener for Connections {
+    type Io = std::pin::Pin<Box<tokio_io_timeout::TimeoutStream<tokio::net::TcpStream>>>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (stream, address) = axum::serve::Listener::accept(&mut self.listener).await;
+        if let Some(bytes) = self.send_buffer
+            && let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(bytes)
+        {
+            tracing::warn!(error = %e, "could not bound a connection's send buffer");
+        }
+        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(self.write_timeout));
+        (Box::pin(stream), address)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.listener.local_addr()
+    }
 }

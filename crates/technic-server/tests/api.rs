@@ -710,3 +710,112 @@ async fn a_subscriber_that_stops_reading_is_closed_and_resumes_with_nothing_lost
     assert!(errors >= 1.0, "the cut-off is counted: {errors}");
     server.stop().await;
 }
+
+/// An SSE subscriber that stops reading: hyper stops polling a body it cannot write, so the stream
+/// itself never notices; the connection's write timeout drops it, the stream slot is freed, and the
+/// client resumes with `Last-Event-ID` with nothing lost or repeated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_sse_subscriber_that_stops_reading_is_dropped_and_resumes_with_nothing_lost() {
+    use http_body_util::BodyExt;
+    let sp500 = std::env::var_os("TECHNIC_SHARED")
+        .map_or_else(
+            || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+            std::path::PathBuf::from,
+        )
+        .join("data/sp500");
+    let source = technic_data::files::FileSource::open(&sp500).expect("the S&P 500 data opens");
+    let config = Config {
+        send_timeout: Duration::from_millis(200),
+        send_buffer: Some(64 * 1024),
+        ..Config::default()
+    };
+    let server = Server::with_source(Arc::new(source), config).await;
+    let id = server.start_scan(json!({})).await;
+    let url = server.url(&format!("/events/results/{id}"));
+
+    let address = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .expect("host")
+        .parse()
+        .expect("address");
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("buffer size");
+    let stream = socket.connect(address).await.expect("connects");
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .expect("handshake");
+    let driving = tokio::spawn(connection);
+    let request = hyper::Request::get(format!("/events/results/{id}"))
+        .header("host", address.to_string())
+        .header("accept", "text/event-stream")
+        .body(http_body_util::Empty::<hyper::body::Bytes>::new())
+        .expect("request");
+    let mut response = sender.send_request(request).await.expect("response");
+    assert_eq!(response.status().as_u16(), 200);
+
+    // Another subscriber gets the whole scan meanwhile; the stalled one reads nothing for a while.
+    let everything = tokio::time::timeout(Duration::from_secs(60), sse_read(&url, None, None))
+        .await
+        .expect("the reading subscriber is served while the other one stalls");
+    assert!(
+        everything
+            .last()
+            .is_some_and(|(_, event, _)| event == "complete")
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // What arrived before the server gave up, then the end of the connection.
+    let mut text = String::new();
+    let ended_early = loop {
+        match response.body_mut().frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    text.push_str(&String::from_utf8_lossy(&data));
+                }
+            }
+            Some(Err(_)) => break true,
+            None => break false,
+        }
+    };
+    drop(driving);
+    // A partly received last event is not counted: resume after the last complete one.
+    let complete = text.rfind("\n\n").map_or("", |end| &text[..end]);
+    let got: Vec<u64> = complete
+        .split("\n\n")
+        .filter_map(|block| {
+            block.lines().find_map(|l| {
+                l.strip_prefix("id:")
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+            })
+        })
+        .collect();
+    let all: Vec<u64> = everything.iter().filter_map(|(id, ..)| *id).collect();
+    assert!(
+        ended_early && got.len() < all.len(),
+        "the stalled subscriber was dropped ({} of {} events, ended early: {ended_early})",
+        got.len(),
+        all.len()
+    );
+    let last = got.last().copied().unwrap_or(0);
+    let rest = sse_read(&url, Some(last), None).await;
+    let mut resumed = got.clone();
+    resumed.extend(rest.iter().filter_map(|(id, ..)| *id));
+    assert_eq!(resumed, all, "nothing lost or repeated");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let metrics = server.metrics().await;
+        if metrics.lines().any(|l| l == "technic_active_streams 0") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dropped stream's slot was not freed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.stop().await;
+}
