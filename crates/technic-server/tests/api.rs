@@ -603,11 +603,9 @@ async fn shutdown_stops_scans_and_every_stream_gets_the_final_message() {
     );
 }
 
-/// A WebSocket subscriber that stops reading: once the server's writes to it have waited the send
-/// timeout, it is closed (the scan and the other subscribers go on at full speed), and it resumes
-/// from the last message it got with nothing lost or repeated.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_subscriber_that_stops_reading_is_closed_and_resumes_with_nothing_lost() {
+/// A server on the S&P 500 (megabytes of messages per scan) whose connections' kernel send buffers
+/// are bounded (`STREAM_SEND_BUFFER_BYTES`), so a client that does not read stalls its writes.
+async fn stalling_server(send_timeout: Duration) -> Server {
     let sp500 = std::env::var_os("TECHNIC_SHARED")
         .map_or_else(
             || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
@@ -615,29 +613,41 @@ async fn a_subscriber_that_stops_reading_is_closed_and_resumes_with_nothing_lost
         )
         .join("data/sp500");
     let source = technic_data::files::FileSource::open(&sp500).expect("the S&P 500 data opens");
-    // A bounded send buffer (`STREAM_SEND_BUFFER_BYTES`), so the scan's megabytes cannot all be
-    // queued in the kernel for a client that does not read.
     let config = Config {
-        send_timeout: Duration::from_millis(300),
+        send_timeout,
         send_buffer: Some(64 * 1024),
         ..Config::default()
     };
-    let server = Server::with_source(Arc::new(source), config).await;
+    Server::with_source(Arc::new(source), config).await
+}
+
+impl Server {
+    /// A connection to the server whose receive buffer holds a few kilobytes, for a client that
+    /// stops reading.
+    async fn tiny_receive_buffer_connection(
+        &self,
+    ) -> (tokio::net::TcpStream, std::net::SocketAddr) {
+        let address: std::net::SocketAddr = self
+            .base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("address");
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("buffer size");
+        (socket.connect(address).await.expect("connects"), address)
+    }
+}
+
+/// A WebSocket subscriber that stops reading: once the server's writes to it have waited the send
+/// timeout, it is closed (the scan and the other subscribers go on at full speed), and it resumes
+/// from the last message it got with nothing lost or repeated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscriber_that_stops_reading_is_closed_and_resumes_with_nothing_lost() {
+    let server = stalling_server(Duration::from_millis(300)).await;
     let id = server.start_scan(json!({})).await;
     let path = format!("/ws/results/{id}");
-
-    // Likewise its receive buffer.
     let url = server.ws(&path);
-    let address = url
-        .trim_start_matches("ws://")
-        .split('/')
-        .next()
-        .expect("host")
-        .parse()
-        .expect("address");
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("buffer size");
-    let stream = socket.connect(address).await.expect("connects");
+    let (stream, _) = server.tiny_receive_buffer_connection().await;
     let (mut slow, _) = tokio_tungstenite::client_async(url.as_str(), stream)
         .await
         .expect("handshake");
@@ -717,32 +727,10 @@ async fn a_subscriber_that_stops_reading_is_closed_and_resumes_with_nothing_lost
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_sse_subscriber_that_stops_reading_is_dropped_and_resumes_with_nothing_lost() {
     use http_body_util::BodyExt;
-    let sp500 = std::env::var_os("TECHNIC_SHARED")
-        .map_or_else(
-            || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-            std::path::PathBuf::from,
-        )
-        .join("data/sp500");
-    let source = technic_data::files::FileSource::open(&sp500).expect("the S&P 500 data opens");
-    let config = Config {
-        send_timeout: Duration::from_millis(200),
-        send_buffer: Some(64 * 1024),
-        ..Config::default()
-    };
-    let server = Server::with_source(Arc::new(source), config).await;
+    let server = stalling_server(Duration::from_millis(200)).await;
     let id = server.start_scan(json!({})).await;
     let url = server.url(&format!("/events/results/{id}"));
-
-    let address = url
-        .trim_start_matches("http://")
-        .split('/')
-        .next()
-        .expect("host")
-        .parse()
-        .expect("address");
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket.set_recv_buffer_size(4096).expect("buffer size");
-    let stream = socket.connect(address).await.expect("connects");
+    let (stream, address) = server.tiny_receive_buffer_connection().await;
     let (mut sender, connection) =
         hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
             .await
