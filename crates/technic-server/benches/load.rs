@@ -252,12 +252,20 @@ fn subscribe_all(
         .collect()
 }
 
-fn percentile(values: &mut [f64], p: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
+/// Prints a table row with the p50 and p99 of `values` (milliseconds).
+fn p50_p99_row(figure: &str, values: &mut [f64], decimals: usize) {
     values.sort_by(f64::total_cmp);
-    values[((values.len() - 1) as f64 * p).round() as usize]
+    let at = |p: f64| {
+        values
+            .get(((values.len().max(1) - 1) as f64 * p).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    println!(
+        "| {figure} p50 / p99 | {:.decimals$} ms / {:.decimals$} ms |",
+        at(0.5),
+        at(0.99)
+    );
 }
 
 /// Lost and duplicated messages of one subscriber that started at seq 0.
@@ -454,11 +462,7 @@ async fn run() {
     println!("| messages delivered | {messages} |");
     println!("| messages lost | {lost} |");
     println!("| messages duplicated | {duplicated} |");
-    println!(
-        "| delivery latency p50 / p99 | {:.1} ms / {:.1} ms |",
-        percentile(&mut latencies, 0.5),
-        percentile(&mut latencies.clone(), 0.99)
-    );
+    p50_p99_row("delivery latency", &mut latencies, 1);
 }
 
 /// One scan, waited for, then dropped.
@@ -583,35 +587,19 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
     println!("| messages lost | {lost} |");
     println!("| messages duplicated | {duplicated} |");
     println!("| symbol analyses shared / computed | {shared} / {computed} |");
-    println!(
-        "| delivery latency p50 / p99 | {:.2} ms / {:.2} ms |",
-        percentile(&mut latencies, 0.5),
-        percentile(&mut latencies.clone(), 0.99)
+    p50_p99_row("delivery latency", &mut latencies, 2);
+    p50_p99_row("POST /scan/start to first result", &mut first, 1);
+    p50_p99_row("POST /scan/start answered (scan id)", &mut answered, 1);
+    p50_p99_row(
+        "POST /scan/start to its first subscriber connected",
+        &mut connected,
+        1,
     );
-    println!(
-        "| POST /scan/start to first result p50 / p99 | {:.1} ms / {:.1} ms |",
-        percentile(&mut first, 0.5),
-        percentile(&mut first.clone(), 0.99)
-    );
-    println!(
-        "| POST /scan/start answered (scan id) p50 / p99 | {:.1} ms / {:.1} ms |",
-        percentile(&mut answered, 0.5),
-        percentile(&mut answered.clone(), 0.99)
-    );
-    println!(
-        "| POST /scan/start to its first subscriber connected p50 / p99 | {:.1} ms / {:.1} ms |",
-        percentile(&mut connected, 0.5),
-        percentile(&mut connected.clone(), 0.99)
-    );
-    println!(
-        "| a scan's set-up (universe, priority order) p50 / p99 | {:.1} ms / {:.1} ms |",
-        percentile(&mut setup, 0.5),
-        percentile(&mut setup.clone(), 0.99)
-    );
-    println!(
-        "| scan start to first result in the engine p50 / p99 | {:.1} ms / {:.1} ms |",
-        percentile(&mut engine_first, 0.5),
-        percentile(&mut engine_first.clone(), 0.99)
+    p50_p99_row("a scan's set-up (universe, priority order)", &mut setup, 1);
+    p50_p99_row(
+        "scan start to first result in the engine",
+        &mut engine_first,
+        1,
     );
     println!(
         "| resident memory: baseline / peak / settled after {dropped} scans dropped | {baseline:.0} MB / {peak_mb:.0} MB / {settled:.0} MB |"
