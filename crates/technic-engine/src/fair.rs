@@ -7,9 +7,8 @@
 //! threads' worth of CPU than configured (leaving the server's own threads their share).
 //! std has no fair semaphore, and tokio's is async; this one is a queue of parked threads.
 //!
-//! A scan's first symbols queue ahead of other scans' later ones ([`FairPermits::acquire_first`]):
-//! a user waits for a scan's first result, not for its 300th, and with fifty scans started at once
-//! a plain queue made the fiftieth wait behind the others' second and third symbols.
+//! A scan's first symbols queue for permits of their own (see `Scanner::worker`): a user waits for
+//! a scan's first result, not for its 300th.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,8 +27,6 @@ struct State {
     /// Threads waiting for a permit, in arrival order. A released permit is handed straight to the
     /// first one (which alone is woken), so no crowd of threads wakes to find nothing to take.
     waiting: VecDeque<(Thread, Arc<AtomicBool>)>,
-    /// Waiting for a scan's first symbols: served before `waiting`.
-    waiting_first: VecDeque<(Thread, Arc<AtomicBool>)>,
 }
 
 /// Held while one symbol is fetched and computed.
@@ -54,29 +51,16 @@ impl FairPermits {
     }
 
     pub(crate) fn acquire(&self) -> Permit<'_> {
-        self.wait_in_line(false)
-    }
-
-    /// A permit for one of a scan's first symbols, ahead of every other scan's later ones.
-    pub(crate) fn acquire_first(&self) -> Permit<'_> {
-        self.wait_in_line(true)
-    }
-
-    fn wait_in_line(&self, first: bool) -> Permit<'_> {
         let granted = {
             let mut state = self.lock();
-            let ahead = state.waiting_first.len() + if first { 0 } else { state.waiting.len() };
-            if state.in_use < self.capacity && ahead == 0 {
+            if state.in_use < self.capacity && state.waiting.is_empty() {
                 state.in_use += 1;
                 return Permit { pool: self };
             }
             let granted = Arc::new(AtomicBool::new(false));
-            let line = if first {
-                &mut state.waiting_first
-            } else {
-                &mut state.waiting
-            };
-            line.push_back((std::thread::current(), Arc::clone(&granted)));
+            state
+                .waiting
+                .push_back((std::thread::current(), Arc::clone(&granted)));
             granted
         };
         // Spurious wake-ups are possible with park; the flag says when the permit is really ours.
@@ -90,11 +74,7 @@ impl FairPermits {
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         let mut state = self.pool.lock();
-        let next = match state.waiting_first.pop_front() {
-            Some(first) => Some(first),
-            None => state.waiting.pop_front(),
-        };
-        match next {
+        match state.waiting.pop_front() {
             // The permit passes to the next in line; `in_use` is unchanged.
             Some((thread, granted)) => {
                 granted.store(true, Ordering::Release);
@@ -136,42 +116,9 @@ mod tests {
         assert_eq!(most.load(Ordering::SeqCst), 2);
         let state = pool.lock();
         assert_eq!(
-            (state.in_use, state.waiting.len(), state.waiting_first.len()),
-            (0, 0, 0),
+            (state.in_use, state.waiting.len()),
+            (0, 0),
             "every permit came back"
-        );
-    }
-
-    #[test]
-    fn a_first_symbol_is_served_before_symbols_that_queued_earlier() {
-        let pool = Arc::new(FairPermits::new(1));
-        let held = pool.acquire();
-        let order = Arc::new(Mutex::new(Vec::new()));
-        let spawn = |name: &'static str, first: bool| {
-            let (pool, order) = (Arc::clone(&pool), Arc::clone(&order));
-            std::thread::spawn(move || {
-                let _permit = if first {
-                    pool.acquire_first()
-                } else {
-                    pool.acquire()
-                };
-                order.lock().expect("order").push(name);
-            })
-        };
-        let later = spawn("later symbol", false);
-        while pool.lock().waiting.is_empty() {
-            std::thread::yield_now();
-        }
-        let first = spawn("first symbol", true);
-        while pool.lock().waiting_first.is_empty() {
-            std::thread::yield_now();
-        }
-        drop(held);
-        first.join().expect("first");
-        later.join().expect("later");
-        assert_eq!(
-            *order.lock().expect("order"),
-            ["first symbol", "later symbol"]
         );
     }
 }

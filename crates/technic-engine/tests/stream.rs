@@ -503,3 +503,92 @@ fn the_rating_filter_does_not_change_a_symbols_alpha() {
         all.report.metrics.universe_signal_rate
     );
 }
+
+/// Holds the reads of `held` symbols after the first one until the gate opens.
+struct HoldingSource {
+    inner: MemorySource,
+    held: Vec<String>,
+    reads_of_held: AtomicUsize,
+    gate: Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl MarketData for HoldingSource {
+    fn info(&self) -> SourceInfo {
+        self.inner.info()
+    }
+    fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
+        self.inner.universe()
+    }
+    fn bars(&self, symbol: &str, window: &BarWindow) -> Result<Bars, DataError> {
+        if self.held.iter().any(|h| h == symbol)
+            && self.reads_of_held.fetch_add(1, Ordering::SeqCst) > 0
+        {
+            let mut open = self.gate.lock().expect("gate");
+            while !*open {
+                open = self.opened.wait(open).expect("gate");
+            }
+        }
+        self.inner.bars(symbol, window)
+    }
+}
+
+#[test]
+fn a_scans_first_symbol_does_not_wait_for_a_permit_another_scan_holds() {
+    let universe = demo_snapshot().universe().expect("universe");
+    let symbols = |range: std::ops::Range<usize>| -> Vec<String> {
+        universe[range].iter().map(|s| s.symbol.clone()).collect()
+    };
+    let source = Arc::new(HoldingSource {
+        inner: demo_snapshot().clone(),
+        held: symbols(0..3),
+        reads_of_held: AtomicUsize::new(0),
+        gate: Mutex::new(false),
+        opened: std::sync::Condvar::new(),
+    });
+    // One permit: scan A's second symbol takes it and its read is held.
+    let scanner =
+        Arc::new(Scanner::new(Arc::clone(&source) as Arc<dyn MarketData>).with_workers(1));
+    let request_of = |symbols: Vec<String>| {
+        ScanRequest {
+            symbols: Some(symbols),
+            enable_prioritization: Some(false),
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid")
+    };
+    let scan = |request: technic_engine::ValidScan| {
+        let scanner = Arc::clone(&scanner);
+        std::thread::spawn(move || {
+            let options = ScanOptions::default();
+            let log = EventLog::new(options.scan_id.clone());
+            scanner
+                .execute(&request, options, &log, &quiet())
+                .expect("scan")
+        })
+    };
+    let first = scan(request_of(symbols(0..3)));
+    while source.reads_of_held.load(Ordering::SeqCst) < 2 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Scan B's only symbol is its first: it runs while A's permit is held.
+    let second = scan(request_of(symbols(3..4)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !second.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "scan B's first symbol waited for the permit scan A holds"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let outcome = second.join().expect("scan B");
+    assert_eq!(
+        outcome.report.results.len() + outcome.report.diagnostics.len(),
+        1
+    );
+    assert!(!first.is_finished(), "scan A is still held");
+    *source.gate.lock().expect("gate") = true;
+    source.opened.notify_all();
+    accounted(&first.join().expect("scan A"));
+}

@@ -31,6 +31,9 @@ pub struct Config {
     /// (`send_timeout`) after about that much is queued rather than a whole scan. Linux doubles the
     /// value and caps it at `net.core.wmem_max`, and a set size is no longer grown by the kernel.
     pub send_buffer: Option<usize>,
+    /// `STREAM_KEEPALIVE_SECONDS`: how often an idle stream sends a keep-alive (an SSE comment, a
+    /// WebSocket ping), so proxies and clients do not take a quiet scan for a dead connection.
+    pub keep_alive: Duration,
 }
 
 impl Default for Config {
@@ -45,6 +48,7 @@ impl Default for Config {
             send_timeout: Duration::from_secs(10),
             max_workers: None,
             send_buffer: None,
+            keep_alive: Duration::from_secs(15),
         }
     }
 }
@@ -107,6 +111,9 @@ impl Config {
         if let Some(n) = count("STREAM_TIMEOUT_SECONDS")? {
             config.stream_timeout = Duration::from_secs(n as u64);
         }
+        if let Some(n) = count("STREAM_KEEPALIVE_SECONDS")? {
+            config.keep_alive = Duration::from_secs(n as u64);
+        }
         if let Some(n) = count("SCAN_RETENTION_SECONDS")? {
             config.retention = Duration::from_secs(n as u64);
         }
@@ -153,8 +160,11 @@ mod tests {
             ("ENABLE_STREAMING", "false"),
             ("EARLY_TERMINATION_DEFAULT", r#"{"max_signals": 20}"#),
             ("STREAM_SEND_BUFFER_BYTES", "65536"),
+            ("STREAM_KEEPALIVE_SECONDS", "30"),
         ]))
         .expect("valid");
+        assert_eq!(config.keep_alive, Duration::from_secs(30));
+        assert_eq!(Config::default().keep_alive, Duration::from_secs(15));
         assert_eq!(config.max_concurrent_streams, 7);
         assert_eq!(config.send_buffer, Some(65536));
         let workers = Config::from_lookup(env(&[("MAX_WORKERS", "3")])).expect("valid");

@@ -258,8 +258,7 @@ pub(crate) async fn stream_or_results(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/event-stream"));
     if wants_events {
-        return streams::sse(&state, &id, &headers, query.since_seq)
-            .map(IntoResponse::into_response);
+        return streams::sse(&state, &id, &headers, query.since_seq);
     }
     let entry = state.registry().get(&id)?;
     Ok(Json(results_body(&entry, query.since_seq.unwrap_or(0))).into_response())

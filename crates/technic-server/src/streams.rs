@@ -6,19 +6,21 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use technic_engine::{Payload, ScanEntry, ScanMessage, Subscription};
 use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::Instant;
 
 use crate::AppState;
 use crate::bodies::ErrorBody;
@@ -83,6 +85,10 @@ struct Reader {
     pending: VecDeque<Arc<ScanMessage>>,
     carry: Carry,
     idle_timeout: Duration,
+    /// When the stream counts as stalled if nothing new has come. A deadline, not a timeout
+    /// restarted by each `next`: the delivery loops drop a waiting `next` to send a keep-alive, and
+    /// a timeout restarted then would never expire while keep-alives come more often.
+    idle_deadline: Instant,
 }
 
 impl Reader {
@@ -92,6 +98,7 @@ impl Reader {
             pending: VecDeque::new(),
             carry,
             idle_timeout,
+            idle_deadline: Instant::now() + idle_timeout,
         }
     }
 
@@ -116,8 +123,13 @@ impl Reader {
             if self.subscription.is_done() {
                 return Next::Done;
             }
-            match tokio::time::timeout(self.idle_timeout, self.subscription.next_batch()).await {
-                Ok(batch) => self.pending.extend(batch),
+            // Cancel-safe: `next_batch` takes messages only when it returns.
+            match tokio::time::timeout_at(self.idle_deadline, self.subscription.next_batch()).await
+            {
+                Ok(batch) => {
+                    self.idle_deadline = Instant::now() + self.idle_timeout;
+                    self.pending.extend(batch);
+                }
                 Err(_) => return Next::Stalled,
             }
         }
@@ -164,47 +176,95 @@ impl FromQuery {
     }
 }
 
+/// Appends one event in the SSE wire format; a line break in `data` starts another `data:` line,
+/// as the format requires (serde_json never writes one, so a message is one line).
+fn push_event(out: &mut String, id: Option<u64>, event: &str, data: &str) {
+    if let Some(id) = id {
+        let _ = writeln!(out, "id: {id}");
+    }
+    let _ = writeln!(out, "event: {event}");
+    for line in data.split('\n') {
+        let _ = writeln!(out, "data: {line}");
+    }
+    out.push('\n');
+}
+
+/// What one step of an SSE stream writes.
+enum SseStep {
+    Next(Next),
+    KeepAlive,
+}
+
 /// Builds an SSE response of the scan's messages after the client's start point.
+///
+/// The events are written by hand rather than with axum's `Sse`: it makes one body frame per
+/// event, and hyper writes at most 16 frames per system call, so a subscriber that is behind got
+/// its backlog a few hundred bytes at a time. Here everything already in the log (up to
+/// `BATCH_BYTES`) goes out as one frame, as on the WebSocket.
 pub fn sse(
     state: &AppState,
     id: &str,
     headers: &HeaderMap,
     query: Option<u64>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let entry = state.registry().get(id)?;
     let from = start_seq(headers, query)?;
     let slot = StreamSlot::take(state)?;
     let reader = Reader::new(&entry, from, Carry::All, state.config().stream_timeout);
     let latency = state.metrics().delivery_latency.clone();
+    let keep_alive = state.config().keep_alive;
     let events = stream::unfold((reader, slot, false), move |(mut reader, slot, ended)| {
         let latency = latency.clone();
         async move {
             if ended {
                 return None;
             }
-            match reader.next().await {
-                Next::Message(message) => {
+            let step = tokio::select! {
+                next = reader.next() => SseStep::Next(next),
+                () = tokio::time::sleep(keep_alive) => SseStep::KeepAlive,
+            };
+            let mut out = String::new();
+            let mut ended = false;
+            match step {
+                SseStep::KeepAlive => out.push_str(":\n\n"),
+                SseStep::Next(Next::Message(mut message)) => loop {
                     latency.observe(elapsed_since(&message));
-                    let event = Event::default()
-                        .id(message.metadata.seq.to_string())
-                        .event(kind(&message))
-                        // The JSON made once for every subscriber (serde_json never writes a raw
-                        // newline, so it is one `data:` line).
-                        .data(&*message.to_json());
-                    Some((Ok::<Event, Infallible>(event), (reader, slot, false)))
-                }
-                Next::Done => None,
-                Next::Stalled => {
+                    let seq = message.metadata.seq;
+                    push_event(&mut out, Some(seq), kind(&message), &message.to_json());
+                    match reader.ready() {
+                        Some(more) if out.len() < BATCH_BYTES => message = more,
+                        Some(more) => {
+                            reader.pending.push_front(more);
+                            break;
+                        }
+                        None => break,
+                    }
+                },
+                SseStep::Next(Next::Done) => return None,
+                SseStep::Next(Next::Stalled) => {
                     let seq = reader.subscription.position();
-                    let event = Event::default()
-                        .event("timeout")
-                        .data(format!("nothing new for the stream timeout; reconnect with Last-Event-ID: {seq} to resume"));
-                    Some((Ok(event), (reader, slot, true)))
+                    push_event(
+                        &mut out,
+                        None,
+                        "timeout",
+                        &format!(
+                            "nothing new for the stream timeout; reconnect with Last-Event-ID: {seq} to resume"
+                        ),
+                    );
+                    ended = true;
                 }
             }
+            Some((Ok::<_, Infallible>(Bytes::from(out)), (reader, slot, ended)))
         }
     });
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let mut response = Body::from_stream(events).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(response)
 }
 
 /// Server-Sent Events of the scan's messages; each event's id is its `seq`, so `Last-Event-ID` resumes.
@@ -219,7 +279,7 @@ pub async fn sse_results(
     headers: HeaderMap,
     Query(query): Query<FromQuery>,
 ) -> Result<Response, ApiError> {
-    sse(&state, &id, &headers, query.seq()).map(IntoResponse::into_response)
+    sse(&state, &id, &headers, query.seq())
 }
 
 /// WebSocket of results, progress and completion, one ScanMessage per text frame.
@@ -278,11 +338,12 @@ fn websocket(
 /// delivery loop polls for incoming frames) was the server's largest cost under load.
 const WS_READ_BUFFER: usize = 4096;
 
-/// Most messages, and bytes, written to one WebSocket before it is flushed: what is already in the
-/// log goes out in one write instead of one per message (for a subscriber that is behind), while
-/// one flush stays small enough for the send timeout to mean what it says for a single message.
+/// Most messages written to one WebSocket before it is flushed, and bytes to one WebSocket or SSE
+/// stream: what is already in the log goes out in one write instead of one per message (for a
+/// subscriber that is behind), while one write stays small enough for the send timeout to mean
+/// what it says for a single message.
 const WS_BATCH: usize = 64;
-const WS_BATCH_BYTES: usize = 64 * 1024;
+const BATCH_BYTES: usize = 64 * 1024;
 
 /// Close codes in the private range: 4000 = too slow, 4001 = stalled; the reason carries the seq to resume from.
 const CLOSE_TOO_SLOW: u16 = 4000;
@@ -298,7 +359,7 @@ async fn deliver(
 ) {
     let (mut sink, mut incoming) = socket.split();
     let mut reader = Reader::new(&entry, from, carry, state.config().stream_timeout);
-    let mut ping = tokio::time::interval(Duration::from_secs(15));
+    let mut ping = tokio::time::interval(state.config().keep_alive);
     ping.tick().await;
     let send_timeout = state.config().send_timeout;
     let metrics = state.metrics().clone();
@@ -318,7 +379,7 @@ async fn deliver(
                     Next::Message(message) => {
                         let mut bytes = message.to_json().len();
                         batch.push(message);
-                        while batch.len() < WS_BATCH && bytes < WS_BATCH_BYTES && let Some(more) = reader.ready() {
+                        while batch.len() < WS_BATCH && bytes < BATCH_BYTES && let Some(more) = reader.ready() {
                             bytes += more.to_json().len();
                             batch.push(more);
                         }
@@ -382,4 +443,20 @@ fn elapsed_since(message: &ScanMessage) -> f64 {
     std::time::SystemTime::now()
         .duration_since(emitted)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_is_in_the_wire_format_and_a_line_break_starts_another_data_line() {
+        let mut out = String::new();
+        push_event(&mut out, Some(7), "result", r#"{"a":1}"#);
+        push_event(&mut out, None, "timeout", "first\nsecond");
+        assert_eq!(
+            out,
+            "id: 7\nevent: result\ndata: {\"a\":1}\n\nevent: timeout\ndata: first\ndata: second\n\n"
+        );
+    }
 }

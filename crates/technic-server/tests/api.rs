@@ -210,7 +210,13 @@ async fn sse_read(
                 }
             }
             if data.is_empty() {
-                continue; // a keep-alive comment
+                if block
+                    .lines()
+                    .all(|line| line.is_empty() || line.starts_with(':'))
+                {
+                    events.push((None, "keep-alive".into(), String::new()));
+                }
+                continue;
             }
             events.push((id, event, data));
             if stop_after.is_some_and(|n| events.len() >= n) {
@@ -566,6 +572,60 @@ async fn an_idle_stream_times_out_with_the_point_to_resume_from() {
     let last = events.last().expect("events");
     assert_eq!(last.1, "timeout");
     assert!(last.2.contains("Last-Event-ID"), "{}", last.2);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idle_streams_get_keep_alives_and_still_time_out() {
+    let config = Config {
+        stream_timeout: Duration::from_millis(700),
+        keep_alive: Duration::from_millis(100),
+        ..Config::default()
+    };
+    // Reads take 3 s: after its first progress messages the scan is quiet for that long.
+    let server = Server::start(Duration::from_secs(3), config).await;
+    let id = server
+        .start_scan(json!({ "max_symbols": 50, "enable_prioritization": false }))
+        .await;
+    let ws_url = server.ws(&format!("/ws/results/{id}"));
+    let ws = tokio::spawn(async move {
+        let (mut socket, _) = tokio_tungstenite::connect_async(ws_url).await.expect("ws");
+        let (mut pings, mut kinds, mut close) = (0, Vec::new(), None);
+        while let Some(Ok(frame)) = socket.next().await {
+            match frame {
+                tokio_tungstenite::tungstenite::Message::Ping(_) => pings += 1,
+                tokio_tungstenite::tungstenite::Message::Text(text) => {
+                    let message: Value = serde_json::from_str(&text).expect("json");
+                    kinds.push(message["type"].as_str().unwrap_or_default().to_owned());
+                }
+                tokio_tungstenite::tungstenite::Message::Close(frame) => {
+                    close = frame.map(|f| u16::from(f.code));
+                    break;
+                }
+                _ => {}
+            }
+        }
+        (pings, kinds, close)
+    });
+    let events = sse_read(&server.url(&format!("/events/results/{id}")), None, None).await;
+    let keep_alives = events.iter().filter(|e| e.1 == "keep-alive").count();
+    // The stream timeout counts from the last message, not from the last keep-alive.
+    assert!(keep_alives >= 3, "SSE keep-alives: {keep_alives}");
+    assert_eq!(events.last().map(|e| e.1.as_str()), Some("timeout"));
+    assert!(
+        !events.iter().any(|e| e.1 == "result"),
+        "ended before the first result"
+    );
+    let (pings, kinds, close) = tokio::time::timeout(Duration::from_secs(10), ws)
+        .await
+        .expect("the WebSocket ends")
+        .expect("task");
+    assert!(pings >= 3, "WebSocket pings: {pings}");
+    assert_eq!(close, Some(4001), "closed as stalled");
+    assert!(
+        !kinds.iter().any(|k| k == "result"),
+        "ended before the first result"
+    );
     server.stop().await;
 }
 
