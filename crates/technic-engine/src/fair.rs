@@ -2,13 +2,14 @@
 //!
 //! Why not the rayon pool: a worker job of one scan loops until that scan is done, and jobs queued
 //! by later scans wait behind it, so the fiftieth of fifty concurrent scans saw its first result
-//! seconds late. Here every symbol of every scan waits its turn in one queue, at most `capacity`
-//! at a time, so concurrent scans advance in turn and together never use more
-//! threads' worth of CPU than configured (leaving the server's own threads their share).
+//! seconds late. Here every symbol of every scan waits its turn in a queue, at most `capacity`
+//! at a time, so concurrent scans advance in turn and together use a bounded number of threads'
+//! worth of CPU (leaving the server's own threads their share).
 //! std has no fair semaphore, and tokio's is async; this one is a queue of parked threads.
 //!
-//! A scan's first symbols queue for permits of their own (see `Scanner::worker`): a user waits for
-//! a scan's first result, not for its 300th.
+//! A `Scanner` has two: one for scans' first symbols and one for the rest (see `Scanner::worker`),
+//! so scans compute on at most twice the configured workers at once. A user waits for a scan's
+//! first result, not for its 300th.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -300,8 +300,8 @@ impl Scanner {
         self
     }
 
-    /// Workers drop to the lowest scheduling priority once they have computed their first
-    /// symbol. For a server: when scans use every core, the threads that accept requests and
+    /// Workers drop to the lowest scheduling priority once they have computed their share of the
+    /// scan's first symbols. For a server: when scans use every core, the threads that accept requests and
     /// write results to clients still run at once (load benchmark: delivery p99 from 100–290 ms
     /// to about 40 ms), and each scan's first result is computed at normal priority. A one-off
     /// CLI scan leaves it off, so it does not yield to whatever else runs on the machine.
@@ -310,7 +310,8 @@ impl Scanner {
         self
     }
 
-    /// Symbols fetched and computed at once, over all scans of this scanner.
+    /// Symbols fetched and computed at once, over all scans of this scanner; as many again may
+    /// be scans' first symbols (see `Scanner::worker`).
     pub fn with_workers(mut self, workers: usize) -> Self {
         self.permits = Arc::new(FairPermits::new(workers));
         self.first_symbols = Arc::new(FairPermits::new(workers));
@@ -753,12 +754,19 @@ impl Scanner {
                 // what brings every scan's first result early when many start at once. In the
                 // same queue, even ahead of the others, they waited for the symbol in hand, whose
                 // worker may have dropped to nice 19 and be starved by the server's threads: with
-                // everything cached, fifty scans' first results took 17–31 ms in the engine (p50)
-                // instead of 2–4 ms. Bounded all the same, so fifty scans' first symbols do not
-                // crowd out the threads that answer their requests.
+                // everything cached, fifty scans' first results took 18–42 ms in the engine (p50)
+                // instead of 2–6 ms. Bounded all the same, so fifty scans' first symbols do not
+                // crowd out the threads that answer their requests. Scans thus compute on at
+                // most twice `capacity` threads at once, half of them on first symbols.
                 let _permit = if position < self.permits.capacity() {
                     self.first_symbols.acquire()
                 } else {
+                    // Lowered only here, never before a first-symbol permit: a nice-19 holder
+                    // of one would bring the inversion back into that pool.
+                    if self.low_priority_after_first && !lowered {
+                        lowered = true;
+                        lower_this_threads_priority();
+                    }
                     self.permits.acquire()
                 };
                 // Checked again after waiting for the permit: a stop may have come meanwhile.
@@ -781,10 +789,6 @@ impl Scanner {
                 }
             };
             self.finish(ctx, position, outcome, total);
-            if self.low_priority_after_first && !lowered {
-                lowered = true;
-                lower_this_threads_priority();
-            }
         }
     }
 

@@ -569,7 +569,12 @@ fn a_scans_first_symbol_does_not_wait_for_a_permit_another_scan_holds() {
         })
     };
     let first = scan(request_of(symbols(0..3)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while source.reads_of_held.load(Ordering::SeqCst) < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "scan A never reached its held read"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     // Scan B's only symbol is its first: it runs while A's permit is held.

@@ -245,7 +245,7 @@ fn as_user<T: Send + 'static>(
     std::thread::Builder::new()
         .name("bench-user".into())
         .spawn(move || {
-            if std::env::var_os("LOAD_CLIENTS_LOW_PRIORITY").is_some() {
+            if std::env::var("LOAD_CLIENTS_LOW_PRIORITY").is_ok_and(|v| v == "1") {
                 thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
                     .expect("a thread may lower its own priority");
             }
@@ -525,12 +525,13 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
                 let posted = Instant::now();
                 let id = start_scan(&client, &base).await;
                 let answered = posted.elapsed().as_secs_f64() * 1e3;
-                // The registry's age of the scan splits the answer's time at the handler.
-                let since_handler = state
-                    .registry()
-                    .get(&id)
-                    .map_or(0.0, |e| e.age().as_secs_f64() * 1e3);
-                let answered = (answered, answered - since_handler);
+                // The registry's age of the scan splits the answer's time at the handler: both
+                // read together, after the lookup, so a wait for the registry skews neither.
+                let entry = state.registry().get(&id).expect("the scan just started");
+                let (since_posted, since_handler) = (posted.elapsed(), entry.age());
+                drop(entry);
+                let reached = since_posted.saturating_sub(since_handler).as_secs_f64() * 1e3;
+                let answered = (answered, reached);
                 let runtime = tokio::runtime::Handle::current();
                 let subscribers = subscribe_all(&runtime, &client, &base, &id, 4);
                 let mut seen = Vec::new();

@@ -62,8 +62,9 @@ pub struct ConfigError {
 }
 
 impl Config {
-    /// Threads that scan: `MAX_WORKERS`, else one per core but one (at least one). The core left
-    /// over answers requests and writes to sockets: with fifty scans and two hundred subscribers on
+    /// Threads that scan: `MAX_WORKERS`, else one per core but one (at least one), plus as many
+    /// again for scans' first symbols only (each scan's first result). The core left over answers
+    /// requests and writes to sockets whenever no scan is starting: with fifty scans and two hundred subscribers on
     /// two cores, a message's p99 delivery fell from 40–49 ms to 38–42 ms and a scan's first result
     /// (p50) from 51–76 ms to 42–55 ms, for 10–30 % more wall time per round (docs/benchmarks.md).
     pub fn scan_workers(&self) -> usize {

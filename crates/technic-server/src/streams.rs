@@ -199,8 +199,8 @@ enum SseStep {
 ///
 /// The events are written by hand rather than with axum's `Sse`: it makes one body frame per
 /// event, and hyper writes at most 16 frames per system call, so a subscriber that is behind got
-/// its backlog a few hundred bytes at a time. Here everything already in the log (up to
-/// `BATCH_BYTES`) goes out as one frame, as on the WebSocket.
+/// its backlog a few hundred bytes at a time. Here everything already in the log (until a frame
+/// passes `BATCH_BYTES`) goes out as one frame, as on the WebSocket.
 pub fn sse(
     state: &AppState,
     id: &str,
@@ -220,6 +220,8 @@ pub fn sse(
                 return None;
             }
             let step = tokio::select! {
+                // What is already in the log first, without arming the keep-alive's timer.
+                biased;
                 next = reader.next() => SseStep::Next(next),
                 () = tokio::time::sleep(keep_alive) => SseStep::KeepAlive,
             };

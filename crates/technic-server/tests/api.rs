@@ -578,7 +578,7 @@ async fn an_idle_stream_times_out_with_the_point_to_resume_from() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn idle_streams_get_keep_alives_and_still_time_out() {
     let config = Config {
-        stream_timeout: Duration::from_millis(700),
+        stream_timeout: Duration::from_millis(1500),
         keep_alive: Duration::from_millis(100),
         ..Config::default()
     };
