@@ -97,6 +97,14 @@ impl SharedAnalyses {
     }
 }
 
+impl SharedAnalyses {
+    /// Whether some scan has already analysed these very bars (a lookup, nothing computed).
+    pub(crate) fn has(&self, symbol: &str, bars: &Bars) -> bool {
+        self.cache
+            .contains_key(&(symbol.to_owned(), fingerprint(bars)))
+    }
+}
+
 /// A hash of every bar (dates and the bit patterns of all five columns, so a NaN or a -0.0 counts):
 /// two bar series with the same fingerprint are taken to be the same series. SipHash keeps an
 /// accidental collision at about one in 2^64 per pair of series of one symbol.

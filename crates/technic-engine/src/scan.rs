@@ -749,25 +749,18 @@ impl Scanner {
             let Some(slot) = ctx.slots.get(position) else {
                 return;
             };
+            let first = position < self.permits.capacity();
             let outcome = {
-                // A scan's first symbols (one per worker) have permits of their own: that is
-                // what brings every scan's first result early when many start at once. In the
-                // same queue, even ahead of the others, they waited for the symbol in hand, whose
-                // worker may have dropped to nice 19 and be starved by the server's threads: with
-                // everything cached, fifty scans' first results took 18–42 ms in the engine (p50)
-                // instead of 2–6 ms. Bounded all the same, so fifty scans' first symbols do not
-                // crowd out the threads that answer their requests. Scans thus compute on at
-                // most twice `capacity` threads at once, half of them on first symbols.
-                let _permit = if position < self.permits.capacity() {
-                    self.first_symbols.acquire()
+                let mut _permit = if first {
+                    None
                 } else {
-                    // Lowered only here, never before a first-symbol permit: a nice-19 holder
-                    // of one would bring the inversion back into that pool.
+                    // Lowered only here, never before a first symbol: a nice-19 holder of a
+                    // first-symbol permit would bring the inversion below back into that pool.
                     if self.low_priority_after_first && !lowered {
                         lowered = true;
                         lower_this_threads_priority();
                     }
-                    self.permits.acquire()
+                    Some(self.permits.acquire())
                 };
                 // Checked again after waiting for the permit: a stop may have come meanwhile.
                 if stop.is_stopped() {
@@ -776,6 +769,25 @@ impl Scanner {
                 let bars = ctx
                     .lookups
                     .read(&*self.source, &slot.info.symbol, &ctx.window);
+                // A scan's first symbols (one per worker) have permits of their own: that is
+                // what brings every scan's first result early when many start at once. In the
+                // same queue, even ahead of the others, they waited for the symbol in hand, whose
+                // worker may have dropped to nice 19 and be starved by the server's threads: with
+                // everything cached, fifty scans' first results took 18–42 ms in the engine (p50)
+                // instead of 2–6 ms. Bounded all the same, so fifty scans' first symbols do not
+                // crowd out the threads that answer their requests: scans compute on at most twice
+                // `capacity` threads at once. A first symbol another scan has already analysed
+                // costs a lookup and takes none: handed from thread to thread under load, the
+                // permit's queue made fifty such lookups wait for each other. (Its bars are read
+                // before any permit: one read per scan; a remote source bounds its own requests.)
+                if first
+                    && !self.shared_analyses.as_ref().is_some_and(|analyses| {
+                        bars.as_ref()
+                            .is_ok_and(|bars| analyses.has(&slot.info.symbol, bars))
+                    })
+                {
+                    _permit = Some(self.first_symbols.acquire());
+                }
                 // And between fetching and computing: nothing is computed after a stop.
                 if stop.is_stopped() {
                     return;
@@ -1274,5 +1286,74 @@ mod tests {
         .expect("thread");
         assert_eq!(lowered, 19);
         assert_eq!(nice_of_this_thread(), before, "only the calling thread");
+    }
+}
+
+#[cfg(test)]
+mod first_symbol_tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use technic_data::demo::DemoMarket;
+    use technic_data::memory::MemorySource;
+    use technic_data::{BarWindow, MarketData};
+
+    use super::{EventLog, ProgressSnapshot, ScanOptions, ScanRequest, Scanner};
+
+    fn scan_of(scanner: &Scanner, symbol: &str) -> super::ScanOutcome {
+        let request = ScanRequest {
+            symbols: Some(vec![symbol.to_owned()]),
+            enable_prioritization: Some(false),
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid");
+        let options = ScanOptions::default();
+        let log = EventLog::new(options.scan_id.clone());
+        scanner
+            .execute(&request, options, &log, &|_: &ProgressSnapshot| {})
+            .expect("scan")
+    }
+
+    #[test]
+    fn a_first_symbol_another_scan_analysed_takes_no_permit_and_a_new_one_waits_for_one() {
+        let market =
+            MemorySource::snapshot(&DemoMarket::new(), &BarWindow::last(300)).expect("demo");
+        let universe = market.universe().expect("universe");
+        let (seen, unseen) = (&universe[0].symbol, &universe[1].symbol);
+        let scanner = Scanner::new(Arc::new(market))
+            .with_workers(1)
+            .with_shared_analyses(16 << 20);
+        assert_eq!(scan_of(&scanner, seen).report.metrics.analyses_computed, 1);
+        // Every permit of both queues is taken.
+        let held = (scanner.first_symbols.acquire(), scanner.permits.acquire());
+        std::thread::scope(|scope| {
+            let again = scope.spawn(|| scan_of(&scanner, seen));
+            let fresh = scope.spawn(|| scan_of(&scanner, unseen));
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !again.is_finished() {
+                assert!(
+                    Instant::now() < deadline,
+                    "an analysed first symbol waited for a permit"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let again = again.join().expect("scan");
+            assert_eq!(again.report.metrics.analyses_shared, 1);
+            assert_eq!(
+                again.report.results.len() + again.report.diagnostics.len(),
+                1
+            );
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(
+                !fresh.is_finished(),
+                "a first symbol to compute waits for its permit"
+            );
+            drop(held);
+            assert_eq!(
+                fresh.join().expect("scan").report.metrics.analyses_computed,
+                1
+            );
+        });
     }
 }
