@@ -95,9 +95,7 @@ impl SharedAnalyses {
             });
         (analysis, computed_here)
     }
-}
 
-impl SharedAnalyses {
     /// Whether some scan has already analysed these very bars (a lookup, nothing computed).
     pub(crate) fn has(&self, symbol: &str, bars: &Bars) -> bool {
         self.cache
