@@ -301,8 +301,8 @@ impl Scanner {
     }
 
     /// Workers drop to the lowest scheduling priority once they have computed their share of the
-    /// scan's first symbols. For a server: when scans use every core, the threads that accept requests and
-    /// write results to clients still run at once (load benchmark: delivery p99 from 100–290 ms
+    /// scan's first symbols. For a server: when scans use every core, the threads that accept
+    /// requests and write results to clients still run at once (load benchmark: delivery p99 from 100–290 ms
     /// to about 40 ms), and each scan's first result is computed at normal priority. A one-off
     /// CLI scan leaves it off, so it does not yield to whatever else runs on the machine.
     pub fn with_low_priority_after_first(mut self) -> Self {
@@ -751,7 +751,7 @@ impl Scanner {
             };
             let first = position < self.permits.capacity();
             let outcome = {
-                let mut _permit = if first {
+                let _permit = if first {
                     None
                 } else {
                     // Lowered only here, never before a first symbol: a nice-19 holder of a
@@ -780,14 +780,12 @@ impl Scanner {
                 // costs a lookup and takes none: handed from thread to thread under load, the
                 // permit's queue made fifty such lookups wait for each other. (Its bars are read
                 // before any permit: one read per scan; a remote source bounds its own requests.)
-                if first
-                    && !self.shared_analyses.as_ref().is_some_and(|analyses| {
-                        bars.as_ref()
-                            .is_ok_and(|bars| analyses.has(&slot.info.symbol, bars))
-                    })
-                {
-                    _permit = Some(self.first_symbols.acquire());
-                }
+                let analysed_before = self.shared_analyses.as_ref().is_some_and(|analyses| {
+                    bars.as_ref()
+                        .is_ok_and(|bars| analyses.has(&slot.info.symbol, bars))
+                });
+                let _first_permit =
+                    (first && !analysed_before).then(|| self.first_symbols.acquire());
                 // And between fetching and computing: nothing is computed after a stop.
                 if stop.is_stopped() {
                     return;
