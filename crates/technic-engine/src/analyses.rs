@@ -8,7 +8,9 @@
 //! history or a different lookback is a different key. Everything request-specific (filters,
 //! `min_tech_rating`, the tier, the alpha score, high quality) is applied after, per scan.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::Hasher;
+
+use chrono::Datelike;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,15 +106,28 @@ impl SharedAnalyses {
 }
 
 /// A hash of every bar (dates and the bit patterns of all five columns, so a NaN or a -0.0 counts):
-/// two bar series with the same fingerprint are taken to be the same series. SipHash keeps an
-/// accidental collision at about one in 2^64 per pair of series of one symbol.
+/// two bar series with the same fingerprint are taken to be the same series. A 64-bit hash keeps an
+/// accidental collision at about one in 2^64 per pair of series of one symbol; bars are not chosen
+/// by an adversary, so XXH3 serves, at a fifth of SipHash's cost: with everything cached, SipHash
+/// was a fifth of what a scan's threads did (8 µs of 400 bars, every symbol of every scan).
 fn fingerprint(bars: &Bars) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    bars.len().hash(&mut hasher);
-    bars.dates.hash(&mut hasher);
+    let mut hasher = twox_hash::XxHash3_64::new();
+    hasher.write_u64(bars.len() as u64);
+    // The values go to the hasher in blocks, not one call each: per-call overhead is most of the
+    // cost at eight bytes a call.
+    let mut block = [0u8; 2048];
+    for dates in bars.dates.chunks(block.len() / 4) {
+        for (bytes, date) in block.chunks_exact_mut(4).zip(dates) {
+            bytes.copy_from_slice(&date.num_days_from_ce().to_le_bytes());
+        }
+        hasher.write(&block[..dates.len() * 4]);
+    }
     for column in [&bars.open, &bars.high, &bars.low, &bars.close, &bars.volume] {
-        for value in column {
-            hasher.write_u64(value.to_bits());
+        for values in column.chunks(block.len() / 8) {
+            for (bytes, value) in block.chunks_exact_mut(8).zip(values) {
+                bytes.copy_from_slice(&value.to_bits().to_le_bytes());
+            }
+            hasher.write(&block[..values.len() * 8]);
         }
     }
     hasher.finish()
@@ -177,6 +192,22 @@ mod tests {
         let mut zero = a.clone();
         zero.close[1] = 0.0;
         assert_ne!(fingerprint(&zero), fingerprint(&negative_zero));
+    }
+
+    #[test]
+    fn a_change_past_the_first_block_of_a_long_series_is_another_key() {
+        let closes: Vec<f64> = (0..1200).map(|i| 100.0 + f64::from(i) / 7.0).collect();
+        let long = bars(&closes);
+        assert_eq!(fingerprint(&long), fingerprint(&long.clone()));
+        let mut late_volume = long.clone();
+        late_volume.volume[1100] = 1000.5;
+        let mut late_date = long.clone();
+        late_date.dates[1199] = late_date.dates[1199] + chrono::Days::new(1);
+        let mut swapped = long.clone();
+        std::mem::swap(&mut swapped.open, &mut swapped.volume);
+        for changed in [&late_volume, &late_date, &swapped] {
+            assert_ne!(fingerprint(&long), fingerprint(changed));
+        }
     }
 
     #[test]

@@ -57,6 +57,40 @@ fn allocator_mb() -> String {
     )
 }
 
+/// CPU time a thread has run, from its `schedstat` (nanoseconds, unlike `stat`'s 10 ms ticks).
+fn thread_cpu_seconds(task: &Path) -> f64 {
+    std::fs::read_to_string(task.join("schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(0.0, |ns| ns / 1e9)
+}
+
+/// CPU time of this process's live threads named `name` (`tokio-rt-worker`: the server's runtime).
+fn threads_cpu_seconds(name: &str) -> f64 {
+    std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == name)
+        })
+        .map(|task| thread_cpu_seconds(&task.path()))
+        .sum()
+}
+
+/// CPU time of the whole process so far, exited threads included (user + system, in ticks).
+fn process_cpu_seconds() -> f64 {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // The fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+            let mut fields = s.rsplit_once(')')?.1.split_whitespace().skip(11);
+            Some(fields.next()?.parse::<f64>().ok()? + fields.next()?.parse::<f64>().ok()?)
+        });
+    // USER_HZ is 100 on every Linux this runs on.
+    ticks.map_or(0.0, |t| t / 100.0)
+}
+
 /// What one subscriber saw.
 #[derive(Default)]
 struct Seen {
@@ -367,6 +401,10 @@ async fn start_server(
     (base, state)
 }
 
+fn cores() -> f64 {
+    std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64)
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -392,10 +430,12 @@ async fn run() {
     let peak = Arc::new(AtomicU64::new(0));
     let sampling = Arc::new(AtomicBool::new(true));
     let (peak_w, sampling_w) = (Arc::clone(&peak), Arc::clone(&sampling));
-    tokio::spawn(async move {
+    // On a thread of its own: reading /proc blocks, and on the server's runtime it held one of
+    // the two workers for a few hundred microseconds a hundred times a second.
+    std::thread::spawn(move || {
         while sampling_w.load(Ordering::Relaxed) {
             peak_w.fetch_max((rss_mb() * 1000.0) as u64, Ordering::Relaxed);
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            std::thread::sleep(Duration::from_millis(10));
         }
     });
 
@@ -512,6 +552,10 @@ async fn warm_up(base: &str, state: &AppState, request: Value) {
 /// Phase 1: 50 scans with 4 subscribers each; prints the figures.
 async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64, label: &str) {
     let started = Instant::now();
+    let (server_cpu, process_cpu) = (
+        threads_cpu_seconds("tokio-rt-worker"),
+        process_cpu_seconds(),
+    );
     // Fifty users press "scan" at the same moment.
     let together = Arc::new(std::sync::Barrier::new(50));
     let mut users = Vec::new();
@@ -538,7 +582,8 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
                 for s in subscribers {
                     seen.push(s.await.expect("subscriber"));
                 }
-                (posted, seen, answered, id)
+                let cpu = thread_cpu_seconds(Path::new("/proc/thread-self"));
+                (posted, seen, (answered, cpu), id)
             })
         }));
     }
@@ -551,10 +596,13 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
     .await
     .expect("users");
     let elapsed = started.elapsed().as_secs_f64();
+    let server_cpu = threads_cpu_seconds("tokio-rt-worker") - server_cpu;
+    let process_cpu = process_cpu_seconds() - process_cpu;
+    let clients_cpu: f64 = all.iter().map(|(_, _, (_, cpu), _)| cpu).sum();
     let (mut lost, mut duplicated, mut messages) = (0u64, 0u64, 0usize);
     let (mut latencies, mut first, mut connected) = (Vec::new(), Vec::new(), Vec::new());
-    let mut answered: Vec<f64> = all.iter().map(|(_, _, a, _)| a.0).collect();
-    let mut reached: Vec<f64> = all.iter().map(|(_, _, a, _)| a.1).collect();
+    let mut answered: Vec<f64> = all.iter().map(|(_, _, (a, _), _)| a.0).collect();
+    let mut reached: Vec<f64> = all.iter().map(|(_, _, (a, _), _)| a.1).collect();
     // The engine's own figure: from the scan's start on its thread to its first result.
     let outcomes: Vec<_> = all
         .iter()
@@ -642,6 +690,12 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
         "scan start to first result in the engine",
         &mut engine_first,
         1,
+    );
+    println!(
+        "| CPU: server runtime / clients / scans and the rest, of {:.2} s on {} cores | {server_cpu:.2} s / {clients_cpu:.2} s / {:.2} s |",
+        elapsed * cores(),
+        cores(),
+        (process_cpu - server_cpu - clients_cpu).max(0.0),
     );
     println!(
         "| resident memory: baseline / peak / settled after {dropped} scans dropped | {baseline:.0} MB / {peak_mb:.0} MB / {settled:.0} MB |"
