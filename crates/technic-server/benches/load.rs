@@ -1,7 +1,8 @@
 //! The server load benchmark of docs/benchmarks.md, on ../shared/data/sp500, all on loopback:
 //! 1. 50 concurrent scans with 200 subscribers across them (half WebSocket, half SSE): messages lost
 //!    and duplicated, delivery latency p50/p99, time from `POST /scan/start` to the first result,
-//!    peak and settled memory (resident set) after the scans are dropped. Two rounds on a server
+//!    peak and settled memory (resident set) after the scans are dropped, and the CPU each part
+//!    used (the server's runtime, the clients, the scans and the rest). Two rounds on a server
 //!    where every scan computes every symbol, then two on one that shares analyses between scans
 //!    of the same bars, as `technic serve` runs;
 //! 2. 1,000 subscribers that connect to one scan while it is idle, then receive it as it runs.
