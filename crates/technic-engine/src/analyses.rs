@@ -9,11 +9,10 @@
 //! `min_tech_rating`, the tier, the alpha score, high quality) is applied after, per scan.
 
 use std::hash::Hasher;
-
-use chrono::Datelike;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::Datelike;
 use technic_core::Bars;
 use technic_core::alpha::AlphaFactors;
 use technic_core::rating::Rating;

@@ -550,6 +550,20 @@ async fn warm_up(base: &str, state: &AppState, request: Value) {
     state.registry().purge();
 }
 
+/// What one user of phase 1 did and saw.
+struct User {
+    /// When it sent `POST /scan/start`.
+    posted: Instant,
+    /// Its four subscribers.
+    seen: Vec<Seen>,
+    answered_ms: f64,
+    /// From the `POST` to the server's handler (the answer's time less the scan's age).
+    reached_handler_ms: f64,
+    /// The CPU its thread used: its `POST`, its subscribers and their parsing.
+    cpu_seconds: f64,
+    id: String,
+}
+
 /// Phase 1: 50 scans with 4 subscribers each; prints the figures.
 async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64, label: &str) {
     let started = Instant::now();
@@ -569,22 +583,28 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
                 together.wait();
                 let posted = Instant::now();
                 let id = start_scan(&client, &base).await;
-                let answered = posted.elapsed().as_secs_f64() * 1e3;
+                let answered_ms = posted.elapsed().as_secs_f64() * 1e3;
                 // The registry's age of the scan splits the answer's time at the handler: both
                 // read together, after the lookup, so a wait for the registry skews neither.
                 let entry = state.registry().get(&id).expect("the scan just started");
                 let (since_posted, since_handler) = (posted.elapsed(), entry.age());
                 drop(entry);
-                let reached = since_posted.saturating_sub(since_handler).as_secs_f64() * 1e3;
-                let answered = (answered, reached);
+                let reached_handler_ms =
+                    since_posted.saturating_sub(since_handler).as_secs_f64() * 1e3;
                 let runtime = tokio::runtime::Handle::current();
                 let subscribers = subscribe_all(&runtime, &client, &base, &id, 4);
                 let mut seen = Vec::new();
                 for s in subscribers {
                     seen.push(s.await.expect("subscriber"));
                 }
-                let cpu = thread_cpu_seconds(Path::new("/proc/thread-self"));
-                (posted, seen, (answered, cpu), id)
+                User {
+                    posted,
+                    seen,
+                    answered_ms,
+                    reached_handler_ms,
+                    cpu_seconds: thread_cpu_seconds(Path::new("/proc/thread-self")),
+                    id,
+                }
             })
         }));
     }
@@ -599,15 +619,15 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
     let elapsed = started.elapsed().as_secs_f64();
     let server_cpu = threads_cpu_seconds("tokio-rt-worker") - server_cpu;
     let process_cpu = process_cpu_seconds() - process_cpu;
-    let clients_cpu: f64 = all.iter().map(|(_, _, (_, cpu), _)| cpu).sum();
+    let clients_cpu: f64 = all.iter().map(|user| user.cpu_seconds).sum();
     let (mut lost, mut duplicated, mut messages) = (0u64, 0u64, 0usize);
     let (mut latencies, mut first, mut connected) = (Vec::new(), Vec::new(), Vec::new());
-    let mut answered: Vec<f64> = all.iter().map(|(_, _, (a, _), _)| a.0).collect();
-    let mut reached: Vec<f64> = all.iter().map(|(_, _, (a, _), _)| a.1).collect();
+    let mut answered: Vec<f64> = all.iter().map(|user| user.answered_ms).collect();
+    let mut reached: Vec<f64> = all.iter().map(|user| user.reached_handler_ms).collect();
     // The engine's own figure: from the scan's start on its thread to its first result.
     let outcomes: Vec<_> = all
         .iter()
-        .filter_map(|(_, _, _, id)| state.registry().get(id).ok())
+        .filter_map(|user| state.registry().get(&user.id).ok())
         .filter_map(|entry| entry.outcome()?.ok())
         .collect();
     let mut engine_first: Vec<f64> = outcomes
@@ -631,7 +651,7 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
         (s + m.analyses_shared, c + m.analyses_computed)
     });
     drop(outcomes);
-    for (posted, seen, _, _) in &all {
+    for User { posted, seen, .. } in &all {
         if let Some(at) = seen.iter().filter_map(|s| s.first_result_at).min() {
             first.push(at.duration_since(*posted).as_secs_f64() * 1e3);
         }
@@ -649,7 +669,7 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
     let peak_mb = peak.load(Ordering::Relaxed) as f64 / 1000.0;
     let entries: Vec<_> = all
         .iter()
-        .filter_map(|(_, _, _, id)| state.registry().get(id).ok())
+        .filter_map(|user| state.registry().get(&user.id).ok())
         .map(|entry| Arc::downgrade(&entry))
         .collect();
     drop(all);
