@@ -780,10 +780,13 @@ impl Scanner {
                 // costs a lookup and takes none: handed from thread to thread under load, the
                 // permit's queue made fifty such lookups wait for each other. (Its bars are read
                 // before any permit: one read per scan; a remote source bounds its own requests.)
-                let analysed_before = self.shared_analyses.as_ref().is_some_and(|analyses| {
-                    bars.as_ref()
-                        .is_ok_and(|bars| analyses.has(&slot.info.symbol, bars))
-                });
+                // Only first symbols look: the lookup fingerprints the bars, which
+                // `get_or_compute` does again.
+                let analysed_before = first
+                    && self.shared_analyses.as_ref().is_some_and(|analyses| {
+                        bars.as_ref()
+                            .is_ok_and(|bars| analyses.has(&slot.info.symbol, bars))
+                    });
                 let _first_permit =
                     (first && !analysed_before).then(|| self.first_symbols.acquire());
                 // And between fetching and computing: nothing is computed after a stop.

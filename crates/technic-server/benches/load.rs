@@ -66,8 +66,9 @@ fn thread_cpu_seconds(task: &Path) -> f64 {
         .map_or(0.0, |ns| ns / 1e9)
 }
 
-/// CPU time of this process's live threads named `name` (`tokio-rt-worker`: the server's runtime).
-fn threads_cpu_seconds(name: &str) -> f64 {
+/// CPU time of each live thread of this process named `name`, by thread id. `tokio-rt-worker` is
+/// the server's runtime: its workers, and its blocking pool's threads (which only wait here).
+fn threads_cpu_seconds(name: &str) -> std::collections::HashMap<std::ffi::OsString, f64> {
     std::fs::read_dir("/proc/self/task")
         .into_iter()
         .flatten()
@@ -75,7 +76,19 @@ fn threads_cpu_seconds(name: &str) -> f64 {
         .filter(|task| {
             std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == name)
         })
-        .map(|task| thread_cpu_seconds(&task.path()))
+        .map(|task| (task.file_name(), thread_cpu_seconds(&task.path())))
+        .collect()
+}
+
+/// The CPU the threads named `name` used since `before` was taken, thread by thread: one that
+/// began in between counts from zero; one that ended is left out (its CPU falls into "the rest").
+fn threads_cpu_since(
+    name: &str,
+    before: &std::collections::HashMap<std::ffi::OsString, f64>,
+) -> f64 {
+    threads_cpu_seconds(name)
+        .iter()
+        .map(|(tid, seconds)| seconds - before.get(tid).copied().unwrap_or(0.0))
         .sum()
 }
 
@@ -617,7 +630,7 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
     .await
     .expect("users");
     let elapsed = started.elapsed().as_secs_f64();
-    let server_cpu = threads_cpu_seconds("tokio-rt-worker") - server_cpu;
+    let server_cpu = threads_cpu_since("tokio-rt-worker", &server_cpu);
     let process_cpu = process_cpu_seconds() - process_cpu;
     let clients_cpu: f64 = all.iter().map(|user| user.cpu_seconds).sum();
     let (mut lost, mut duplicated, mut messages) = (0u64, 0u64, 0usize);
