@@ -108,7 +108,7 @@ impl ScanRegistry {
         let entry = Arc::new(ScanEntry {
             scan_id: options.scan_id.clone(),
             request: request.clone(),
-            log: EventLog::new(options.scan_id.clone()),
+            log: EventLog::encoded_on_append(options.scan_id.clone()),
             stop: options.stop.clone(),
             started: Instant::now(),
             progress: Mutex::new(None),
