@@ -3,8 +3,9 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use technic_engine::{RegistryError, RequestError};
@@ -21,6 +22,12 @@ pub enum ApiError {
     Invalid(String),
     #[error("{0}")]
     NotFound(String),
+    /// The path exists, the method does not.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// A WebSocket endpoint asked for without a valid WebSocket handshake; axum's reason.
+    #[error("this endpoint is a WebSocket: {0}")]
+    NotWebSocket(String),
     #[error("{0}")]
     Conflict(String),
     #[error("too many open streams (MAX_CONCURRENT_STREAMS = {0}); close one or retry later")]
@@ -38,6 +45,8 @@ impl ApiError {
             ApiError::BadJson(_) => (StatusCode::BAD_REQUEST, "bad_json"),
             ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::NotWebSocket(_) => (StatusCode::UPGRADE_REQUIRED, "websocket_required"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooManyStreams(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_streams"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
@@ -96,4 +105,36 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             Err(e) => Err(ApiError::BadJson(e.body_text())),
         }
     }
+}
+
+/// `Query<T>` whose rejections are [`ApiError`]s: 422 with serde's message naming the parameter,
+/// instead of axum's plain-text 400.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|e| ApiError::Invalid(e.body_text()))
+    }
+}
+
+/// What an unknown path answers: the API's JSON error rather than an empty 404.
+pub async fn no_such_endpoint(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!(
+        "no endpoint {method} {}; see /openapi.json",
+        uri.path()
+    ))
+}
+
+/// What a known path answers to a method it does not serve.
+pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{} does not answer {method}; see /openapi.json",
+        uri.path()
+    ))
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,7 +19,8 @@ use crate::bodies::{
     CacheStats, EarlyTermination, ErrorBody, Features, Health, PriorityAccuracy, Ready,
     ResultsPage, ScanStarted, ScanStats, StopAccepted,
 };
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ApiQuery};
+use crate::streams::ResumePoint;
 use crate::{openapi, streams};
 
 /// How old the last completed scan's alpha distribution may be and still score streamed results.
@@ -43,6 +44,8 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi::document))
         .merge(crate::page::router())
+        .fallback(crate::error::no_such_endpoint)
+        .method_not_allowed_fallback(crate::error::method_not_allowed)
 }
 
 /// Applies the server's defaults to what the request left open, then validates it.
@@ -198,6 +201,14 @@ pub(crate) struct SinceQuery {
 }
 
 fn results_body(entry: &ScanEntry, since: u64) -> ResultsPage {
+    // The outcome before the log: it is recorded only after the log is closed, so a page that
+    // says `complete` holds every message. Read the other way round, the scan could finish in
+    // between and the page say `complete` without the last results.
+    let (report, error) = match entry.outcome() {
+        Some(Ok(outcome)) => (Some(outcome.report.clone()), None),
+        Some(Err(e)) => (None, Some(e)),
+        None => (None, None),
+    };
     let messages = entry.log.after(since);
     let last_seq = messages.last().map_or(since, |m| m.metadata.seq);
     let results: Vec<_> = messages
@@ -205,11 +216,6 @@ fn results_body(entry: &ScanEntry, since: u64) -> ResultsPage {
         .filter(|m| matches!(m.payload, Payload::Result(_)))
         .map(|m| (**m).clone())
         .collect();
-    let (report, error) = match entry.outcome() {
-        Some(Ok(outcome)) => (Some(outcome.report.clone()), None),
-        Some(Err(e)) => (None, Some(e)),
-        None => (None, None),
-    };
     ResultsPage {
         scan_id: entry.scan_id.clone(),
         status: status_of(entry),
@@ -227,14 +233,16 @@ fn results_body(entry: &ScanEntry, since: u64) -> ResultsPage {
 #[utoipa::path(get, path = "/scan/results/{id}", params(("id" = String, Path, description = "Scan id"), SinceQuery), responses(
     (status = 200, description = "Results after `since_seq`", body = ResultsPage),
     (status = 404, description = "No such scan", body = ErrorBody),
+    (status = 422, description = "`since_seq` is not a seq or is past the scan's newest message", body = ErrorBody),
 ))]
 pub(crate) async fn results(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<SinceQuery>,
+    ApiQuery(query): ApiQuery<SinceQuery>,
 ) -> Result<Json<ResultsPage>, ApiError> {
     let entry = state.registry().get(&id)?;
-    Ok(Json(results_body(&entry, query.since_seq.unwrap_or(0))))
+    let since = ResumePoint::query(query.since_seq, "since_seq").check(&entry)?;
+    Ok(Json(results_body(&entry, since)))
 }
 
 /// SSE of progress and results for clients that ask for `text/event-stream`; the JSON of the
@@ -244,24 +252,27 @@ pub(crate) async fn results(
         (ResultsPage = "application/json"),
         (ScanMessage = "text/event-stream"),
     )),
+    (status = 204, description = "Asked for events of a scan that has ended, from its final message: nothing to send"),
     (status = 404, description = "No such scan", body = ErrorBody),
+    (status = 422, description = "`since_seq` is not a seq or is past the scan's newest message", body = ErrorBody),
     (status = 429, description = "MAX_CONCURRENT_STREAMS streams are open", body = ErrorBody),
 ))]
 pub(crate) async fn stream_or_results(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Query(query): Query<SinceQuery>,
+    ApiQuery(query): ApiQuery<SinceQuery>,
 ) -> Result<Response, ApiError> {
+    let since = ResumePoint::query(query.since_seq, "since_seq");
     let wants_events = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/event-stream"));
     if wants_events {
-        return streams::sse(&state, &id, &headers, query.since_seq);
+        return streams::sse(&state, &id, &headers, since);
     }
     let entry = state.registry().get(&id)?;
-    Ok(Json(results_body(&entry, query.since_seq.unwrap_or(0))).into_response())
+    Ok(Json(results_body(&entry, since.check(&entry)?)).into_response())
 }
 
 /// Time to first result, throughput, signals, priority accuracy, early termination, cache use.

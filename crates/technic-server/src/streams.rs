@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 use futures_util::{SinkExt, StreamExt};
@@ -24,7 +25,7 @@ use tokio::time::Instant;
 
 use crate::AppState;
 use crate::bodies::ErrorBody;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiQuery};
 
 /// Which messages a stream carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,19 +146,55 @@ fn kind(message: &ScanMessage) -> &'static str {
     }
 }
 
+/// Where a stream or a results page starts, and which parameter said so (for the error message).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResumePoint {
+    seq: u64,
+    given_by: &'static str,
+}
+
+impl ResumePoint {
+    /// From a query parameter; absent, from the beginning.
+    pub(crate) fn query(seq: Option<u64>, name: &'static str) -> Self {
+        Self {
+            seq: seq.unwrap_or(0),
+            given_by: name,
+        }
+    }
+
+    /// The seq, if the scan has got that far. Every seq a client holds came from this scan's log,
+    /// so one past its newest message is a wrong cursor (another scan's, or made up): said at once
+    /// rather than a stream that waits for messages that may never come, or that ends with no
+    /// final message when the scan ends short of it.
+    pub(crate) fn check(self, entry: &ScanEntry) -> Result<u64, ApiError> {
+        let newest = entry.log.len();
+        if self.seq > newest {
+            return Err(ApiError::Invalid(format!(
+                "{}: {} is past the newest message of scan {} (seq {newest}); resume from a seq this scan sent",
+                self.given_by, self.seq, entry.scan_id
+            )));
+        }
+        Ok(self.seq)
+    }
+}
+
 /// The start point: `Last-Event-ID` (what an SSE client sends when it reconnects) wins over the query.
-fn start_seq(headers: &HeaderMap, query: Option<u64>) -> Result<u64, ApiError> {
+fn start_seq(headers: &HeaderMap, query: ResumePoint) -> Result<ResumePoint, ApiError> {
     match headers.get("last-event-id") {
         Some(value) => value
             .to_str()
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|seq| ResumePoint {
+                seq,
+                given_by: "Last-Event-ID",
+            })
             .ok_or_else(|| {
                 ApiError::Invalid(format!(
                     "Last-Event-ID: expected a seq number, got {value:?}"
                 ))
             }),
-        None => Ok(query.unwrap_or(0)),
+        None => Ok(query),
     }
 }
 
@@ -171,8 +208,11 @@ pub struct FromQuery {
 }
 
 impl FromQuery {
-    fn seq(&self) -> Option<u64> {
-        self.from_seq.or(self.since_seq)
+    fn resume_point(&self) -> ResumePoint {
+        match (self.from_seq, self.since_seq) {
+            (None, Some(since)) => ResumePoint::query(Some(since), "since_seq"),
+            (from, _) => ResumePoint::query(from, "from_seq"),
+        }
     }
 }
 
@@ -201,14 +241,20 @@ enum SseStep {
 /// event, and hyper writes at most 16 frames per system call, so a subscriber that is behind got
 /// its backlog a few hundred bytes at a time. Here everything already in the log (until a frame
 /// passes `BATCH_BYTES`) goes out as one frame, as on the WebSocket.
-pub fn sse(
+pub(crate) fn sse(
     state: &AppState,
     id: &str,
     headers: &HeaderMap,
-    query: Option<u64>,
+    query: ResumePoint,
 ) -> Result<Response, ApiError> {
     let entry = state.registry().get(id)?;
-    let from = start_seq(headers, query)?;
+    let from = start_seq(headers, query)?.check(&entry)?;
+    if entry.log.is_closed() && from >= entry.log.len() {
+        // The client has every message of a scan that has ended. 204 is what tells an
+        // `EventSource` to stop reconnecting; an empty 200 had it back every few seconds, taking a
+        // stream slot each time, until the scan was dropped.
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
     let slot = StreamSlot::take(state)?;
     let reader = Reader::new(&entry, from, Carry::All, state.config().stream_timeout);
     let latency = state.metrics().delivery_latency.clone();
@@ -272,68 +318,77 @@ pub fn sse(
 /// Server-Sent Events of the scan's messages; each event's id is its `seq`, so `Last-Event-ID` resumes.
 #[utoipa::path(get, path = "/events/results/{id}", params(("id" = String, Path, description = "Scan id"), FromQuery), responses(
     (status = 200, description = "Events `result`, `progress`, `complete`, `error`; data is a ScanMessage", body = ScanMessage, content_type = "text/event-stream"),
+    (status = 204, description = "The scan has ended and the start point is its final message: nothing to send (an EventSource stops reconnecting)"),
     (status = 404, description = "No such scan", body = ErrorBody),
+    (status = 422, description = "`from_seq`, `since_seq` or `Last-Event-ID` is not a seq or is past the scan's newest message", body = ErrorBody),
     (status = 429, description = "MAX_CONCURRENT_STREAMS streams are open", body = ErrorBody),
 ))]
 pub async fn sse_results(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Query(query): Query<FromQuery>,
+    ApiQuery(query): ApiQuery<FromQuery>,
 ) -> Result<Response, ApiError> {
-    sse(&state, &id, &headers, query.seq())
+    sse(&state, &id, &headers, query.resume_point())
 }
 
 /// WebSocket of results, progress and completion, one ScanMessage per text frame.
 #[utoipa::path(get, path = "/ws/results/{id}", params(("id" = String, Path, description = "Scan id"), FromQuery), responses(
     (status = 101, description = "Upgraded; text frames carry ScanMessages in `seq` order", body = ScanMessage),
     (status = 404, description = "No such scan", body = ErrorBody),
+    (status = 422, description = "`from_seq`, `since_seq` or `Last-Event-ID` is not a seq or is past the scan's newest message", body = ErrorBody),
+    (status = 426, description = "Not a WebSocket handshake", body = ErrorBody),
     (status = 429, description = "MAX_CONCURRENT_STREAMS streams are open", body = ErrorBody),
 ))]
 pub async fn ws_results(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<FromQuery>,
-    upgrade: WebSocketUpgrade,
+    ApiQuery(query): ApiQuery<FromQuery>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    websocket(state, id, query.seq().unwrap_or(0), Carry::All, upgrade)
+    websocket(state, id, query.resume_point(), Carry::All, upgrade)
 }
 
 /// WebSocket of progress and the final message.
 #[utoipa::path(get, path = "/scan/ws/{id}", params(("id" = String, Path, description = "Scan id"), FromQuery), responses(
     (status = 101, description = "Upgraded; text frames carry progress ScanMessages and the final one", body = ScanMessage),
     (status = 404, description = "No such scan", body = ErrorBody),
+    (status = 422, description = "`from_seq`, `since_seq` or `Last-Event-ID` is not a seq or is past the scan's newest message", body = ErrorBody),
+    (status = 426, description = "Not a WebSocket handshake", body = ErrorBody),
     (status = 429, description = "MAX_CONCURRENT_STREAMS streams are open", body = ErrorBody),
 ))]
 pub async fn ws_progress(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<FromQuery>,
-    upgrade: WebSocketUpgrade,
+    ApiQuery(query): ApiQuery<FromQuery>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    websocket(
-        state,
-        id,
-        query.seq().unwrap_or(0),
-        Carry::Progress,
-        upgrade,
-    )
+    websocket(state, id, query.resume_point(), Carry::Progress, upgrade)
 }
 
 fn websocket(
     state: AppState,
     id: String,
-    from: u64,
+    from: ResumePoint,
     carry: Carry,
-    upgrade: WebSocketUpgrade,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    // Checked before the upgrade, so an unknown scan or a full server is a plain HTTP error.
+    // Checked before the upgrade, so an unknown scan, a wrong cursor or a full server is a plain
+    // HTTP error.
     let entry = state.registry().get(&id)?;
+    let from = from.check(&entry)?;
+    let upgrade = upgrade.map_err(|e| ApiError::NotWebSocket(e.body_text()))?;
     let slot = StreamSlot::take(&state)?;
     Ok(upgrade
         .read_buffer_size(WS_READ_BUFFER)
+        .max_message_size(WS_MAX_INCOMING)
+        .max_frame_size(WS_MAX_INCOMING)
         .on_upgrade(move |socket| deliver(socket, entry, from, carry, state, slot)))
 }
+
+/// A subscriber sends only pings, pongs and a close (a close reason is at most 123 bytes): with
+/// tungstenite's defaults (64 MiB messages) each open stream could make the server buffer that much.
+const WS_MAX_INCOMING: usize = 4096;
 
 /// A subscriber only sends pings, pongs and a close, and tungstenite zeroes the whole read buffer
 /// before every read attempt: at its 128 KiB default that memset (once per message sent, as the

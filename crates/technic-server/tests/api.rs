@@ -460,7 +460,8 @@ async fn every_error_has_its_status_and_names_what_is_wrong() {
     let (status, _) = server.post("/scan/stop/nope", json!({})).await;
     assert_eq!(status, 404);
     let (status, body) = server.get("/scan/results/x?since=3").await;
-    assert_eq!(status, 400, "an unknown query parameter: {body}");
+    assert_eq!(status, 422, "an unknown query parameter: {body}");
+    assert_eq!(body["error"]["code"], "invalid_request");
 
     // The legacy batch endpoint waits and returns everything; stopping it afterwards is a conflict.
     let (status, body) = server.post("/scan", json!({ "max_symbols": 30 })).await;
@@ -520,6 +521,133 @@ async fn every_error_has_its_status_and_names_what_is_wrong() {
     ] {
         assert!(metrics.contains(name), "metrics has {name}");
     }
+    server.stop().await;
+}
+
+/// What a request answers: its status, the error's code and message (empty when not JSON).
+async fn answer(request: reqwest::RequestBuilder) -> (u16, String, String) {
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    let field = |name: &str| body["error"][name].as_str().unwrap_or("").to_owned();
+    (status, field("code"), field("message"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_router_and_query_errors_are_json_too_and_a_cursor_past_the_end_is_refused() {
+    let server = Server::start_cached(Duration::ZERO, Config::default()).await;
+    let client = reqwest::Client::new();
+    let (status, body) = server.post("/scan", json!({ "max_symbols": 5 })).await;
+    assert_eq!(status, 200);
+    let id = body["scan_id"].as_str().expect("id").to_owned();
+    let (_, page) = server.get(&format!("/scan/results/{id}")).await;
+    let last = page["last_seq"].as_u64().expect("last_seq");
+    assert!(page["complete"] == true && last > 5, "{page}");
+
+    // Query values of the wrong type, an unknown path, a wrong method, a plain GET of a WebSocket.
+    let cases = [
+        (
+            client.get(server.url(&format!("/scan/results/{id}?since_seq=abc"))),
+            422,
+            "invalid_request",
+            "since_seq",
+        ),
+        (
+            client.get(server.url(&format!("/ws/results/{id}?from_seq=-1"))),
+            422,
+            "invalid_request",
+            "from_seq",
+        ),
+        (
+            client.get(server.url("/scan/resutls/x")),
+            404,
+            "not_found",
+            "/scan/resutls/x",
+        ),
+        (
+            client.get(server.url("/scan/start")),
+            405,
+            "method_not_allowed",
+            "/scan/start",
+        ),
+        (
+            client.get(server.url(&format!("/ws/results/{id}"))),
+            426,
+            "websocket_required",
+            "WebSocket",
+        ),
+        (
+            client.get(server.url("/ws/results/nope")),
+            404,
+            "not_found",
+            "nope",
+        ),
+    ];
+    for (request, status, code, named) in cases {
+        let (got, got_code, message) = answer(request).await;
+        assert_eq!((got, got_code.as_str()), (status, code), "{message}");
+        assert!(message.contains(named), "{message} names {named}");
+    }
+
+    // A cursor past the newest message cannot be this scan's: refused, naming where it came from.
+    let past = last + 1;
+    let cursors = [
+        (
+            client.get(server.url(&format!("/scan/results/{id}?since_seq={past}"))),
+            "since_seq",
+        ),
+        (
+            client
+                .get(server.url(&format!("/scan/stream/{id}?since_seq={past}")))
+                .header("accept", "text/event-stream"),
+            "since_seq",
+        ),
+        (
+            client
+                .get(server.url(&format!("/events/results/{id}")))
+                .header("last-event-id", past.to_string()),
+            "Last-Event-ID",
+        ),
+    ];
+    for (request, named) in cursors {
+        let (status, code, message) = answer(request).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (422, "invalid_request"),
+            "{message}"
+        );
+        assert!(
+            message.contains(named) && message.contains(&format!("seq {last}")),
+            "{message}"
+        );
+    }
+    let refused =
+        tokio_tungstenite::connect_async(server.ws(&format!("/ws/results/{id}?from_seq={past}")))
+            .await;
+    match refused {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 422);
+        }
+        other => panic!("a WebSocket past the end is refused before the upgrade: {other:?}"),
+    }
+
+    // An EventSource that has the final message is told there is nothing more (204, so it stops
+    // reconnecting); one a message short gets that message.
+    let sse = |from: u64| {
+        client
+            .get(server.url(&format!("/events/results/{id}")))
+            .header("accept", "text/event-stream")
+            .header("last-event-id", from.to_string())
+            .send()
+    };
+    assert_eq!(sse(last).await.expect("sse").status().as_u16(), 204);
+    let short = sse(last - 1).await.expect("sse");
+    assert_eq!(short.status().as_u16(), 200);
+    let text = short.text().await.expect("events");
+    assert!(
+        text.starts_with(&format!("id: {last}\nevent: complete\n")),
+        "{text}"
+    );
     server.stop().await;
 }
 
