@@ -2,6 +2,7 @@
 //! progress where any request can find them, and forgets finished scans after a retention time.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -13,8 +14,9 @@ use crate::request::ValidScan;
 use crate::scan::{ScanOptions, ScanOutcome, Scanner, StopHandle, new_scan_id};
 use crate::stream::EventLog;
 
-/// Called once when a scan ends, on the scan's thread (e.g. to record what it learned).
-pub type OnFinish = Arc<dyn Fn(&ScanOutcome) + Send + Sync>;
+/// Called once when a scan ends, on the scan's thread: with its outcome (e.g. to record what it
+/// learned), or with why it failed (e.g. to count failures).
+pub type OnFinish = Arc<dyn Fn(Result<&ScanOutcome, &str>) + Send + Sync>;
 
 /// One scan, running or finished.
 #[derive(Debug)]
@@ -66,6 +68,8 @@ pub enum RegistryError {
     UnknownScan(String),
     #[error("scan {0} has already finished")]
     AlreadyFinished(String),
+    #[error("the server is shutting down; no new scans start")]
+    ShuttingDown,
 }
 
 pub struct ScanRegistry {
@@ -74,6 +78,10 @@ pub struct ScanRegistry {
     /// How long a finished scan stays retrievable.
     retention: Duration,
     on_finish: Option<OnFinish>,
+    /// Set by `stop_all`: from then on `start` refuses. Set and read with `scans` locked, so a
+    /// scan is either in the map `stop_all` stops or refused; a request that was still on its way
+    /// to `start` when shutdown began would otherwise start a scan nothing stops.
+    closing: AtomicBool,
 }
 
 impl std::fmt::Debug for ScanRegistry {
@@ -91,6 +99,7 @@ impl ScanRegistry {
             scans: Mutex::default(),
             retention,
             on_finish,
+            closing: AtomicBool::new(false),
         }
     }
 
@@ -98,8 +107,12 @@ impl ScanRegistry {
         self.scans.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts a scan on a thread of its own and returns at once.
-    pub fn start(&self, request: ValidScan, learned: Learned) -> Arc<ScanEntry> {
+    /// Starts a scan on a thread of its own and returns at once; refused once `stop_all` was called.
+    pub fn start(
+        &self,
+        request: ValidScan,
+        learned: Learned,
+    ) -> Result<Arc<ScanEntry>, RegistryError> {
         let options = ScanOptions {
             scan_id: new_scan_id(),
             learned,
@@ -115,8 +128,13 @@ impl ScanRegistry {
             outcome: Mutex::new(None),
             finished_at: Mutex::new(None),
         });
-        self.scans()
-            .insert(entry.scan_id.clone(), Arc::clone(&entry));
+        {
+            let mut scans = self.scans();
+            if self.closing.load(Ordering::SeqCst) {
+                return Err(RegistryError::ShuttingDown);
+            }
+            scans.insert(entry.scan_id.clone(), Arc::clone(&entry));
+        }
         let (scanner, running, on_finish) = (
             Arc::clone(&self.scanner),
             Arc::clone(&entry),
@@ -135,15 +153,19 @@ impl ScanRegistry {
                     scanner.execute(&request, options, &running.log, &observer)
                 }));
                 let outcome = match result {
-                    Ok(Ok(outcome)) => {
-                        if let Some(on_finish) = &on_finish {
-                            on_finish(&outcome);
-                        }
-                        Ok(Arc::new(outcome))
+                    Ok(Ok(outcome)) => Ok(Arc::new(outcome)),
+                    Ok(Err(e)) => {
+                        tracing::error!(scan_id = %running.scan_id, error = %e, "scan failed");
+                        Err(e.to_string())
                     }
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err("the scan ended unexpectedly (internal error)".to_owned()),
+                    Err(_) => {
+                        tracing::error!(scan_id = %running.scan_id, "scan panicked");
+                        Err("the scan ended unexpectedly (internal error)".to_owned())
+                    }
                 };
+                if let Some(on_finish) = &on_finish {
+                    on_finish(outcome.as_deref().map_err(String::as_str));
+                }
                 *running
                     .outcome
                     .lock()
@@ -162,7 +184,7 @@ impl ScanRegistry {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
         }
-        entry
+        Ok(entry)
     }
 
     pub fn get(&self, scan_id: &str) -> Result<Arc<ScanEntry>, RegistryError> {
@@ -182,9 +204,11 @@ impl ScanRegistry {
         Ok(entry)
     }
 
-    /// Stops every running scan (shutdown).
+    /// Stops every running scan and refuses new ones (shutdown).
     pub fn stop_all(&self, who: &str) {
-        for entry in self.scans().values() {
+        let scans = self.scans();
+        self.closing.store(true, Ordering::SeqCst);
+        for entry in scans.values() {
             if !entry.is_finished() {
                 entry.stop.stop(StopReason::Manual(who.to_owned()));
             }
@@ -246,7 +270,8 @@ mod tests {
             MemorySource::snapshot(&DemoMarket::new(), &BarWindow::last(250)).expect("demo");
         let finished = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = Arc::clone(&finished);
-        let on_finish: OnFinish = Arc::new(move |_| {
+        let on_finish: OnFinish = Arc::new(move |outcome| {
+            assert!(outcome.is_ok(), "{:?}", outcome.err());
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         });
         let registry = ScanRegistry::new(
@@ -255,7 +280,9 @@ mod tests {
             Some(on_finish),
         );
         let request = crate::ScanRequest::default().validate().expect("valid");
-        let entry = registry.start(request, Learned::default());
+        let entry = registry
+            .start(request.clone(), Learned::default())
+            .expect("starts");
         assert_eq!(
             registry.get(&entry.scan_id).expect("found").scan_id,
             entry.scan_id
@@ -280,5 +307,13 @@ mod tests {
             registry.get(&entry.scan_id),
             Err(RegistryError::UnknownScan(_))
         ));
+
+        // After a shutdown's `stop_all`, a request that was still on its way starts nothing.
+        registry.stop_all("shutdown");
+        assert_eq!(
+            registry.start(request, Learned::default()).err(),
+            Some(RegistryError::ShuttingDown)
+        );
+        assert!(registry.is_empty());
     }
 }

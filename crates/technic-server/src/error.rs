@@ -86,6 +86,7 @@ impl From<RegistryError> for ApiError {
         match e {
             RegistryError::UnknownScan(_) => ApiError::NotFound(e.to_string()),
             RegistryError::AlreadyFinished(_) => ApiError::Conflict(e.to_string()),
+            RegistryError::ShuttingDown => ApiError::Unavailable(e.to_string()),
         }
     }
 }

@@ -60,7 +60,11 @@ impl AppState {
     ) -> Self {
         let metrics = Metrics::new();
         let (finished_metrics, finished_store) = (metrics.clone(), store.clone());
-        let on_finish: OnFinish = Arc::new(move |outcome| {
+        let on_finish: OnFinish = Arc::new(move |ended| {
+            let Ok(outcome) = ended else {
+                finished_metrics.scan_failed();
+                return;
+            };
             finished_metrics.scan_finished(outcome);
             if let Some(store) = &finished_store {
                 let completion = match outcome.report.status {

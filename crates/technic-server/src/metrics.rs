@@ -119,6 +119,11 @@ impl Metrics {
         metrics
     }
 
+    /// Records a scan that could not run (its source failed, or it panicked).
+    pub fn scan_failed(&self) {
+        self.scans.with_label_values(&["failed"]).inc();
+    }
+
     /// Records a finished scan.
     pub fn scan_finished(&self, outcome: &ScanOutcome) {
         let report = &outcome.report;

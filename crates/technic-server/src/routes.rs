@@ -94,7 +94,7 @@ async fn launch(
 ) -> Result<Arc<ScanEntry>, ApiError> {
     let valid = prepare(state, request, force_streaming)?;
     let learned = learned(state).await;
-    let entry = state.registry().start(valid, learned);
+    let entry = state.registry().start(valid, learned)?;
     tracing::info!(scan_id = %entry.scan_id, "scan started");
     Ok(entry)
 }
@@ -123,7 +123,7 @@ fn started(state: &AppState, entry: &ScanEntry) -> Response {
     (status = 202, description = "Scan started", body = ScanStarted),
     (status = 400, description = "Body is not JSON", body = ErrorBody),
     (status = 422, description = "A field is unknown, of the wrong type or out of range; the message names it", body = ErrorBody),
-    (status = 503, description = "Streaming asked for but turned off", body = ErrorBody),
+    (status = 503, description = "Streaming asked for but turned off, or the server is shutting down", body = ErrorBody),
 ))]
 pub(crate) async fn start(
     State(state): State<AppState>,
@@ -138,7 +138,7 @@ pub(crate) async fn start(
     (status = 202, description = "Scan started", body = ScanStarted),
     (status = 400, description = "Body is not JSON", body = ErrorBody),
     (status = 422, description = "A field is unknown, of the wrong type or out of range", body = ErrorBody),
-    (status = 503, description = "Streaming is turned off on this server", body = ErrorBody),
+    (status = 503, description = "Streaming is turned off on this server, or the server is shutting down", body = ErrorBody),
 ))]
 pub(crate) async fn start_streaming(
     State(state): State<AppState>,
@@ -153,12 +153,19 @@ pub(crate) async fn start_streaming(
     (status = 200, description = "The finished scan's report", body = ScanReport),
     (status = 400, description = "Body is not JSON", body = ErrorBody),
     (status = 422, description = "A field is unknown, of the wrong type or out of range", body = ErrorBody),
+    (status = 503, description = "The server is shutting down", body = ErrorBody),
 ))]
 pub(crate) async fn legacy_scan(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<ScanRequest>,
 ) -> Result<Json<ScanReport>, ApiError> {
     let entry = launch(&state, request, false).await?;
+    // A client that gives up (a timeout, Ctrl-C) drops this handler: the scan it asked for stops
+    // rather than run to the end for nobody, holding compute that retries would ask for again.
+    let _abandoned = StopWhenAbandoned {
+        state: state.clone(),
+        entry: Arc::clone(&entry),
+    };
     let waiting = state.clone();
     let waited = Arc::clone(&entry);
     let outcome = tokio::task::spawn_blocking(move || waiting.registry().wait(&waited))
@@ -166,6 +173,24 @@ pub(crate) async fn legacy_scan(
         .map_err(|e| ApiError::Internal(format!("waiting for scan {}: {e}", entry.scan_id)))?
         .map_err(ApiError::Internal)?;
     Ok(Json(outcome.report.clone()))
+}
+
+/// Stops a legacy scan whose handler is dropped before the scan ends.
+struct StopWhenAbandoned {
+    state: AppState,
+    entry: Arc<ScanEntry>,
+}
+
+impl Drop for StopWhenAbandoned {
+    fn drop(&mut self) {
+        if !self.entry.is_finished() {
+            // Finished meanwhile is the only error, and then there is nothing to stop.
+            let _finished = self
+                .state
+                .registry()
+                .stop(&self.entry.scan_id, "client disconnected");
+        }
+    }
 }
 
 fn status_of(entry: &ScanEntry) -> ScanStatus {

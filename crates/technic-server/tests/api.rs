@@ -652,6 +652,71 @@ async fn the_router_and_query_errors_are_json_too_and_a_cursor_past_the_end_is_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_legacy_scan_whose_client_gives_up_is_stopped() {
+    // 20 ms a symbol: 200 symbols would take four seconds on one worker.
+    let server = Server::start(Duration::from_millis(20), Config::default()).await;
+    let gave_up = reqwest::Client::new()
+        .post(server.url("/scan"))
+        .json(&json!({ "max_symbols": 200 }))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gave_up.is_err_and(|e| e.is_timeout()));
+    let stopped = "technic_scans_total{status=\"stopped\"} 1";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while !server.metrics().await.contains(stopped) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the abandoned scan was not stopped"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    server.stop().await;
+}
+
+/// A source whose universe cannot be read.
+struct Unreadable;
+
+impl MarketData for Unreadable {
+    fn info(&self) -> SourceInfo {
+        demo().info()
+    }
+    fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
+        Err(DataError::Io {
+            path: "universe.csv".into(),
+            cause: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        })
+    }
+    fn bars(&self, symbol: &str, window: &BarWindow) -> Result<Bars, DataError> {
+        demo().bars(symbol, window)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scan_that_fails_is_counted_and_streams_end_with_its_error() {
+    let server = Server::with_source(Arc::new(Unreadable), Config::default()).await;
+    let id = server.start_scan(json!({})).await;
+    let (messages, close) = ws_read(&server.ws(&format!("/ws/results/{id}")), None).await;
+    let last = messages.last().expect("the error message");
+    assert_eq!(last["type"], "error", "{last}");
+    assert!(last["metadata"]["is_final"] == true);
+    assert_eq!(close.map(|(code, _)| code), Some(1000));
+    let (_, page) = server.get(&format!("/scan/results/{id}")).await;
+    assert_eq!(
+        (page["status"].clone(), page["complete"].clone()),
+        (json!("failed"), json!(true))
+    );
+    assert!(
+        server
+            .metrics()
+            .await
+            .contains("technic_scans_total{status=\"failed\"} 1"),
+        "a failed scan is counted"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stop_keeps_results_and_streams_end_with_the_stopped_scan() {
     let server = Server::start(Duration::from_millis(20), Config::default()).await;
     let id = server.start_scan(json!({})).await;
