@@ -70,6 +70,8 @@ pub enum RegistryError {
     AlreadyFinished(String),
     #[error("the server is shutting down; no new scans start")]
     ShuttingDown,
+    #[error("{0} scans are running, the most this server runs at once; retry when one has ended")]
+    TooManyScans(usize),
 }
 
 pub struct ScanRegistry {
@@ -82,6 +84,8 @@ pub struct ScanRegistry {
     /// scan is either in the map `stop_all` stops or refused; a request that was still on its way
     /// to `start` when shutdown began would otherwise start a scan nothing stops.
     closing: AtomicBool,
+    /// Running scans at most; `start` refuses one more.
+    max_running: usize,
 }
 
 impl std::fmt::Debug for ScanRegistry {
@@ -100,7 +104,15 @@ impl ScanRegistry {
             retention,
             on_finish,
             closing: AtomicBool::new(false),
+            max_running: usize::MAX,
         }
+    }
+
+    /// At most `max` scans running at once.
+    #[must_use]
+    pub fn with_max_running(mut self, max: usize) -> Self {
+        self.max_running = max;
+        self
     }
 
     fn scans(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<ScanEntry>>> {
@@ -132,6 +144,10 @@ impl ScanRegistry {
             let mut scans = self.scans();
             if self.closing.load(Ordering::SeqCst) {
                 return Err(RegistryError::ShuttingDown);
+            }
+            // Counted under the same lock as the insert, so concurrent starts cannot both pass.
+            if scans.values().filter(|e| !e.is_finished()).count() >= self.max_running {
+                return Err(RegistryError::TooManyScans(self.max_running));
             }
             scans.insert(entry.scan_id.clone(), Arc::clone(&entry));
         }

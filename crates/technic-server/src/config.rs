@@ -8,6 +8,9 @@ use technic_engine::TerminationRequest;
 pub struct Config {
     /// `MAX_CONCURRENT_STREAMS`: open WebSocket and SSE streams at most; one more gets 429.
     pub max_concurrent_streams: usize,
+    /// `MAX_CONCURRENT_SCANS`: running scans at most; one more gets 429. Each holds a thread and its
+    /// results until it ends (about 7 MB at its peak for the S&P 500), and all share the compute.
+    pub max_concurrent_scans: usize,
     /// `STREAM_TIMEOUT_SECONDS`: a stream that has had nothing to send for this long is ended (the
     /// client can resume with its last `seq`).
     pub stream_timeout: Duration,
@@ -40,6 +43,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             max_concurrent_streams: 1000,
+            max_concurrent_scans: 100,
             stream_timeout: Duration::from_secs(300),
             retention: Duration::from_secs(3600),
             enable_prioritization: true,
@@ -109,6 +113,9 @@ impl Config {
         if let Some(n) = count("MAX_CONCURRENT_STREAMS")? {
             config.max_concurrent_streams = n;
         }
+        if let Some(n) = count("MAX_CONCURRENT_SCANS")? {
+            config.max_concurrent_scans = n;
+        }
         if let Some(n) = count("STREAM_TIMEOUT_SECONDS")? {
             config.stream_timeout = Duration::from_secs(n as u64);
         }
@@ -158,6 +165,7 @@ mod tests {
         };
         let config = Config::from_lookup(env(&[
             ("MAX_CONCURRENT_STREAMS", "7"),
+            ("MAX_CONCURRENT_SCANS", "3"),
             ("ENABLE_STREAMING", "false"),
             ("EARLY_TERMINATION_DEFAULT", r#"{"max_signals": 20}"#),
             ("STREAM_SEND_BUFFER_BYTES", "65536"),
@@ -167,6 +175,7 @@ mod tests {
         assert_eq!(config.keep_alive, Duration::from_secs(30));
         assert_eq!(Config::default().keep_alive, Duration::from_secs(15));
         assert_eq!(config.max_concurrent_streams, 7);
+        assert_eq!(config.max_concurrent_scans, 3);
         assert_eq!(config.send_buffer, Some(65536));
         let workers = Config::from_lookup(env(&[("MAX_WORKERS", "3")])).expect("valid");
         assert_eq!(workers.scan_workers(), 3);

@@ -32,6 +32,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("too many open streams (MAX_CONCURRENT_STREAMS = {0}); close one or retry later")]
     TooManyStreams(usize),
+    #[error("too many running scans (MAX_CONCURRENT_SCANS = {0}); retry when one has ended")]
+    TooManyScans(usize),
     #[error("{0}")]
     Unavailable(String),
     /// Logged in full; the client only learns that something failed.
@@ -49,6 +51,7 @@ impl ApiError {
             ApiError::NotWebSocket(_) => (StatusCode::UPGRADE_REQUIRED, "websocket_required"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooManyStreams(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_streams"),
+            ApiError::TooManyScans(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_scans"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -87,6 +90,7 @@ impl From<RegistryError> for ApiError {
             RegistryError::UnknownScan(_) => ApiError::NotFound(e.to_string()),
             RegistryError::AlreadyFinished(_) => ApiError::Conflict(e.to_string()),
             RegistryError::ShuttingDown => ApiError::Unavailable(e.to_string()),
+            RegistryError::TooManyScans(max) => ApiError::TooManyScans(max),
         }
     }
 }

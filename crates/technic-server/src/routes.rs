@@ -123,6 +123,7 @@ fn started(state: &AppState, entry: &ScanEntry) -> Response {
     (status = 202, description = "Scan started", body = ScanStarted),
     (status = 400, description = "Body is not JSON", body = ErrorBody),
     (status = 422, description = "A field is unknown, of the wrong type or out of range; the message names it", body = ErrorBody),
+    (status = 429, description = "MAX_CONCURRENT_SCANS scans are running", body = ErrorBody),
     (status = 503, description = "Streaming asked for but turned off, or the server is shutting down", body = ErrorBody),
 ))]
 pub(crate) async fn start(
@@ -138,6 +139,7 @@ pub(crate) async fn start(
     (status = 202, description = "Scan started", body = ScanStarted),
     (status = 400, description = "Body is not JSON", body = ErrorBody),
     (status = 422, description = "A field is unknown, of the wrong type or out of range", body = ErrorBody),
+    (status = 429, description = "MAX_CONCURRENT_SCANS scans are running", body = ErrorBody),
     (status = 503, description = "Streaming is turned off on this server, or the server is shutting down", body = ErrorBody),
 ))]
 pub(crate) async fn start_streaming(
@@ -153,6 +155,7 @@ pub(crate) async fn start_streaming(
     (status = 200, description = "The finished scan's report", body = ScanReport),
     (status = 400, description = "Body is not JSON", body = ErrorBody),
     (status = 422, description = "A field is unknown, of the wrong type or out of range", body = ErrorBody),
+    (status = 429, description = "MAX_CONCURRENT_SCANS scans are running", body = ErrorBody),
     (status = 503, description = "The server is shutting down", body = ErrorBody),
 ))]
 pub(crate) async fn legacy_scan(

@@ -652,6 +652,39 @@ async fn the_router_and_query_errors_are_json_too_and_a_cursor_past_the_end_is_r
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn running_scans_are_limited_with_a_clear_error() {
+    let config = Config {
+        max_concurrent_scans: 1,
+        ..Config::default()
+    };
+    let server = Server::start(Duration::from_millis(20), config).await;
+    let first = server.start_scan(json!({ "max_symbols": 200 })).await;
+    let (status, body) = server.post("/scan/start", json!({})).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (429, json!("too_many_scans"))
+    );
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("MAX_CONCURRENT_SCANS = 1")),
+        "{body}"
+    );
+    let (status, _) = server.post(&format!("/scan/stop/{first}"), json!({})).await;
+    assert_eq!(status, 200);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while server.get(&format!("/scan/results/{first}")).await.1["complete"] != true {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stopped scan ends"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.start_scan(json!({ "max_symbols": 5 })).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_legacy_scan_whose_client_gives_up_is_stopped() {
     // 20 ms a symbol: 200 symbols would take four seconds on one worker.
     let server = Server::start(Duration::from_millis(20), Config::default()).await;
