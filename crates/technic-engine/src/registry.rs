@@ -51,10 +51,14 @@ impl ScanEntry {
     }
 
     pub fn is_finished(&self) -> bool {
-        self.finished_at
+        self.finished_when().is_some()
+    }
+
+    fn finished_when(&self) -> Option<Instant> {
+        *self
+            .finished_at
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .is_some()
     }
 
     pub fn age(&self) -> Duration {
@@ -86,6 +90,9 @@ pub struct ScanRegistry {
     closing: AtomicBool,
     /// Running scans at most; `start` refuses one more.
     max_running: usize,
+    /// Finished scans kept at most, whatever their age: `start` drops the oldest beyond it, so
+    /// what is retained is bounded even when scans finish faster than the retention time passes.
+    max_retained: usize,
 }
 
 impl std::fmt::Debug for ScanRegistry {
@@ -105,7 +112,15 @@ impl ScanRegistry {
             on_finish,
             closing: AtomicBool::new(false),
             max_running: usize::MAX,
+            max_retained: usize::MAX,
         }
+    }
+
+    /// At most `max` finished scans kept (the oldest dropped first), besides the retention time.
+    #[must_use]
+    pub fn with_max_retained(mut self, max: usize) -> Self {
+        self.max_retained = max;
+        self
     }
 
     /// At most `max` scans running at once.
@@ -148,6 +163,16 @@ impl ScanRegistry {
             // Counted under the same lock as the insert, so concurrent starts cannot both pass.
             if scans.values().filter(|e| !e.is_finished()).count() >= self.max_running {
                 return Err(RegistryError::TooManyScans(self.max_running));
+            }
+            let mut finished: Vec<(Instant, String)> = scans
+                .iter()
+                .filter_map(|(id, e)| Some((e.finished_when()?, id.clone())))
+                .collect();
+            if finished.len() > self.max_retained {
+                finished.sort_unstable();
+                for (_, id) in &finished[..finished.len() - self.max_retained] {
+                    scans.remove(id);
+                }
             }
             scans.insert(entry.scan_id.clone(), Arc::clone(&entry));
         }
@@ -252,11 +277,9 @@ impl ScanRegistry {
         let mut scans = self.scans();
         let before = scans.len();
         scans.retain(|_, entry| {
-            let finished = *entry
-                .finished_at
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            finished.is_none_or(|at| at.elapsed() < self.retention)
+            entry
+                .finished_when()
+                .is_none_or(|at| at.elapsed() < self.retention)
         });
         before - scans.len()
     }
@@ -331,5 +354,40 @@ mod tests {
             Some(RegistryError::ShuttingDown)
         );
         assert!(registry.is_empty());
+    }
+
+    #[test]
+    fn finished_scans_beyond_the_cap_are_dropped_oldest_first() {
+        let source =
+            MemorySource::snapshot(&DemoMarket::new(), &BarWindow::last(250)).expect("demo");
+        let registry = ScanRegistry::new(
+            Arc::new(Scanner::new(Arc::new(source))),
+            Duration::from_secs(3600),
+            None,
+        )
+        .with_max_retained(2);
+        let request = crate::ScanRequest {
+            max_symbols: Some(5),
+            ..crate::ScanRequest::default()
+        }
+        .validate()
+        .expect("valid");
+        let mut ids = Vec::new();
+        for _ in 0..3 {
+            let entry = registry
+                .start(request.clone(), Learned::default())
+                .expect("starts");
+            registry.wait(&entry).expect("completes");
+            ids.push(entry.scan_id.clone());
+        }
+        assert_eq!(registry.len(), 3, "the cap applies when a scan starts");
+        let newest = registry.start(request, Learned::default()).expect("starts");
+        assert!(matches!(
+            registry.get(&ids[0]),
+            Err(RegistryError::UnknownScan(_))
+        ));
+        for kept in [&ids[1], &ids[2], &newest.scan_id] {
+            assert!(registry.get(kept).is_ok(), "{kept} kept");
+        }
     }
 }

@@ -16,6 +16,9 @@ pub struct Config {
     pub stream_timeout: Duration,
     /// `SCAN_RETENTION_SECONDS`: how long a finished scan stays retrievable.
     pub retention: Duration,
+    /// `MAX_RETAINED_SCANS`: finished scans kept at most, whatever their age (the oldest are
+    /// dropped first), so memory stays bounded however fast scans finish.
+    pub max_retained_scans: usize,
     /// `ENABLE_PRIORITIZATION`: the default for requests that do not say.
     pub enable_prioritization: bool,
     /// `ENABLE_STREAMING`: whether WebSocket and SSE are offered.
@@ -46,6 +49,7 @@ impl Default for Config {
             max_concurrent_scans: 100,
             stream_timeout: Duration::from_secs(300),
             retention: Duration::from_secs(3600),
+            max_retained_scans: 1000,
             enable_prioritization: true,
             enable_streaming: true,
             early_termination_default: None,
@@ -125,6 +129,9 @@ impl Config {
         if let Some(n) = count("SCAN_RETENTION_SECONDS")? {
             config.retention = Duration::from_secs(n as u64);
         }
+        if let Some(n) = count("MAX_RETAINED_SCANS")? {
+            config.max_retained_scans = n;
+        }
         config.max_workers = count("MAX_WORKERS")?;
         config.send_buffer = count("STREAM_SEND_BUFFER_BYTES")?;
         if let Some(on) = flag("ENABLE_PRIORITIZATION")? {
@@ -166,6 +173,7 @@ mod tests {
         let config = Config::from_lookup(env(&[
             ("MAX_CONCURRENT_STREAMS", "7"),
             ("MAX_CONCURRENT_SCANS", "3"),
+            ("MAX_RETAINED_SCANS", "40"),
             ("ENABLE_STREAMING", "false"),
             ("EARLY_TERMINATION_DEFAULT", r#"{"max_signals": 20}"#),
             ("STREAM_SEND_BUFFER_BYTES", "65536"),
@@ -176,6 +184,7 @@ mod tests {
         assert_eq!(Config::default().keep_alive, Duration::from_secs(15));
         assert_eq!(config.max_concurrent_streams, 7);
         assert_eq!(config.max_concurrent_scans, 3);
+        assert_eq!(config.max_retained_scans, 40);
         assert_eq!(config.send_buffer, Some(65536));
         let workers = Config::from_lookup(env(&[("MAX_WORKERS", "3")])).expect("valid");
         assert_eq!(workers.scan_workers(), 3);

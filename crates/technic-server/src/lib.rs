@@ -83,7 +83,8 @@ impl AppState {
             }
         });
         let registry = ScanRegistry::new(Arc::new(scanner), config.retention, Some(on_finish))
-            .with_max_running(config.max_concurrent_scans);
+            .with_max_running(config.max_concurrent_scans)
+            .with_max_retained(config.max_retained_scans);
         let streams = Arc::new(Semaphore::new(config.max_concurrent_streams));
         Self {
             inner: Arc::new(Inner {
