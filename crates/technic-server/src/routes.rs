@@ -186,13 +186,12 @@ struct StopWhenAbandoned {
 
 impl Drop for StopWhenAbandoned {
     fn drop(&mut self) {
-        if !self.entry.is_finished() {
-            // Finished meanwhile is the only error, and then there is nothing to stop.
-            let _finished = self
-                .state
-                .registry()
-                .stop(&self.entry.scan_id, "client disconnected");
-        }
+        // A scan that has finished (the usual case: the handler returned) is refused by `stop`
+        // as already finished, the only error, and then there is nothing to stop.
+        let _finished = self
+            .state
+            .registry()
+            .stop(&self.entry.scan_id, "client disconnected");
     }
 }
 
