@@ -197,7 +197,7 @@ impl ScanRegistry {
                     Ok(Ok(outcome)) => Ok(Arc::new(outcome)),
                     Ok(Err(e)) => {
                         tracing::error!(scan_id = %running.scan_id, error = %e, "scan failed");
-                        Err(e.to_string())
+                        Err(e.public_message())
                     }
                     Err(_) => {
                         tracing::error!(scan_id = %running.scan_id, "scan panicked");

@@ -80,6 +80,21 @@ pub enum ScanError {
     Universe(DataError),
 }
 
+impl ScanError {
+    /// What the scan's readers are told: a request's own mistake in full, since it names the
+    /// field to fix; a data source's failure without its detail (file paths, the provider's
+    /// answer), which is for whoever runs the scanner and goes to its log.
+    pub fn public_message(&self) -> String {
+        match self {
+            ScanError::InvalidRequest(_) => self.to_string(),
+            ScanError::Universe(_) => {
+                "could not load the universe: the market data source failed (the detail is in the log)"
+                    .to_owned()
+            }
+        }
+    }
+}
+
 /// Stops a running scan from outside (Ctrl-C, `POST /scan/stop`). Cloning shares the handle.
 #[derive(Debug, Clone, Default)]
 pub struct StopHandle {
@@ -377,10 +392,11 @@ impl Scanner {
         let universe = match self.source.universe() {
             Ok(universe) => select(universe, request),
             Err(e) => {
-                let message = format!("could not load the universe: {e}");
+                let error = ScanError::Universe(e);
+                let message = error.public_message();
                 progress.update(|t, now| t.finish(ScanStatus::Failed, now, message.clone()));
                 log.append(Payload::Error { message }, progress.timestamp());
-                return Err(ScanError::Universe(e));
+                return Err(error);
             }
         };
         let total = universe.len();

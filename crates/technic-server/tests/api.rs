@@ -73,8 +73,16 @@ impl Server {
     }
 
     async fn with_source(source: Arc<dyn MarketData>, config: Config) -> Self {
+        Self::with_store(source, None, config).await
+    }
+
+    async fn with_store(
+        source: Arc<dyn MarketData>,
+        store: Option<technic_store::LearningStore>,
+        config: Config,
+    ) -> Self {
         let scanner = Scanner::new(source);
-        let state = AppState::new(scanner, None, config, tokio::runtime::Handle::current());
+        let state = AppState::new(scanner, store, config, tokio::runtime::Handle::current());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -716,7 +724,7 @@ impl MarketData for Unreadable {
     }
     fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
         Err(DataError::Io {
-            path: "universe.csv".into(),
+            path: "/srv/private/universe.csv".into(),
             cause: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
         })
     }
@@ -739,12 +747,46 @@ async fn a_scan_that_fails_is_counted_and_streams_end_with_its_error() {
         (page["status"].clone(), page["complete"].clone()),
         (json!("failed"), json!(true))
     );
+    // What failed is said; the source's detail (here a path on the server) is logged, not sent.
+    let (_, progress) = server.get(&format!("/scan/progress/{id}")).await;
+    for told in [&last["data"], &page, &progress] {
+        let text = told.to_string();
+        assert!(text.contains("could not load the universe"), "{text}");
+        assert!(
+            !text.contains("/srv/private"),
+            "internal detail leaked: {text}"
+        );
+    }
     assert!(
         server
             .metrics()
             .await
             .contains("technic_scans_total{status=\"failed\"} 1"),
         "a failed scan is counted"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readiness_follows_the_learning_store_and_does_not_leak_its_errors() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let store = technic_store::LearningStore::open_in(home.path())
+        .await
+        .expect("store");
+    let server = Server::with_store(Arc::new(demo()), Some(store), Config::default()).await;
+    let (status, body) = server.get("/ready").await;
+    assert_eq!((status, body["status"].clone()), (200, json!("ready")));
+    // The database file is overwritten under the open store: every read now fails.
+    std::fs::write(home.path().join("technic.db"), vec![0x5a_u8; 8192]).expect("overwrite");
+    let (status, body) = server.get("/ready").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("learning store"), "{message}");
+    let home_text = home.path().display().to_string();
+    assert!(
+        !message.contains(&home_text) && !message.contains("database"),
+        "the driver's detail is logged, not sent: {message}"
     );
     server.stop().await;
 }
