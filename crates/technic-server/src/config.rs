@@ -11,8 +11,10 @@ pub struct Config {
     /// `MAX_CONCURRENT_SCANS`: running scans at most; one more gets 429. Each holds a thread and its
     /// results until it ends (about 7 MB at its peak for the S&P 500), and all share the compute.
     pub max_concurrent_scans: usize,
-    /// `STREAM_TIMEOUT_SECONDS`: a stream that has had nothing to send for this long is ended (the
-    /// client can resume with its last `seq`).
+    /// `STREAM_TIMEOUT_SECONDS`: when a stream counts as abandoned and is ended (the client can
+    /// resume with its last `seq`): a WebSocket whose client has not answered a ping (or sent
+    /// anything) for this long; an SSE stream, whose client cannot answer, that has had nothing to
+    /// send for this long.
     pub stream_timeout: Duration,
     /// `SCAN_RETENTION_SECONDS`: how long a finished scan stays retrievable.
     pub retention: Duration,

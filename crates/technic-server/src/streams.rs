@@ -85,21 +85,23 @@ struct Reader {
     subscription: Subscription,
     pending: VecDeque<Arc<ScanMessage>>,
     carry: Carry,
-    idle_timeout: Duration,
+    /// Ends the stream when nothing new has come for this long (SSE, whose client cannot show it
+    /// is still there); `None` for a WebSocket, whose client answers pings instead.
+    idle_timeout: Option<Duration>,
     /// When the stream counts as stalled if nothing new has come. A deadline, not a timeout
     /// restarted by each `next`: the delivery loops drop a waiting `next` to send a keep-alive, and
     /// a timeout restarted then would never expire while keep-alives come more often.
-    idle_deadline: Instant,
+    idle_deadline: Option<Instant>,
 }
 
 impl Reader {
-    fn new(entry: &ScanEntry, from: u64, carry: Carry, idle_timeout: Duration) -> Self {
+    fn new(entry: &ScanEntry, from: u64, carry: Carry, idle_timeout: Option<Duration>) -> Self {
         Self {
             subscription: entry.log.subscribe(from),
             pending: VecDeque::new(),
             carry,
             idle_timeout,
-            idle_deadline: Instant::now() + idle_timeout,
+            idle_deadline: idle_timeout.map(|timeout| Instant::now() + timeout),
         }
     }
 
@@ -125,14 +127,19 @@ impl Reader {
                 return Next::Done;
             }
             // Cancel-safe: `next_batch` takes messages only when it returns.
-            match tokio::time::timeout_at(self.idle_deadline, self.subscription.next_batch()).await
-            {
-                Ok(batch) => {
-                    self.idle_deadline = Instant::now() + self.idle_timeout;
-                    self.pending.extend(batch);
+            let batch = match (self.idle_deadline, self.idle_timeout) {
+                (Some(deadline), Some(timeout)) => {
+                    let Ok(batch) =
+                        tokio::time::timeout_at(deadline, self.subscription.next_batch()).await
+                    else {
+                        return Next::Stalled;
+                    };
+                    self.idle_deadline = Some(Instant::now() + timeout);
+                    batch
                 }
-                Err(_) => return Next::Stalled,
-            }
+                _ => self.subscription.next_batch().await,
+            };
+            self.pending.extend(batch);
         }
     }
 }
@@ -256,7 +263,12 @@ pub(crate) fn sse(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let slot = StreamSlot::take(state)?;
-    let reader = Reader::new(&entry, from, Carry::All, state.config().stream_timeout);
+    let reader = Reader::new(
+        &entry,
+        from,
+        Carry::All,
+        Some(state.config().stream_timeout),
+    );
     let latency = state.metrics().delivery_latency.clone();
     let keep_alive = state.config().keep_alive;
     let events = stream::unfold((reader, slot, false), move |(mut reader, slot, ended)| {
@@ -402,7 +414,8 @@ const WS_READ_BUFFER: usize = 4096;
 const WS_BATCH: usize = 64;
 const BATCH_BYTES: usize = 64 * 1024;
 
-/// Close codes in the private range: 4000 = too slow, 4001 = stalled; the reason carries the seq to resume from.
+/// Close codes in the private range: 4000 = too slow, 4001 = no answer to pings (abandoned); the
+/// reason carries the seq to resume from.
 const CLOSE_TOO_SLOW: u16 = 4000;
 const CLOSE_STALLED: u16 = 4001;
 
@@ -415,8 +428,21 @@ async fn deliver(
     _slot: StreamSlot,
 ) {
     let (mut sink, mut incoming) = socket.split();
-    let mut reader = Reader::new(&entry, from, carry, state.config().stream_timeout);
-    let mut ping = tokio::time::interval(state.config().keep_alive);
+    // A WebSocket is abandoned when its client stops answering, not when the scan is quiet: every
+    // client answers pings, so a healthy one on a scan with nothing new stays open.
+    let abandoned_after = state.config().stream_timeout;
+    // One timer for the stream's life, moved on when the client is heard from: the delivery loop
+    // below goes round once per batch, and a timer made each time would cost as much again.
+    let abandoned = tokio::time::sleep(abandoned_after);
+    tokio::pin!(abandoned);
+    let mut reader = Reader::new(&entry, from, carry, None);
+    // At least two pings within the timeout, so one late answer does not end a healthy stream.
+    let ping_every = state
+        .config()
+        .keep_alive
+        .min(abandoned_after / 2)
+        .max(Duration::from_millis(1));
+    let mut ping = tokio::time::interval(ping_every);
     ping.tick().await;
     let send_timeout = state.config().send_timeout;
     let metrics = state.metrics().clone();
@@ -443,6 +469,7 @@ async fn deliver(
                         None
                     }
                     Next::Done => Some(close(1000, "scan finished".into())),
+                    // Not given without an idle timeout; closed as abandoned below.
                     Next::Stalled => Some(close(CLOSE_STALLED, format!("nothing new for the stream timeout; resume with ?from_seq={delivered}"))),
                 };
                 let closing = frame.is_some();
@@ -488,8 +515,14 @@ async fn deliver(
             }
             received = incoming.next() => match received {
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => abandoned.as_mut().reset(Instant::now() + abandoned_after),
             },
+            () = &mut abandoned => {
+                metrics.websocket_errors.inc();
+                let reason = format!("no answer to pings for the stream timeout; resume with ?from_seq={delivered}");
+                let _closing = tokio::time::timeout(Duration::from_secs(1), sink.send(close(CLOSE_STALLED, reason))).await;
+                break;
+            }
         }
     }
 }

@@ -844,36 +844,45 @@ async fn an_idle_stream_times_out_with_the_point_to_resume_from() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn idle_streams_get_keep_alives_and_still_time_out() {
+async fn idle_streams_get_keep_alives_and_only_abandoned_ones_time_out() {
     let config = Config {
         stream_timeout: Duration::from_millis(1500),
         keep_alive: Duration::from_millis(100),
         ..Config::default()
     };
-    // Reads take 3 s: after its first progress messages the scan is quiet for that long.
-    let server = Server::start(Duration::from_secs(3), config).await;
+    // Reads take 4 s: after its first progress messages the scan is quiet for that long.
+    let server = Server::start(Duration::from_secs(4), config).await;
     let id = server
         .start_scan(json!({ "max_symbols": 50, "enable_prioritization": false }))
         .await;
     let ws_url = server.ws(&format!("/ws/results/{id}"));
-    let ws = tokio::spawn(async move {
+    // A client that stops reading (so answers no ping) on the quiet scan: abandoned.
+    let (abandoned, _) = tokio_tungstenite::connect_async(ws_url.clone())
+        .await
+        .expect("ws");
+    // A healthy client (tungstenite answers every ping it reads): it stays past the timeout.
+    let healthy = tokio::spawn(async move {
         let (mut socket, _) = tokio_tungstenite::connect_async(ws_url).await.expect("ws");
-        let (mut pings, mut kinds, mut close) = (0, Vec::new(), None);
+        let (mut pings, mut first_result_after, mut close) = (0, None, None);
+        let connected = std::time::Instant::now();
         while let Some(Ok(frame)) = socket.next().await {
             match frame {
                 tokio_tungstenite::tungstenite::Message::Ping(_) => pings += 1,
                 tokio_tungstenite::tungstenite::Message::Text(text) => {
                     let message: Value = serde_json::from_str(&text).expect("json");
-                    kinds.push(message["type"].as_str().unwrap_or_default().to_owned());
+                    if message["type"] == "result" {
+                        first_result_after = Some(connected.elapsed());
+                        break;
+                    }
                 }
                 tokio_tungstenite::tungstenite::Message::Close(frame) => {
-                    close = frame.map(|f| u16::from(f.code));
+                    close = frame.map(|f| (u16::from(f.code), f.reason.to_string()));
                     break;
                 }
                 _ => {}
             }
         }
-        (pings, kinds, close)
+        (pings, first_result_after, close)
     });
     let events = sse_read(&server.url(&format!("/events/results/{id}")), None, None).await;
     let keep_alives = events.iter().filter(|e| e.1 == "keep-alive").count();
@@ -884,16 +893,31 @@ async fn idle_streams_get_keep_alives_and_still_time_out() {
         !events.iter().any(|e| e.1 == "result"),
         "ended before the first result"
     );
-    let (pings, kinds, close) = tokio::time::timeout(Duration::from_secs(10), ws)
-        .await
-        .expect("the WebSocket ends")
-        .expect("task");
-    assert!(pings >= 3, "WebSocket pings: {pings}");
-    assert_eq!(close, Some(4001), "closed as stalled");
+    // Past the timeout, before the first result: the SSE stream and the abandoned WebSocket are
+    // closed, the healthy one is open.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let metrics = server.metrics().await;
     assert!(
-        !kinds.iter().any(|k| k == "result"),
-        "ended before the first result"
+        metrics.lines().any(|l| l == "technic_active_streams 1"),
+        "only the healthy WebSocket is open: {metrics}"
     );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "technic_websocket_errors_total 1"),
+        "the abandoned WebSocket is counted: {metrics}"
+    );
+    let (pings, first_result_after, close) = tokio::time::timeout(Duration::from_secs(10), healthy)
+        .await
+        .expect("the healthy WebSocket gets a result")
+        .expect("task");
+    assert_eq!(close, None, "the healthy WebSocket was not closed");
+    assert!(pings >= 10, "WebSocket pings: {pings}");
+    assert!(
+        first_result_after.is_some_and(|after| after > Duration::from_millis(1500)),
+        "its first result came after the stream timeout: {first_result_after:?}"
+    );
+    drop(abandoned);
     server.stop().await;
 }
 
