@@ -11,6 +11,7 @@ mod learning;
 mod registry;
 mod report;
 mod request;
+mod runners;
 mod scan;
 mod snapshots;
 mod stream;

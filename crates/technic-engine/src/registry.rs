@@ -1,4 +1,4 @@
-//! The registry of scans: starts each on a thread of its own, keeps its log, stop handle and latest
+//! The registry of scans: starts each on a thread of its own (kept for later scans), keeps its log, stop handle and latest
 //! progress where any request can find them, and forgets finished scans after a retention time.
 
 use std::collections::HashMap;
@@ -11,6 +11,7 @@ use technic_core::termination::StopReason;
 
 use crate::learning::Learned;
 use crate::request::ValidScan;
+use crate::runners::{Job, Runners};
 use crate::scan::{ScanOptions, ScanOutcome, Scanner, StopHandle, new_scan_id};
 use crate::stream::EventLog;
 
@@ -78,6 +79,12 @@ pub enum RegistryError {
     TooManyScans(usize),
 }
 
+/// How long a scan's thread waits for another scan before it ends: scans that follow one another
+/// reuse it, and an idle server holds none. Not minutes: an idle thread keeps its stack and its
+/// allocator's cache resident, and fifty kept for a minute held 25–60 MB after their scans were
+/// dropped (load benchmark), where memory must return to its baseline.
+const RUNNER_KEEP_IDLE: Duration = Duration::from_secs(5);
+
 pub struct ScanRegistry {
     scanner: Arc<Scanner>,
     scans: Mutex<HashMap<String, Arc<ScanEntry>>>,
@@ -93,6 +100,8 @@ pub struct ScanRegistry {
     /// Finished scans kept at most, whatever their age: `start` drops the oldest beyond it, so
     /// what is retained is bounded even when scans finish faster than the retention time passes.
     max_retained: usize,
+    /// The threads scans run on, kept between scans; `start` never makes one itself.
+    runners: Runners,
 }
 
 impl std::fmt::Debug for ScanRegistry {
@@ -113,6 +122,7 @@ impl ScanRegistry {
             closing: AtomicBool::new(false),
             max_running: usize::MAX,
             max_retained: usize::MAX,
+            runners: Runners::new("scan runner", RUNNER_KEEP_IDLE),
         }
     }
 
@@ -181,9 +191,27 @@ impl ScanRegistry {
             Arc::clone(&entry),
             self.on_finish.clone(),
         );
-        let spawned = std::thread::Builder::new()
-            .name(format!("scan {}", entry.scan_id))
-            .spawn(move || {
+        let could_not_start = {
+            let entry = Arc::clone(&entry);
+            move |e: std::io::Error| {
+                // No thread: the scan cannot run; record that rather than leave it "running" forever.
+                tracing::error!(scan_id = %entry.scan_id, error = %e, "no thread for a scan");
+                *entry.outcome.lock().unwrap_or_else(PoisonError::into_inner) =
+                    Some(Err("could not start the scan (internal error)".to_owned()));
+                *entry
+                    .finished_at
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+                entry.log.append(
+                    crate::stream::Payload::Error {
+                        message: "could not start the scan (internal error)".to_owned(),
+                    },
+                    chrono::Utc::now(),
+                );
+            }
+        };
+        self.runners.run(Job {
+            run: Box::new(move || {
                 let observer = |snapshot: &ProgressSnapshot| {
                     *running
                         .progress
@@ -215,16 +243,9 @@ impl ScanRegistry {
                     .finished_at
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
-            });
-        if let Err(e) = spawned {
-            // No thread: the scan cannot run; record that rather than leave it "running" forever.
-            *entry.outcome.lock().unwrap_or_else(PoisonError::into_inner) =
-                Some(Err(format!("could not start: {e}")));
-            *entry
-                .finished_at
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
-        }
+            }),
+            could_not_start: Box::new(could_not_start),
+        });
         Ok(entry)
     }
 
