@@ -58,37 +58,71 @@ fn allocator_mb() -> String {
     )
 }
 
-/// CPU time a thread has run, from its `schedstat` (nanoseconds, unlike `stat`'s 10 ms ticks).
-fn thread_cpu_seconds(task: &Path) -> f64 {
-    std::fs::read_to_string(task.join("schedstat"))
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
-        .map_or(0.0, |ns| ns / 1e9)
+/// What a thread's `schedstat` says (nanoseconds, unlike `stat`'s 10 ms ticks): the time it ran,
+/// and the time it was ready to run but waited for a core.
+#[derive(Debug, Default, Clone, Copy)]
+struct Sched {
+    ran: f64,
+    waited: f64,
 }
 
-/// CPU time of each live thread of this process named `name`, by thread id. `tokio-rt-worker` is
-/// the server's runtime: its workers, and its blocking pool's threads (which only wait here).
-fn threads_cpu_seconds(name: &str) -> std::collections::HashMap<std::ffi::OsString, f64> {
+impl std::ops::Sub for Sched {
+    type Output = Sched;
+    fn sub(self, before: Sched) -> Sched {
+        Sched {
+            ran: self.ran - before.ran,
+            waited: self.waited - before.waited,
+        }
+    }
+}
+
+impl std::iter::Sum for Sched {
+    fn sum<I: Iterator<Item = Sched>>(iter: I) -> Sched {
+        iter.fold(Sched::default(), |a, b| Sched {
+            ran: a.ran + b.ran,
+            waited: a.waited + b.waited,
+        })
+    }
+}
+
+fn thread_sched(task: &Path) -> Sched {
+    let text = std::fs::read_to_string(task.join("schedstat")).unwrap_or_default();
+    let mut fields = text
+        .split_whitespace()
+        .map(|f| f.parse::<f64>().map_or(0.0, |ns| ns / 1e9));
+    Sched {
+        ran: fields.next().unwrap_or(0.0),
+        waited: fields.next().unwrap_or(0.0),
+    }
+}
+
+/// `schedstat` of each live thread of this process named `name`, by thread id. `tokio-rt-worker`
+/// is the server's runtime: its workers, and its blocking pool's threads (which only wait here).
+fn threads_sched(name: &str) -> std::collections::HashMap<std::ffi::OsString, Sched> {
     std::fs::read_dir("/proc/self/task")
         .into_iter()
         .flatten()
         .flatten()
         .filter(|task| {
-            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| comm.trim() == name)
+            std::fs::read_to_string(task.path().join("comm")).is_ok_and(|comm| {
+                let comm = comm.trim();
+                // A name ending in a space is a prefix: scans' threads are `scan {id}`.
+                comm == name || (name.ends_with(' ') && comm.starts_with(name))
+            })
         })
-        .map(|task| (task.file_name(), thread_cpu_seconds(&task.path())))
+        .map(|task| (task.file_name(), thread_sched(&task.path())))
         .collect()
 }
 
-/// The CPU the threads named `name` used since `before` was taken, thread by thread: one that
-/// began in between counts from zero; one that ended is left out (its CPU falls into "the rest").
-fn threads_cpu_since(
+/// What the threads named `name` did since `before` was taken, thread by thread: one that began in
+/// between counts from zero; one that ended is left out (its CPU falls into "the rest").
+fn threads_sched_since(
     name: &str,
-    before: &std::collections::HashMap<std::ffi::OsString, f64>,
-) -> f64 {
-    threads_cpu_seconds(name)
+    before: &std::collections::HashMap<std::ffi::OsString, Sched>,
+) -> Sched {
+    threads_sched(name)
         .iter()
-        .map(|(tid, seconds)| seconds - before.get(tid).copied().unwrap_or(0.0))
+        .map(|(tid, now)| *now - before.get(tid).copied().unwrap_or_default())
         .sum()
 }
 
@@ -113,6 +147,8 @@ struct Seen {
     /// Seconds from the message's emission to its arrival here.
     latencies: Vec<f64>,
     first_result_at: Option<Instant>,
+    /// The receiving thread's time waiting for a core so far, read when the first result came.
+    waited_at_first_result: f64,
     /// When the WebSocket handshake completed or the SSE response's headers arrived.
     connected_at: Option<Instant>,
 }
@@ -167,6 +203,7 @@ fn record(seen: &mut Seen, text: &str) {
     }
     if message.kind == "result" && seen.first_result_at.is_none() {
         seen.first_result_at = Some(Instant::now());
+        seen.waited_at_first_result = thread_sched(Path::new("/proc/thread-self")).waited;
     }
     if let Some(stamp) = chrono_parse(&message.metadata.timestamp) {
         seen.latencies.push(
@@ -567,23 +604,35 @@ async fn warm_up(base: &str, state: &AppState, request: Value) {
 struct User {
     /// When it sent `POST /scan/start`.
     posted: Instant,
+    /// Its thread's time waiting for a core then (its subscribers run on the same thread).
+    waited_at_post: f64,
     /// Its four subscribers.
     seen: Vec<Seen>,
     answered_ms: f64,
     /// From the `POST` to the server's handler (the answer's time less the scan's age).
     reached_handler_ms: f64,
-    /// The CPU its thread used: its `POST`, its subscribers and their parsing.
-    cpu_seconds: f64,
+    /// What its thread ran (its `POST`, its subscribers and their parsing) and waited for a core.
+    sched: Sched,
     id: String,
 }
 
 /// Phase 1: 50 scans with 4 subscribers each; prints the figures.
 async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64, label: &str) {
     let started = Instant::now();
-    let (server_cpu, process_cpu) = (
-        threads_cpu_seconds("tokio-rt-worker"),
-        process_cpu_seconds(),
-    );
+    let (server_cpu, process_cpu) = (threads_sched("tokio-rt-worker"), process_cpu_seconds());
+    // The first 100 ms, when the fifty `POST`s and the first subscribers are answered, measured on
+    // their own (the users' threads are new, so they count from zero).
+    let burst = {
+        let server_before = server_cpu.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            (
+                threads_sched_since("tokio-rt-worker", &server_before),
+                threads_sched_since("bench-user", &Default::default()),
+                threads_sched_since("scan ", &Default::default()),
+            )
+        })
+    };
     // Fifty users press "scan" at the same moment.
     let together = Arc::new(std::sync::Barrier::new(50));
     let mut users = Vec::new();
@@ -595,6 +644,7 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
                 // Blocking is fine here: nothing else runs on this user's runtime.
                 together.wait();
                 let posted = Instant::now();
+                let waited_at_post = thread_sched(Path::new("/proc/thread-self")).waited;
                 let id = start_scan(&client, &base).await;
                 let answered_ms = posted.elapsed().as_secs_f64() * 1e3;
                 // The registry's age of the scan splits the answer's time at the handler: both
@@ -612,10 +662,11 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
                 }
                 User {
                     posted,
+                    waited_at_post,
                     seen,
                     answered_ms,
                     reached_handler_ms,
-                    cpu_seconds: thread_cpu_seconds(Path::new("/proc/thread-self")),
+                    sched: thread_sched(Path::new("/proc/thread-self")),
                     id,
                 }
             })
@@ -630,9 +681,11 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
     .await
     .expect("users");
     let elapsed = started.elapsed().as_secs_f64();
-    let server_cpu = threads_cpu_since("tokio-rt-worker", &server_cpu);
+    let server = threads_sched_since("tokio-rt-worker", &server_cpu);
+    let server_cpu = server.ran;
     let process_cpu = process_cpu_seconds() - process_cpu;
-    let clients_cpu: f64 = all.iter().map(|user| user.cpu_seconds).sum();
+    let clients: Sched = all.iter().map(|user| user.sched).sum();
+    let clients_cpu = clients.ran;
     let (mut lost, mut duplicated, mut messages) = (0u64, 0u64, 0usize);
     let (mut latencies, mut first, mut connected) = (Vec::new(), Vec::new(), Vec::new());
     let mut answered: Vec<f64> = all.iter().map(|user| user.answered_ms).collect();
@@ -664,9 +717,25 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
         (s + m.analyses_shared, c + m.analyses_computed)
     });
     drop(outcomes);
-    for User { posted, seen, .. } in &all {
-        if let Some(at) = seen.iter().filter_map(|s| s.first_result_at).min() {
-            first.push(at.duration_since(*posted).as_secs_f64() * 1e3);
+    let mut first_own_core = Vec::new();
+    for User {
+        posted,
+        waited_at_post,
+        seen,
+        ..
+    } in &all
+    {
+        if let Some(earliest) = seen
+            .iter()
+            .filter(|s| s.first_result_at.is_some())
+            .min_by_key(|s| s.first_result_at)
+        {
+            let at = earliest.first_result_at.unwrap_or(*posted);
+            let ms = at.duration_since(*posted).as_secs_f64() * 1e3;
+            first.push(ms);
+            // The part of it this user's client spent ready to run but without a core: a
+            // client on a machine of its own would not have waited it.
+            first_own_core.push(ms - (earliest.waited_at_first_result - waited_at_post) * 1e3);
         }
         if let Some(at) = seen.iter().filter_map(|s| s.connected_at).min() {
             connected.push(at.duration_since(*posted).as_secs_f64() * 1e3);
@@ -708,6 +777,11 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
     println!("| symbol analyses shared / computed | {shared} / {computed} |");
     p50_p99_row("delivery latency", &mut latencies, 2);
     p50_p99_row("POST /scan/start to first result", &mut first, 1);
+    p50_p99_row(
+        "POST /scan/start to first result, less the client's own wait for a core",
+        &mut first_own_core,
+        1,
+    );
     p50_p99_row("POST /scan/start answered (scan id)", &mut answered, 1);
     p50_p99_row(
         "POST /scan/start reached the server's handler",
@@ -730,6 +804,22 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
         elapsed * cores(),
         cores(),
         (process_cpu - server_cpu - clients_cpu).max(0.0),
+    );
+    // Ready to run but not running: the competition for the two cores, which clients on other
+    // machines would not add to.
+    println!(
+        "| time ready but waiting for a core: server runtime / clients | {:.2} s / {:.2} s |",
+        server.waited, clients.waited,
+    );
+    let (burst_server, burst_clients, burst_scans) = burst.join().expect("burst sampler");
+    println!(
+        "| first 100 ms, ran / waited for a core: server runtime; clients; scans | {:.0} / {:.0} ms; {:.0} / {:.0} ms; {:.0} / {:.0} ms |",
+        burst_server.ran * 1e3,
+        burst_server.waited * 1e3,
+        burst_clients.ran * 1e3,
+        burst_clients.waited * 1e3,
+        burst_scans.ran * 1e3,
+        burst_scans.waited * 1e3,
     );
     println!(
         "| resident memory: baseline / peak / settled after {dropped} scans dropped | {baseline:.0} MB / {peak_mb:.0} MB / {settled:.0} MB |"
