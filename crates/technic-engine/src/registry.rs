@@ -192,26 +192,30 @@ impl ScanRegistry {
             self.on_finish.clone(),
         );
         let could_not_start = {
-            let entry = Arc::clone(&entry);
+            let (entry, on_finish) = (Arc::clone(&entry), self.on_finish.clone());
             move |e: std::io::Error| {
                 // No thread: the scan cannot run; record that rather than leave it "running" forever.
                 tracing::error!(scan_id = %entry.scan_id, error = %e, "no thread for a scan");
+                let message = "could not start the scan (internal error)";
+                if let Some(on_finish) = &on_finish {
+                    on_finish(Err(message));
+                }
                 *entry.outcome.lock().unwrap_or_else(PoisonError::into_inner) =
-                    Some(Err("could not start the scan (internal error)".to_owned()));
+                    Some(Err(message.to_owned()));
                 *entry
                     .finished_at
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
                 entry.log.append(
                     crate::stream::Payload::Error {
-                        message: "could not start the scan (internal error)".to_owned(),
+                        message: message.to_owned(),
                     },
                     chrono::Utc::now(),
                 );
             }
         };
-        self.runners.run(Job {
-            run: Box::new(move || {
+        self.runners.run(Job::new(
+            move || {
                 let observer = |snapshot: &ProgressSnapshot| {
                     *running
                         .progress
@@ -243,9 +247,9 @@ impl ScanRegistry {
                     .finished_at
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
-            }),
-            could_not_start: Box::new(could_not_start),
-        });
+            },
+            could_not_start,
+        ));
         Ok(entry)
     }
 

@@ -13,10 +13,44 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-/// A scan to run, and what to do if no thread could be made for it.
+/// A scan to run, and what to do if it cannot be: no thread could be made for it, or the job was
+/// dropped before it ran (a maker that panicked drops what was queued to it). Either way the
+/// second is called, so no scan is left "running" with a log that never ends.
 pub(crate) struct Job {
-    pub(crate) run: Box<dyn FnOnce() + Send>,
-    pub(crate) could_not_start: Box<dyn FnOnce(std::io::Error) + Send>,
+    run: Option<Box<dyn FnOnce() + Send>>,
+    could_not_start: Option<Box<dyn FnOnce(std::io::Error) + Send>>,
+}
+
+impl Job {
+    pub(crate) fn new(
+        run: impl FnOnce() + Send + 'static,
+        could_not_start: impl FnOnce(std::io::Error) + Send + 'static,
+    ) -> Self {
+        Self {
+            run: Some(Box::new(run)),
+            could_not_start: Some(Box::new(could_not_start)),
+        }
+    }
+
+    /// What to run; from here on the job is the runner's and dropping it reports nothing.
+    fn take_run(mut self) -> Box<dyn FnOnce() + Send> {
+        self.could_not_start = None;
+        self.run.take().unwrap_or_else(|| Box::new(|| {}))
+    }
+
+    fn fail(mut self, e: std::io::Error) {
+        if let Some(could_not_start) = self.could_not_start.take() {
+            could_not_start(e);
+        }
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if let Some(could_not_start) = self.could_not_start.take() {
+            could_not_start(std::io::Error::other("the scan was dropped before it ran"));
+        }
+    }
 }
 
 /// An idle runner: its id, and where to hand it a job.
@@ -25,7 +59,7 @@ type Idle = (u64, Sender<Job>);
 pub(crate) struct Runners {
     pool: Arc<Pool>,
     /// To the thread that makes runners: a job no idle runner could take.
-    maker: Mutex<Sender<Job>>,
+    maker: Sender<Job>,
 }
 
 /// What the runners, the maker and `Runners::run` share.
@@ -61,10 +95,7 @@ impl Runners {
             // Without it `run` makes each new runner itself, as the caller did before this pool.
             tracing::warn!(error = %e, "no thread to make scan threads; the caller makes them");
         }
-        Self {
-            pool,
-            maker: Mutex::new(maker),
-        }
+        Self { pool, maker }
     }
 
     /// Hands `job` to an idle runner, or to the maker for a new one; never blocks on either.
@@ -84,12 +115,7 @@ impl Runners {
             },
             None => job,
         };
-        let sent = self
-            .maker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .send(job);
-        if let Err(mpsc::SendError(job)) = sent {
+        if let Err(mpsc::SendError(job)) = self.maker.send(job) {
             spawn_runner(&self.pool, job);
         }
     }
@@ -98,29 +124,28 @@ impl Runners {
 fn spawn_runner(pool: &Arc<Pool>, job: Job) {
     let id = pool.next_id.fetch_add(1, Ordering::Relaxed);
     let (to_runner, jobs) = mpsc::channel::<Job>();
-    let Job {
-        run,
-        could_not_start,
-    } = job;
     let for_runner = Arc::clone(pool);
+    // The job goes to the new thread through its own channel, so a failed spawn still has it.
+    let first = to_runner.clone();
     let spawned = std::thread::Builder::new()
         .name(pool.name.to_owned())
-        .spawn(move || runner(&for_runner, id, run, &to_runner, &jobs));
-    if let Err(e) = spawned {
-        could_not_start(e);
+        .spawn(move || runner(&for_runner, id, &to_runner, &jobs));
+    match spawned {
+        Ok(_) => {
+            if let Err(mpsc::SendError(job)) = first.send(job) {
+                job.fail(std::io::Error::other(
+                    "the scan's thread ended before it started",
+                ));
+            }
+        }
+        Err(e) => job.fail(e),
     }
 }
 
-fn runner(
-    pool: &Pool,
-    id: u64,
-    first: Box<dyn FnOnce() + Send>,
-    to_self: &Sender<Job>,
-    jobs: &Receiver<Job>,
-) {
-    let mut run = first;
+fn runner(pool: &Pool, id: u64, to_self: &Sender<Job>, jobs: &Receiver<Job>) {
+    let Ok(mut job) = jobs.recv() else { return };
     loop {
-        run();
+        (job.take_run())();
         pool.idle
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -142,7 +167,7 @@ fn runner(
             }
             Err(RecvTimeoutError::Disconnected) => return,
         };
-        run = next.run;
+        job = next;
     }
 }
 
@@ -150,58 +175,87 @@ fn runner(
 mod tests {
     use std::collections::HashSet;
     use std::sync::mpsc;
-    use std::time::Duration;
+    use std::sync::{Arc, Mutex};
+    use std::thread::ThreadId;
+    use std::time::{Duration, Instant};
 
     use super::{Job, Runners};
 
-    fn job(done: mpsc::Sender<std::thread::ThreadId>) -> Job {
-        Job {
-            run: Box::new(move || {
+    fn reporting(done: mpsc::Sender<ThreadId>) -> Job {
+        Job::new(
+            move || {
                 let _sent = done.send(std::thread::current().id());
-            }),
-            could_not_start: Box::new(|e| panic!("no thread: {e}")),
+            },
+            |e| panic!("no thread: {e}"),
+        )
+    }
+
+    /// Waits until `check` holds, for at most ten seconds.
+    fn eventually(what: &str, check: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(Instant::now() < deadline, "never: {what}");
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
     #[test]
-    fn runners_are_kept_for_the_next_jobs_and_end_when_idle() {
-        let runners = Runners::new("test-runner", Duration::from_millis(300));
+    fn jobs_in_turn_reuse_a_thread_and_jobs_at_once_each_get_one() {
+        let runners = Runners::new("test-runner", Duration::from_secs(60));
+        let idle = || runners.pool.idle.lock().expect("idle").len();
         let (done, finished) = mpsc::channel();
-        // Jobs one after another reuse one thread.
         let mut threads = HashSet::new();
         for _ in 0..5 {
-            runners.run(job(done.clone()));
-            threads.insert(finished.recv_timeout(Duration::from_secs(5)).expect("ran"));
-            // Let the runner go back to the idle list.
-            while runners.pool.idle.lock().expect("idle").is_empty() {
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            runners.run(reporting(done.clone()));
+            threads.insert(finished.recv_timeout(Duration::from_secs(10)).expect("ran"));
+            eventually("the runner is idle again", || idle() == 1);
         }
         assert_eq!(threads.len(), 1, "one runner did every job in turn");
-        // Jobs at once each get a thread: none waits for another to end.
+        // Four at once: none waits for another to end.
         let (release, held) = mpsc::channel::<()>();
-        let held = std::sync::Arc::new(std::sync::Mutex::new(held));
+        let held = Arc::new(Mutex::new(held));
         for _ in 0..4 {
-            let (done, held) = (done.clone(), std::sync::Arc::clone(&held));
-            runners.run(Job {
-                run: Box::new(move || {
+            let (done, held) = (done.clone(), Arc::clone(&held));
+            runners.run(Job::new(
+                move || {
                     let _sent = done.send(std::thread::current().id());
                     let _waited = held.lock().expect("held").recv();
-                }),
-                could_not_start: Box::new(|e| panic!("no thread: {e}")),
-            });
+                },
+                |e| panic!("no thread: {e}"),
+            ));
         }
         let at_once: HashSet<_> = (0..4)
-            .map(|_| finished.recv_timeout(Duration::from_secs(5)).expect("ran"))
+            .map(|_| finished.recv_timeout(Duration::from_secs(10)).expect("ran"))
             .collect();
         assert_eq!(at_once.len(), 4, "four jobs ran at once on four threads");
         for _ in 0..4 {
             release.send(()).expect("release");
         }
-        // Idle longer than `keep_idle`, every runner ends and leaves the list.
-        std::thread::sleep(Duration::from_millis(800));
-        assert!(runners.pool.idle.lock().expect("idle").is_empty());
-        runners.run(job(done));
-        assert!(finished.recv_timeout(Duration::from_secs(5)).is_ok());
+        eventually("all four are idle", || idle() == 4);
+    }
+
+    #[test]
+    fn idle_runners_end_and_a_later_job_gets_a_new_one() {
+        let runners = Runners::new("test-runner", Duration::from_millis(50));
+        let idle = || runners.pool.idle.lock().expect("idle").len();
+        let (done, finished) = mpsc::channel();
+        runners.run(reporting(done.clone()));
+        finished.recv_timeout(Duration::from_secs(10)).expect("ran");
+        eventually("the idle runner ends", || idle() == 0);
+        runners.run(reporting(done));
+        assert!(finished.recv_timeout(Duration::from_secs(10)).is_ok());
+    }
+
+    #[test]
+    fn a_job_dropped_before_it_ran_says_so() {
+        let (told, heard) = mpsc::channel();
+        drop(Job::new(
+            || panic!("never runs"),
+            move |e| {
+                let _sent = told.send(e.to_string());
+            },
+        ));
+        let said = heard.recv_timeout(Duration::from_secs(1)).expect("told");
+        assert!(said.contains("dropped"), "{said}");
     }
 }

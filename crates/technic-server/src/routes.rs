@@ -427,7 +427,8 @@ pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, 
             .await
             .map_err(|e| {
                 // The driver's text can name hosts, files and tables: the log's, not a prober's.
-                tracing::error!(error = %e, "readiness: the learning store does not answer");
+                // A warning, not an error: probes ask every few seconds while it is down.
+                tracing::warn!(error = %e, "readiness: the learning store does not answer");
                 ApiError::Unavailable(
                     "the learning store does not answer (the detail is in the server's log)"
                         .to_owned(),

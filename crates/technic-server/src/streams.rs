@@ -443,6 +443,8 @@ async fn deliver(
         .min(abandoned_after / 2)
         .max(Duration::from_millis(1));
     let mut ping = tokio::time::interval(ping_every);
+    // After a long send, one ping, not one for every period missed.
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ping.tick().await;
     let send_timeout = state.config().send_timeout;
     let metrics = state.metrics().clone();
@@ -518,6 +520,16 @@ async fn deliver(
                 Some(Ok(_)) => abandoned.as_mut().reset(Instant::now() + abandoned_after),
             },
             () = &mut abandoned => {
+                // A frame that came while this loop was busy elsewhere (a long send, a stalled
+                // runtime) is the client still there: `select!` may have picked the timer first.
+                match futures_util::FutureExt::now_or_never(incoming.next()) {
+                    Some(Some(Ok(Message::Close(_))) | None | Some(Err(_))) => break,
+                    Some(Some(Ok(_))) => {
+                        abandoned.as_mut().reset(Instant::now() + abandoned_after);
+                        continue;
+                    }
+                    None => {}
+                }
                 metrics.websocket_errors.inc();
                 let reason = format!("no answer to pings for the stream timeout; resume with ?from_seq={delivered}");
                 let _closing = tokio::time::timeout(Duration::from_secs(1), sink.send(close(CLOSE_STALLED, reason))).await;
