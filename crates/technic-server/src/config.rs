@@ -71,6 +71,9 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// The longest time a `*_SECONDS` variable may give: a year.
+const MAX_SECONDS: u64 = 365 * 24 * 60 * 60;
+
 impl Config {
     /// Threads that scan: `MAX_WORKERS`, else one per core but one (at least one), plus as many
     /// again for scans' first symbols only (each scan's first result). The core left over answers
@@ -107,6 +110,25 @@ impl Config {
                 })
                 .transpose()
         };
+        // Bounded: deadlines are `now + duration`, which panics for any count past `i64::MAX`
+        // seconds (a `usize` allows that), and nothing here needs more than a year.
+        let seconds = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
+            get(name)
+                .map(|v| {
+                    v.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| (1..=MAX_SECONDS).contains(n))
+                        .map(Duration::from_secs)
+                        .ok_or_else(|| {
+                            let expected = format!(
+                                "expected a whole number of seconds from 1 to {MAX_SECONDS} (a year)"
+                            );
+                            fail(name, &v, &expected)
+                        })
+                })
+                .transpose()
+        };
         let flag = |name: &'static str| -> Result<Option<bool>, ConfigError> {
             get(name)
                 .map(|v| match v.trim().to_ascii_lowercase().as_str() {
@@ -122,14 +144,14 @@ impl Config {
         if let Some(n) = count("MAX_CONCURRENT_SCANS")? {
             config.max_concurrent_scans = n;
         }
-        if let Some(n) = count("STREAM_TIMEOUT_SECONDS")? {
-            config.stream_timeout = Duration::from_secs(n as u64);
+        if let Some(duration) = seconds("STREAM_TIMEOUT_SECONDS")? {
+            config.stream_timeout = duration;
         }
-        if let Some(n) = count("STREAM_KEEPALIVE_SECONDS")? {
-            config.keep_alive = Duration::from_secs(n as u64);
+        if let Some(duration) = seconds("STREAM_KEEPALIVE_SECONDS")? {
+            config.keep_alive = duration;
         }
-        if let Some(n) = count("SCAN_RETENTION_SECONDS")? {
-            config.retention = Duration::from_secs(n as u64);
+        if let Some(duration) = seconds("SCAN_RETENTION_SECONDS")? {
+            config.retention = duration;
         }
         if let Some(n) = count("MAX_RETAINED_SCANS")? {
             config.max_retained_scans = n;
@@ -203,6 +225,13 @@ mod tests {
             .to_string();
         assert!(
             err.contains("STREAM_TIMEOUT_SECONDS") && err.contains("soon"),
+            "{err}"
+        );
+        let err = Config::from_lookup(env(&[("SCAN_RETENTION_SECONDS", "99999999999999")]))
+            .expect_err("centuries")
+            .to_string();
+        assert!(
+            err.contains("SCAN_RETENTION_SECONDS") && err.contains("a year"),
             "{err}"
         );
         let err = Config::from_lookup(env(&[("ENABLE_PRIORITIZATION", "maybe")]))
