@@ -441,6 +441,8 @@ impl Scanner {
         };
         // Workers take the next symbol of the priority order from a shared cursor. (A parallel
         // iterator would split the order into ranges and start one thread in the low tier.)
+        // Always threads of their own, even for one worker: a worker may lower its priority for
+        // good, and the calling thread is the caller's, or a registry's thread kept for more scans.
         std::thread::scope(|scope| {
             for _ in 0..self.permits.capacity() {
                 scope.spawn(|| self.worker(&ctx, &cursor, &bars_loaded));
