@@ -1,5 +1,6 @@
-//! The registry of scans: starts each on a thread of its own (kept for later scans), keeps its log, stop handle and latest
-//! progress where any request can find them, and forgets finished scans after a retention time.
+//! The registry of scans: starts each on a thread of its own (kept for later scans), keeps its
+//! log, stop handle and latest progress where any request can find them, and forgets finished
+//! scans after a retention time.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -85,13 +85,12 @@ struct Reader {
     subscription: Subscription,
     pending: VecDeque<Arc<ScanMessage>>,
     carry: Carry,
-    /// Ends the stream when nothing new has come for this long (SSE, whose client cannot show it
-    /// is still there); `None` for a WebSocket, whose client answers pings instead.
-    idle_timeout: Option<Duration>,
-    /// When the stream counts as stalled if nothing new has come. A deadline, not a timeout
-    /// restarted by each `next`: the delivery loops drop a waiting `next` to send a keep-alive, and
-    /// a timeout restarted then would never expire while keep-alives come more often.
-    idle_deadline: Option<Instant>,
+    /// For SSE, whose client cannot show it is still there: how long the stream may have nothing
+    /// new, and when that runs out. A deadline, not a timeout restarted by each `next`: the
+    /// delivery loops drop a waiting `next` to send a keep-alive, and a timeout restarted then
+    /// would never expire while keep-alives come more often. `None` for a WebSocket, whose client
+    /// answers pings instead.
+    idle: Option<(Duration, Instant)>,
 }
 
 impl Reader {
@@ -100,8 +99,7 @@ impl Reader {
             subscription: entry.log.subscribe(from),
             pending: VecDeque::new(),
             carry,
-            idle_timeout,
-            idle_deadline: idle_timeout.map(|timeout| Instant::now() + timeout),
+            idle: idle_timeout.map(|timeout| (timeout, Instant::now() + timeout)),
         }
     }
 
@@ -127,17 +125,17 @@ impl Reader {
                 return Next::Done;
             }
             // Cancel-safe: `next_batch` takes messages only when it returns.
-            let batch = match (self.idle_deadline, self.idle_timeout) {
-                (Some(deadline), Some(timeout)) => {
+            let batch = match self.idle {
+                Some((timeout, deadline)) => {
                     let Ok(batch) =
                         tokio::time::timeout_at(deadline, self.subscription.next_batch()).await
                     else {
                         return Next::Stalled;
                     };
-                    self.idle_deadline = Some(Instant::now() + timeout);
+                    self.idle = Some((timeout, Instant::now() + timeout));
                     batch
                 }
-                _ => self.subscription.next_batch().await,
+                None => self.subscription.next_batch().await,
             };
             self.pending.extend(batch);
         }
