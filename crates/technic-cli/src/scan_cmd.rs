@@ -174,7 +174,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
         })?;
 
     let options = ScanOptions {
-        learned,
+        learned: std::sync::Arc::new(learned),
         ..ScanOptions::default()
     };
     let stop = options.stop.clone();

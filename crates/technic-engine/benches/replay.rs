@@ -52,7 +52,7 @@ fn scan(
     .validate()
     .expect("valid");
     let options = ScanOptions {
-        learned,
+        learned: Arc::new(learned),
         as_of: Some(as_of),
         ..ScanOptions::default()
     };

@@ -149,7 +149,7 @@ impl ScanRegistry {
     pub fn start(
         &self,
         request: ValidScan,
-        learned: Learned,
+        learned: Arc<Learned>,
     ) -> Result<Arc<ScanEntry>, RegistryError> {
         let options = ScanOptions {
             scan_id: new_scan_id(),
@@ -346,7 +346,7 @@ mod tests {
         );
         let request = crate::ScanRequest::default().validate().expect("valid");
         let entry = registry
-            .start(request.clone(), Learned::default())
+            .start(request.clone(), Arc::default())
             .expect("starts");
         assert_eq!(
             registry.get(&entry.scan_id).expect("found").scan_id,
@@ -376,7 +376,7 @@ mod tests {
         // After a shutdown's `stop_all`, a request that was still on its way starts nothing.
         registry.stop_all("shutdown");
         assert_eq!(
-            registry.start(request, Learned::default()).err(),
+            registry.start(request, Arc::default()).err(),
             Some(RegistryError::ShuttingDown)
         );
         assert!(registry.is_empty());
@@ -401,13 +401,13 @@ mod tests {
         let mut ids = Vec::new();
         for _ in 0..3 {
             let entry = registry
-                .start(request.clone(), Learned::default())
+                .start(request.clone(), Arc::default())
                 .expect("starts");
             registry.wait(&entry).expect("completes");
             ids.push(entry.scan_id.clone());
         }
         assert_eq!(registry.len(), 3, "the cap applies when a scan starts");
-        let newest = registry.start(request, Learned::default()).expect("starts");
+        let newest = registry.start(request, Arc::default()).expect("starts");
         assert!(matches!(
             registry.get(&ids[0]),
             Err(RegistryError::UnknownScan(_))

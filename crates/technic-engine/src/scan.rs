@@ -127,7 +127,8 @@ impl StopHandle {
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
     pub scan_id: String,
-    pub learned: Learned,
+    /// Shared: a server hands the same copy to every scan it starts.
+    pub learned: Arc<Learned>,
     pub stop: StopHandle,
     /// Cut the data at this date (replays of history).
     pub as_of: Option<NaiveDate>,
@@ -139,7 +140,7 @@ impl Default for ScanOptions {
     fn default() -> Self {
         Self {
             scan_id: new_scan_id(),
-            learned: Learned::default(),
+            learned: Arc::default(),
             stop: StopHandle::default(),
             as_of: None,
             diversity: true,

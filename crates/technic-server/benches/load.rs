@@ -424,11 +424,14 @@ impl MarketData for Gated {
 }
 
 /// A server on loopback. `share_analyses` as `technic serve` runs; off, every scan computes every
-/// symbol (the load of fifty scans of fifty different settings).
+/// symbol (the load of fifty scans of fifty different settings). `store`: where scans learn, as
+/// `technic serve` keeps it (SQLite in its home directory); each scan start reads it and each
+/// finished scan writes it.
 async fn start_server(
     source: Arc<dyn MarketData>,
     config: Config,
     share_analyses: bool,
+    store: Option<technic_store::LearningStore>,
 ) -> (String, AppState) {
     // As `technic serve` sizes it: one scan worker per core but one.
     let scanner = Scanner::new(source)
@@ -439,7 +442,7 @@ async fn start_server(
     } else {
         scanner
     };
-    let state = AppState::new(scanner, None, config, tokio::runtime::Handle::current());
+    let state = AppState::new(scanner, store, config, tokio::runtime::Handle::current());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -496,7 +499,7 @@ async fn run() {
         retention: Duration::from_millis(1),
         ..Config::default()
     };
-    let (base, state) = start_server(Arc::clone(&files), config.clone(), false).await;
+    let (base, state) = start_server(Arc::clone(&files), config.clone(), false, None).await;
     // One warm-up scan, so the baseline includes the page cache, the bars cache (`files`, which
     // both servers below read through) and the thread pools.
     warm_up(&base, &state, serde_json::json!({})).await;
@@ -513,7 +516,11 @@ async fn run() {
     // As `technic serve` runs: scans of the same bars share each symbol's analysis. In the first
     // round the fifty scans share what they compute among themselves; in the second (within the
     // analyses' 15 minutes) everything was computed by the first.
-    let (base, state) = start_server(Arc::clone(&files), config.clone(), true).await;
+    let home = tempfile::tempdir().expect("temporary home");
+    let store = technic_store::LearningStore::open_in(home.path())
+        .await
+        .expect("learning store");
+    let (base, state) = start_server(Arc::clone(&files), config.clone(), true, Some(store)).await;
     // Its warm-up fills the snapshot cache (a minute's priority order, whatever the settings) but
     // not the analyses of the settings measured: it scans another lookback.
     warm_up(&base, &state, serde_json::json!({ "lookback_days": 300 })).await;
@@ -543,7 +550,7 @@ async fn run() {
         inner: Arc::clone(&files),
         gate: Arc::clone(&gate),
     });
-    let (base, state) = start_server(gated, config, true).await;
+    let (base, state) = start_server(gated, config, true, None).await;
     let client = reqwest::Client::new();
     let id = start_scan(&client, &base).await;
     let connect_started = Instant::now();
@@ -686,6 +693,24 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
     let process_cpu = process_cpu_seconds() - process_cpu;
     let clients: Sched = all.iter().map(|user| user.sched).sum();
     let clients_cpu = clients.ran;
+    // A scan has ended once what it learned is saved: with a learning store, fifty scans ending
+    // at once queue their writes after their last messages.
+    let round_over = Instant::now();
+    let scans: Vec<_> = all
+        .iter()
+        .filter_map(|user| state.registry().get(&user.id).ok())
+        .collect();
+    while !scans.iter().all(|scan| scan.is_finished())
+        && round_over.elapsed() < Duration::from_secs(60)
+    {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        scans.iter().all(|scan| scan.is_finished()),
+        "scans still running a minute after their last message"
+    );
+    let ended_ms = round_over.elapsed().as_secs_f64() * 1e3;
+    drop(scans);
     let (mut lost, mut duplicated, mut messages) = (0u64, 0u64, 0usize);
     let (mut latencies, mut first, mut connected) = (Vec::new(), Vec::new(), Vec::new());
     let mut answered: Vec<f64> = all.iter().map(|user| user.answered_ms).collect();
@@ -820,6 +845,9 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
         burst_clients.waited * 1e3,
         burst_scans.ran * 1e3,
         burst_scans.waited * 1e3,
+    );
+    println!(
+        "| scans ended (what they learned saved), after the last subscriber's last message | {ended_ms:.0} ms |"
     );
     println!(
         "| resident memory: baseline / peak / settled after {dropped} scans dropped | {baseline:.0} MB / {peak_mb:.0} MB / {settled:.0} MB |"

@@ -12,6 +12,7 @@
 mod bodies;
 mod config;
 mod error;
+mod learning;
 mod metrics;
 mod openapi;
 mod page;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use learning::Learning;
 use technic_engine::{OnFinish, ScanRegistry, Scanner};
 use technic_store::{Completion, LearningStore};
 use tokio::net::TcpListener;
@@ -44,7 +46,7 @@ struct Inner {
     config: Config,
     registry: ScanRegistry,
     /// Where scans learn; `None` runs without learning (tests, or a read-only deployment).
-    store: Option<LearningStore>,
+    learning: Option<Arc<Learning>>,
     /// One permit per open WebSocket or SSE stream (`MAX_CONCURRENT_STREAMS`).
     streams: Arc<Semaphore>,
     metrics: Metrics,
@@ -59,19 +61,20 @@ impl AppState {
         runtime: tokio::runtime::Handle,
     ) -> Self {
         let metrics = Metrics::new();
-        let (finished_metrics, finished_store) = (metrics.clone(), store.clone());
+        let learning = store.map(Learning::new);
+        let (finished_metrics, finished_learning) = (metrics.clone(), learning.clone());
         let on_finish: OnFinish = Arc::new(move |ended| {
             let Ok(outcome) = ended else {
                 finished_metrics.scan_failed();
                 return;
             };
             finished_metrics.scan_finished(outcome);
-            if let Some(store) = &finished_store {
+            if let Some(learning) = &finished_learning {
                 let completion = match outcome.report.status {
                     technic_engine::ScanStatus::Completed => Completion::Completed,
                     _ => Completion::Stopped,
                 };
-                let saved = runtime.block_on(store.record(
+                let saved = runtime.block_on(learning.record(
                     &outcome.report.scan_id,
                     completion,
                     &outcome.learning,
@@ -90,7 +93,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 config,
                 registry,
-                store,
+                learning,
                 streams,
                 metrics,
             }),
@@ -109,8 +112,8 @@ impl AppState {
         &self.inner.config
     }
 
-    fn store(&self) -> Option<&LearningStore> {
-        self.inner.store.as_ref()
+    fn learning(&self) -> Option<&Arc<Learning>> {
+        self.inner.learning.as_ref()
     }
 }
 

@@ -23,9 +23,6 @@ use crate::error::{ApiError, ApiJson, ApiQuery};
 use crate::streams::ResumePoint;
 use crate::{openapi, streams};
 
-/// How old the last completed scan's alpha distribution may be and still score streamed results.
-const ALPHA_REFERENCE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
-
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/scan", post(legacy_scan))
@@ -74,16 +71,10 @@ fn prepare(
     Ok(request.validate()?)
 }
 
-async fn learned(state: &AppState) -> Learned {
-    match state.store() {
-        Some(store) => store
-            .load(ALPHA_REFERENCE_MAX_AGE, SystemTime::now())
-            .await
-            .unwrap_or_else(|e| {
-                tracing::warn!(error = %e, "scanning without what earlier scans learned");
-                Learned::default()
-            }),
-        None => Learned::default(),
+async fn learned(state: &AppState) -> Arc<Learned> {
+    match state.learning() {
+        Some(learning) => learning.for_scan(SystemTime::now()).await,
+        None => Arc::default(),
     }
 }
 
@@ -421,7 +412,7 @@ pub(crate) async fn health(State(state): State<AppState>) -> Json<Health> {
     (status = 503, description = "The learning store does not answer", body = ErrorBody),
 ))]
 pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
-    if let Some(store) = state.store() {
+    if let Some(store) = state.learning().map(|l| l.store()) {
         store
             .load(Duration::ZERO, SystemTime::now())
             .await

@@ -7,7 +7,8 @@ use technic_data::demo::DemoMarket;
 use technic_data::memory::MemorySource;
 use technic_data::{BarWindow, MarketData};
 use technic_engine::{
-    EventLog, ProgressSnapshot, ScanOptions, ScanRequest, ScanStatus, Scanner, TerminationRequest,
+    EventLog, LearningUpdate, ProgressSnapshot, ScanOptions, ScanRequest, ScanStatus, Scanner,
+    SymbolOutcome, TerminationRequest,
 };
 use technic_store::{Completion, LearningStore};
 
@@ -25,7 +26,7 @@ async fn scan_and_record(
 ) -> technic_engine::ScanReport {
     let learned = store.load(DAY, SystemTime::now()).await.expect("load");
     let options = ScanOptions {
-        learned,
+        learned: Arc::new(learned),
         ..ScanOptions::default()
     };
     let log = EventLog::new(options.scan_id.clone());
@@ -129,6 +130,39 @@ async fn learning_persists(url: &str) {
         "exactly the stopped scan's results were added"
     );
     assert!(learned.alpha_reference.is_some());
+
+    // An update that lists a symbol twice counts it twice and keeps its later outcome, in the
+    // store as in memory (`Learned::apply`), whether or not the store knew the symbol.
+    let known = learned.histories.keys().min().expect("a symbol").clone();
+    let outcome = |symbol: &str, tech_rating: f64, high_quality: bool, date: &str| SymbolOutcome {
+        symbol: symbol.to_owned(),
+        tech_rating,
+        high_quality,
+        date: date.to_owned(),
+    };
+    let update = LearningUpdate {
+        outcomes: vec![
+            outcome(&known, 71.5, true, "2025-01-02"),
+            outcome("NEWCO", 40.0, false, "2025-01-02"),
+            outcome(&known, 12.25, false, "2025-01-03"),
+        ],
+        ..LearningUpdate::default()
+    };
+    let mut expected = learned.clone();
+    expected.apply(&update);
+    assert!(
+        store
+            .record("hand-made", Completion::Stopped, &update, SystemTime::now())
+            .await
+            .expect("record")
+    );
+    let stored = store.load(DAY, SystemTime::now()).await.expect("load");
+    assert_eq!(stored.histories, expected.histories);
+    assert_eq!(
+        stored.histories[&known].scans,
+        learned.histories[&known].scans + 2
+    );
+    assert_eq!(stored.histories[&known].last_rating, Some(12.25));
 }
 
 #[tokio::test]
