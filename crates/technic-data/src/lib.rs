@@ -150,6 +150,50 @@ pub enum DataError {
     Service { message: String },
 }
 
+impl DataError {
+    /// The message with no path of the machine in it: a file is named by its name alone, a
+    /// directory not at all. For messages a server sends to its clients, who have no business
+    /// knowing where its data lives; the full message is for its log and its operator.
+    pub fn public_message(&self) -> String {
+        fn name(path: &std::path::Path) -> String {
+            path.file_name().map_or_else(
+                || "the data file".to_owned(),
+                |name| name.to_string_lossy().into_owned(),
+            )
+        }
+        match self {
+            Self::Io { path, cause } => format!("{}: cannot read: {cause}", name(path)),
+            Self::NotABarFile { path, reason } => {
+                format!("{}: not a bar file: {reason}", name(path))
+            }
+            Self::BadRow {
+                path,
+                line,
+                message,
+            } => format!("{}, line {line}: {message}", name(path)),
+            Self::BadBar {
+                path,
+                line,
+                problem,
+            } => format!("{}, line {line}: {problem}", name(path)),
+            Self::Unsupported { path, reason } => {
+                format!("{}: unsupported bar file format: {reason}", name(path))
+            }
+            Self::NoBarFile { symbol, .. } => format!(
+                "no bar file for {symbol} in the data directory (looked for {symbol}.csv, {symbol}.csv.gz and {symbol}.parquet)"
+            ),
+            Self::BadUniverse { path, line, .. } => {
+                format!("universe file {}, line {line}: unreadable", name(path))
+            }
+            Self::NotADataDir { .. } => "the data directory is not one".to_owned(),
+            Self::UnknownSymbol { .. }
+            | Self::Unavailable { .. }
+            | Self::NoData { .. }
+            | Self::Service { .. } => self.to_string(),
+        }
+    }
+}
+
 /// Whether a read was answered by a cache, for the scan's hit and miss counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lookup {
@@ -221,4 +265,33 @@ pub trait DailyFeed: MarketData {
 
     /// Every symbol's adjusted bar of `date`, keyed by symbol; empty when the market did not trade.
     fn day(&self, date: NaiveDate) -> Result<Arc<HashMap<String, Bar>>, DataError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_public_message_names_files_by_name_and_no_directory() {
+        let io = DataError::Io {
+            path: "/srv/private/bars/AAPL.parquet".into(),
+            cause: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        assert!(io.to_string().contains("/srv/private"));
+        assert_eq!(
+            io.public_message(),
+            "AAPL.parquet: cannot read: permission denied"
+        );
+        let missing = DataError::NoBarFile {
+            symbol: "MSFT".into(),
+            dir: "/srv/private/bars".into(),
+        };
+        assert!(!missing.public_message().contains("/srv"));
+        assert!(missing.public_message().starts_with("no bar file for MSFT"));
+        let remote = DataError::Unavailable {
+            symbol: "MSFT".into(),
+            reason: "Polygon.io answered 429 Too Many Requests".into(),
+        };
+        assert_eq!(remote.public_message(), remote.to_string());
+    }
 }

@@ -171,6 +171,8 @@ pub struct Scanner {
     low_priority_after_first: bool,
     /// See [`Scanner::with_shared_analyses`]; `None` computes every symbol of every scan.
     shared_analyses: Option<SharedAnalyses>,
+    /// See [`Scanner::with_source_errors_logged`].
+    source_errors_logged: bool,
 }
 
 impl std::fmt::Debug for Scanner {
@@ -303,7 +305,17 @@ impl Scanner {
             snapshots: SnapshotCache::default(),
             low_priority_after_first: false,
             shared_analyses: None,
+            source_errors_logged: false,
         }
+    }
+
+    /// A symbol whose bars cannot be read is reported without the machine's paths (the bar file
+    /// by its name alone) and the whole error goes to the log. For a server, whose clients have
+    /// no business knowing where its data lives; a CLI scan reports the whole error to the user
+    /// who ran it.
+    pub fn with_source_errors_logged(mut self) -> Self {
+        self.source_errors_logged = true;
+        self
     }
 
     /// Concurrent and repeated scans share each symbol's analysis (indicators, rating, alpha
@@ -816,6 +828,10 @@ impl Scanner {
                     Ok(bars) => {
                         bars_loaded.fetch_add(bars.len(), Ordering::Relaxed);
                         self.scan_symbol(&slot.info, bars, ctx.request, ctx.analyses)
+                    }
+                    Err(e) if self.source_errors_logged => {
+                        tracing::warn!(symbol = %slot.info.symbol, error = %e, "could not read a symbol's bars");
+                        Outcome::Failed(e.public_message())
                     }
                     Err(e) => Outcome::Failed(e.to_string()),
                 }

@@ -85,6 +85,8 @@ impl AppState {
                 }
             }
         });
+        // What the server sends is public: a symbol's read error without the machine's paths.
+        let scanner = scanner.with_source_errors_logged();
         let registry = ScanRegistry::new(Arc::new(scanner), config.retention, Some(on_finish))
             .with_max_running(config.max_concurrent_scans)
             .with_max_retained(config.max_retained_scans);

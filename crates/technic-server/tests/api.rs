@@ -782,6 +782,57 @@ async fn a_scan_that_fails_is_counted_and_streams_end_with_its_error() {
     server.stop().await;
 }
 
+/// The demo market, but one symbol's bar file on the server is broken.
+struct OneBrokenFile {
+    broken: String,
+}
+
+impl MarketData for OneBrokenFile {
+    fn info(&self) -> SourceInfo {
+        demo().info()
+    }
+    fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
+        demo().universe()
+    }
+    fn bars(&self, symbol: &str, window: &BarWindow) -> Result<Bars, DataError> {
+        if symbol == self.broken {
+            return Err(DataError::BadRow {
+                path: format!("/srv/private/bars/{symbol}.csv").into(),
+                line: 7,
+                message: "unparseable date \"2024-13-01\"".into(),
+            });
+        }
+        demo().bars(symbol, window)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_symbol_whose_file_is_broken_is_reported_without_the_servers_paths() {
+    let broken = demo().universe().expect("universe")[0].symbol.clone();
+    let source = OneBrokenFile {
+        broken: broken.clone(),
+    };
+    let server = Server::with_source(Arc::new(source), Config::default()).await;
+    let (status, report) = server
+        .post("/scan", json!({ "symbols": [broken.clone()] }))
+        .await;
+    assert_eq!(status, 200, "{report}");
+    let diagnostics = report["diagnostics"].as_array().expect("diagnostics");
+    assert_eq!(diagnostics.len(), 1, "{report}");
+    assert_eq!(diagnostics[0]["symbol"], json!(broken));
+    // Which file and line, and what is wrong with it: what a user can act on.
+    let message = diagnostics[0]["message"].as_str().expect("message");
+    assert_eq!(
+        message,
+        format!("{broken}.csv, line 7: unparseable date \"2024-13-01\"")
+    );
+    assert!(
+        !report.to_string().contains("/srv/private"),
+        "where the server keeps its data leaked: {report}"
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn readiness_follows_the_learning_store_and_does_not_leak_its_errors() {
     let home = tempfile::tempdir().expect("temp dir");
