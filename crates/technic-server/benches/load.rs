@@ -425,8 +425,7 @@ impl MarketData for Gated {
 
 /// A server on loopback. `share_analyses` as `technic serve` runs; off, every scan computes every
 /// symbol (the load of fifty scans of fifty different settings). `store`: where scans learn, as
-/// `technic serve` keeps it (SQLite in its home directory); each scan start reads it and each
-/// finished scan writes it.
+/// `technic serve` keeps it (SQLite in its home directory); each finished scan writes to it.
 async fn start_server(
     source: Arc<dyn MarketData>,
     config: Config,
@@ -693,8 +692,8 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
     let process_cpu = process_cpu_seconds() - process_cpu;
     let clients: Sched = all.iter().map(|user| user.sched).sum();
     let clients_cpu = clients.ran;
-    // A scan has ended once what it learned is saved: with a learning store, fifty scans ending
-    // at once queue their writes after their last messages.
+    // A scan ends after its last message once it has handed its record to the learning store's
+    // writer (it waits only if the writer's queue is full).
     let round_over = Instant::now();
     let scans: Vec<_> = all
         .iter()
@@ -846,9 +845,7 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
         burst_scans.ran * 1e3,
         burst_scans.waited * 1e3,
     );
-    println!(
-        "| scans ended (what they learned saved), after the last subscriber's last message | {ended_ms:.0} ms |"
-    );
+    println!("| scans ended, after the last subscriber's last message | {ended_ms:.0} ms |");
     println!(
         "| resident memory: baseline / peak / settled after {dropped} scans dropped | {baseline:.0} MB / {peak_mb:.0} MB / {settled:.0} MB |"
     );

@@ -1,19 +1,26 @@
-//! What earlier scans learned, kept in memory between scans.
+//! What earlier scans learned, kept in memory between scans, and what they learn, written to the
+//! store behind them.
 //!
 //! Reading it from the store at every scan start made `POST /scan/start` wait for a read of the
 //! whole symbol history (500 rows and the alpha reference): with fifty scans starting at once
 //! through the pool's four connections, the answer took 90–100 ms (p50) instead of 7–27 ms. Now
-//! the store is read once; every scan this server records is applied to the copy in memory once
-//! it is committed, so the copy is what the store holds when this server is its only writer; and
-//! it is read again in the background when older than [`REREAD_AFTER`], for writers elsewhere
-//! (another server on the same PostgreSQL, `technic scan` on the same SQLite file).
+//! the store is read when the first scan starts (that scan waits for it) and every
+//! [`REREAD_AFTER`] in the background, for what other processes record (another server on the
+//! same PostgreSQL, `technic scan` on the same SQLite file); each scan this server records is
+//! applied to the copy once committed.
 //!
-//! Invariant: the copy never counts a recorded scan twice or misses one of this server's. A read
-//! that overlapped one of this server's records may or may not hold it, so it is not taken (the
-//! copy in memory already has that record); the next read past `REREAD_AFTER` tries again.
+//! Invariant: a read and a record (its write and its apply) never overlap, so the copy never
+//! counts a record twice or misses one. A record that fails part way (was it committed?) leaves
+//! the copy as it was until the next read says.
+//!
+//! Scans hand what they learned to one writer task and end at once, rather than waiting on their
+//! thread for the store: records are written one at a time in the order scans finished, at most
+//! [`MAX_PENDING_RECORDS`] wait (a scan that finds the queue full waits for room, so a store that
+//! is down holds scans, not memory), and shutdown waits for the queue to empty.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use technic_engine::{Learned, LearningUpdate};
 use technic_store::{Completion, LearningStore, Remembered, StoreError, is_fresh};
@@ -21,28 +28,32 @@ use technic_store::{Completion, LearningStore, Remembered, StoreError, is_fresh}
 /// How old the last completed scan's alpha distribution may be and still score streamed results.
 pub(crate) const ALPHA_REFERENCE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
-/// How long the copy in memory goes without a read of the store: what other writers recorded
-/// reaches this server's scans' priority order at most this late.
+/// How often the store is read again: what other processes record reaches this server's scans at
+/// most this late (and the read's own time); a store that was down is tried again this often.
 pub(crate) const REREAD_AFTER: Duration = Duration::from_secs(30);
+
+/// Finished scans' records waiting for the store.
+pub(crate) const MAX_PENDING_RECORDS: usize = 64;
+
+/// A finished scan's record, queued for the writer.
+#[derive(Debug)]
+pub(crate) struct Record {
+    pub(crate) scan_id: String,
+    pub(crate) completion: Completion,
+    pub(crate) update: LearningUpdate,
+    pub(crate) finished_at: SystemTime,
+}
 
 #[derive(Debug)]
 pub(crate) struct Learning {
     store: LearningStore,
-    /// [`REREAD_AFTER`], shorter in tests.
-    reread_after: Duration,
-    state: Mutex<State>,
-    /// Held by the one read of the store under way: scans that find nothing in memory wait for
-    /// it rather than each reading, and background reads never pile up.
-    reading: Arc<tokio::sync::Mutex<()>>,
-}
-
-#[derive(Debug, Default)]
-struct State {
-    /// `None` until a read succeeds.
-    memory: Option<Memory>,
-    /// Records begun, ever: a read during which this changed may have missed one.
-    records_begun: u64,
-    records_in_flight: u64,
+    /// The copy scans get; `None` until a read succeeds.
+    memory: Mutex<Option<Memory>>,
+    /// Held by a read of the store and by a record from its write to its apply, so neither
+    /// overlaps the other. Inside: whether the store has been tried at all.
+    exclusive: tokio::sync::Mutex<bool>,
+    /// Records queued or being written; shutdown waits for none.
+    pending: AtomicUsize,
 }
 
 #[derive(Debug)]
@@ -50,16 +61,15 @@ struct Memory {
     learned: Arc<Learned>,
     /// When the scan that left `learned.alpha_reference` completed; `None` when there is none.
     reference_completed_at: Option<SystemTime>,
-    read_again_after: Instant,
 }
 
 impl Learning {
     pub(crate) fn new(store: LearningStore) -> Arc<Self> {
         Arc::new(Self {
             store,
-            reread_after: REREAD_AFTER,
-            state: Mutex::default(),
-            reading: Arc::default(),
+            memory: Mutex::default(),
+            exclusive: tokio::sync::Mutex::new(false),
+            pending: AtomicUsize::new(0),
         })
     }
 
@@ -67,40 +77,38 @@ impl Learning {
         &self.store
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn memory(&self) -> std::sync::MutexGuard<'_, Option<Memory>> {
+        self.memory.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// What a scan starting at `now` should know. Waits for the store only the first time; after
-    /// that a stale copy is handed out while a background read refreshes it.
-    pub(crate) async fn for_scan(self: &Arc<Self>, now: SystemTime) -> Arc<Learned> {
-        if let Some((learned, stale)) = self.in_memory(now) {
-            if stale && let Ok(reading) = Arc::clone(&self.reading).try_lock_owned() {
-                let learning = Arc::clone(self);
-                tokio::spawn(async move {
-                    learning.read().await;
-                    drop(reading);
-                });
-            }
+    /// What a scan starting at `now` should know. Only the first scan waits for the store (and
+    /// those that start while it reads); if that read fails, scans run without history until a
+    /// later read succeeds.
+    pub(crate) async fn for_scan(&self, now: SystemTime) -> Arc<Learned> {
+        if let Some(learned) = self.in_memory(now) {
             return learned;
         }
-        let reading = self.reading.lock().await;
-        if self.in_memory(now).is_none() {
+        let mut tried = self.exclusive.lock().await;
+        if !*tried {
+            *tried = true;
             self.read().await;
         }
-        drop(reading);
-        self.in_memory(now).map_or_else(
-            // Logged by `read`; a scan without history is only less well ordered.
-            || Arc::new(Learned::default()),
-            |(learned, _)| learned,
-        )
+        drop(tried);
+        // Logged by `read`; a scan without history is only less well ordered.
+        self.in_memory(now).unwrap_or_default()
     }
 
-    /// The copy in memory, less an alpha reference that has grown too old, and whether it is due
-    /// for a read.
-    fn in_memory(&self, now: SystemTime) -> Option<(Arc<Learned>, bool)> {
-        let mut state = self.state();
-        let memory = state.memory.as_mut()?;
+    /// Reads the store again (every [`REREAD_AFTER`], from the server's background task).
+    pub(crate) async fn refresh(&self) {
+        let mut tried = self.exclusive.lock().await;
+        *tried = true;
+        self.read().await;
+    }
+
+    /// The copy in memory, less an alpha reference that has grown too old.
+    fn in_memory(&self, now: SystemTime) -> Option<Arc<Learned>> {
+        let mut memory = self.memory();
+        let memory = memory.as_mut()?;
         if memory
             .reference_completed_at
             .is_some_and(|completed| !is_fresh(completed, ALPHA_REFERENCE_MAX_AGE, now))
@@ -108,114 +116,79 @@ impl Learning {
             Arc::make_mut(&mut memory.learned).alpha_reference = None;
             memory.reference_completed_at = None;
         }
-        Some((
-            Arc::clone(&memory.learned),
-            Instant::now() >= memory.read_again_after,
-        ))
+        Some(Arc::clone(&memory.learned))
     }
 
-    /// Reads the store into memory, unless one of this server's records overlapped the read.
-    /// Called with [`Self::reading`] held: one read at a time.
+    /// Replaces the copy with what the store holds. Called with `exclusive` held.
     async fn read(&self) {
-        let (begun, in_flight) = {
-            let state = self.state();
-            (state.records_begun, state.records_in_flight)
-        };
-        let read = self.store.remembered().await;
-        let mut state = self.state();
-        let overlapped = in_flight > 0 || state.records_begun != begun;
-        let read_again_after = Instant::now() + self.reread_after;
-        match read {
+        match self
+            .store
+            .remembered(ALPHA_REFERENCE_MAX_AGE, SystemTime::now())
+            .await
+        {
             Ok(Remembered {
                 learned,
                 reference_completed_at,
-            }) if !overlapped || state.memory.is_none() => {
+            }) => {
                 let reference_completed_at =
                     reference_completed_at.filter(|_| learned.alpha_reference.is_some());
-                // A first read that overlapped a record is taken all the same (there is nothing
-                // better) but read again at the next scan.
-                let read_again_after = if overlapped {
-                    Instant::now()
-                } else {
-                    read_again_after
-                };
-                state.memory = Some(Memory {
+                *self.memory() = Some(Memory {
                     learned: Arc::new(learned),
                     reference_completed_at,
-                    read_again_after,
                 });
             }
-            Ok(_) => {
-                if let Some(memory) = &mut state.memory {
-                    memory.read_again_after = read_again_after;
-                }
-            }
             Err(e) => {
-                tracing::warn!(error = %e, "could not read what earlier scans learned; scans use what this server has in memory, if anything");
-                if let Some(memory) = &mut state.memory {
-                    memory.read_again_after = read_again_after;
-                }
+                tracing::warn!(error = %e, "could not read what earlier scans learned; scans use what this server had, if anything");
             }
         }
     }
 
     /// Records a finished scan in the store and, once committed, in memory. `Ok(false)`: this scan
     /// id was recorded before, and nothing changed.
-    pub(crate) async fn record(
-        &self,
-        scan_id: &str,
-        completion: Completion,
-        update: &LearningUpdate,
-        now: SystemTime,
-    ) -> Result<bool, StoreError> {
-        let in_flight = InFlight::begin(self);
-        let recorded = self.store.record(scan_id, completion, update, now).await;
-        let mut state = in_flight.end();
-        if let (Ok(true), Some(memory)) = (&recorded, &mut state.memory) {
-            Arc::make_mut(&mut memory.learned).apply(update);
-            if update.alpha_reference.is_some() {
-                memory.reference_completed_at = Some(now);
+    pub(crate) async fn record(&self, record: &Record) -> Result<bool, StoreError> {
+        let _exclusive = self.exclusive.lock().await;
+        let recorded = self
+            .store
+            .record(
+                &record.scan_id,
+                record.completion,
+                &record.update,
+                record.finished_at,
+            )
+            .await;
+        if let (Ok(true), Some(memory)) = (&recorded, &mut *self.memory()) {
+            Arc::make_mut(&mut memory.learned).apply(&record.update);
+            if record.update.alpha_reference.is_some() {
+                memory.reference_completed_at = Some(record.finished_at);
             }
         }
         recorded
     }
-}
 
-/// Counts a record as under way until it ends, even if its future is dropped part way (then it
-/// may or may not have been committed, and a read is the only way to know).
-struct InFlight<'a> {
-    learning: &'a Learning,
-    ended: bool,
-}
-
-impl<'a> InFlight<'a> {
-    fn begin(learning: &'a Learning) -> Self {
-        let mut state = learning.state();
-        state.records_begun += 1;
-        state.records_in_flight += 1;
-        Self {
-            learning,
-            ended: false,
-        }
+    /// Counts a record handed to the writer; [`Self::written`] when it is done with.
+    pub(crate) fn queued(&self) {
+        self.pending.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn end(mut self) -> std::sync::MutexGuard<'a, State> {
-        self.ended = true;
-        let mut state = self.learning.state();
-        state.records_in_flight -= 1;
-        state
+    pub(crate) fn written(&self) {
+        self.pending.fetch_sub(1, Ordering::SeqCst);
     }
-}
 
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        if !self.ended {
-            let mut state = self.learning.state();
-            state.records_in_flight -= 1;
-            // Whether it was committed is unknown: the next scan reads the store.
-            if let Some(memory) = &mut state.memory {
-                memory.read_again_after = Instant::now();
+    /// Records queued or being written.
+    pub(crate) fn pending(&self) -> usize {
+        self.pending.load(Ordering::SeqCst)
+    }
+
+    /// The writer: records what scans hand it, in order, until every sender is gone.
+    pub(crate) async fn write_records(
+        self: Arc<Self>,
+        mut records: tokio::sync::mpsc::Receiver<Record>,
+    ) {
+        while let Some(record) = records.recv().await {
+            if let Err(e) = self.record(&record).await {
+                tracing::warn!(scan_id = %record.scan_id, error = %e, "could not save what the scan learned");
             }
+            self.written();
         }
     }
 }
@@ -235,15 +208,20 @@ mod tests {
         (home, store)
     }
 
-    fn scanned(symbol: &str, tech_rating: f64) -> LearningUpdate {
-        LearningUpdate {
-            outcomes: vec![SymbolOutcome {
-                symbol: symbol.to_owned(),
-                tech_rating,
-                high_quality: true,
-                date: "2025-01-02".to_owned(),
-            }],
-            ..LearningUpdate::default()
+    fn scanned(scan_id: &str, symbol: &str, tech_rating: f64) -> Record {
+        Record {
+            scan_id: scan_id.to_owned(),
+            completion: Completion::Stopped,
+            update: LearningUpdate {
+                outcomes: vec![SymbolOutcome {
+                    symbol: symbol.to_owned(),
+                    tech_rating,
+                    high_quality: true,
+                    date: "2025-01-02".to_owned(),
+                }],
+                ..LearningUpdate::default()
+            },
+            finished_at: SystemTime::now(),
         }
     }
 
@@ -254,19 +232,12 @@ mod tests {
     #[tokio::test]
     async fn what_this_server_records_is_known_at_once_and_other_writers_after_a_read() {
         let (_home, store) = sqlite().await;
-        let mut learning = Learning::new(store.clone());
-        Arc::get_mut(&mut learning)
-            .expect("sole owner")
-            .reread_after = Duration::from_millis(200);
+        let learning = Learning::new(store.clone());
         let now = SystemTime::now();
         assert!(learning.for_scan(now).await.histories.is_empty());
 
-        assert!(
-            learning
-                .record("mine", Completion::Stopped, &scanned("AAA", 60.0), now)
-                .await
-                .expect("record")
-        );
+        let mine = scanned("mine", "AAA", 60.0);
+        assert!(learning.record(&mine).await.expect("record"));
         let learned = learning.for_scan(now).await;
         assert_eq!(
             scans_of(&learned, "AAA"),
@@ -274,25 +245,17 @@ mod tests {
             "applied in memory once committed"
         );
 
-        // Another process records into the same store: seen only after a read, and this
+        // Another process records into the same store: seen after the next read, and this
         // server's own record is counted once, not again.
+        let theirs = scanned("theirs", "AAA", 70.0);
         store
-            .record("theirs", Completion::Stopped, &scanned("AAA", 70.0), now)
+            .record("theirs", theirs.completion, &theirs.update, now)
             .await
             .expect("record");
         assert_eq!(scans_of(&learning.for_scan(now).await, "AAA"), 1);
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        // Stale: this scan gets the copy as it is, and a read starts behind it.
-        assert_eq!(scans_of(&learning.for_scan(now).await, "AAA"), 1);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while scans_of(&learning.for_scan(now).await, "AAA") != 2 {
-            assert!(
-                Instant::now() < deadline,
-                "the other writer's record never arrived"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        learning.refresh().await;
         let learned = learning.for_scan(now).await;
+        assert_eq!(scans_of(&learned, "AAA"), 2);
         assert_eq!(
             learned.histories,
             store.load(DAY, now).await.expect("load").histories
@@ -300,30 +263,54 @@ mod tests {
         assert_eq!(learned.histories["AAA"].last_rating, Some(70.0));
     }
 
-    #[tokio::test]
-    async fn a_read_that_overlaps_a_record_is_not_taken() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_and_records_at_once_leave_memory_as_the_store() {
         let (_home, store) = sqlite().await;
         let learning = Learning::new(store.clone());
         let now = SystemTime::now();
-        assert!(learning.for_scan(now).await.histories.is_empty());
-
-        // A record committed while the read runs: the read may or may not hold it, so the copy
-        // in memory (which the record's end updates) is kept.
-        let in_flight = InFlight::begin(&learning);
-        store
-            .record("mine", Completion::Stopped, &scanned("AAA", 60.0), now)
-            .await
-            .expect("record");
-        learning.read().await;
-        assert_eq!(scans_of(&learning.for_scan(now).await, "AAA"), 0);
-        // Its future dropped before it could say whether it committed: the next read decides.
-        drop(in_flight);
-        assert!(
-            learning.in_memory(now).expect("in memory").1,
-            "due for a read"
+        learning.for_scan(now).await;
+        let writer = {
+            let learning = Arc::clone(&learning);
+            tokio::spawn(async move {
+                for i in 0..100 {
+                    let record = scanned(&format!("scan-{i}"), "AAA", f64::from(i));
+                    assert!(learning.record(&record).await.expect("record"));
+                }
+            })
+        };
+        // Reads as fast as they go while the records are written: a read between a record's
+        // commit and its apply would count it twice.
+        while !writer.is_finished() {
+            learning.refresh().await;
+        }
+        writer.await.expect("writer");
+        let learned = learning.for_scan(now).await;
+        assert_eq!(scans_of(&learned, "AAA"), 100);
+        assert_eq!(
+            learned.histories,
+            store.load(DAY, now).await.expect("load").histories
         );
-        learning.read().await;
-        assert_eq!(scans_of(&learning.for_scan(now).await, "AAA"), 1);
+    }
+
+    #[tokio::test]
+    async fn the_writer_saves_every_queued_record_in_order() {
+        let (_home, store) = sqlite().await;
+        let learning = Learning::new(store.clone());
+        let (records, queue) = tokio::sync::mpsc::channel(MAX_PENDING_RECORDS);
+        let writer = tokio::spawn(Arc::clone(&learning).write_records(queue));
+        for (i, rating) in [10.0, 20.0, 30.0].into_iter().enumerate() {
+            learning.queued();
+            records
+                .send(scanned(&format!("scan-{i}"), "AAA", rating))
+                .await
+                .expect("queued");
+        }
+        drop(records);
+        writer.await.expect("writer");
+        assert_eq!(learning.pending(), 0);
+        let stored = store.load(DAY, SystemTime::now()).await.expect("load");
+        assert_eq!(stored.histories["AAA"].scans, 3);
+        assert_eq!(stored.histories["AAA"].last_rating, Some(30.0), "in order");
     }
 
     #[tokio::test]
@@ -332,14 +319,11 @@ mod tests {
         let learning = Learning::new(store);
         let completed = SystemTime::now();
         learning.for_scan(completed).await;
-        let update = LearningUpdate {
-            alpha_reference: Some(AlphaReference::from_universe(&[])),
-            ..scanned("AAA", 60.0)
-        };
-        learning
-            .record("completed", Completion::Completed, &update, completed)
-            .await
-            .expect("record");
+        let mut record = scanned("completed", "AAA", 60.0);
+        record.completion = Completion::Completed;
+        record.update.alpha_reference = Some(AlphaReference::from_universe(&[]));
+        record.finished_at = completed;
+        learning.record(&record).await.expect("record");
         assert!(
             learning
                 .for_scan(completed + DAY / 2)

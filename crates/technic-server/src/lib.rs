@@ -62,6 +62,11 @@ impl AppState {
     ) -> Self {
         let metrics = Metrics::new();
         let learning = store.map(Learning::new);
+        let records = learning.as_ref().map(|learning| {
+            let (records, queue) = tokio::sync::mpsc::channel(learning::MAX_PENDING_RECORDS);
+            runtime.spawn(Arc::clone(learning).write_records(queue));
+            records
+        });
         let (finished_metrics, finished_learning) = (metrics.clone(), learning.clone());
         let on_finish: OnFinish = Arc::new(move |ended| {
             let Ok(outcome) = ended else {
@@ -69,19 +74,23 @@ impl AppState {
                 return;
             };
             finished_metrics.scan_finished(outcome);
-            if let Some(learning) = &finished_learning {
+            if let (Some(learning), Some(records)) = (&finished_learning, &records) {
                 let completion = match outcome.report.status {
                     technic_engine::ScanStatus::Completed => Completion::Completed,
                     _ => Completion::Stopped,
                 };
-                let saved = runtime.block_on(learning.record(
-                    &outcome.report.scan_id,
+                learning.queued();
+                // On the scan's own thread (never the runtime's), which waits here only when
+                // the queue is full.
+                let queued = records.blocking_send(learning::Record {
+                    scan_id: outcome.report.scan_id.clone(),
                     completion,
-                    &outcome.learning,
-                    std::time::SystemTime::now(),
-                ));
-                if let Err(e) = saved {
-                    tracing::warn!(scan_id = %outcome.report.scan_id, error = %e, "could not save what the scan learned");
+                    update: outcome.learning.clone(),
+                    finished_at: std::time::SystemTime::now(),
+                });
+                if let Err(unsent) = queued {
+                    learning.written();
+                    tracing::warn!(scan_id = %unsent.0.scan_id, "could not save what the scan learned: the server is stopping");
                 }
             }
         });
@@ -142,6 +151,14 @@ pub async fn serve(
             }
         }
     });
+    let reader = state.learning().cloned().map(|learning| {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(learning::REREAD_AFTER).await;
+                learning.refresh().await;
+            }
+        })
+    });
     let (stopping, state_after) = (state.clone(), state.clone());
     let listener = Connections {
         listener,
@@ -156,13 +173,26 @@ pub async fn serve(
         })
         .await;
     janitor.abort();
+    if let Some(reader) = reader {
+        reader.abort();
+    }
     // Upgraded connections (WebSockets) and SSE bodies outlive the HTTP drain: give the stopped
-    // scans time to write their final message and the open streams time to deliver it.
+    // scans time to write their final message, the open streams time to deliver it, and the
+    // store time to take what the scans learned.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while (state_after.registry().running() > 0 || state_after.metrics().active_streams.get() > 0)
+    let pending_records = || state_after.learning().map_or(0, |l| l.pending());
+    while (state_after.registry().running() > 0
+        || state_after.metrics().active_streams.get() > 0
+        || pending_records() > 0)
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if pending_records() > 0 {
+        tracing::warn!(
+            scans = pending_records(),
+            "stopping before what these scans learned was saved"
+        );
     }
     result
 }

@@ -834,6 +834,44 @@ async fn a_symbol_whose_file_is_broken_is_reported_without_the_servers_paths() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn what_scans_learn_is_saved_before_the_server_stops() {
+    let home = tempfile::tempdir().expect("temp dir");
+    let store = technic_store::LearningStore::open_in(home.path())
+        .await
+        .expect("store");
+    let server = Server::with_store(Arc::new(demo()), Some(store.clone()), Config::default()).await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, report) = server.post("/scan", json!({ "max_symbols": 20 })).await;
+        assert_eq!(
+            (status, report["status"].clone()),
+            (200, json!("completed"))
+        );
+        ids.push(report["scan_id"].clone());
+    }
+    // Stopped the moment the last report is out: its record may still be queued.
+    server.stop().await;
+    let learned = store
+        .load(Duration::from_secs(3600), std::time::SystemTime::now())
+        .await
+        .expect("load");
+    assert_eq!(learned.histories.len(), 20, "{ids:?}");
+    assert!(
+        learned.histories.values().all(|h| h.scans == 3),
+        "every scan recorded once: {:?}",
+        learned
+            .histories
+            .values()
+            .map(|h| h.scans)
+            .collect::<Vec<_>>()
+    );
+    assert!(
+        learned.alpha_reference.is_some(),
+        "a completed scan's distribution"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn readiness_follows_the_learning_store_and_does_not_leak_its_errors() {
     let home = tempfile::tempdir().expect("temp dir");
     let store = technic_store::LearningStore::open_in(home.path())

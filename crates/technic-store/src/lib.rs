@@ -7,7 +7,6 @@
 //! twice.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -67,12 +66,6 @@ pub fn is_fresh(completed: SystemTime, max_age: Duration, now: SystemTime) -> bo
 #[derive(Debug, Clone)]
 pub struct LearningStore {
     pool: AnyPool,
-    /// Held by the one write of this process under way. SQLite takes one writer at a time and
-    /// puts the others to sleep in its busy handler, in naps of up to 100 ms; queued here, each
-    /// waits only for the writes ahead of it. Fifty scans ending at once had recorded what they
-    /// learned 183–189 ms after their last message, against 207–285 ms without (the load
-    /// benchmark, one run each). PostgreSQL would let them run together, but each is short.
-    writing: Arc<tokio::sync::Mutex<()>>,
     /// Where it is, for messages (the password of a URL is not kept).
     location: String,
 }
@@ -105,11 +98,7 @@ impl LearningStore {
                 location: location.clone(),
                 cause,
             })?;
-        Ok(Self {
-            pool,
-            writing: Arc::default(),
-            location,
-        })
+        Ok(Self { pool, location })
     }
 
     /// The embedded default: `technic.db` in technic's home directory.
@@ -129,19 +118,16 @@ impl LearningStore {
     /// What earlier scans learned. The alpha reference is handed out only if the scan that left it
     /// completed less than `max_age` before `now`.
     pub async fn load(&self, max_age: Duration, now: SystemTime) -> Result<Learned, StoreError> {
-        let mut remembered = self.remembered().await?;
-        if !remembered
-            .reference_completed_at
-            .is_some_and(|completed| is_fresh(completed, max_age, now))
-        {
-            remembered.learned.alpha_reference = None;
-        }
-        Ok(remembered.learned)
+        Ok(self.remembered(max_age, now).await?.learned)
     }
 
-    /// Everything scans left, the alpha reference whatever its age: for a caller that keeps it
-    /// in memory and judges the reference's age each time it hands it out.
-    pub async fn remembered(&self) -> Result<Remembered, StoreError> {
+    /// As [`Self::load`], with when the reference's scan completed: for a caller that keeps it in
+    /// memory and judges its age again each time it hands it out.
+    pub async fn remembered(
+        &self,
+        max_age: Duration,
+        now: SystemTime,
+    ) -> Result<Remembered, StoreError> {
         let rows = sqlx::query(
             "SELECT symbol, scans, signals, last_rating, last_scan_date FROM symbol_history",
         )
@@ -178,13 +164,17 @@ impl LearningStore {
             let completed_at: i64 = row
                 .try_get("completed_at")
                 .map_err(query("reading the alpha reference"))?;
-            let text: String = row
-                .try_get("reference")
-                .map_err(query("reading the alpha reference"))?;
-            remembered.learned.alpha_reference =
-                Some(serde_json::from_str(&text).map_err(StoreError::Corrupt)?);
-            remembered.reference_completed_at =
-                Some(UNIX_EPOCH + Duration::from_secs(u64::try_from(completed_at).unwrap_or(0)));
+            let completed =
+                UNIX_EPOCH + Duration::from_secs(u64::try_from(completed_at).unwrap_or(0));
+            // Read only when fresh: a reference too old to use is never parsed.
+            if completed_at >= 0 && is_fresh(completed, max_age, now) {
+                let text: String = row
+                    .try_get("reference")
+                    .map_err(query("reading the alpha reference"))?;
+                remembered.learned.alpha_reference =
+                    Some(serde_json::from_str(&text).map_err(StoreError::Corrupt)?);
+                remembered.reference_completed_at = Some(completed);
+            }
         }
         Ok(remembered)
     }
@@ -220,7 +210,6 @@ impl LearningStore {
         now: SystemTime,
     ) -> Result<bool, StoreError> {
         let now = unix_seconds(now);
-        let _writing = self.writing.lock().await;
         let mut tx = self
             .pool
             .begin()
