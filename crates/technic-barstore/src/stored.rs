@@ -282,10 +282,8 @@ impl<F: DailyFeed> MarketData for StoredSource<F> {
                     .map(|bars| window.apply(bars))
                     .map_err(|e| match e {
                         StoreError::Data(e) => e,
-                        e => DataError::Unavailable {
-                            symbol: symbol.clone(),
-                            reason: e.to_string(),
-                        },
+                        // Kept a path error: what a server tells its clients leaves the path out.
+                        StoreError::Io { path, cause } => DataError::Io { path, cause },
                     });
                 return (fetched, Lookup::Miss);
             }

@@ -442,6 +442,7 @@ impl Scanner {
         let cursor = AtomicUsize::new(0);
         let analyses = AnalysisCounts::default();
         let bars_loaded = AtomicUsize::new(0);
+        let unread = Mutex::new((0, None));
         let ctx = Context {
             request,
             options: &options,
@@ -451,6 +452,7 @@ impl Scanner {
             window,
             lookups: &lookups,
             analyses: &analyses,
+            unread: &unread,
         };
         // Workers take the next symbol of the priority order from a shared cursor. (A parallel
         // iterator would split the order into ranges and start one thread in the low tier.)
@@ -462,6 +464,11 @@ impl Scanner {
             }
         });
 
+        if let (unread @ 1.., Some(first)) =
+            unread.into_inner().unwrap_or_else(PoisonError::into_inner)
+        {
+            tracing::warn!(%scan_id, symbols = unread, first = %first, "symbols' bars could not be read (each at debug level)");
+        }
         tracing::info!(%scan_id, stage = Stage::Finalization.as_str(), elapsed = progress.now(), "stage started");
         let cut_short = options.stop.is_stopped()
             && scanning
@@ -830,7 +837,12 @@ impl Scanner {
                         self.scan_symbol(&slot.info, bars, ctx.request, ctx.analyses)
                     }
                     Err(e) if self.source_errors_logged => {
-                        tracing::warn!(symbol = %slot.info.symbol, error = %e, "could not read a symbol's bars");
+                        // One warning a scan (below), not one per symbol: a broken data
+                        // directory would put fifty scans' five hundred symbols in the log.
+                        tracing::debug!(symbol = %slot.info.symbol, error = %e, "could not read a symbol's bars");
+                        let mut unread = ctx.unread.lock().unwrap_or_else(PoisonError::into_inner);
+                        unread.0 += 1;
+                        unread.1.get_or_insert_with(|| e.to_string());
                         Outcome::Failed(e.public_message())
                     }
                     Err(e) => Outcome::Failed(e.to_string()),
@@ -1104,6 +1116,8 @@ struct Context<'a> {
     window: BarWindow,
     lookups: &'a SourceLookups,
     analyses: &'a AnalysisCounts,
+    /// Symbols whose bars could not be read, and the first such error, for the log.
+    unread: &'a Mutex<(usize, Option<String>)>,
 }
 
 /// The calling thread to the lowest priority of its scheduling policy (nice 19 under Linux's

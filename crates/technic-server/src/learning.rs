@@ -4,24 +4,26 @@
 //! Reading it from the store at every scan start made `POST /scan/start` wait for a read of the
 //! whole symbol history (500 rows and the alpha reference): with fifty scans starting at once
 //! through the pool's four connections, the answer took 90–100 ms (p50) instead of 7–27 ms. Now
-//! the store is read when the first scan starts (that scan waits for it) and every
-//! [`REREAD_AFTER`] in the background, for what other processes record (another server on the
-//! same PostgreSQL, `technic scan` on the same SQLite file); each scan this server records is
-//! applied to the copy once committed.
+//! the store is read once when scans first start (those that start before that read ends wait
+//! for it) and every [`REREAD_AFTER`] in the background, for what other processes record
+//! (another server on the same PostgreSQL, `technic scan` on the same SQLite file); each scan
+//! this server records is applied to the copy once committed.
 //!
 //! Invariant: a read and a record (its write and its apply) never overlap, so the copy never
 //! counts a record twice or misses one. A record that fails part way (was it committed?) leaves
 //! the copy as it was until the next read says.
 //!
-//! Scans hand what they learned to one writer task and end at once, rather than waiting on their
-//! thread for the store: records are written one at a time in the order scans finished, at most
-//! [`MAX_PENDING_RECORDS`] wait (a scan that finds the queue full waits for room, so a store that
-//! is down holds scans, not memory), and shutdown waits for the queue to empty.
+//! Scans hand what they learned to one writer task rather than wait on their thread for the
+//! store: records are written one at a time in the order scans finished, and at most
+//! [`MAX_PENDING_RECORDS`] wait (a scan that finds the queue full waits for room and counts as
+//! running meanwhile, so a store that is down holds scans, not memory). Shutdown waits for the
+//! queue to empty, within the time it gives streams to end.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use futures_util::FutureExt;
 use technic_engine::{Learned, LearningUpdate};
 use technic_store::{Completion, LearningStore, Remembered, StoreError, is_fresh};
 
@@ -34,6 +36,11 @@ pub(crate) const REREAD_AFTER: Duration = Duration::from_secs(30);
 
 /// Finished scans' records waiting for the store.
 pub(crate) const MAX_PENDING_RECORDS: usize = 64;
+
+/// The longest a read or a record may take. The pool's own timeout only bounds getting a
+/// connection; a query on a connection whose server vanished could wait for the kernel's TCP
+/// timeout, holding the lock every record waits on, and with it the finishing scans.
+const STORE_CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A finished scan's record, queued for the writer.
 #[derive(Debug)]
@@ -50,8 +57,11 @@ pub(crate) struct Learning {
     /// The copy scans get; `None` until a read succeeds.
     memory: Mutex<Option<Memory>>,
     /// Held by a read of the store and by a record from its write to its apply, so neither
-    /// overlaps the other. Inside: whether the store has been tried at all.
-    exclusive: tokio::sync::Mutex<bool>,
+    /// overlaps the other.
+    exclusive: tokio::sync::Mutex<()>,
+    /// Set once the first read has ended, however it ended: from then on a scan start never
+    /// waits for the store, even while it is down.
+    first_read_over: AtomicBool,
     /// Records queued or being written; shutdown waits for none.
     pending: AtomicUsize,
 }
@@ -68,7 +78,8 @@ impl Learning {
         Arc::new(Self {
             store,
             memory: Mutex::default(),
-            exclusive: tokio::sync::Mutex::new(false),
+            exclusive: tokio::sync::Mutex::new(()),
+            first_read_over: AtomicBool::new(false),
             pending: AtomicUsize::new(0),
         })
     }
@@ -81,27 +92,27 @@ impl Learning {
         self.memory.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// What a scan starting at `now` should know. Only the first scan waits for the store (and
-    /// those that start while it reads); if that read fails, scans run without history until a
+    /// What a scan starting at `now` should know. Only scans that start before the first read
+    /// has ended wait for the store; if that read failed, scans run without history until a
     /// later read succeeds.
     pub(crate) async fn for_scan(&self, now: SystemTime) -> Arc<Learned> {
         if let Some(learned) = self.in_memory(now) {
             return learned;
         }
-        let mut tried = self.exclusive.lock().await;
-        if !*tried {
-            *tried = true;
-            self.read().await;
+        if !self.first_read_over.load(Ordering::SeqCst) {
+            let exclusive = self.exclusive.lock().await;
+            if !self.first_read_over.load(Ordering::SeqCst) {
+                self.read().await;
+            }
+            drop(exclusive);
         }
-        drop(tried);
-        // Logged by `read`; a scan without history is only less well ordered.
+        // A failure was logged by `read`; a scan without history is only less well ordered.
         self.in_memory(now).unwrap_or_default()
     }
 
     /// Reads the store again (every [`REREAD_AFTER`], from the server's background task).
     pub(crate) async fn refresh(&self) {
-        let mut tried = self.exclusive.lock().await;
-        *tried = true;
+        let _exclusive = self.exclusive.lock().await;
         self.read().await;
     }
 
@@ -121,15 +132,18 @@ impl Learning {
 
     /// Replaces the copy with what the store holds. Called with `exclusive` held.
     async fn read(&self) {
-        match self
-            .store
-            .remembered(ALPHA_REFERENCE_MAX_AGE, SystemTime::now())
-            .await
-        {
-            Ok(Remembered {
+        let read = tokio::time::timeout(
+            STORE_CALL_TIMEOUT,
+            self.store
+                .remembered(ALPHA_REFERENCE_MAX_AGE, SystemTime::now()),
+        )
+        .await;
+        self.first_read_over.store(true, Ordering::SeqCst);
+        match read {
+            Ok(Ok(Remembered {
                 learned,
                 reference_completed_at,
-            }) => {
+            })) => {
                 let reference_completed_at =
                     reference_completed_at.filter(|_| learned.alpha_reference.is_some());
                 *self.memory() = Some(Memory {
@@ -137,25 +151,31 @@ impl Learning {
                     reference_completed_at,
                 });
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "could not read what earlier scans learned; scans use what this server had, if anything");
+            }
+            Err(_) => {
+                tracing::warn!(timeout = ?STORE_CALL_TIMEOUT, "reading what earlier scans learned timed out; scans use what this server had, if anything");
             }
         }
     }
 
     /// Records a finished scan in the store and, once committed, in memory. `Ok(false)`: this scan
     /// id was recorded before, and nothing changed.
-    pub(crate) async fn record(&self, record: &Record) -> Result<bool, StoreError> {
+    pub(crate) async fn record(&self, record: &Record) -> Result<bool, RecordError> {
         let _exclusive = self.exclusive.lock().await;
-        let recorded = self
-            .store
-            .record(
+        let recorded = tokio::time::timeout(
+            STORE_CALL_TIMEOUT,
+            self.store.record(
                 &record.scan_id,
                 record.completion,
                 &record.update,
                 record.finished_at,
-            )
-            .await;
+            ),
+        )
+        .await
+        .map_err(|_| RecordError::TimedOut(STORE_CALL_TIMEOUT))
+        .and_then(|recorded| recorded.map_err(RecordError::Store));
         if let (Ok(true), Some(memory)) = (&recorded, &mut *self.memory()) {
             Arc::make_mut(&mut memory.learned).apply(&record.update);
             if record.update.alpha_reference.is_some() {
@@ -179,18 +199,37 @@ impl Learning {
         self.pending.load(Ordering::SeqCst)
     }
 
-    /// The writer: records what scans hand it, in order, until every sender is gone.
+    /// The writer: records what scans hand it, in order, until every sender is gone. A record
+    /// that panics is logged and the next one written: one bad record must not stop the rest.
     pub(crate) async fn write_records(
         self: Arc<Self>,
         mut records: tokio::sync::mpsc::Receiver<Record>,
     ) {
         while let Some(record) = records.recv().await {
-            if let Err(e) = self.record(&record).await {
-                tracing::warn!(scan_id = %record.scan_id, error = %e, "could not save what the scan learned");
+            let written = std::panic::AssertUnwindSafe(self.record(&record))
+                .catch_unwind()
+                .await;
+            match written {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(scan_id = %record.scan_id, error = %e, "could not save what the scan learned");
+                }
+                Err(_) => {
+                    tracing::error!(scan_id = %record.scan_id, "saving what the scan learned panicked");
+                }
             }
             self.written();
         }
     }
+}
+
+/// Why a record was not saved.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RecordError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the learning store did not answer within {0:?}")]
+    TimedOut(Duration),
 }
 
 #[cfg(test)]
@@ -311,6 +350,23 @@ mod tests {
         let stored = store.load(DAY, SystemTime::now()).await.expect("load");
         assert_eq!(stored.histories["AAA"].scans, 3);
         assert_eq!(stored.histories["AAA"].last_rating, Some(30.0), "in order");
+    }
+
+    #[tokio::test]
+    async fn once_the_first_read_has_failed_scans_start_without_waiting_for_the_store() {
+        let (home, store) = sqlite().await;
+        // The database file is overwritten under the open store: every read now fails.
+        std::fs::write(home.path().join("technic.db"), vec![0x5a_u8; 8192]).expect("overwrite");
+        let learning = Learning::new(store);
+        let now = SystemTime::now();
+        assert!(learning.for_scan(now).await.histories.is_empty());
+        // A record or a read under way (here the test holds their lock) holds no scan start.
+        let busy = learning.exclusive.lock().await;
+        let learned = tokio::time::timeout(Duration::from_secs(10), learning.for_scan(now))
+            .await
+            .expect("a scan start waited for the store");
+        assert!(learned.histories.is_empty());
+        drop(busy);
     }
 
     #[tokio::test]

@@ -31,8 +31,8 @@ pub enum StoreError {
         what: &'static str,
         cause: sqlx::Error,
     },
-    #[error("learning store holds an unreadable alpha reference: {0}")]
-    Corrupt(serde_json::Error),
+    #[error("the alpha reference has no JSON form: {0}")]
+    Unencodable(serde_json::Error),
     #[error("cannot create the directory {path}: {cause}")]
     Directory { path: String, cause: std::io::Error },
 }
@@ -171,9 +171,19 @@ impl LearningStore {
                 let text: String = row
                     .try_get("reference")
                     .map_err(query("reading the alpha reference"))?;
-                remembered.learned.alpha_reference =
-                    Some(serde_json::from_str(&text).map_err(StoreError::Corrupt)?);
-                remembered.reference_completed_at = Some(completed);
+                // An unreadable reference (another version's, say) costs streamed results their
+                // alpha score until the next completed scan replaces it, not the histories.
+                match serde_json::from_str(&text) {
+                    Ok(reference) => {
+                        remembered.learned.alpha_reference = Some(reference);
+                        remembered.reference_completed_at = Some(completed);
+                    }
+                    Err(e) => tracing::warn!(
+                        location = %self.location,
+                        error = %e,
+                        "the learning store's alpha reference is unreadable; scans go without it"
+                    ),
+                }
             }
         }
         Ok(remembered)
@@ -258,7 +268,7 @@ impl LearningStore {
             .map_err(query("updating symbol history"))?;
         }
         if let Some(reference) = &update.alpha_reference {
-            let json = serde_json::to_string(reference).map_err(StoreError::Corrupt)?;
+            let json = serde_json::to_string(reference).map_err(StoreError::Unencodable)?;
             sqlx::query(
                 "INSERT INTO alpha_reference (id, scan_id, completed_at, reference) VALUES (1, $1, $2, $3) \
                  ON CONFLICT (id) DO UPDATE SET scan_id = excluded.scan_id, completed_at = excluded.completed_at, \

@@ -163,6 +163,18 @@ async fn learning_persists(url: &str) {
         learned.histories[&known].scans + 2
     );
     assert_eq!(stored.histories[&known].last_rating, Some(12.25));
+
+    // A reference the store cannot read (another version's, say) costs the reference, not the
+    // histories.
+    sqlx::any::install_default_drivers();
+    let raw = sqlx::AnyPool::connect(url).await.expect("connect");
+    sqlx::query("UPDATE alpha_reference SET reference = 'not json'")
+        .execute(&raw)
+        .await
+        .expect("spoil the reference");
+    let unreadable = store.load(DAY, SystemTime::now()).await.expect("load");
+    assert!(unreadable.alpha_reference.is_none());
+    assert_eq!(unreadable.histories, stored.histories);
 }
 
 #[tokio::test]
