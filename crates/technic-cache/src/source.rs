@@ -1,6 +1,6 @@
 //! [`CachedSource`]: any [`MarketData`] read through a [`Cache`].
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use technic_core::Bars;
@@ -16,6 +16,10 @@ pub struct CachedSource<S> {
     cache: Arc<dyn Cache>,
     namespace: String,
     ttl: Duration,
+    /// The cached universe's bytes as last decoded, and what they decoded to: every scan reads
+    /// the universe, and decoding 500 members' JSON (0.2 ms) is most of a scan's set-up, spent
+    /// fifty times over when fifty scans start at once. Equal bytes are the same universe.
+    decoded_universe: Mutex<Option<(Vec<u8>, Vec<SymbolInfo>)>>,
 }
 
 impl<S: MarketData> CachedSource<S> {
@@ -33,6 +37,7 @@ impl<S: MarketData> CachedSource<S> {
             cache,
             namespace: namespace.into(),
             ttl,
+            decoded_universe: Mutex::default(),
         }
     }
 
@@ -72,8 +77,20 @@ impl<S: MarketData> MarketData for CachedSource<S> {
     fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
         let key = format!("{}:universe", self.namespace);
         if let Some(bytes) = self.cache.get(&key) {
-            match serde_json::from_slice(&bytes) {
-                Ok(universe) => return Ok(universe),
+            let mut decoded = self
+                .decoded_universe
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some((seen, universe)) = &*decoded
+                && *seen == bytes
+            {
+                return Ok(universe.clone());
+            }
+            match serde_json::from_slice::<Vec<SymbolInfo>>(&bytes) {
+                Ok(universe) => {
+                    *decoded = Some((bytes, universe.clone()));
+                    return Ok(universe);
+                }
                 Err(error) => {
                     tracing::debug!(%key, %error, "unreadable cached universe; reading the source");
                     self.cache.reject(&key);

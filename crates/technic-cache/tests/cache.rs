@@ -184,6 +184,15 @@ fn cached_source_reads_through(cache: Arc<dyn Cache>, before: CacheStats) {
         source.universe().expect("universe, from the cache"),
         universe
     );
+    // Another process puts a newer universe in the cache: it is read as it is now, not as it
+    // was last decoded.
+    let newer = universe[..3].to_vec();
+    cache.put(
+        "sp500:universe",
+        &serde_json::to_vec(&newer).expect("json"),
+        Duration::from_secs(600),
+    );
+    assert_eq!(source.universe().expect("the newer universe"), newer);
 
     let expected: Vec<_> = universe
         .iter()
@@ -219,13 +228,14 @@ fn cached_source_reads_through(cache: Arc<dyn Cache>, before: CacheStats) {
     }
     let after = cache.stats();
     let ok = total - failing;
-    // The universe: a miss and a put, then a hit. Bars: all misses, then hits but for the failing.
+    // The universe: a miss and a put, a hit, the newer one's put and a hit. Bars: all misses,
+    // then hits but for the failing.
     assert_eq!(
         after,
         CacheStats {
-            hits: before.hits + 1 + ok,
+            hits: before.hits + 2 + ok,
             misses: before.misses + 1 + total + failing,
-            puts: before.puts + 1 + ok,
+            puts: before.puts + 2 + ok,
             ..before
         }
     );

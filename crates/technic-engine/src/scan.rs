@@ -659,16 +659,30 @@ impl Scanner {
                 (snapshots, cache)
             }
         };
-        let inputs: Vec<PriorityInput<'_>> = universe
-            .iter()
-            .zip(snapshots.iter())
-            .map(|(info, snapshot)| PriorityInput {
-                sector: info.sector.as_deref(),
-                snapshot: snapshot.as_ref(),
-                history: options.learned.histories.get(&info.symbol),
-            })
-            .collect();
-        let ranked = priority::prioritize(&inputs, options.diversity);
+        let kept = self
+            .snapshots
+            .order(&snapshots, &options.learned, options.diversity, &universe);
+        let ranked = kept.unwrap_or_else(|| {
+            let inputs: Vec<PriorityInput<'_>> = universe
+                .iter()
+                .zip(snapshots.iter())
+                .map(|(info, snapshot)| PriorityInput {
+                    sector: info.sector.as_deref(),
+                    snapshot: snapshot.as_ref(),
+                    history: options.learned.histories.get(&info.symbol),
+                })
+                .collect();
+            let ranked: Arc<[priority::Ranked]> =
+                priority::prioritize(&inputs, options.diversity).into();
+            self.snapshots.keep_order(
+                &snapshots,
+                &options.learned,
+                options.diversity,
+                &universe,
+                Arc::clone(&ranked),
+            );
+            ranked
+        });
         let mut universe: Vec<Option<SymbolInfo>> = universe.into_iter().map(Some).collect();
         let slots = ranked
             .iter()

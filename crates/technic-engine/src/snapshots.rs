@@ -10,12 +10,15 @@
 //!   symbols takes it in one lookup instead of 500 (under load that stage is what delayed first
 //!   results: hundreds of threads taking turns on a shared lock).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use technic_core::priority::Snapshot;
+use technic_core::priority::{Ranked, Snapshot};
+use technic_data::SymbolInfo;
+
+use crate::learning::Learned;
 
 /// How long a snapshot is reused.
 pub(crate) const SNAPSHOT_TTL: Duration = Duration::from_secs(60);
@@ -30,10 +33,50 @@ type SymbolKey = (String, Option<NaiveDate>);
 /// The universe's symbols, in order, and the date the data is cut at.
 type UniverseKey = (Vec<String>, Option<NaiveDate>);
 
+/// Priority orders kept: scans of one universe with one set of settings at a time need one.
+const ORDERS_KEPT: usize = 4;
+
 #[derive(Debug, Default)]
 pub(crate) struct SnapshotCache {
     symbols: Mutex<HashMap<SymbolKey, (Made, SymbolCell)>>,
     universes: Mutex<HashMap<UniverseKey, (Made, UniverseSnapshots)>>,
+    /// The newest last. Ordering 500 symbols takes 0.2 ms, which fifty scans starting at once on
+    /// a busy server spend on the cores that also answer their requests.
+    orders: Mutex<VecDeque<KeptOrder>>,
+}
+
+/// A priority order and what it was computed from. The snapshots and the learned histories are
+/// matched by identity (the very list, the very copy: both are shared, never changed in place)
+/// through `Weak`s, which keep the address from being reused while they live but keep nothing
+/// else alive; the sectors by value, since a universe file can change a sector under the same
+/// symbols.
+#[derive(Debug)]
+struct KeptOrder {
+    snapshots: Weak<[Option<Snapshot>]>,
+    learned: Weak<Learned>,
+    diversity: bool,
+    sectors: Vec<Option<String>>,
+    ranked: Arc<[Ranked]>,
+}
+
+impl KeptOrder {
+    fn is_for(
+        &self,
+        snapshots: &UniverseSnapshots,
+        learned: &Arc<Learned>,
+        diversity: bool,
+        universe: &[SymbolInfo],
+    ) -> bool {
+        self.diversity == diversity
+            && Weak::ptr_eq(&self.snapshots, &Arc::downgrade(snapshots))
+            && Weak::ptr_eq(&self.learned, &Arc::downgrade(learned))
+            && self.sectors.len() == universe.len()
+            && self
+                .sectors
+                .iter()
+                .zip(universe)
+                .all(|(kept, info)| *kept == info.sector)
+    }
 }
 
 impl SnapshotCache {
@@ -62,6 +105,46 @@ impl SnapshotCache {
             .get(&(symbols, as_of))
             .filter(|(made, _)| made.elapsed() <= SNAPSHOT_TTL)
             .map(|(_, snapshots)| Arc::clone(snapshots))
+    }
+
+    /// The priority order of `universe` from these snapshots, these histories and this setting,
+    /// if a scan computed it and it is still kept.
+    pub(crate) fn order(
+        &self,
+        snapshots: &UniverseSnapshots,
+        learned: &Arc<Learned>,
+        diversity: bool,
+        universe: &[SymbolInfo],
+    ) -> Option<Arc<[Ranked]>> {
+        self.orders
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .rev()
+            .find(|kept| kept.is_for(snapshots, learned, diversity, universe))
+            .map(|kept| Arc::clone(&kept.ranked))
+    }
+
+    /// Keeps an order for [`Self::order`], dropping the oldest beyond [`ORDERS_KEPT`].
+    pub(crate) fn keep_order(
+        &self,
+        snapshots: &UniverseSnapshots,
+        learned: &Arc<Learned>,
+        diversity: bool,
+        universe: &[SymbolInfo],
+        ranked: Arc<[Ranked]>,
+    ) {
+        let mut orders = self.orders.lock().unwrap_or_else(PoisonError::into_inner);
+        if orders.len() >= ORDERS_KEPT {
+            orders.pop_front();
+        }
+        orders.push_back(KeptOrder {
+            snapshots: Arc::downgrade(snapshots),
+            learned: Arc::downgrade(learned),
+            diversity,
+            sectors: universe.iter().map(|info| info.sector.clone()).collect(),
+            ranked,
+        });
     }
 
     /// Keeps a complete snapshot stage's list (never a partial one from a stopped scan), and drops
@@ -103,6 +186,48 @@ mod tests {
         let date = NaiveDate::from_ymd_opt(2020, 1, 2);
         assert!(cache.universe(symbols, date).is_none());
         assert!(cache.universe(vec![String::from("A")], None).is_none());
+    }
+
+    #[test]
+    fn an_order_is_reused_only_for_the_same_snapshots_histories_setting_and_sectors() {
+        let cache = SnapshotCache::default();
+        let info = |symbol: &str, sector: &str| SymbolInfo {
+            sector: Some(sector.to_owned()),
+            ..SymbolInfo::new(symbol)
+        };
+        let universe = vec![info("A", "Energy"), info("B", "Utilities")];
+        let snapshots: UniverseSnapshots = Arc::from(vec![None, None]);
+        let learned = Arc::new(Learned::default());
+        let ranked: Arc<[Ranked]> = Arc::from(Vec::new());
+        cache.keep_order(&snapshots, &learned, true, &universe, Arc::clone(&ranked));
+        let found = cache.order(&snapshots, &learned, true, &universe);
+        assert!(found.is_some_and(|found| Arc::ptr_eq(&found, &ranked)));
+
+        assert!(
+            cache
+                .order(&snapshots, &learned, false, &universe)
+                .is_none()
+        );
+        let same_values: UniverseSnapshots = Arc::from(vec![None, None]);
+        assert!(
+            cache
+                .order(&same_values, &learned, true, &universe)
+                .is_none()
+        );
+        let other_learned = Arc::new(Learned::default());
+        assert!(
+            cache
+                .order(&snapshots, &other_learned, true, &universe)
+                .is_none()
+        );
+        let moved = vec![info("A", "Energy"), info("B", "Materials")];
+        assert!(cache.order(&snapshots, &learned, true, &moved).is_none());
+        // Histories changed since (a record applied): a new copy, so a new order.
+        let mut learned = learned;
+        Arc::make_mut(&mut learned)
+            .histories
+            .insert("A".into(), Default::default());
+        assert!(cache.order(&snapshots, &learned, true, &universe).is_none());
     }
 
     #[test]
