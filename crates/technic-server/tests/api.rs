@@ -833,12 +833,18 @@ async fn a_symbol_whose_file_is_broken_is_reported_without_the_servers_paths() {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn what_scans_learn_is_saved_before_the_server_stops() {
+/// A learning store as `technic serve` keeps it: SQLite in a home directory of its own.
+async fn sqlite_store() -> (tempfile::TempDir, technic_store::LearningStore) {
     let home = tempfile::tempdir().expect("temp dir");
     let store = technic_store::LearningStore::open_in(home.path())
         .await
         .expect("store");
+    (home, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn what_scans_learn_is_saved_before_the_server_stops() {
+    let (_home, store) = sqlite_store().await;
     let server = Server::with_store(Arc::new(demo()), Some(store.clone()), Config::default()).await;
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -873,10 +879,7 @@ async fn what_scans_learn_is_saved_before_the_server_stops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn readiness_follows_the_learning_store_and_does_not_leak_its_errors() {
-    let home = tempfile::tempdir().expect("temp dir");
-    let store = technic_store::LearningStore::open_in(home.path())
-        .await
-        .expect("store");
+    let (home, store) = sqlite_store().await;
     let server = Server::with_store(Arc::new(demo()), Some(store), Config::default()).await;
     let (status, body) = server.get("/ready").await;
     assert_eq!((status, body["status"].clone()), (200, json!("ready")));
