@@ -151,6 +151,7 @@ struct Seen {
     waited_at_first_result: f64,
     /// When the WebSocket handshake completed or the SSE response's headers arrived.
     connected_at: Option<Instant>,
+    websocket: bool,
 }
 
 /// The envelope of a message; `data` is skipped, not built, so the client's parsing cost (it shares
@@ -236,7 +237,10 @@ fn chrono_parse(text: &str) -> Option<SystemTime> {
 }
 
 async fn subscribe_ws(url: String) -> Seen {
-    let mut seen = Seen::default();
+    let mut seen = Seen {
+        websocket: true,
+        ..Seen::default()
+    };
     // A smaller read buffer than tungstenite's 128 KiB, which it zeroes before every read: this
     // client shares the two cores with the server it measures.
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
@@ -622,6 +626,9 @@ struct User {
     id: String,
 }
 
+/// A message this late counts as late in phase 1's table.
+const LATE_SECONDS: f64 = 0.2;
+
 /// Phase 1: 50 scans with 4 subscribers each; prints the figures.
 async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64, label: &str) {
     let started = Instant::now();
@@ -711,6 +718,7 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
     let ended_ms = round_over.elapsed().as_secs_f64() * 1e3;
     drop(scans);
     let (mut lost, mut duplicated, mut messages) = (0u64, 0u64, 0usize);
+    let (mut late_messages, mut late_websockets, mut late_sse) = (0usize, 0usize, 0usize);
     let (mut latencies, mut first, mut connected) = (Vec::new(), Vec::new(), Vec::new());
     let mut answered: Vec<f64> = all.iter().map(|user| user.answered_ms).collect();
     let mut reached: Vec<f64> = all.iter().map(|user| user.reached_handler_ms).collect();
@@ -770,6 +778,15 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
             duplicated += d;
             messages += s.seqs.len();
             latencies.extend(s.latencies.iter().map(|l| l * 1e3));
+            let late = s.latencies.iter().filter(|&&l| l > LATE_SECONDS).count();
+            if late > 0 {
+                late_messages += late;
+                if s.websocket {
+                    late_websockets += 1;
+                } else {
+                    late_sse += 1;
+                }
+            }
         }
     }
     let peak_mb = peak.load(Ordering::Relaxed) as f64 / 1000.0;
@@ -800,6 +817,10 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
     println!("| messages duplicated | {duplicated} |");
     println!("| symbol analyses shared / computed | {shared} / {computed} |");
     p50_p99_row("delivery latency", &mut latencies, 2);
+    // Whether the slowest messages are spread over the subscribers or a few connections' stalls.
+    println!(
+        "| messages later than {LATE_SECONDS} s: how many; on how many WebSocket / SSE subscribers | {late_messages}; {late_websockets} / {late_sse} |"
+    );
     p50_p99_row("POST /scan/start to first result", &mut first, 1);
     p50_p99_row(
         "POST /scan/start to first result, less the client's own wait for a core",
