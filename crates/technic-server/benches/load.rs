@@ -139,6 +139,29 @@ fn process_cpu_seconds() -> f64 {
     ticks.map_or(0.0, |t| t / 100.0)
 }
 
+/// The kernel's TCP counters (`TcpExt` of /proc/net/netstat, the network namespace's, so
+/// loopback's) that tell a delivery stalled in TCP itself: retransmission timeouts (at least
+/// 200 ms each), tail-loss probes, zero-window probes and zero windows advertised.
+fn tcp_stall_counters() -> [u64; 4] {
+    const NAMES: [&str; 4] = [
+        "TCPTimeouts",
+        "TCPLossProbes",
+        "TCPWinProbe",
+        "TCPToZeroWindowAdv",
+    ];
+    let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return [0; 4];
+    };
+    let table: std::collections::HashMap<&str, u64> = names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .filter_map(|(name, value)| Some((name, value.parse().ok()?)))
+        .collect();
+    NAMES.map(|name| table.get(name).copied().unwrap_or(0))
+}
+
 /// What one subscriber saw.
 #[derive(Default)]
 struct Seen {
@@ -632,6 +655,7 @@ const LATE_SECONDS: f64 = 0.2;
 /// Phase 1: 50 scans with 4 subscribers each; prints the figures.
 async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64, label: &str) {
     let started = Instant::now();
+    let tcp_before = tcp_stall_counters();
     let (server_cpu, process_cpu) = (threads_sched("tokio-rt-worker"), process_cpu_seconds());
     // The first 100 ms, when the fifty `POST`s and the first subscribers are answered, measured on
     // their own (the users' threads are new, so they count from zero).
@@ -699,6 +723,10 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
     let process_cpu = process_cpu_seconds() - process_cpu;
     let clients: Sched = all.iter().map(|user| user.sched).sum();
     let clients_cpu = clients.ran;
+    let tcp = {
+        let after = tcp_stall_counters();
+        [0, 1, 2, 3].map(|i| after[i].saturating_sub(tcp_before[i]))
+    };
     // A scan ends after its last message once it has handed its record to the learning store's
     // writer (it waits only if the writer's queue is full).
     let round_over = Instant::now();
@@ -820,6 +848,10 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
     // Whether the slowest messages are spread over the subscribers or a few connections' stalls.
     println!(
         "| messages later than {LATE_SECONDS} s: how many; on how many WebSocket / SSE subscribers | {late_messages}; {late_websockets} / {late_sse} |"
+    );
+    println!(
+        "| TCP during the round: retransmission timeouts / tail-loss probes / zero-window probes / zero windows advertised | {} / {} / {} / {} |",
+        tcp[0], tcp[1], tcp[2], tcp[3]
     );
     p50_p99_row("POST /scan/start to first result", &mut first, 1);
     p50_p99_row(
