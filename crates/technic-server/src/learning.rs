@@ -4,10 +4,10 @@
 //! Reading it from the store at every scan start made `POST /scan/start` wait for a read of the
 //! whole symbol history (500 rows and the alpha reference): with fifty scans starting at once
 //! through the pool's four connections, the answer took 90–100 ms (p50) instead of 7–27 ms. Now
-//! the store is read once when scans first start (those that start before that read ends wait
-//! for it) and every [`REREAD_AFTER`] in the background, for what other processes record
-//! (another server on the same PostgreSQL, `technic scan` on the same SQLite file); each scan
-//! this server records is applied to the copy once committed.
+//! the store is read when the server starts serving and every [`REREAD_AFTER`] after, in the
+//! background (scans that start before the first read ends wait for it), for what other processes
+//! record (another server on the same PostgreSQL, `technic scan` on the same SQLite file); each
+//! scan this server records is applied to the copy once committed.
 //!
 //! Invariant: a read and a record (its write and its apply) never overlap, so the copy never
 //! counts a record twice or misses one. A record that fails part way (was it committed?) leaves

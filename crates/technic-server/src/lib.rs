@@ -153,9 +153,10 @@ pub async fn serve(
     });
     let reader = state.learning().cloned().map(|learning| {
         tokio::spawn(async move {
+            // At once, so the first scans rarely find the copy still being read.
             loop {
-                tokio::time::sleep(learning::REREAD_AFTER).await;
                 learning.refresh().await;
+                tokio::time::sleep(learning::REREAD_AFTER).await;
             }
         })
     });

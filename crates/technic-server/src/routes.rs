@@ -1,7 +1,7 @@
 //! REST endpoints.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -413,18 +413,14 @@ pub(crate) async fn health(State(state): State<AppState>) -> Json<Health> {
 ))]
 pub(crate) async fn ready(State(state): State<AppState>) -> Result<Json<Ready>, ApiError> {
     if let Some(store) = state.learning().map(|l| l.store()) {
-        store
-            .load(Duration::ZERO, SystemTime::now())
-            .await
-            .map_err(|e| {
-                // The driver's text can name hosts, files and tables: the log's, not a prober's.
-                // A warning, not an error: probes ask every few seconds while it is down.
-                tracing::warn!(error = %e, "readiness: the learning store does not answer");
-                ApiError::Unavailable(
-                    "the learning store does not answer (the detail is in the server's log)"
-                        .to_owned(),
-                )
-            })?;
+        store.check().await.map_err(|e| {
+            // The driver's text can name hosts, files and tables: the log's, not a prober's.
+            // A warning, not an error: probes ask every few seconds while it is down.
+            tracing::warn!(error = %e, "readiness: the learning store does not answer");
+            ApiError::Unavailable(
+                "the learning store does not answer (the detail is in the server's log)".to_owned(),
+            )
+        })?;
     }
     Ok(Json(Ready {
         status: String::from("ready"),

@@ -115,6 +115,16 @@ impl LearningStore {
         &self.location
     }
 
+    /// Whether the store answers a query on its tables (a readiness probe's question), without
+    /// reading what they hold.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT scan_id FROM recorded_scans LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query("checking the store"))?;
+        Ok(())
+    }
+
     /// What earlier scans learned. The alpha reference is handed out only if the scan that left it
     /// completed less than `max_age` before `now`.
     pub async fn load(&self, max_age: Duration, now: SystemTime) -> Result<Learned, StoreError> {
