@@ -99,35 +99,30 @@ impl Config {
             value: value.to_owned(),
             message: message.to_owned(),
         };
-        let count = |name: &'static str| -> Result<Option<usize>, ConfigError> {
-            get(name)
-                .map(|v| {
-                    v.trim()
-                        .parse::<usize>()
-                        .ok()
-                        .filter(|n| *n > 0)
-                        .ok_or_else(|| fail(name, &v, "expected a whole number above 0"))
-                })
-                .transpose()
-        };
-        // Bounded: deadlines are `now + duration`, which panics for any count past `i64::MAX`
-        // seconds (a `usize` allows that), and nothing here needs more than a year.
-        let seconds = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
+        let whole = |name: &'static str,
+                     range: std::ops::RangeInclusive<u64>,
+                     expected: &str|
+         -> Result<Option<u64>, ConfigError> {
             get(name)
                 .map(|v| {
                     v.trim()
                         .parse::<u64>()
                         .ok()
-                        .filter(|n| (1..=MAX_SECONDS).contains(n))
-                        .map(Duration::from_secs)
-                        .ok_or_else(|| {
-                            let expected = format!(
-                                "expected a whole number of seconds from 1 to {MAX_SECONDS} (a year)"
-                            );
-                            fail(name, &v, &expected)
-                        })
+                        .filter(|n| range.contains(n))
+                        .ok_or_else(|| fail(name, &v, expected))
                 })
                 .transpose()
+        };
+        let count = |name: &'static str| -> Result<Option<usize>, ConfigError> {
+            let n = whole(name, 1..=u64::MAX, "expected a whole number above 0")?;
+            Ok(n.map(|n| usize::try_from(n).unwrap_or(usize::MAX)))
+        };
+        // Bounded: deadlines are `now + duration`, which panics for any count past `i64::MAX`
+        // seconds (a `usize` allows that), and nothing here needs more than a year.
+        let seconds = |name: &'static str| -> Result<Option<Duration>, ConfigError> {
+            let expected =
+                format!("expected a whole number of seconds from 1 to {MAX_SECONDS} (a year)");
+            Ok(whole(name, 1..=MAX_SECONDS, &expected)?.map(Duration::from_secs))
         };
         let flag = |name: &'static str| -> Result<Option<bool>, ConfigError> {
             get(name)
@@ -220,23 +215,17 @@ mod tests {
             config.early_termination_default.and_then(|t| t.max_signals),
             Some(20)
         );
-        let err = Config::from_lookup(env(&[("STREAM_TIMEOUT_SECONDS", "soon")]))
-            .expect_err("bad")
-            .to_string();
-        assert!(
-            err.contains("STREAM_TIMEOUT_SECONDS") && err.contains("soon"),
-            "{err}"
-        );
-        let err = Config::from_lookup(env(&[("SCAN_RETENTION_SECONDS", "99999999999999")]))
-            .expect_err("centuries")
-            .to_string();
-        assert!(
-            err.contains("SCAN_RETENTION_SECONDS") && err.contains("a year"),
-            "{err}"
-        );
-        let err = Config::from_lookup(env(&[("ENABLE_PRIORITIZATION", "maybe")]))
-            .expect_err("bad")
-            .to_string();
-        assert!(err.contains("ENABLE_PRIORITIZATION"), "{err}");
+        // Each refusal names the variable and what is wrong with its value.
+        for (name, value, says) in [
+            ("STREAM_TIMEOUT_SECONDS", "soon", "soon"),
+            ("SCAN_RETENTION_SECONDS", "99999999999999", "a year"),
+            ("MAX_CONCURRENT_SCANS", "0", "above 0"),
+            ("ENABLE_PRIORITIZATION", "maybe", "true or false"),
+        ] {
+            let err = Config::from_lookup(|asked: &str| (asked == name).then(|| value.to_owned()))
+                .expect_err(name)
+                .to_string();
+            assert!(err.contains(name) && err.contains(says), "{err}");
+        }
     }
 }

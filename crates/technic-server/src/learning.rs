@@ -28,7 +28,7 @@ use technic_engine::{Learned, LearningUpdate};
 use technic_store::{Completion, LearningStore, Remembered, StoreError, is_fresh};
 
 /// How old the last completed scan's alpha distribution may be and still score streamed results.
-pub(crate) const ALPHA_REFERENCE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+const ALPHA_REFERENCE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 
 /// How often the store is read again: what other processes record reaches this server's scans at
 /// most this late (and the read's own time); a store that was down is tried again this often.
