@@ -162,6 +162,64 @@ fn tcp_stall_counters() -> [u64; 4] {
     NAMES.map(|name| table.get(name).copied().unwrap_or(0))
 }
 
+/// Time the hypervisor ran other guests while this machine's cores wanted to run (the `steal`
+/// column of /proc/stat's `cpu` line), in seconds: a pause of the whole machine the process
+/// cannot see any other way.
+fn steal_seconds() -> f64 {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with("cpu "))
+        .and_then(|l| l.split_whitespace().nth(8)?.parse::<f64>().ok())
+        // USER_HZ is 100 on every Linux this runs on.
+        .map_or(0.0, |ticks| ticks / 100.0)
+}
+
+/// A thread that only sleeps 1 ms at a time and notes each wake-up later than `STALL_SECONDS`:
+/// when it and the subscribers are late at the same moment, the whole process (or machine)
+/// stalled, not the server's delivery.
+struct StallMeter {
+    stalls: Mutex<Vec<(Instant, f64)>>,
+}
+
+const STALL_SECONDS: f64 = 0.05;
+
+impl StallMeter {
+    fn start(running: Arc<AtomicBool>) -> Arc<StallMeter> {
+        let meter = Arc::new(StallMeter {
+            stalls: Mutex::new(Vec::new()),
+        });
+        let own = Arc::clone(&meter);
+        std::thread::Builder::new()
+            .name("bench-stalls".into())
+            .spawn(move || {
+                while running.load(Ordering::Relaxed) {
+                    let before = Instant::now();
+                    std::thread::sleep(Duration::from_millis(1));
+                    let slept = before.elapsed().as_secs_f64();
+                    if slept > STALL_SECONDS {
+                        own.stalls
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push((before, slept));
+                    }
+                }
+            })
+            .expect("stall meter thread");
+        meter
+    }
+
+    /// The stalls that began at or after `since`.
+    fn since(&self, since: Instant) -> Vec<(Instant, f64)> {
+        self.stalls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|(at, _)| *at >= since)
+            .copied()
+            .collect()
+    }
+}
+
 /// What one subscriber saw.
 #[derive(Default)]
 struct Seen {
@@ -175,6 +233,14 @@ struct Seen {
     /// When the WebSocket handshake completed or the SSE response's headers arrived.
     connected_at: Option<Instant>,
     websocket: bool,
+    /// When each message later than `LATE_SECONDS` arrived: whether the late ones came in one
+    /// burst (a pause of everything) or spread over the round (a slow path).
+    late_arrivals: Vec<Instant>,
+    /// How many of them were results, progress and final messages.
+    late_kinds: [usize; 3],
+    /// The final message's size: it carries the whole ranking, so every subscriber of every scan
+    /// takes one this large at its scan's end.
+    final_bytes: usize,
 }
 
 /// The envelope of a message; `data` is skipped, not built, so the client's parsing cost (it shares
@@ -224,17 +290,26 @@ fn record(seen: &mut Seen, text: &str) {
     seen.seqs.push(message.metadata.seq);
     if message.metadata.is_final {
         seen.final_seq = Some(message.metadata.seq);
+        seen.final_bytes = text.len();
     }
     if message.kind == "result" && seen.first_result_at.is_none() {
         seen.first_result_at = Some(Instant::now());
         seen.waited_at_first_result = thread_sched(Path::new("/proc/thread-self")).waited;
     }
     if let Some(stamp) = chrono_parse(&message.metadata.timestamp) {
-        seen.latencies.push(
-            arrived
-                .duration_since(stamp)
-                .map_or(0.0, |d| d.as_secs_f64()),
-        );
+        let latency = arrived
+            .duration_since(stamp)
+            .map_or(0.0, |d| d.as_secs_f64());
+        seen.latencies.push(latency);
+        if latency > LATE_SECONDS {
+            seen.late_arrivals.push(Instant::now());
+            let kind = match message.kind.as_str() {
+                "result" => 0,
+                "progress" => 1,
+                _ => 2,
+            };
+            seen.late_kinds[kind] += 1;
+        }
     }
 }
 
@@ -518,6 +593,7 @@ async fn run() {
             std::thread::sleep(Duration::from_millis(10));
         }
     });
+    let stalls = StallMeter::start(Arc::clone(&sampling));
 
     // Phase 1: 50 scans, 200 subscribers.
     let config = Config {
@@ -535,9 +611,25 @@ async fn run() {
 
     // Every scan computes every symbol: the load of fifty scans with fifty different settings.
     let label = "every scan computing every symbol, round";
-    phase_one(&base, &state, baseline, &peak, &format!("{label} 1")).await;
+    phase_one(
+        &base,
+        &state,
+        &stalls,
+        baseline,
+        &peak,
+        &format!("{label} 1"),
+    )
+    .await;
     // The same load again: if memory kept what the first round dropped, it would grow here.
-    phase_one(&base, &state, baseline, &peak, &format!("{label} 2")).await;
+    phase_one(
+        &base,
+        &state,
+        &stalls,
+        baseline,
+        &peak,
+        &format!("{label} 2"),
+    )
+    .await;
 
     // As `technic serve` runs: scans of the same bars share each symbol's analysis. In the first
     // round the fifty scans share what they compute among themselves; in the second (within the
@@ -556,6 +648,7 @@ async fn run() {
     phase_one(
         &base,
         &state,
+        &stalls,
         baseline,
         &peak,
         &format!("{label}, nothing computed before"),
@@ -564,6 +657,7 @@ async fn run() {
     phase_one(
         &base,
         &state,
+        &stalls,
         baseline,
         &peak,
         &format!("{label}, a round later"),
@@ -650,12 +744,20 @@ struct User {
 }
 
 /// A message this late counts as late in phase 1's table.
-const LATE_SECONDS: f64 = 0.2;
+const LATE_SECONDS: f64 = 0.05;
 
 /// Phase 1: 50 scans with 4 subscribers each; prints the figures.
-async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64, label: &str) {
+async fn phase_one(
+    base: &str,
+    state: &AppState,
+    stalls: &StallMeter,
+    baseline: f64,
+    peak: &AtomicU64,
+    label: &str,
+) {
     let started = Instant::now();
     let tcp_before = tcp_stall_counters();
+    let steal_before = steal_seconds();
     let (server_cpu, process_cpu) = (threads_sched("tokio-rt-worker"), process_cpu_seconds());
     // The first 100 ms, when the fifty `POST`s and the first subscribers are answered, measured on
     // their own (the users' threads are new, so they count from zero).
@@ -727,6 +829,8 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
         let after = tcp_stall_counters();
         [0, 1, 2, 3].map(|i| after[i].saturating_sub(tcp_before[i]))
     };
+    let steal = steal_seconds() - steal_before;
+    let round_stalls = stalls.since(started);
     // A scan ends after its last message once it has handed its record to the learning store's
     // writer (it waits only if the writer's queue is full).
     let round_over = Instant::now();
@@ -747,6 +851,8 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
     drop(scans);
     let (mut lost, mut duplicated, mut messages) = (0u64, 0u64, 0usize);
     let (mut late_messages, mut late_websockets, mut late_sse) = (0usize, 0usize, 0usize);
+    let (mut late_scans, mut late_window) = (0usize, None::<(Instant, Instant)>);
+    let mut late_kinds = [0usize; 3];
     let (mut latencies, mut first, mut connected) = (Vec::new(), Vec::new(), Vec::new());
     let mut answered: Vec<f64> = all.iter().map(|user| user.answered_ms).collect();
     let mut reached: Vec<f64> = all.iter().map(|user| user.reached_handler_ms).collect();
@@ -800,6 +906,18 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
         if let Some(at) = seen.iter().filter_map(|s| s.connected_at).min() {
             connected.push(at.duration_since(*posted).as_secs_f64() * 1e3);
         }
+        let late_here: Vec<Instant> = seen
+            .iter()
+            .flat_map(|s| s.late_arrivals.iter().copied())
+            .collect();
+        if let (Some(&first_late), Some(&last_late)) =
+            (late_here.iter().min(), late_here.iter().max())
+        {
+            late_scans += 1;
+            late_window = Some(late_window.map_or((first_late, last_late), |(a, b)| {
+                (a.min(first_late), b.max(last_late))
+            }));
+        }
         for s in seen {
             let (l, d) = integrity(s);
             lost = lost.saturating_add(l);
@@ -809,6 +927,9 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
             let late = s.latencies.iter().filter(|&&l| l > LATE_SECONDS).count();
             if late > 0 {
                 late_messages += late;
+                for (total, of_this) in late_kinds.iter_mut().zip(s.late_kinds) {
+                    *total += of_this;
+                }
                 if s.websocket {
                     late_websockets += 1;
                 } else {
@@ -823,6 +944,13 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
         .filter_map(|user| state.registry().get(&user.id).ok())
         .map(|entry| Arc::downgrade(&entry))
         .collect();
+    let final_kib = all
+        .iter()
+        .flat_map(|user| &user.seen)
+        .map(|s| s.final_bytes)
+        .max()
+        .unwrap_or(0) as f64
+        / 1024.0;
     drop(all);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let dropped = state.registry().purge();
@@ -843,12 +971,37 @@ async fn phase_one(base: &str, state: &AppState, baseline: f64, peak: &AtomicU64
     println!("| messages delivered | {messages} |");
     println!("| messages lost | {lost} |");
     println!("| messages duplicated | {duplicated} |");
+    println!("| the largest final message | {final_kib:.0} KiB |");
     println!("| symbol analyses shared / computed | {shared} / {computed} |");
     p50_p99_row("delivery latency", &mut latencies, 2);
     // Whether the slowest messages are spread over the subscribers or a few connections' stalls.
     println!(
         "| messages later than {LATE_SECONDS} s: how many; on how many WebSocket / SSE subscribers | {late_messages}; {late_websockets} / {late_sse} |"
     );
+    let into_round = |at: Instant| at.duration_since(started).as_secs_f64();
+    println!(
+        "| late messages: results / progress / final; on how many scans; arrived from / to, seconds into the round | {} / {} / {}; {late_scans}; {} |",
+        late_kinds[0],
+        late_kinds[1],
+        late_kinds[2],
+        late_window.map_or("-".to_owned(), |(a, b)| format!(
+            "{:.2} / {:.2}",
+            into_round(a),
+            into_round(b)
+        ))
+    );
+    let longest = round_stalls
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or("-".to_owned(), |(at, slept)| {
+            format!("{:.0} ms at {:.2} s", slept * 1e3, into_round(*at))
+        });
+    println!(
+        "| a thread that only sleeps 1 ms, woken more than {:.0} ms late: how many; longest | {}; {longest} |",
+        STALL_SECONDS * 1e3,
+        round_stalls.len()
+    );
+    println!("| CPU stolen by the hypervisor during the round | {steal:.2} s |");
     println!(
         "| TCP during the round: retransmission timeouts / tail-loss probes / zero-window probes / zero windows advertised | {} / {} / {} / {} |",
         tcp[0], tcp[1], tcp[2], tcp[3]

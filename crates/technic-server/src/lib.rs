@@ -216,6 +216,13 @@ impl axum::serve::Listener for Connections {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let (stream, address) = axum::serve::Listener::accept(&mut self.listener).await;
+        // Without it Nagle's algorithm holds each small write (a message is a few hundred bytes)
+        // until the client acknowledges the one before, and a client whose thread waits for a
+        // core acknowledges only when its delayed-ACK timer (40 ms) fires: under load, messages
+        // waited up to that long in the kernel.
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::warn!(error = %e, "could not turn off Nagle's algorithm on a connection");
+        }
         if let Some(bytes) = self.send_buffer
             && let Err(e) = socket2::SockRef::from(&stream).set_send_buffer_size(bytes)
         {
@@ -228,5 +235,38 @@ impl axum::serve::Listener for Connections {
 
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         self.listener.local_addr()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_connections_send_small_writes_at_once_and_keep_their_send_buffer_bound() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let mut connections = Connections {
+            listener,
+            send_buffer: Some(64 * 1024),
+            write_timeout: Duration::from_secs(1),
+        };
+        let _client = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let (accepted, _) = axum::serve::Listener::accept(&mut connections).await;
+        let stream = accepted.get_ref();
+        assert!(
+            stream.nodelay().expect("TCP_NODELAY readable"),
+            "Nagle's algorithm left on: small messages wait for the client's delayed ACK"
+        );
+        // Linux doubles the value asked for (bookkeeping); what matters is that it was set.
+        let send_buffer = socket2::SockRef::from(stream)
+            .send_buffer_size()
+            .expect("SO_SNDBUF readable");
+        assert!(
+            (64 * 1024..=2 * 64 * 1024).contains(&send_buffer),
+            "send buffer {send_buffer} bytes, asked for 65536"
+        );
     }
 }
