@@ -19,7 +19,8 @@ mod stream;
 pub use learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
 pub use registry::{OnFinish, RegistryError, ScanEntry, ScanRegistry};
 pub use report::{
-    Diagnostic, DiagnosticKind, IndicatorValues, OrderedMap, ScanMetrics, ScanReport, ScanResult,
+    Diagnostic, DiagnosticKind, IndicatorValues, OrderedMap, RankedSymbol, ScanMetrics, ScanReport,
+    ScanResult, ScanSummary,
 };
 pub use request::{
     DEFAULT_LOOKBACK_DAYS, GICS_SECTORS, MAX_LOOKBACK_DAYS, RequestError, ScanRequest,

@@ -597,7 +597,7 @@ impl Scanner {
             metrics,
         };
         log.append(
-            Payload::Complete(Box::new(report.clone())),
+            Payload::Complete(Box::new(report.summary())),
             progress.timestamp(),
         );
         Ok(ScanOutcome { report, learning })

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use technic_core::progress::ProgressSnapshot;
 
-use crate::report::{ScanReport, ScanResult};
+use crate::report::{ScanResult, ScanSummary};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
@@ -22,8 +22,8 @@ use crate::report::{ScanReport, ScanResult};
 pub enum Payload {
     Result(Box<ScanResult>),
     Progress(Box<ProgressSnapshot>),
-    /// The final ranking, metrics and stage timings.
-    Complete(Box<ScanReport>),
+    /// The final ranking, diagnostics, metrics and stage timings.
+    Complete(Box<ScanSummary>),
     /// The scan itself failed (one symbol's failure is a diagnostic, never this).
     Error {
         message: String,
@@ -48,8 +48,7 @@ pub struct ScanMessage {
     pub payload: Payload,
     pub metadata: Metadata,
     /// The JSON text, made once on first use and shared by every subscriber: with a thousand
-    /// subscribers, encoding per subscriber (the final report is hundreds of kilobytes) cost more
-    /// than the scan.
+    /// subscribers, encoding per subscriber cost more than the scan.
     #[serde(skip)]
     json: std::sync::OnceLock<Arc<str>>,
 }

@@ -171,16 +171,25 @@
     if (!finished()) model.status = model.stopRequested ? 'stopping' : snapshot.status;
   }
 
-  // The final report is the truth: its results (now ranked, with exact alpha scores) replace the
-  // streamed rows, keeping the seq each row arrived with.
+  // The final word is the truth: the rows become its ranked results (with exact alpha scores),
+  // keeping the seq each row arrived with. A polled report carries the results whole; the final
+  // message names each streamed result's rank and alpha score only. Should a ranked symbol never
+  // have come as a result here, the whole report is fetched instead.
   function finish(report) {
     const streamed = model.rows;
-    model.rows = new Map(report.results.map((r) => [r.symbol, { data: r, seq: streamed.has(r.symbol) ? streamed.get(r.symbol).seq : null }]));
+    const ranked = report.results || report.ranking.map((r) =>
+      streamed.has(r.symbol) ? { ...streamed.get(r.symbol).data, rank: r.rank, alpha_score: r.alpha_score } : null);
+    if (ranked.includes(null)) {
+      if (link.socket) drop(link.socket);
+      poll(link.generation);
+      return;
+    }
+    model.rows = new Map(ranked.map((r) => [r.symbol, { data: r, seq: streamed.has(r.symbol) ? streamed.get(r.symbol).seq : null }]));
     model.rowsVersion += 1;
-    model.final = report;
+    model.final = { ...report, resultCount: ranked.length };
     model.status = report.status;
     const reason = report.stop_reason ? `: ${report.stop_reason}` : '';
-    announce(`Scan ${report.status}${reason}. ${report.results.length} results.`);
+    announce(`Scan ${report.status}${reason}. ${ranked.length} results.`);
   }
 
   function fail(message) {
@@ -579,7 +588,7 @@
       : 'Every symbol was scanned.';
     const m = report.metrics;
     el.summaryUniverse.textContent = `${m.symbols_total} (${m.symbols_scanned} scanned)`;
-    el.summaryResults.textContent = String(report.results.length);
+    el.summaryResults.textContent = String(report.resultCount);
     el.summaryDiagnostics.textContent = `${m.skipped} skipped, ${m.errors} errors`;
     el.summarySignals.textContent = String(m.high_quality_signals);
     el.summaryTtfr.textContent = m.time_to_first_result === null ? 'no result' : seconds(m.time_to_first_result);

@@ -323,10 +323,55 @@ async fn one_scan_is_seen_identically_by_websocket_sse_and_polling() {
         "polling sees the same results"
     );
     let (_, final_body) = server.get(&format!("/scan/results/{id}")).await;
-    assert_eq!(
-        final_body["final"]["results"].as_array().map(Vec::len),
-        Some(ws_results.len())
+    let report = final_body["final"]["results"]
+        .as_array()
+        .expect("final results");
+    assert_eq!(report.len(), ws_results.len());
+    // The final message ranks the results already streamed, as the final report does, without
+    // sending them again.
+    let complete = &ws_messages.last().expect("final message")["data"];
+    assert!(
+        complete.get("results").is_none(),
+        "results sent twice: {complete}"
     );
+    let ranking: Vec<(Value, Value, Value)> = complete["ranking"]
+        .as_array()
+        .expect("ranking")
+        .iter()
+        .map(|r| {
+            (
+                r["symbol"].clone(),
+                r["rank"].clone(),
+                r["alpha_score"].clone(),
+            )
+        })
+        .collect();
+    let reported: Vec<(Value, Value, Value)> = report
+        .iter()
+        .map(|r| {
+            (
+                r["symbol"].clone(),
+                r["rank"].clone(),
+                r["alpha_score"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ranking, reported,
+        "the final message ranks as the report does"
+    );
+    let streamed: std::collections::BTreeSet<&str> = ws_results
+        .iter()
+        .filter_map(|m| m["data"]["symbol"].as_str())
+        .collect();
+    assert!(
+        ranking
+            .iter()
+            .all(|(symbol, _, _)| symbol.as_str().is_some_and(|s| streamed.contains(s))),
+        "every ranked symbol came as a result"
+    );
+    assert_eq!(complete["metrics"], final_body["final"]["metrics"]);
+    assert_eq!(complete["diagnostics"], final_body["final"]["diagnostics"]);
     server.stop().await;
 }
 
