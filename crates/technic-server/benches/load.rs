@@ -611,25 +611,11 @@ async fn run() {
 
     // Every scan computes every symbol: the load of fifty scans with fifty different settings.
     let label = "every scan computing every symbol, round";
-    phase_one(
-        &base,
-        &state,
-        &stalls,
-        baseline,
-        &peak,
-        &format!("{label} 1"),
-    )
-    .await;
-    // The same load again: if memory kept what the first round dropped, it would grow here.
-    phase_one(
-        &base,
-        &state,
-        &stalls,
-        baseline,
-        &peak,
-        &format!("{label} 2"),
-    )
-    .await;
+    // Twice: if memory kept what the first round dropped, it would grow in the second.
+    for round in ["1", "2"] {
+        let label = format!("{label} {round}");
+        phase_one(&base, &state, &stalls, baseline, &peak, &label).await;
+    }
 
     // As `technic serve` runs: scans of the same bars share each symbol's analysis. In the first
     // round the fifty scans share what they compute among themselves; in the second (within the
@@ -645,24 +631,10 @@ async fn run() {
     let baseline = rss_mb();
     peak.store((baseline * 1000.0) as u64, Ordering::Relaxed);
     let label = "analyses shared (as `technic serve` runs)";
-    phase_one(
-        &base,
-        &state,
-        &stalls,
-        baseline,
-        &peak,
-        &format!("{label}, nothing computed before"),
-    )
-    .await;
-    phase_one(
-        &base,
-        &state,
-        &stalls,
-        baseline,
-        &peak,
-        &format!("{label}, a round later"),
-    )
-    .await;
+    for round in ["nothing computed before", "a round later"] {
+        let label = format!("{label}, {round}");
+        phase_one(&base, &state, &stalls, baseline, &peak, &label).await;
+    }
 
     // Phase 2: 1,000 subscribers connect to one scan while it is idle, then it runs.
     let gate = Arc::new((Mutex::new(false), Condvar::new()));

@@ -334,28 +334,20 @@ async fn one_scan_is_seen_identically_by_websocket_sse_and_polling() {
         complete.get("results").is_none(),
         "results sent twice: {complete}"
     );
-    let ranking: Vec<(Value, Value, Value)> = complete["ranking"]
+    let place = |r: &Value| {
+        (
+            r["symbol"].clone(),
+            r["rank"].clone(),
+            r["alpha_score"].clone(),
+        )
+    };
+    let ranking: Vec<_> = complete["ranking"]
         .as_array()
         .expect("ranking")
         .iter()
-        .map(|r| {
-            (
-                r["symbol"].clone(),
-                r["rank"].clone(),
-                r["alpha_score"].clone(),
-            )
-        })
+        .map(place)
         .collect();
-    let reported: Vec<(Value, Value, Value)> = report
-        .iter()
-        .map(|r| {
-            (
-                r["symbol"].clone(),
-                r["rank"].clone(),
-                r["alpha_score"].clone(),
-            )
-        })
-        .collect();
+    let reported: Vec<_> = report.iter().map(place).collect();
     assert_eq!(
         ranking, reported,
         "the final message ranks as the report does"
