@@ -165,8 +165,8 @@ pub struct RankedSymbol {
     pub alpha_score: Option<f64>,
 }
 
-/// What a scan's final (`complete`) message carries: the report less what every subscriber
-/// already has. The results were each streamed as they came, so the ranking names them (symbol,
+/// What a scan's final (`complete`) message carries: the report less what a subscriber of its
+/// results already has. The results were each streamed as they came, so the ranking names them (symbol,
 /// rank, final alpha score) instead of repeating them: with every result whole, the final message
 /// of a 506-symbol scan was 690 KiB, every subscriber of every scan took one at its scan's end,
 /// and fifty scans ending together held the delivery of everything else by up to 80 ms. The whole

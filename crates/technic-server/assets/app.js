@@ -180,7 +180,9 @@
     const ranked = report.results || report.ranking.map((r) =>
       streamed.has(r.symbol) ? { ...streamed.get(r.symbol).data, rank: r.rank, alpha_score: r.alpha_score } : null);
     if (ranked.includes(null)) {
+      // Polled from here on: a reconnection after a failed poll would start past the final message.
       if (link.socket) drop(link.socket);
+      model.streaming = false;
       poll(link.generation);
       return;
     }
@@ -648,7 +650,7 @@
     const change = Number.isFinite(d.change_pct) ? `${d.change_pct > 0 ? '+' : ''}${d.change_pct.toFixed(2)}%` : '—';
     const direction = d.change_pct > 0 ? 'up' : d.change_pct < 0 ? 'down' : 'flat';
     const tier = d.priority_tier || 'none';
-    return `<tr data-symbol="${esc(d.symbol)}" data-seq="${seq ?? ''}" data-signal="${esc(d.signal)}" data-sector="${esc(d.sector)}" data-tier="${esc(tier)}" data-rating="${d.tech_rating}"${d.high_quality ? ' class="hq"' : ''}>
+    return `<tr data-symbol="${esc(d.symbol)}" data-seq="${seq ?? ''}" data-signal="${esc(d.signal)}" data-sector="${esc(d.sector)}" data-tier="${esc(tier)}" data-rating="${d.tech_rating}" data-rank="${d.rank || ''}" data-alpha="${d.alpha_score ?? ''}"${d.high_quality ? ' class="hq"' : ''}>
       <th scope="row" class="sym">${esc(d.symbol)}</th>
       <td class="num">${d.rank ? d.rank : '—'}</td>
       <td class="name" title="${esc(d.name || '')}">${esc(d.name || '')}</td>

@@ -359,9 +359,10 @@ pub async fn ws_results(
     websocket(state, id, query.resume_point(), Carry::All, upgrade)
 }
 
-/// WebSocket of progress and the final message.
+/// WebSocket of progress and the final message. The final message ranks results this stream does
+/// not carry; the results themselves are at the scan's `results_url`.
 #[utoipa::path(get, path = "/scan/ws/{id}", params(("id" = String, Path, description = "Scan id"), FromQuery), responses(
-    (status = 101, description = "Upgraded; text frames carry progress ScanMessages and the final one", body = ScanMessage),
+    (status = 101, description = "Upgraded; text frames carry progress ScanMessages and the final one (its ranking names results this stream does not carry: read them at the scan's results_url)", body = ScanMessage),
     (status = 404, description = "No such scan", body = ErrorBody),
     (status = 422, description = "`from_seq`, `since_seq` or `Last-Event-ID` is not a seq or is past the scan's newest message", body = ErrorBody),
     (status = 426, description = "Not a WebSocket handshake", body = ErrorBody),

@@ -450,6 +450,25 @@ impl Run {
             missing.is_empty() && extra.is_empty(),
             "page rows differ from the server's results: missing {missing:?}, extra {extra:?}"
         );
+        // The final ranking reached every row: the rank and exact alpha score of the server's report.
+        for result in self.server_results() {
+            let symbol = result["symbol"].as_str().expect("symbol");
+            let shown = &self.facts["places"][symbol];
+            assert_eq!(
+                shown[0].as_str(),
+                Some(result["rank"].to_string().as_str()),
+                "{symbol}'s rank on the page"
+            );
+            let alpha = shown[1].as_str().expect("alpha shown");
+            match result["alpha_score"].as_f64() {
+                Some(expected) => assert_eq!(
+                    alpha.parse::<f64>().ok(),
+                    Some(expected),
+                    "{symbol}'s alpha score on the page"
+                ),
+                None => assert_eq!(alpha, "", "{symbol} has no alpha score"),
+            }
+        }
         assert_eq!(self.facts["row_count_total"], rows.len());
         assert_eq!(self.facts["metric_results"], rows.len());
 

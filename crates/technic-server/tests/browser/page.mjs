@@ -56,6 +56,8 @@ function readPage() {
     sectors: rows.map((r) => r.dataset.sector),
     tiers: rows.map((r) => r.dataset.tier),
     ratings: rows.map((r) => Number(r.dataset.rating)),
+    ranks: rows.map((r) => r.dataset.rank),
+    alphas: rows.map((r) => r.dataset.alpha),
     names: rows.map((r) => r.querySelector('td.name').textContent),
     visible: Number(q('row-count').dataset.visible),
     total: Number(q('row-count').dataset.total),
@@ -300,6 +302,8 @@ function finalFacts(end) {
     scan_id: end.scanId,
     status: end.summaryStatus,
     rows: end.symbols,
+    // Each row's rank and alpha score as shown once the scan ended: the final ranking's.
+    places: Object.fromEntries(end.symbols.map((s, i) => [s, [end.ranks[i], end.alphas[i]]])),
     duplicates: duplicates(end.symbols),
     row_count_total: end.total,
     diagnostics: end.diagnostics,
