@@ -169,7 +169,7 @@ pub struct RankedSymbol {
 /// results already has. The results were each streamed as they came, so the ranking names them (symbol,
 /// rank, final alpha score) instead of repeating them: with every result whole, the final message
 /// of a 506-symbol scan was 690 KiB, every subscriber of every scan took one at its scan's end,
-/// and fifty scans ending together held the delivery of everything else by up to 80 ms. The whole
+/// and fifty scans ending together held the delivery of everything else by up to 150 ms. The whole
 /// report stays at the scan's `results_url`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
