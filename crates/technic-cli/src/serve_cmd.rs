@@ -61,7 +61,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let store = open_store(&args.home).await?;
         let address = SocketAddr::new(args.host, args.port);
-        let listener = tokio::net::TcpListener::bind(address).await.with_context(|| format!("listening on {address} (--port / PORT)"))?;
+        let listener = technic_server::bind(address).with_context(|| format!("listening on {address} (--port / PORT)"))?;
         // The bound address, not the asked one: `--port 0` picks a free port and says which.
         let address = listener.local_addr().context("reading the bound address")?;
         let state = AppState::new(Scanner::new(source).with_low_priority_after_first().with_shared_analyses(SHARED_ANALYSES_BYTES), Some(store.clone()), config, tokio::runtime::Handle::current());

@@ -141,18 +141,21 @@ fn process_cpu_seconds() -> f64 {
 
 /// The kernel's TCP counters (`TcpExt` of /proc/net/netstat, the network namespace's, so
 /// loopback's) that tell a delivery stalled in TCP itself: retransmission timeouts (at least
-/// 200 ms each), tail-loss probes, zero-window probes and zero windows advertised.
-fn tcp_stall_counters() -> [u64; 4] {
-    const NAMES: [&str; 4] = [
+/// 200 ms each; a SYN's or SYN-ACK's, one second), tail-loss probes, zero-window probes, zero
+/// windows advertised, and connections a listener had no room for (their handshake is retried a
+/// second later).
+fn tcp_stall_counters() -> [u64; 5] {
+    const NAMES: [&str; 5] = [
         "TCPTimeouts",
         "TCPLossProbes",
         "TCPWinProbe",
         "TCPToZeroWindowAdv",
+        "ListenOverflows",
     ];
     let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
     let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
     let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
-        return [0; 4];
+        return [0; 5];
     };
     let table: std::collections::HashMap<&str, u64> = names
         .split_whitespace()
@@ -544,9 +547,7 @@ async fn start_server(
         scanner
     };
     let state = AppState::new(scanner, store, config, tokio::runtime::Handle::current());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = technic_server::bind("127.0.0.1:0".parse().expect("address")).expect("bind");
     let base = format!("127.0.0.1:{}", listener.local_addr().expect("addr").port());
     tokio::spawn(technic_server::serve(
         listener,
@@ -799,7 +800,7 @@ async fn phase_one(
     let clients_cpu = clients.ran;
     let tcp = {
         let after = tcp_stall_counters();
-        [0, 1, 2, 3].map(|i| after[i].saturating_sub(tcp_before[i]))
+        [0, 1, 2, 3, 4].map(|i| after[i].saturating_sub(tcp_before[i]))
     };
     let steal = steal_seconds() - steal_before;
     let round_stalls = stalls.since(started);
@@ -975,8 +976,8 @@ async fn phase_one(
     );
     println!("| CPU stolen by the hypervisor during the round | {steal:.2} s |");
     println!(
-        "| TCP during the round: retransmission timeouts / tail-loss probes / zero-window probes / zero windows advertised | {} / {} / {} / {} |",
-        tcp[0], tcp[1], tcp[2], tcp[3]
+        "| TCP during the round: retransmission timeouts / tail-loss probes / zero-window probes / zero windows advertised / listen overflows | {} / {} / {} / {} / {} |",
+        tcp[0], tcp[1], tcp[2], tcp[3], tcp[4]
     );
     p50_p99_row("POST /scan/start to first result", &mut first, 1);
     p50_p99_row(

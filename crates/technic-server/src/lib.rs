@@ -133,6 +133,25 @@ pub fn app(state: AppState) -> Router {
     routes::router().with_state(state)
 }
 
+/// How many connections the kernel may hold for `serve` before it accepts them. Tokio's `bind`
+/// asks for 128 (the standard library's value): fifty users who each open a scan and four streams
+/// at once overflowed it, and every connection that did waited for its SYN to be retried a second
+/// later. The kernel caps it at `net.core.somaxconn` (4096 by default since Linux 5.4).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// A listener on `address` for `serve`, with a backlog of `LISTEN_BACKLOG`.
+pub fn bind(address: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As tokio's `bind` does: a restarted server rebinds at once, not after TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serves `state` on `listener` until `shutdown` resolves; then stops every running scan (their
 /// streams end with a final message) and waits for connections to drain.
 pub async fn serve(
@@ -241,6 +260,30 @@ impl axum::serve::Listener for Connections {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn many_connections_at_once_wait_to_be_accepted_instead_of_being_dropped() {
+        let listener = bind("127.0.0.1:0".parse().expect("address")).expect("bind");
+        let address = listener.local_addr().expect("address");
+        // Well above tokio's default backlog (128), within the kernel's cap.
+        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(4096);
+        let clients = 400.min(somaxconn);
+        // Nothing accepts: every connection must complete into the queue. One the queue has no
+        // room for has its SYN dropped and retried a second later, then every two, four…
+        let connects = (0..clients).map(|_| tokio::net::TcpStream::connect(address));
+        let connected = tokio::time::timeout(
+            Duration::from_secs(5),
+            futures_util::future::try_join_all(connects),
+        )
+        .await
+        .expect("connections left waiting: the listen backlog overflowed")
+        .expect("connect");
+        assert_eq!(connected.len(), clients);
+        drop(listener);
+    }
 
     #[tokio::test]
     async fn accepted_connections_send_small_writes_at_once_and_keep_their_send_buffer_bound() {
