@@ -165,12 +165,13 @@ pub struct RankedSymbol {
     pub alpha_score: Option<f64>,
 }
 
-/// What a scan's final (`complete`) message carries: the report less what a subscriber of its
-/// results already has. The results were each streamed as they came, so the ranking names them (symbol,
-/// rank, final alpha score) instead of repeating them: with every result whole, the final message
-/// of a 506-symbol scan was 690 KiB, every subscriber of every scan took one at its scan's end,
-/// and fifty scans ending together held the delivery of everything else by up to 150 ms. The whole
-/// report stays at the scan's `results_url`.
+// The results were each streamed as they came, so the final message names them instead of
+// repeating them: with every result whole, the final message of a 506-symbol scan was 690 KiB,
+// every subscriber of every scan took one at its scan's end, and fifty scans ending together held
+// the delivery of everything else by up to 150 ms (docs/benchmarks.md).
+/// What a scan's final (`complete`) message carries: the ranking of the results already streamed
+/// (symbol, rank, final alpha score), the diagnostics and the metrics. The whole report, results
+/// included, is at the scan's `results_url`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanSummary {
