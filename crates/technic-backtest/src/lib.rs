@@ -49,6 +49,10 @@ pub struct Panel {
     pub factors: Vec<Factor>,
     /// One entry per horizon, ascending by horizon.
     pub forward_returns: Vec<ForwardReturns>,
+    /// Return from each evaluation date's close to the next evaluation date's close (adjusted),
+    /// what a portfolio rebalanced on the dates earns; `NaN` on the last date and where the
+    /// symbol has no close on the next date.
+    pub next_period_returns: Grid,
     /// `signals[date * symbols + symbol]`; `None` where the symbol was not scanned that date.
     pub signals: Vec<Option<SignalCell>>,
     /// Where the numbers came from and what was left out, for the caveats printed with them.
