@@ -45,7 +45,14 @@ pub fn newey_west_std_error(values: &[f64], lags: usize) -> Option<f64> {
             / n as f64
     };
     let lags = lags.min(n - 1);
-    let mut long_run = autocovariance(0);
+    let variance = autocovariance(0);
+    // A series constant up to rounding has no spread to test against: its t-stat would be the
+    // rounding error's, e.g. 10¹⁶.
+    let scale = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if variance.sqrt() <= 1e-12 * scale {
+        return None;
+    }
+    let mut long_run = variance;
     for lag in 1..=lags {
         let weight = 1.0 - lag as f64 / (lags + 1) as f64;
         long_run += 2.0 * weight * autocovariance(lag);
@@ -205,15 +212,14 @@ mod tests {
         let expected = (long_run / 5.0 * 5.0 / 4.0f64).sqrt();
         assert!((newey_west_std_error(&x, 2).unwrap() - expected).abs() < 1e-14);
         // A lag longer than the series is cut to n − 1.
-        assert_eq!(
-            newey_west_std_error(&x, 99),
-            newey_west_std_error(&x, 4)
-        );
+        assert_eq!(newey_west_std_error(&x, 99), newey_west_std_error(&x, 4));
     }
 
     #[test]
     fn newey_west_of_a_constant_is_undefined() {
         assert_eq!(newey_west_std_error(&[0.5, 0.5, 0.5], 1), None);
+        // Constant but for rounding (the mean of 0.1 + 0.2 and 0.3 differ in the last bit).
+        assert_eq!(newey_west_std_error(&[0.1 + 0.2, 0.3, 0.3], 0), None);
         assert_eq!(newey_west_std_error(&[0.5], 0), None);
     }
 

@@ -139,6 +139,8 @@ pub struct HorizonDate {
     /// Names with both a factor value and a forward return.
     pub names: usize,
     pub ic: Option<f64>,
+    /// Whether the names could be cut into quantiles that date (enough names, distinct edges).
+    pub quantiles_formed: bool,
     /// Mean forward return of the top and bottom quantiles, and of the whole universe.
     pub top_return: Option<f64>,
     pub bottom_return: Option<f64>,

@@ -13,11 +13,11 @@ use technic_backtest::{
 };
 
 const SYMBOLS: [&str; 61] = [
-    "AAPL", "MSFT", "KO", "XOM", "JNJ", "PG", "WMT", "JPM", "BAC", "C", "GE", "IBM", "INTC", "CSCO",
-    "ORCL", "PFE", "MRK", "T", "VZ", "CVX", "HD", "MCD", "DIS", "NKE", "MMM", "CAT", "BA", "HON",
-    "UNP", "UPS", "GS", "MS", "AMZN", "GOOGL", "NVDA", "AMD", "TXN", "QCOM", "ADBE", "CRM", "NFLX",
-    "TSLA", "FB", "V", "MA", "PYPL", "ABBV", "CARR", "OTIS", "VTRS", "ABMD", "LLY", "AMGN", "GILD",
-    "BMY", "COST", "TGT", "LOW", "SBUX", "F", "GM",
+    "AAPL", "MSFT", "KO", "XOM", "JNJ", "PG", "WMT", "JPM", "BAC", "C", "GE", "IBM", "INTC",
+    "CSCO", "ORCL", "PFE", "MRK", "T", "VZ", "CVX", "HD", "MCD", "DIS", "NKE", "MMM", "CAT", "BA",
+    "HON", "UNP", "UPS", "GS", "MS", "AMZN", "GOOGL", "NVDA", "AMD", "TXN", "QCOM", "ADBE", "CRM",
+    "NFLX", "TSLA", "FB", "V", "MA", "PYPL", "ABBV", "CARR", "OTIS", "VTRS", "ABMD", "LLY", "AMGN",
+    "GILD", "BMY", "COST", "TGT", "LOW", "SBUX", "F", "GM",
 ];
 const HORIZONS: [usize; 4] = [1, 5, 21, 63];
 const FACTORS: [&str; 4] = ["momentum_21", "reversal_5", "random", "momentum_ties"];
@@ -36,7 +36,10 @@ fn alphalens_available() -> bool {
         .is_ok_and(|s| s.success());
     if !ok {
         let message = "the Python package alphalens-reloaded is not importable (pip install -r requirements-test.txt)";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "CI: {message}");
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI: {message}"
+        );
         eprintln!("SKIPPED alphalens_reference: {message}");
     }
     ok
@@ -60,7 +63,8 @@ fn read_closes(dir: &Path) -> Closes {
     let mut calendar = BTreeSet::new();
     for symbol in SYMBOLS {
         let path = dir.join(format!("{symbol}.csv"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let mut closes = HashMap::new();
         for line in text.lines().skip(1) {
             let fields: Vec<&str> = line.split(',').collect();
@@ -73,9 +77,17 @@ fn read_closes(dir: &Path) -> Closes {
     let calendar: Vec<NaiveDate> = calendar.into_iter().collect();
     let by_symbol = series
         .iter()
-        .map(|closes| calendar.iter().map(|d| closes.get(d).copied().unwrap_or(f64::NAN)).collect())
+        .map(|closes| {
+            calendar
+                .iter()
+                .map(|d| closes.get(d).copied().unwrap_or(f64::NAN))
+                .collect()
+        })
         .collect();
-    Closes { calendar, by_symbol }
+    Closes {
+        calendar,
+        by_symbol,
+    }
 }
 
 /// A deterministic uniform number in [0, 1) per cell (splitmix64).
@@ -104,17 +116,36 @@ fn build_panel(closes: &Closes) -> Panel {
         let mut values = Vec::with_capacity(eval.len() * SYMBOLS.len());
         for (d, &i) in eval.iter().enumerate() {
             for c in &closes.by_symbol {
-                values.push(if c[i].is_finite() { f(d, i, c) } else { f64::NAN });
+                values.push(if c[i].is_finite() {
+                    f(d, i, c)
+                } else {
+                    f64::NAN
+                });
             }
         }
         Grid { values }
     };
-    let momentum = |_: usize, i: usize, c: &[f64]| if i >= 21 { change(c, i - 21, i) } else { f64::NAN };
+    let momentum = |_: usize, i: usize, c: &[f64]| {
+        if i >= 21 {
+            change(c, i - 21, i)
+        } else {
+            f64::NAN
+        }
+    };
     let factors = vec![
-        Factor { name: FACTORS[0].into(), values: cells(&momentum) },
+        Factor {
+            name: FACTORS[0].into(),
+            values: cells(&momentum),
+        },
         Factor {
             name: FACTORS[1].into(),
-            values: cells(&|_, i, c| if i >= 5 { -change(c, i - 5, i) } else { f64::NAN }),
+            values: cells(&|_, i, c| {
+                if i >= 5 {
+                    -change(c, i - 5, i)
+                } else {
+                    f64::NAN
+                }
+            }),
         },
         Factor {
             name: FACTORS[2].into(),
@@ -131,12 +162,19 @@ fn build_panel(closes: &Closes) -> Panel {
         .map(|cell| {
             let (d, s) = (cell / SYMBOLS.len(), cell % SYMBOLS.len());
             let present = closes.by_symbol[s][eval[d]].is_finite();
-            if present { uniform(cell as u64) } else { f64::NAN }
+            if present {
+                uniform(cell as u64)
+            } else {
+                f64::NAN
+            }
         })
         .collect();
     let forward_returns = HORIZONS
         .iter()
-        .map(|&h| ForwardReturns { horizon: h, values: cells(&|_, i, c| change(c, i, i + h)) })
+        .map(|&h| ForwardReturns {
+            horizon: h,
+            values: cells(&|_, i, c| change(c, i, i + h)),
+        })
         .collect();
     let next_period_returns = cells(&|d, i, c| match eval.get(d + 1) {
         Some(&next) => change(c, i, next),
@@ -158,7 +196,11 @@ fn build_panel(closes: &Closes) -> Panel {
 }
 
 fn cell(value: f64) -> String {
-    if value.is_finite() { format!("{value:?}") } else { String::new() }
+    if value.is_finite() {
+        format!("{value:?}")
+    } else {
+        String::new()
+    }
 }
 
 fn write_panel(panel: &Panel, path: &Path) {
@@ -189,11 +231,18 @@ fn write_panel(panel: &Panel, path: &Path) {
 /// Rows of a reference CSV, header skipped; an empty cell parses to NaN.
 fn rows(dir: &Path, file: &str) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(dir.join(file)).expect("reference written");
-    text.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect()
+    text.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
 }
 
 fn number(text: &str) -> f64 {
-    if text.is_empty() { f64::NAN } else { text.parse().expect("a number") }
+    if text.is_empty() {
+        f64::NAN
+    } else {
+        text.parse().expect("a number")
+    }
 }
 
 fn close(ours: Option<f64>, theirs: f64) -> bool {
@@ -206,8 +255,11 @@ fn close(ours: Option<f64>, theirs: f64) -> bool {
 fn run_alphalens(panel: &Panel, report: &Report, quantiles: usize, dir: &Path) {
     let input = dir.join("panel.csv");
     write_panel(panel, &input);
-    let lags: Vec<String> =
-        report.factors[0].horizons.iter().map(|h| h.newey_west_lags.to_string()).collect();
+    let lags: Vec<String> = report.factors[0]
+        .horizons
+        .iter()
+        .map(|h| h.newey_west_lags.to_string())
+        .collect();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/alphalens_reference.py");
     let status = Command::new(python())
         .arg(&script)
@@ -225,10 +277,20 @@ fn run_alphalens(panel: &Panel, report: &Report, quantiles: usize, dir: &Path) {
 }
 
 fn compare(report: &Report, dir: &Path) {
-    let factor = |name: &str| report.factors.iter().find(|f| f.name == name).expect("factor");
+    let factor = |name: &str| {
+        report
+            .factors
+            .iter()
+            .find(|f| f.name == name)
+            .expect("factor")
+    };
     let horizon = |name: &str, h: &str| {
         let h: usize = h.parse().unwrap();
-        factor(name).horizons.iter().find(|r| r.horizon == h).expect("horizon")
+        factor(name)
+            .horizons
+            .iter()
+            .find(|r| r.horizon == h)
+            .expect("horizon")
     };
 
     // The IC of every date alphalens has; technic also keeps the IC of dates whose tied
@@ -237,15 +299,33 @@ fn compare(report: &Report, dir: &Path) {
     for row in rows(dir, "ic.csv") {
         let h = horizon(&row[0], &row[1]);
         let date: NaiveDate = row[2].parse().unwrap();
-        let ours = h.series.iter().find(|d| d.date == date).expect("date in the series");
-        assert!(close(ours.ic, number(&row[3])), "IC {} {}d {date}: {:?} vs {}", row[0], row[1], ours.ic, row[3]);
+        let ours = h
+            .series
+            .iter()
+            .find(|d| d.date == date)
+            .expect("date in the series");
+        assert!(
+            close(ours.ic, number(&row[3])),
+            "IC {} {}d {date}: {:?} vs {}",
+            row[0],
+            row[1],
+            ours.ic,
+            row[3]
+        );
         *seen.entry((row[0].clone(), row[1].clone())).or_default() += 1;
     }
     for f in &report.factors {
         for h in &f.horizons {
-            let theirs = seen.get(&(f.name.clone(), h.horizon.to_string())).copied().unwrap_or(0);
+            let theirs = seen
+                .get(&(f.name.clone(), h.horizon.to_string()))
+                .copied()
+                .unwrap_or(0);
             let ours_with_quantiles = h.series.iter().filter(|d| d.top_return.is_some()).count();
-            assert_eq!(theirs, ours_with_quantiles, "{} {}d: the dates alphalens binned", f.name, h.horizon);
+            assert_eq!(
+                theirs, ours_with_quantiles,
+                "{} {}d: the dates alphalens binned",
+                f.name, h.horizon
+            );
             assert_eq!(
                 h.ic.dates,
                 theirs + h.skipped.tied_quantile_edges,
@@ -257,24 +337,63 @@ fn compare(report: &Report, dir: &Path) {
     }
 
     let quantile_rows = rows(dir, "quantiles.csv");
-    assert_eq!(quantile_rows.len(), FACTORS.len() * HORIZONS.len() * report.quantiles);
+    assert_eq!(
+        quantile_rows.len(),
+        FACTORS.len() * HORIZONS.len() * report.quantiles
+    );
     for row in quantile_rows {
         let h = horizon(&row[0], &row[1]);
         let q = &h.quantiles[row[2].parse::<usize>().unwrap() - 1];
         let what = format!("{} {}d quantile {}", row[0], row[1], row[2]);
-        assert!(close(q.mean_return, number(&row[3])), "{what} mean: {:?} vs {}", q.mean_return, row[3]);
-        assert!(close(q.mean_excess, number(&row[4])), "{what} demeaned: {:?} vs {}", q.mean_excess, row[4]);
-        assert!(close(q.excess_std_error, number(&row[5])), "{what} std error: {:?} vs {}", q.excess_std_error, row[5]);
+        assert!(
+            close(q.mean_return, number(&row[3])),
+            "{what} mean: {:?} vs {}",
+            q.mean_return,
+            row[3]
+        );
+        assert!(
+            close(q.mean_excess, number(&row[4])),
+            "{what} demeaned: {:?} vs {}",
+            q.mean_excess,
+            row[4]
+        );
+        assert!(
+            close(q.excess_std_error, number(&row[5])),
+            "{what} std error: {:?} vs {}",
+            q.excess_std_error,
+            row[5]
+        );
     }
 
     let mut turnover_dates = 0;
     for row in rows(dir, "turnover.csv") {
         let date: NaiveDate = row[1].parse().unwrap();
-        let ours = factor(&row[0]).turnover.series.iter().find(|d| d.date == date).expect("date");
-        assert!(close(ours.value, number(&row[2])), "turnover {} {date}: {:?} vs {}", row[0], ours.value, row[2]);
+        let ours = factor(&row[0])
+            .turnover
+            .series
+            .iter()
+            .find(|d| d.date == date)
+            .expect("date");
+        assert!(
+            close(ours.value, number(&row[2])),
+            "turnover {} {date}: {:?} vs {}",
+            row[0],
+            ours.value,
+            row[2]
+        );
         turnover_dates += usize::from(!row[2].is_empty());
     }
-    let ours: usize = report.factors.iter().map(|f| f.turnover.series.iter().filter(|d| d.value.is_some()).count()).sum();
+    let ours: usize = report
+        .factors
+        .iter()
+        .map(|f| {
+            f.turnover
+                .series
+                .iter()
+                .filter(|d| d.value.is_some())
+                .count()
+        })
+        .sum();
     assert_eq!(ours, turnover_dates, "turnover on the same dates");
 
     // The t-stats are comparable where both kept the same IC dates.
@@ -283,7 +402,14 @@ fn compare(report: &Report, dir: &Path) {
         if h.skipped.tied_quantile_edges > 0 {
             continue;
         }
-        assert!(close(h.ic.t_stat, number(&row[2])), "NW t {} {}d: {:?} vs {}", row[0], row[1], h.ic.t_stat, row[2]);
+        assert!(
+            close(h.ic.t_stat, number(&row[2])),
+            "NW t {} {}d: {:?} vs {}",
+            row[0],
+            row[1],
+            h.ic.t_stat,
+            row[2]
+        );
     }
 }
 
@@ -296,7 +422,10 @@ fn ic_quantile_returns_and_turnover_equal_alphalens() {
     let panel = build_panel(&closes);
     assert!(panel.dates.len() > 200, "month-ends 2004–2021");
     for quantiles in [5, 10] {
-        let options = StatsOptions { quantiles, ..StatsOptions::default() };
+        let options = StatsOptions {
+            quantiles,
+            ..StatsOptions::default()
+        };
         let report = analyse(&panel, &options).expect("analyse");
         // The 63-day horizon overlaps the next two month-ends: the t-stat must use lags.
         assert_eq!(report.factors[0].horizons[3].newey_west_lags, 2);
@@ -305,7 +434,10 @@ fn ic_quantile_returns_and_turnover_equal_alphalens() {
         compare(&report, dir.path());
         if quantiles == 10 {
             let ties = &report.factors[3].horizons[0].skipped;
-            assert!(ties.tied_quantile_edges > 0, "the tied factor exercises dates alphalens cannot bin");
+            assert!(
+                ties.tied_quantile_edges > 0,
+                "the tied factor exercises dates alphalens cannot bin"
+            );
         }
     }
 }

@@ -63,7 +63,10 @@ pub fn caveats(report: &Report) -> Vec<String> {
 
 fn factor_caveats(factor: &FactorReport) -> Vec<String> {
     let mut out = Vec::new();
-    let no_value = factor.horizons.first().map_or(0, |h| h.dropped.no_factor_value);
+    let no_value = factor
+        .horizons
+        .first()
+        .map_or(0, |h| h.dropped.no_factor_value);
     if no_value > 0 {
         out.push(format!(
             "{}: {} scanned symbol-dates have no value (left out of its statistics).",
@@ -82,19 +85,30 @@ fn factor_caveats(factor: &FactorReport) -> Vec<String> {
         }
         let s = &h.skipped;
         if s.too_few_names > 0 {
-            parts.push(format!("{} dates with fewer names than quantiles skipped", s.too_few_names));
+            parts.push(format!(
+                "{} with fewer names than quantiles skipped",
+                dates(s.too_few_names)
+            ));
         }
         if s.constant > 0 {
-            parts.push(format!("{} dates with constant values have no IC", s.constant));
+            parts.push(format!(
+                "{} with constant values without an IC",
+                dates(s.constant)
+            ));
         }
         if s.tied_quantile_edges > 0 {
             parts.push(format!(
-                "{} dates whose tied values make quantile edges coincide have no quantiles",
-                s.tied_quantile_edges
+                "{} whose tied values make quantile edges coincide without quantiles",
+                dates(s.tied_quantile_edges)
             ));
         }
         if !parts.is_empty() {
-            out.push(format!("{} at {}d: {}.", factor.name, h.horizon, parts.join("; ")));
+            out.push(format!(
+                "{} at {}d: {}.",
+                factor.name,
+                h.horizon,
+                parts.join("; ")
+            ));
         }
     }
     if factor.portfolio.missing_returns > 0 {
@@ -117,4 +131,12 @@ pub fn thousands(n: usize) -> String {
         out.push(c);
     }
     out
+}
+
+fn dates(n: usize) -> String {
+    if n == 1 {
+        "1 date".into()
+    } else {
+        format!("{} dates", thousands(n))
+    }
 }
