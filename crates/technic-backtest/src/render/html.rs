@@ -243,6 +243,11 @@ fn line_chart(
         area.draw(&Text::new("no data", (20, 20), ("sans-serif", 14)))?;
         return Ok(());
     };
+    let short_span = x_range.end - x_range.start < 4.0;
+    let y_decimals = decimals_for(
+        y_range.end - y_range.start,
+        if as_share { 100.0 } else { 1.0 },
+    );
     let mut chart = ChartBuilder::on(area)
         .margin(10)
         .x_label_area_size(28)
@@ -251,12 +256,12 @@ fn line_chart(
     chart
         .configure_mesh()
         .x_labels(10)
-        .x_label_formatter(&|x| format!("{x:.0}"))
+        .x_label_formatter(&|x| year_label(*x, short_span))
         .y_label_formatter(&|y| {
             if as_share {
-                format!("{:.0}%", y * 100.0)
+                format!("{:.*}%", y_decimals, y * 100.0)
             } else {
-                format!("{y:.2}")
+                format!("{y:.y_decimals$}")
             }
         })
         .light_line_style(WHITE.mix(0.0))
@@ -330,6 +335,27 @@ fn ranges<'a>(
         lo - pad..hi + pad
     };
     Some((pad(x0, x1), pad(y0, y1)))
+}
+
+/// Enough decimals for about ten distinct labels over `span` (in units of `1 / scale`).
+fn decimals_for(span: f64, scale: f64) -> usize {
+    let step = span * scale / 10.0;
+    if step.is_finite() && step > 0.0 {
+        (-step.log10().floor()).clamp(0.0, 6.0) as usize
+    } else {
+        2
+    }
+}
+
+/// An x-axis label: the year, or year and month when the chart spans only a few years.
+fn year_label(x: f64, with_month: bool) -> String {
+    let year = x.floor();
+    if with_month {
+        let month = (((x - year) * 12.0).floor() as u32 + 1).min(12);
+        format!("{year:.0}-{month:02}")
+    } else {
+        format!("{x:.0}")
+    }
 }
 
 /// A date as a year with a fraction, the x axis of every time chart.
