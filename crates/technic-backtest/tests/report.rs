@@ -308,3 +308,24 @@ fn bad_panels_and_options_are_refused_by_name() {
     empty.symbols.clear();
     check(&empty, &options(), "no symbols");
 }
+
+#[test]
+fn absurd_values_are_reported_not_panicked_on() {
+    let mut absurd = panel(true);
+    for (i, v) in absurd.factors[0].values.values.iter_mut().enumerate() {
+        *v = [f64::MAX, -f64::MAX, f64::INFINITY, 0.0, f64::MIN_POSITIVE][i % 5];
+    }
+    for (i, v) in absurd.next_period_returns.values.iter_mut().enumerate() {
+        *v = [1e300, -1.0, -0.999_999, f64::NEG_INFINITY][i % 4];
+    }
+    absurd.forward_returns[0]
+        .values
+        .values
+        .iter_mut()
+        .for_each(|v| *v *= 1e305);
+    let report = analyse(&absurd, &options()).unwrap();
+    assert!(render_table(&report).contains("Rank IC"));
+    assert!(render_html(&report).ends_with("</html>\n"));
+    assert_eq!(render_csv(&report).lines().count(), 1 + DATES);
+    serde_json::to_string(&report).expect("serializes");
+}

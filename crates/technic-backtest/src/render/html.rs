@@ -292,7 +292,13 @@ fn line_chart(
 fn bar_chart(area: &DrawingArea<SVGBackend, Shift>, values: &[f64]) -> DrawResult {
     area.fill(&WHITE)?;
     let largest = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let half = if largest > 0.0 { largest * 1.1 } else { 0.001 };
+    let half = if largest > 0.0 && (largest * 2.2).is_finite() {
+        largest * 1.1
+    } else if largest > 0.0 {
+        largest
+    } else {
+        0.001
+    };
     let mut chart = ChartBuilder::on(area)
         .margin(10)
         .x_label_area_size(28)
@@ -325,6 +331,10 @@ fn ranges<'a>(
         });
     }
     let (x0, x1, y0, y1) = bounds?;
+    // plotters cannot lay out an axis whose span overflows (absurd returns compound to that).
+    if !((x1 - x0).is_finite() && (y1 - y0).is_finite()) {
+        return None;
+    }
     let pad = |lo: f64, hi: f64| {
         let span = hi - lo;
         let pad = if span > 0.0 {
