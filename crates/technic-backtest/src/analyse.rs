@@ -180,9 +180,14 @@ fn sorted_finite(values: &[f64], symbols: usize) -> Vec<Vec<usize>> {
     values
         .chunks(symbols)
         .map(|row| {
-            let mut order: Vec<usize> = (0..symbols).filter(|&s| row[s].is_finite()).collect();
-            order.sort_by(|&a, &b| row[a].total_cmp(&row[b]).then(a.cmp(&b)));
-            order
+            // Sorting (value, index) pairs keeps the comparisons in cache, unlike indices into
+            // the row; a daily backtest sorts every factor and horizon on every date.
+            let mut pairs: Vec<(f64, usize)> = (0..symbols)
+                .filter(|&s| row[s].is_finite())
+                .map(|s| (row[s], s))
+                .collect();
+            pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            pairs.into_iter().map(|(_, s)| s).collect()
         })
         .collect()
 }

@@ -55,26 +55,10 @@ pub(crate) fn signal_groups(
     horizon: usize,
     lags: usize,
 ) -> SignalGroups {
-    let groups = Group::all()
-        .into_iter()
-        .map(|group| group_stats(group, signals, returns, symbols, lags))
-        .collect();
-    SignalGroups {
-        horizon,
-        newey_west_lags: lags,
-        groups,
-    }
-}
-
-fn group_stats(
-    group: Group,
-    signals: &[Option<SignalCell>],
-    returns: &[f64],
-    symbols: usize,
-    lags: usize,
-) -> SignalGroupStats {
-    let (mut excesses, mut hits, mut members, mut flagged, mut scanned_dates) =
-        (Vec::new(), 0usize, 0usize, 0usize, 0usize);
+    let groups = Group::all();
+    let mut tallies: Vec<Tally> = groups.iter().map(|_| Tally::default()).collect();
+    let mut scanned_dates = 0usize;
+    // One pass per date for every group: a daily backtest has thousands of dates.
     for (cells, row) in signals.chunks(symbols).zip(returns.chunks(symbols)) {
         let scanned: Vec<(SignalCell, f64)> = cells
             .iter()
@@ -85,37 +69,76 @@ fn group_stats(
             continue;
         }
         scanned_dates += 1;
-        flagged += scanned.iter().filter(|(c, _)| group.contains(*c)).count();
         let universe: Vec<f64> = scanned
             .iter()
             .map(|&(_, r)| r)
             .filter(|r| r.is_finite())
             .collect();
-        let Some(universe_mean) = mean(&universe) else {
-            continue;
-        };
-        let in_group: Vec<f64> = scanned
-            .iter()
-            .filter(|(c, r)| group.contains(*c) && r.is_finite())
-            .map(|&(_, r)| r)
-            .collect();
-        if let Some(group_mean) = mean(&in_group) {
-            excesses.push(group_mean - universe_mean);
-            hits += in_group.iter().filter(|&&r| r > universe_mean).count();
-            members += in_group.len();
+        let universe_mean = mean(&universe);
+        for (group, tally) in groups.iter().zip(&mut tallies) {
+            tally.add_date(*group, &scanned, universe_mean);
         }
     }
-    SignalGroupStats {
-        group: group.name(),
-        dates: excesses.len(),
-        mean_excess: mean(&excesses),
-        t_stat: newey_west_t(&excesses, lags),
-        hit_rate: (members > 0).then(|| hits as f64 / members as f64),
-        mean_count: if scanned_dates == 0 {
-            0.0
-        } else {
-            flagged as f64 / scanned_dates as f64
-        },
+    SignalGroups {
+        horizon,
+        newey_west_lags: lags,
+        groups: groups
+            .iter()
+            .zip(tallies)
+            .map(|(group, tally)| tally.stats(group.name(), scanned_dates, lags))
+            .collect(),
+    }
+}
+
+/// One group's running counts over the dates.
+#[derive(Default)]
+struct Tally {
+    excesses: Vec<f64>,
+    hits: usize,
+    members: usize,
+    flagged: usize,
+}
+
+impl Tally {
+    fn add_date(
+        &mut self,
+        group: Group,
+        scanned: &[(SignalCell, f64)],
+        universe_mean: Option<f64>,
+    ) {
+        let mut sum = 0.0;
+        let mut with_return = Vec::new();
+        for &(_, r) in scanned.iter().filter(|(c, _)| group.contains(*c)) {
+            self.flagged += 1;
+            if r.is_finite() {
+                sum += r;
+                with_return.push(r);
+            }
+        }
+        let Some(universe_mean) = universe_mean else {
+            return;
+        };
+        if !with_return.is_empty() {
+            self.excesses
+                .push(sum / with_return.len() as f64 - universe_mean);
+            self.hits += with_return.iter().filter(|&&r| r > universe_mean).count();
+            self.members += with_return.len();
+        }
+    }
+
+    fn stats(self, group: String, scanned_dates: usize, lags: usize) -> SignalGroupStats {
+        SignalGroupStats {
+            group,
+            dates: self.excesses.len(),
+            mean_excess: mean(&self.excesses),
+            t_stat: newey_west_t(&self.excesses, lags),
+            hit_rate: (self.members > 0).then(|| self.hits as f64 / self.members as f64),
+            mean_count: if scanned_dates == 0 {
+                0.0
+            } else {
+                self.flagged as f64 / scanned_dates as f64
+            },
+        }
     }
 }
 
