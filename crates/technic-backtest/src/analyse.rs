@@ -5,90 +5,44 @@ use chrono::{Datelike, NaiveDate, Weekday};
 use crate::arith::qcut_probabilities;
 use crate::factor::{CrossSectionInput, HorizonInputs, Scratch, cross_section, horizon_report};
 use crate::portfolio::{PortfolioInputs, long_portfolio, top_quantile, turnover};
-use crate::report::{DroppedCells, FactorReport, Report};
+use crate::report::{DroppedCells, FactorReport, HorizonReport, Report};
 use crate::signals::{selectivity, signal_groups};
-use crate::{Panel, StatsError, StatsOptions};
+use crate::{Factor, ForwardReturns, Panel, StatsError, StatsOptions};
 
 /// The statistics of every factor at every horizon. A value that is not finite (NaN or ±∞)
 /// counts as missing wherever it appears: that symbol-date is dropped from the computations
 /// that need it, as alphalens' `dropna` does.
 pub fn analyse(panel: &Panel, options: &StatsOptions) -> Result<Report, StatsError> {
     validate(panel, options)?;
-    let symbols = panel.symbols.len();
-    let spacing = median_weekday_spacing(&panel.dates);
-    let probabilities = qcut_probabilities(options.quantiles);
     let mut splits = options.splits.clone();
     splits.sort();
     splits.dedup();
-
-    // Each date's names sorted by forward return, once per horizon.
-    let return_orders: Vec<Vec<Vec<usize>>> = panel
-        .forward_returns
-        .iter()
-        .map(|r| sorted_finite(&r.values.values, symbols))
-        .collect();
-    let mut scratch = Scratch::new(symbols);
+    let context = Context {
+        panel,
+        options,
+        symbols: panel.symbols.len(),
+        spacing: median_weekday_spacing(&panel.dates),
+        probabilities: qcut_probabilities(options.quantiles),
+        splits,
+        // Each date's names sorted by forward return, once per horizon.
+        return_orders: panel
+            .forward_returns
+            .iter()
+            .map(|r| sorted_finite(&r.values.values, panel.symbols.len()))
+            .collect(),
+    };
+    let mut scratch = Scratch::new(context.symbols);
     let factors = panel
         .factors
         .iter()
-        .map(|factor| {
-            let factor_orders = sorted_finite(&factor.values.values, symbols);
-            let horizons = panel
-                .forward_returns
-                .iter()
-                .zip(&return_orders)
-                .map(|(returns, return_order)| {
-                    let cells = |d: usize| d * symbols..(d + 1) * symbols;
-                    let outcomes = (0..panel.dates.len())
-                        .map(|d| {
-                            let input = CrossSectionInput {
-                                factor: &factor.values.values[cells(d)],
-                                returns: &returns.values.values[cells(d)],
-                                factor_order: &factor_orders[d],
-                                return_order: &return_order[d],
-                            };
-                            cross_section(&input, options.quantiles, &probabilities, &mut scratch)
-                        })
-                        .collect();
-                    horizon_report(HorizonInputs {
-                        horizon: returns.horizon,
-                        lags: newey_west_lags(returns.horizon, spacing),
-                        quantiles: options.quantiles,
-                        dates: &panel.dates,
-                        splits: &splits,
-                        outcomes,
-                        dropped: dropped_cells(
-                            panel,
-                            &factor.values.values,
-                            &returns.values.values,
-                        ),
-                    })
-                })
-                .collect();
-            let tops: Vec<Option<Vec<usize>>> = factor_orders
-                .iter()
-                .enumerate()
-                .map(|(d, order)| {
-                    let row = &factor.values.values[d * symbols..(d + 1) * symbols];
-                    top_quantile(row, order, options.quantiles, &probabilities)
-                })
-                .collect();
-            FactorReport {
-                name: factor.name.clone(),
-                horizons,
-                turnover: turnover(&panel.dates, &tops, symbols, options.quantiles),
-                portfolio: long_portfolio(&PortfolioInputs {
-                    dates: &panel.dates,
-                    symbols,
-                    factor: &factor.values.values,
-                    next_period_returns: &panel.next_period_returns.values,
-                    tops: &tops,
-                    cost_bps: options.cost_bps,
-                }),
-            }
-        })
+        .map(|factor| context.factor_report(factor, &mut scratch))
         .collect();
-
+    let Context {
+        symbols,
+        spacing,
+        splits,
+        ..
+    } = context;
     Ok(Report {
         dates: panel.dates.clone(),
         symbols,
@@ -108,6 +62,92 @@ pub fn analyse(panel: &Panel, options: &StatsOptions) -> Result<Report, StatsErr
             .collect(),
         selectivity: selectivity(&panel.dates, &panel.signals, symbols),
     })
+}
+
+/// What every factor's statistics share.
+struct Context<'a> {
+    panel: &'a Panel,
+    options: &'a StatsOptions,
+    symbols: usize,
+    spacing: usize,
+    probabilities: Vec<f64>,
+    splits: Vec<NaiveDate>,
+    return_orders: Vec<Vec<Vec<usize>>>,
+}
+
+impl Context<'_> {
+    fn cells(&self, date: usize) -> std::ops::Range<usize> {
+        date * self.symbols..(date + 1) * self.symbols
+    }
+
+    fn factor_report(&self, factor: &Factor, scratch: &mut Scratch) -> FactorReport {
+        let factor_orders = sorted_finite(&factor.values.values, self.symbols);
+        let horizons = self
+            .panel
+            .forward_returns
+            .iter()
+            .zip(&self.return_orders)
+            .map(|(returns, return_orders)| {
+                self.horizon_report(factor, &factor_orders, returns, return_orders, scratch)
+            })
+            .collect();
+        let tops: Vec<Option<Vec<usize>>> = factor_orders
+            .iter()
+            .enumerate()
+            .map(|(d, order)| {
+                let row = &factor.values.values[self.cells(d)];
+                top_quantile(row, order, self.options.quantiles, &self.probabilities)
+            })
+            .collect();
+        FactorReport {
+            name: factor.name.clone(),
+            horizons,
+            turnover: turnover(
+                &self.panel.dates,
+                &tops,
+                self.symbols,
+                self.options.quantiles,
+            ),
+            portfolio: long_portfolio(&PortfolioInputs {
+                dates: &self.panel.dates,
+                symbols: self.symbols,
+                factor: &factor.values.values,
+                next_period_returns: &self.panel.next_period_returns.values,
+                tops: &tops,
+                cost_bps: self.options.cost_bps,
+            }),
+        }
+    }
+
+    fn horizon_report(
+        &self,
+        factor: &Factor,
+        factor_orders: &[Vec<usize>],
+        returns: &ForwardReturns,
+        return_orders: &[Vec<usize>],
+        scratch: &mut Scratch,
+    ) -> HorizonReport {
+        let outcomes = (0..self.panel.dates.len())
+            .map(|d| {
+                let input = CrossSectionInput {
+                    factor: &factor.values.values[self.cells(d)],
+                    returns: &returns.values.values[self.cells(d)],
+                    factor_order: &factor_orders[d],
+                    return_order: &return_orders[d],
+                };
+                cross_section(&input, self.options.quantiles, &self.probabilities, scratch)
+            })
+            .collect();
+        horizon_report(HorizonInputs {
+            horizon: returns.horizon,
+            lags: newey_west_lags(returns.horizon, self.spacing),
+            quantiles: self.options.quantiles,
+            dates: &self.panel.dates,
+            splits: &self.splits,
+            outcomes,
+            dropped: dropped_cells(self.panel, &factor.values.values, &returns.values.values),
+        })
+    }
 }
 
 /// Every shape the statistics rely on, checked once so that nothing after can index out of
