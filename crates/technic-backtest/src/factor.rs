@@ -225,7 +225,11 @@ pub(crate) fn horizon_report(inputs: HorizonInputs) -> HorizonReport {
         dropped,
     } = inputs;
     let skipped = SkippedDates {
-        too_few_names: outcomes.iter().filter(|o| o.too_few).count(),
+        empty: outcomes
+            .iter()
+            .filter(|o| o.too_few && o.names == 0)
+            .count(),
+        too_few_names: outcomes.iter().filter(|o| o.too_few && o.names > 0).count(),
         constant: outcomes.iter().filter(|o| o.constant).count(),
         tied_quantile_edges: outcomes.iter().filter(|o| o.tied_edges).count(),
     };

@@ -113,7 +113,10 @@ pub struct SpreadStats {
 /// Dates left out of a factor's statistics at one horizon, by reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SkippedDates {
-    /// Fewer names with both a factor value and a forward return than quantiles: no IC, no
+    /// No name had both a factor value and a forward return (e.g. dates whose horizon reaches
+    /// past the end of the data).
+    pub empty: usize,
+    /// Fewer (but some) names with both a factor value and a forward return than quantiles: no IC, no
     /// quantiles.
     pub too_few_names: usize,
     /// Every name had the same factor value or the same return: the rank IC is undefined.

@@ -149,7 +149,7 @@ proptest! {
                 let bucketed: f64 = h.quantiles.iter().map(|q| q.mean_count).sum::<f64>() * formed_dates as f64;
                 prop_assert!((bucketed - formed_names as f64).abs() < 1e-9, "{} vs {}", bucketed, formed_names);
                 prop_assert_eq!(
-                    h.skipped.too_few_names + formed_dates + h.skipped.tied_quantile_edges,
+                    h.skipped.empty + h.skipped.too_few_names + formed_dates + h.skipped.tied_quantile_edges,
                     panel.dates.len()
                 );
             }

@@ -149,7 +149,8 @@ fn the_table_prints_the_numbers_and_the_caveats() {
         "Top-quantile long portfolio",
         "Survivorship bias",
         "1,234 symbol-dates left out of the universe: too little history for the rating.",
-        "12 symbol-dates without a 21-day forward return",
+        "rank <of> symbol at 21d: 12 symbol-dates without a forward return (the data ends first); \
+         1 date without any name having both a value and a return.",
     ] {
         assert!(table.contains(needle), "missing {needle:?} in\n{table}");
     }
@@ -166,6 +167,26 @@ fn the_table_prints_the_numbers_and_the_caveats() {
         !without.contains("Survivorship"),
         "no survivorship caveat without the flag"
     );
+
+    // Two factors losing the same symbol-dates: said once, for every factor.
+    let mut twice = panel(true);
+    let mut copy = twice.factors[0].clone();
+    copy.name = "copy".into();
+    twice.factors.push(copy);
+    let table = render_table(&analyse(&twice, &options()).unwrap());
+    assert!(
+        table.contains("Every factor at 21d: 12 symbol-dates"),
+        "{table}"
+    );
+    assert!(!table.contains("rank <of> symbol at 21d: 12"), "{table}");
+
+    // A panel without scans has no signal sections, and says so.
+    let mut unscanned = panel(false);
+    unscanned.signals.iter_mut().for_each(|s| *s = None);
+    let report = analyse(&unscanned, &options()).unwrap();
+    let table = render_table(&report);
+    assert!(table.contains("No scanned signals in the panel") && !table.contains("STRONG_BUY"));
+    assert!(render_html(&report).contains("No scanned signals in the panel"));
 }
 
 #[test]

@@ -37,6 +37,11 @@ pub fn primary_horizon(factor: &FactorReport) -> Option<&HorizonReport> {
         .or_else(|| factor.horizons.first())
 }
 
+/// Whether any date of the panel was scanned (a panel may carry factors only).
+pub fn has_signals(report: &Report) -> bool {
+    report.selectivity.iter().any(|s| s.mean.is_some())
+}
+
 /// What the reader must know before trusting the numbers, one sentence each.
 pub fn caveats(report: &Report) -> Vec<String> {
     let mut out = Vec::new();
@@ -55,12 +60,29 @@ pub fn caveats(report: &Report) -> Vec<String> {
             dropped.reason
         ));
     }
+    // The same sentence for several factors (every factor loses the same symbol-dates at the
+    // end of the data) is said once, naming them.
+    let mut sentences: Vec<(String, Vec<&str>)> = Vec::new();
     for factor in &report.factors {
-        out.extend(factor_caveats(factor));
+        for sentence in factor_caveats(factor) {
+            match sentences.iter_mut().find(|(s, _)| *s == sentence) {
+                Some((_, names)) => names.push(&factor.name),
+                None => sentences.push((sentence, vec![&factor.name])),
+            }
+        }
+    }
+    for (sentence, names) in sentences {
+        let who = if names.len() == report.factors.len() && names.len() > 1 {
+            "Every factor".to_string()
+        } else {
+            names.join(", ")
+        };
+        out.push(format!("{who}{sentence}"));
     }
     out
 }
 
+/// A factor's caveats, each to follow its name (or names).
 fn factor_caveats(factor: &FactorReport) -> Vec<String> {
     let mut out = Vec::new();
     let no_value = factor
@@ -69,8 +91,7 @@ fn factor_caveats(factor: &FactorReport) -> Vec<String> {
         .map_or(0, |h| h.dropped.no_factor_value);
     if no_value > 0 {
         out.push(format!(
-            "{}: {} scanned symbol-dates have no value (left out of its statistics).",
-            factor.name,
+            ": {} scanned symbol-dates without a value, left out of its statistics.",
             thousands(no_value)
         ));
     }
@@ -78,12 +99,17 @@ fn factor_caveats(factor: &FactorReport) -> Vec<String> {
         let mut parts = Vec::new();
         if h.dropped.no_forward_return > 0 {
             parts.push(format!(
-                "{} symbol-dates without a {}-day forward return (the data ends first)",
-                thousands(h.dropped.no_forward_return),
-                h.horizon
+                "{} symbol-dates without a forward return (the data ends first)",
+                thousands(h.dropped.no_forward_return)
             ));
         }
         let s = &h.skipped;
+        if s.empty > 0 {
+            parts.push(format!(
+                "{} without any name having both a value and a return",
+                dates(s.empty)
+            ));
+        }
         if s.too_few_names > 0 {
             parts.push(format!(
                 "{} with fewer names than quantiles skipped",
@@ -103,18 +129,12 @@ fn factor_caveats(factor: &FactorReport) -> Vec<String> {
             ));
         }
         if !parts.is_empty() {
-            out.push(format!(
-                "{} at {}d: {}.",
-                factor.name,
-                h.horizon,
-                parts.join("; ")
-            ));
+            out.push(format!(" at {}d: {}.", h.horizon, parts.join("; ")));
         }
     }
     if factor.portfolio.missing_returns > 0 {
         out.push(format!(
-            "{}: {} top-quantile holdings had no close on the next date and sat out that period.",
-            factor.name,
+            ": {} top-quantile holdings had no close on the next date and sat out that period.",
             thousands(factor.portfolio.missing_returns)
         ));
     }

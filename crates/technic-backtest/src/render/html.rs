@@ -8,7 +8,7 @@ use chrono::{Datelike, NaiveDate};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::format::{caveats, num, pct, primary_horizon, share};
+use super::format::{caveats, has_signals, num, pct, primary_horizon, share};
 use crate::report::{FactorReport, Report};
 
 type DrawResult = Result<(), Box<dyn Error>>;
@@ -25,6 +25,10 @@ const COLOURS: [RGBColor; 7] = [
     RGBColor(86, 180, 233),
     RGBColor(0, 0, 0),
 ];
+
+/// Dates in the trailing mean of the IC chart: one year of month-ends. Per-date ICs swing
+/// ±0.3 around means of a few hundredths, so drawn raw they hide the level.
+const IC_WINDOW: usize = 12;
 
 const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:920px;color:#222}\
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-variant-numeric:tabular-nums}\
@@ -68,6 +72,12 @@ pub fn render_html(report: &Report) -> String {
     ic_table(&mut html, report);
     for factor in &report.factors {
         factor_section(&mut html, factor);
+    }
+    if !has_signals(report) {
+        html.push_str(
+            "<p>No scanned signals in the panel: no signal groups, no selectivity.</p></body></html>\n",
+        );
+        return html;
     }
     signal_table(&mut html, report);
     html.push_str(
@@ -122,16 +132,21 @@ fn ic_table(html: &mut String, report: &Report) {
 
 fn factor_section(html: &mut String, factor: &FactorReport) {
     let name = escape(&factor.name);
-    let _ = write!(html, "<h2>{name}</h2><h3>IC over time</h3>");
+    let _ = write!(
+        html,
+        "<h2>{name}</h2><h3>IC over time</h3><p>Mean of the last {IC_WINDOW} dates' ICs \
+         (each date's IC is in the JSON and CSV reports).</p>"
+    );
     let series: Vec<(String, Vec<(f64, f64)>)> = factor
         .horizons
         .iter()
         .map(|h| {
-            let points = h
+            let dated: Vec<(f64, f64)> = h
                 .series
                 .iter()
-                .filter_map(|d| d.ic.map(|ic| (year_fraction(d.date), ic)));
-            (format!("{}d", h.horizon), points.collect())
+                .filter_map(|d| d.ic.map(|ic| (year_fraction(d.date), ic)))
+                .collect();
+            (format!("{}d", h.horizon), trailing_mean(&dated, IC_WINDOW))
         })
         .collect();
     html.push_str(&svg(|area| line_chart(area, &series, false)));
@@ -259,9 +274,9 @@ fn line_chart(
         .x_label_formatter(&|x| year_label(*x, short_span))
         .y_label_formatter(&|y| {
             if as_share {
-                format!("{:.*}%", y_decimals, y * 100.0)
+                format!("{:.*}%", y_decimals, y * 100.0 + 0.0)
             } else {
-                format!("{y:.y_decimals$}")
+                format!("{:.*}", y_decimals, y + 0.0)
             }
         })
         .light_line_style(WHITE.mix(0.0))
@@ -345,6 +360,18 @@ fn ranges<'a>(
         lo - pad..hi + pad
     };
     Some((pad(x0, x1), pad(y0, y1)))
+}
+
+/// Each point's y replaced by the mean of it and the `window − 1` before it, from the first
+/// point with a full window.
+fn trailing_mean(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
+    points
+        .windows(window)
+        .map(|w| {
+            let (x, _) = w[w.len() - 1];
+            (x, w.iter().map(|(_, y)| y).sum::<f64>() / w.len() as f64)
+        })
+        .collect()
 }
 
 /// Enough decimals for about ten distinct labels over `span` (in units of `1 / scale`).

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::format::{caveats, num, pct, primary_horizon, share, thousands};
+use super::format::{caveats, has_signals, num, pct, primary_horizon, share, thousands};
 use crate::report::{FactorReport, Report};
 
 /// Half the width of a decile bar: negative values grow left of the axis, positive right.
@@ -17,8 +17,12 @@ pub fn render_table(report: &Report) -> String {
     for factor in &report.factors {
         deciles(&mut out, factor);
     }
-    signal_groups(&mut out, report);
-    selectivity(&mut out, report);
+    if has_signals(report) {
+        signal_groups(&mut out, report);
+        selectivity(&mut out, report);
+    } else {
+        out.push_str("\nNo scanned signals in the panel: no signal groups, no selectivity.\n");
+    }
     portfolios(&mut out, report);
     let caveats = caveats(report);
     if !caveats.is_empty() {
