@@ -274,9 +274,9 @@ fn line_chart(
         .x_label_formatter(&|x| year_label(*x, short_span))
         .y_label_formatter(&|y| {
             if as_share {
-                format!("{:.*}%", y_decimals, y * 100.0 + 0.0)
+                format!("{}%", axis_number(y * 100.0, y_decimals))
             } else {
-                format!("{:.*}", y_decimals, y + 0.0)
+                axis_number(*y, y_decimals)
             }
         })
         .light_line_style(WHITE.mix(0.0))
@@ -374,6 +374,16 @@ fn trailing_mean(points: &[(f64, f64)], window: usize) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// A tick value, without the minus sign of a value that rounds to zero (a tick a hair below
+/// zero would read "-0.00").
+fn axis_number(value: f64, decimals: usize) -> String {
+    let text = format!("{value:.decimals$}");
+    match text.strip_prefix('-') {
+        Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
+        _ => text,
+    }
+}
+
 /// Enough decimals for about ten distinct labels over `span` (in units of `1 / scale`).
 fn decimals_for(span: f64, scale: f64) -> usize {
     let step = span * scale / 10.0;
@@ -405,4 +415,20 @@ fn escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_labels_read_well() {
+        assert_eq!(axis_number(-0.000_000_1, 2), "0.00");
+        assert_eq!(axis_number(-0.5, 2), "-0.50");
+        assert_eq!(year_label(2020.5, true), "2020-07");
+        assert_eq!(year_label(2020.99, false), "2021");
+        assert_eq!(decimals_for(0.04, 1.0), 3);
+        let points = [(1.0, 1.0), (2.0, 2.0), (3.0, 6.0)];
+        assert_eq!(trailing_mean(&points, 2), [(2.0, 1.5), (3.0, 4.0)]);
+    }
 }
