@@ -148,6 +148,8 @@ fn the_table_prints_the_numbers_and_the_caveats() {
         "Selectivity",
         "Top-quantile long portfolio",
         "Survivorship bias",
+        "Rank IC by sub-period",
+        "2020-05-29..2020-08-31",
         "1,234 symbol-dates left out of the universe: too little history for the rating.",
         "rank <of> symbol at 21d: 12 symbol-dates without a forward return (the data ends first); \
          1 date without any name having both a value and a return.",
@@ -219,6 +221,11 @@ fn the_html_is_one_self_contained_file() {
     assert_eq!(html.matches("<svg").count(), 4, "four charts");
     assert!(html.contains("Survivorship bias"));
     assert!(html.contains("rank &lt;of&gt; symbol"), "names are escaped");
+    assert!(html.contains("Mean IC by year") && html.contains("<td>2020</td><td>1.0000</td>"));
+    assert!(
+        html.contains("<td>2020-01-31..2020-04-30</td>"),
+        "sub-periods too"
+    );
     assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("<link"));
     let outside = html
         .match_indices("http")

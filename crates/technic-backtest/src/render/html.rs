@@ -150,6 +150,7 @@ fn factor_section(html: &mut String, factor: &FactorReport) {
         })
         .collect();
     html.push_str(&svg(|area| line_chart(area, &series, false)));
+    ic_by_year_table(html, factor);
     if let Some(h) = primary_horizon(factor) {
         let _ = write!(
             html,
@@ -196,6 +197,32 @@ fn factor_section(html: &mut String, factor: &FactorReport) {
         ),
     ];
     html.push_str(&svg(|area| line_chart(area, &curves, false)));
+}
+
+/// Mean IC per calendar year (rows) and horizon (columns), and per sub-period when split.
+fn ic_by_year_table(html: &mut String, factor: &FactorReport) {
+    html.push_str("<h3>Mean IC by year</h3><table><tr><th>year</th>");
+    for h in &factor.horizons {
+        let _ = write!(html, "<th>{}d</th>", h.horizon);
+    }
+    html.push_str("</tr>");
+    let rows = |pick: fn(&crate::report::HorizonReport) -> &Vec<crate::report::PeriodIc>| {
+        let mut rows = String::new();
+        let count = factor.horizons.first().map_or(0, |h| pick(h).len());
+        for i in 0..count {
+            let label = &pick(&factor.horizons[0])[i].label;
+            let _ = write!(rows, "<tr><td>{}</td>", escape(label));
+            for h in &factor.horizons {
+                let ic = pick(h).get(i).and_then(|p| p.ic.mean);
+                let _ = write!(rows, "<td>{}</td>", num(ic, 4));
+            }
+            rows.push_str("</tr>");
+        }
+        rows
+    };
+    html.push_str(&rows(|h| &h.ic_by_year));
+    html.push_str(&rows(|h| &h.ic_by_period));
+    html.push_str("</table>");
 }
 
 fn signal_table(html: &mut String, report: &Report) {

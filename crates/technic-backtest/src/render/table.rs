@@ -14,6 +14,9 @@ pub fn render_table(report: &Report) -> String {
     let mut out = String::new();
     header(&mut out, report);
     ic_table(&mut out, report);
+    if !report.splits.is_empty() {
+        sub_periods(&mut out, report);
+    }
     for factor in &report.factors {
         deciles(&mut out, factor);
     }
@@ -76,6 +79,33 @@ fn ic_table(out: &mut String, report: &Report) {
                 num(h.spread.t_stat, 2),
                 share(h.spread.hit_rate),
             );
+        }
+    }
+}
+
+/// The IC per `--split` sub-period, one row per factor, horizon and period.
+fn sub_periods(out: &mut String, report: &Report) {
+    out.push_str("\nRank IC by sub-period\n");
+    let _ = writeln!(
+        out,
+        "  {:<22} {:>4}  {:<23} {:>8} {:>7} {:>6} {:>6}",
+        "factor", "h", "period", "mean IC", "t", ">0", "dates"
+    );
+    for factor in &report.factors {
+        for h in &factor.horizons {
+            for period in &h.ic_by_period {
+                let _ = writeln!(
+                    out,
+                    "  {:<22} {:>3}d  {:<23} {:>8} {:>7} {:>6} {:>6}",
+                    truncate(&factor.name, 22),
+                    h.horizon,
+                    period.label,
+                    num(period.ic.mean, 4),
+                    num(period.ic.t_stat, 2),
+                    share(period.ic.positive_share),
+                    period.ic.dates
+                );
+            }
         }
     }
 }
