@@ -6,6 +6,7 @@
 //! symbol; it knows nothing about HTTP or terminals (progress goes to a [`ScanObserver`]).
 
 mod analyses;
+pub mod backtest;
 mod fair;
 mod learning;
 mod registry;

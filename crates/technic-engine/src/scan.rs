@@ -588,7 +588,10 @@ impl Scanner {
             status,
             stop_reason: stop_reason.map(|r| r.to_string()),
             data_source: self.source.info(),
-            as_of: results.iter().map(|r| r.date).max(),
+            // A replay says the date it was cut at, even where no symbol traded that day.
+            as_of: options
+                .as_of
+                .or_else(|| results.iter().map(|r| r.date).max()),
             results,
             diagnostics,
             metrics,
@@ -1091,7 +1094,7 @@ pub fn new_scan_id() -> String {
 
 /// Applies the universe filters: explicit symbols (kept even when the source lacks them, so they end
 /// as errors rather than vanish), sectors, then `max_symbols`.
-fn select(universe: Vec<SymbolInfo>, request: &ValidScan) -> Vec<SymbolInfo> {
+pub(crate) fn select(universe: Vec<SymbolInfo>, request: &ValidScan) -> Vec<SymbolInfo> {
     let mut selected: Vec<SymbolInfo> = match &request.symbols {
         Some(symbols) => symbols
             .iter()
