@@ -5,9 +5,21 @@
 //! threads and no clock, and its numbers can be checked against a reference implementation
 //! (alphalens) on the very same inputs.
 
+mod analyse;
+mod arith;
+mod factor;
+mod portfolio;
+mod render;
+mod report;
+mod signals;
+
 use chrono::NaiveDate;
 use serde::Serialize;
 use technic_core::rating::Signal;
+
+pub use analyse::analyse;
+pub use render::{render_csv, render_html, render_table};
+pub use report::*;
 
 /// Values for every (date, symbol) cell, row-major by date: `values[date * symbols + symbol]`.
 /// `NaN` means "no value": the symbol was not in the universe that date, or the value is undefined.
@@ -90,7 +102,7 @@ pub struct StatsOptions {
     pub quantiles: usize,
     /// Trading cost per side, in basis points, charged on the long portfolio's turnover.
     pub cost_bps: f64,
-    /// Sub-period boundaries (`--split DATE`): each date starts a new sub-period.
+    /// Sub-period boundaries (`--split DATE`): each date starts a new sub-period (any order).
     pub splits: Vec<NaiveDate>,
 }
 
@@ -114,32 +126,7 @@ pub enum StatsError {
     Quantiles(usize),
     #[error("the panel is malformed: {0}")]
     Malformed(String),
+    #[error("cost_bps must be a finite number of basis points, zero or more (got {0})")]
+    CostBps(f64),
 }
 
-/// Everything `technic backtest` reports. (Filled in by the statistics modules.)
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Report {}
-
-/// The statistics of every factor at every horizon.
-pub fn analyse(panel: &Panel, options: &StatsOptions) -> Result<Report, StatsError> {
-    let _ = (panel, options);
-    Err(StatsError::Malformed("not implemented yet".into()))
-}
-
-/// The compact terminal table: IC table, decile bars in text, signal groups, caveats.
-pub fn render_table(report: &Report) -> String {
-    let _ = report;
-    String::new()
-}
-
-/// CSV: one row per (factor, horizon, date) of the per-date series.
-pub fn render_csv(report: &Report) -> String {
-    let _ = report;
-    String::new()
-}
-
-/// One self-contained HTML file (inline SVG, no CDN).
-pub fn render_html(report: &Report) -> String {
-    let _ = report;
-    String::new()
-}

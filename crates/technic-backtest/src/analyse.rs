@@ -1,0 +1,240 @@
+//! `analyse`: checks the panel, then runs every statistic over it.
+
+use chrono::{Datelike, NaiveDate, Weekday};
+
+use crate::arith::qcut_probabilities;
+use crate::factor::{CrossSectionInput, HorizonInputs, Scratch, cross_section, horizon_report};
+use crate::portfolio::{PortfolioInputs, long_portfolio, top_quantile, turnover};
+use crate::report::{DroppedCells, FactorReport, Report};
+use crate::signals::{selectivity, signal_groups};
+use crate::{Panel, StatsError, StatsOptions};
+
+/// The statistics of every factor at every horizon. A value that is not finite (NaN or ±∞)
+/// counts as missing wherever it appears: that symbol-date is dropped from the computations
+/// that need it, as alphalens' `dropna` does.
+pub fn analyse(panel: &Panel, options: &StatsOptions) -> Result<Report, StatsError> {
+    validate(panel, options)?;
+    let symbols = panel.symbols.len();
+    let spacing = median_weekday_spacing(&panel.dates);
+    let probabilities = qcut_probabilities(options.quantiles);
+    let mut splits = options.splits.clone();
+    splits.sort();
+    splits.dedup();
+
+    // Each date's names sorted by forward return, once per horizon.
+    let return_orders: Vec<Vec<Vec<usize>>> = panel
+        .forward_returns
+        .iter()
+        .map(|r| sorted_finite(&r.values.values, symbols))
+        .collect();
+    let mut scratch = Scratch::new(symbols);
+    let factors = panel
+        .factors
+        .iter()
+        .map(|factor| {
+            let factor_orders = sorted_finite(&factor.values.values, symbols);
+            let horizons = panel
+                .forward_returns
+                .iter()
+                .zip(&return_orders)
+                .map(|(returns, return_order)| {
+                    let cells = |d: usize| d * symbols..(d + 1) * symbols;
+                    let outcomes = (0..panel.dates.len())
+                        .map(|d| {
+                            let input = CrossSectionInput {
+                                factor: &factor.values.values[cells(d)],
+                                returns: &returns.values.values[cells(d)],
+                                factor_order: &factor_orders[d],
+                                return_order: &return_order[d],
+                            };
+                            cross_section(&input, options.quantiles, &probabilities, &mut scratch)
+                        })
+                        .collect();
+                    horizon_report(HorizonInputs {
+                        horizon: returns.horizon,
+                        lags: newey_west_lags(returns.horizon, spacing),
+                        quantiles: options.quantiles,
+                        dates: &panel.dates,
+                        splits: &splits,
+                        outcomes,
+                        dropped: dropped_cells(panel, &factor.values.values, &returns.values.values),
+                    })
+                })
+                .collect();
+            let tops: Vec<Option<Vec<usize>>> = factor_orders
+                .iter()
+                .enumerate()
+                .map(|(d, order)| {
+                    let row = &factor.values.values[d * symbols..(d + 1) * symbols];
+                    top_quantile(row, order, options.quantiles, &probabilities)
+                })
+                .collect();
+            FactorReport {
+                name: factor.name.clone(),
+                horizons,
+                turnover: turnover(&panel.dates, &tops, symbols, options.quantiles),
+                portfolio: long_portfolio(&PortfolioInputs {
+                    dates: &panel.dates,
+                    symbols,
+                    factor: &factor.values.values,
+                    next_period_returns: &panel.next_period_returns.values,
+                    tops: &tops,
+                    cost_bps: options.cost_bps,
+                }),
+            }
+        })
+        .collect();
+
+    Ok(Report {
+        dates: panel.dates.clone(),
+        symbols,
+        quantiles: options.quantiles,
+        cost_bps: options.cost_bps,
+        splits,
+        provenance: panel.provenance.clone(),
+        date_spacing_days: spacing,
+        factors,
+        signal_groups: panel
+            .forward_returns
+            .iter()
+            .map(|r| {
+                let lags = newey_west_lags(r.horizon, spacing);
+                signal_groups(&panel.signals, &r.values.values, symbols, r.horizon, lags)
+            })
+            .collect(),
+        selectivity: selectivity(&panel.dates, &panel.signals, symbols),
+    })
+}
+
+/// Every shape the statistics rely on, checked once so that nothing after can index out of
+/// bounds; the error names the part of the panel that is wrong.
+fn validate(panel: &Panel, options: &StatsOptions) -> Result<(), StatsError> {
+    if options.quantiles < 2 {
+        return Err(StatsError::Quantiles(options.quantiles));
+    }
+    if !(options.cost_bps.is_finite() && options.cost_bps >= 0.0) {
+        return Err(StatsError::CostBps(options.cost_bps));
+    }
+    if panel.dates.len() < 3 {
+        return Err(StatsError::TooFewDates(panel.dates.len()));
+    }
+    let malformed = |message: String| Err(StatsError::Malformed(message));
+    if let Some(i) = panel.dates.windows(2).position(|w| w[0] >= w[1]) {
+        return malformed(format!(
+            "dates must be strictly ascending: {} is followed by {}",
+            panel.dates[i],
+            panel.dates[i + 1]
+        ));
+    }
+    if panel.symbols.is_empty() {
+        return malformed("the panel has no symbols".into());
+    }
+    let cells = panel.dates.len() * panel.symbols.len();
+    let check = |what: String, len: usize| -> Result<(), StatsError> {
+        if len == cells {
+            Ok(())
+        } else {
+            malformed(format!(
+                "{what} has {len} cells; {} dates × {} symbols = {cells}",
+                panel.dates.len(),
+                panel.symbols.len()
+            ))
+        }
+    };
+    for factor in &panel.factors {
+        check(format!("factor `{}`", factor.name), factor.values.values.len())?;
+    }
+    for (i, returns) in panel.forward_returns.iter().enumerate() {
+        if returns.horizon == 0 {
+            return malformed("a forward-return horizon is 0 trading days".into());
+        }
+        if i > 0 && panel.forward_returns[i - 1].horizon >= returns.horizon {
+            return malformed(format!(
+                "horizons must be strictly ascending: {} is followed by {}",
+                panel.forward_returns[i - 1].horizon,
+                returns.horizon
+            ));
+        }
+        check(format!("the {}-day forward returns", returns.horizon), returns.values.values.len())?;
+    }
+    check("next_period_returns".into(), panel.next_period_returns.values.len())?;
+    check("signals".into(), panel.signals.len())
+}
+
+/// Per date, the symbols with a finite value, in ascending order of value (ties by symbol
+/// index, so the order is deterministic).
+fn sorted_finite(values: &[f64], symbols: usize) -> Vec<Vec<usize>> {
+    values
+        .chunks(symbols)
+        .map(|row| {
+            let mut order: Vec<usize> = (0..symbols).filter(|&s| row[s].is_finite()).collect();
+            order.sort_by(|&a, &b| row[a].total_cmp(&row[b]).then(a.cmp(&b)));
+            order
+        })
+        .collect()
+}
+
+fn dropped_cells(panel: &Panel, factor: &[f64], returns: &[f64]) -> DroppedCells {
+    let mut dropped = DroppedCells {
+        no_factor_value: 0,
+        no_forward_return: 0,
+    };
+    for ((signal, f), r) in panel.signals.iter().zip(factor).zip(returns) {
+        if !f.is_finite() {
+            dropped.no_factor_value += usize::from(signal.is_some());
+        } else if !r.is_finite() {
+            dropped.no_forward_return += 1;
+        }
+    }
+    dropped
+}
+
+/// The median number of weekdays (Monday to Friday) from one evaluation date to the next. The
+/// panel carries calendar dates, not the exchange calendar, so holidays are counted as trading
+/// days: a month-end step is 21–23 weekdays for 19–23 sessions, which moves no lag of the
+/// default horizons (1, 5, 21, 63) on any schedule (day, week, month).
+pub(crate) fn median_weekday_spacing(dates: &[NaiveDate]) -> usize {
+    let mut steps: Vec<usize> = dates
+        .windows(2)
+        .map(|w| {
+            w[0].iter_days()
+                .skip(1)
+                .take_while(|d| *d <= w[1])
+                .filter(|d| !matches!(d.weekday(), Weekday::Sat | Weekday::Sun))
+                .count()
+                .max(1)
+        })
+        .collect();
+    steps.sort_unstable();
+    steps.get(steps.len() / 2).copied().unwrap_or(1)
+}
+
+/// Newey–West lags for a horizon: ⌈horizon / spacing⌉ − 1, the number of later dates whose
+/// return windows overlap a date's (0 when windows do not overlap, e.g. 21 days monthly).
+pub(crate) fn newey_west_lags(horizon: usize, spacing: usize) -> usize {
+    horizon.div_ceil(spacing.max(1)) - 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn lags_follow_the_overlap_of_return_windows() {
+        let month_ends = [d("2020-01-31"), d("2020-02-28"), d("2020-03-31"), d("2020-04-30")];
+        let spacing = median_weekday_spacing(&month_ends);
+        assert_eq!(spacing, 22);
+        assert_eq!(newey_west_lags(1, spacing), 0);
+        assert_eq!(newey_west_lags(21, spacing), 0);
+        assert_eq!(newey_west_lags(63, spacing), 2);
+        let days = [d("2020-01-02"), d("2020-01-03"), d("2020-01-06"), d("2020-01-07")];
+        assert_eq!(median_weekday_spacing(&days), 1);
+        assert_eq!(newey_west_lags(21, 1), 20);
+        assert_eq!(newey_west_lags(5, 5), 0);
+        assert_eq!(newey_west_lags(21, 5), 4);
+    }
+}
