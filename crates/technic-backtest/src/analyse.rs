@@ -57,7 +57,11 @@ pub fn analyse(panel: &Panel, options: &StatsOptions) -> Result<Report, StatsErr
                         dates: &panel.dates,
                         splits: &splits,
                         outcomes,
-                        dropped: dropped_cells(panel, &factor.values.values, &returns.values.values),
+                        dropped: dropped_cells(
+                            panel,
+                            &factor.values.values,
+                            &returns.values.values,
+                        ),
                     })
                 })
                 .collect();
@@ -142,7 +146,10 @@ fn validate(panel: &Panel, options: &StatsOptions) -> Result<(), StatsError> {
         }
     };
     for factor in &panel.factors {
-        check(format!("factor `{}`", factor.name), factor.values.values.len())?;
+        check(
+            format!("factor `{}`", factor.name),
+            factor.values.values.len(),
+        )?;
     }
     for (i, returns) in panel.forward_returns.iter().enumerate() {
         if returns.horizon == 0 {
@@ -155,9 +162,15 @@ fn validate(panel: &Panel, options: &StatsOptions) -> Result<(), StatsError> {
                 returns.horizon
             ));
         }
-        check(format!("the {}-day forward returns", returns.horizon), returns.values.values.len())?;
+        check(
+            format!("the {}-day forward returns", returns.horizon),
+            returns.values.values.len(),
+        )?;
     }
-    check("next_period_returns".into(), panel.next_period_returns.values.len())?;
+    check(
+        "next_period_returns".into(),
+        panel.next_period_returns.values.len(),
+    )?;
     check("signals".into(), panel.signals.len())
 }
 
@@ -225,13 +238,23 @@ mod tests {
 
     #[test]
     fn lags_follow_the_overlap_of_return_windows() {
-        let month_ends = [d("2020-01-31"), d("2020-02-28"), d("2020-03-31"), d("2020-04-30")];
+        let month_ends = [
+            d("2020-01-31"),
+            d("2020-02-28"),
+            d("2020-03-31"),
+            d("2020-04-30"),
+        ];
         let spacing = median_weekday_spacing(&month_ends);
         assert_eq!(spacing, 22);
         assert_eq!(newey_west_lags(1, spacing), 0);
         assert_eq!(newey_west_lags(21, spacing), 0);
         assert_eq!(newey_west_lags(63, spacing), 2);
-        let days = [d("2020-01-02"), d("2020-01-03"), d("2020-01-06"), d("2020-01-07")];
+        let days = [
+            d("2020-01-02"),
+            d("2020-01-03"),
+            d("2020-01-06"),
+            d("2020-01-07"),
+        ];
         assert_eq!(median_weekday_spacing(&days), 1);
         assert_eq!(newey_west_lags(21, 1), 20);
         assert_eq!(newey_west_lags(5, 5), 0);

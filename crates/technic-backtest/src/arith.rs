@@ -205,10 +205,7 @@ mod tests {
         let expected = (long_run / 5.0 * 5.0 / 4.0f64).sqrt();
         assert!((newey_west_std_error(&x, 2).unwrap() - expected).abs() < 1e-14);
         // A lag longer than the series is cut to n − 1.
-        assert_eq!(
-            newey_west_std_error(&x, 99),
-            newey_west_std_error(&x, 4)
-        );
+        assert_eq!(newey_west_std_error(&x, 99), newey_west_std_error(&x, 4));
     }
 
     #[test]

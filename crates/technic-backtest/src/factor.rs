@@ -100,13 +100,7 @@ pub(crate) fn cross_section(
         in_clean[s] = true;
     }
     clean_by_return.clear();
-    clean_by_return.extend(
-        input
-            .return_order
-            .iter()
-            .copied()
-            .filter(|&s| in_clean[s]),
-    );
+    clean_by_return.extend(input.return_order.iter().copied().filter(|&s| in_clean[s]));
     for &s in clean.iter() {
         in_clean[s] = false;
     }
@@ -114,7 +108,8 @@ pub(crate) fn cross_section(
     average_ranks(clean_by_return, |s| input.returns[s], return_rank);
     outcome.ic = pearson(clean.iter().map(|&s| (factor_rank[s], return_rank[s])));
     outcome.constant = outcome.ic.is_none();
-    outcome.universe_mean = Some(clean.iter().map(|&s| input.returns[s]).sum::<f64>() / clean.len() as f64);
+    outcome.universe_mean =
+        Some(clean.iter().map(|&s| input.returns[s]).sum::<f64>() / clean.len() as f64);
 
     clean_values.clear();
     clean_values.extend(clean.iter().map(|&s| input.factor[s]));

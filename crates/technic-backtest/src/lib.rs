@@ -129,4 +129,3 @@ pub enum StatsError {
     #[error("cost_bps must be a finite number of basis points, zero or more (got {0})")]
     CostBps(f64),
 }
-

@@ -107,7 +107,11 @@ pub(crate) fn long_portfolio(inputs: &PortfolioInputs) -> Portfolio {
             .filter(|&s| row[s].is_finite())
             .collect();
         missing_returns += tops[i].as_ref().map_or(0, |t| t.len()) - held.len();
-        let weight = if held.is_empty() { 0.0 } else { 1.0 / held.len() as f64 };
+        let weight = if held.is_empty() {
+            0.0
+        } else {
+            1.0 / held.len() as f64
+        };
         held.iter().for_each(|&s| target_weight[s] = weight);
         let sold: f64 = drifted
             .iter()
@@ -143,7 +147,11 @@ pub(crate) fn long_portfolio(inputs: &PortfolioInputs) -> Portfolio {
     assemble(dates, periods, missing_returns)
 }
 
-fn assemble(dates: &[NaiveDate], periods: Vec<PortfolioPeriod>, missing_returns: usize) -> Portfolio {
+fn assemble(
+    dates: &[NaiveDate],
+    periods: Vec<PortfolioPeriod>,
+    missing_returns: usize,
+) -> Portfolio {
     let mut equity = Vec::with_capacity(dates.len());
     let (mut long, mut benchmark) = (1.0, 1.0);
     equity.push(EquityPoint {

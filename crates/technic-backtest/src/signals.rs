@@ -86,7 +86,11 @@ fn group_stats(
         }
         scanned_dates += 1;
         flagged += scanned.iter().filter(|(c, _)| group.contains(*c)).count();
-        let universe: Vec<f64> = scanned.iter().map(|&(_, r)| r).filter(|r| r.is_finite()).collect();
+        let universe: Vec<f64> = scanned
+            .iter()
+            .map(|&(_, r)| r)
+            .filter(|r| r.is_finite())
+            .collect();
         let Some(universe_mean) = mean(&universe) else {
             continue;
         };
@@ -131,7 +135,11 @@ pub(crate) fn selectivity(
                 .zip(signals.chunks(symbols))
                 .map(|(&date, cells)| {
                     let scanned = cells.iter().flatten().count();
-                    let flagged = cells.iter().flatten().filter(|c| group.contains(**c)).count();
+                    let flagged = cells
+                        .iter()
+                        .flatten()
+                        .filter(|c| group.contains(**c))
+                        .count();
                     DatedValue {
                         date,
                         value: (scanned > 0).then(|| flagged as f64 / scanned as f64),

@@ -26,7 +26,11 @@ const HEADER: [&str; 14] = [
 pub fn render_csv(report: &Report) -> String {
     // The csv crate quotes factor names that hold commas or quotes (expressions will).
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let cell = |v: Option<f64>| v.filter(|v| v.is_finite()).map(|v| v.to_string()).unwrap_or_default();
+    let cell = |v: Option<f64>| {
+        v.filter(|v| v.is_finite())
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    };
     let mut rows: Vec<Vec<String>> = vec![HEADER.iter().map(|h| h.to_string()).collect()];
     for factor in &report.factors {
         for h in &factor.horizons {

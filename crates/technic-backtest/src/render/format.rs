@@ -63,7 +63,10 @@ pub fn caveats(report: &Report) -> Vec<String> {
 
 fn factor_caveats(factor: &FactorReport) -> Vec<String> {
     let mut out = Vec::new();
-    let no_value = factor.horizons.first().map_or(0, |h| h.dropped.no_factor_value);
+    let no_value = factor
+        .horizons
+        .first()
+        .map_or(0, |h| h.dropped.no_factor_value);
     if no_value > 0 {
         out.push(format!(
             "{}: {} scanned symbol-dates have no value (left out of its statistics).",
@@ -82,10 +85,16 @@ fn factor_caveats(factor: &FactorReport) -> Vec<String> {
         }
         let s = &h.skipped;
         if s.too_few_names > 0 {
-            parts.push(format!("{} dates with fewer names than quantiles skipped", s.too_few_names));
+            parts.push(format!(
+                "{} dates with fewer names than quantiles skipped",
+                s.too_few_names
+            ));
         }
         if s.constant > 0 {
-            parts.push(format!("{} dates with constant values have no IC", s.constant));
+            parts.push(format!(
+                "{} dates with constant values have no IC",
+                s.constant
+            ));
         }
         if s.tied_quantile_edges > 0 {
             parts.push(format!(
@@ -94,7 +103,12 @@ fn factor_caveats(factor: &FactorReport) -> Vec<String> {
             ));
         }
         if !parts.is_empty() {
-            out.push(format!("{} at {}d: {}.", factor.name, h.horizon, parts.join("; ")));
+            out.push(format!(
+                "{} at {}d: {}.",
+                factor.name,
+                h.horizon,
+                parts.join("; ")
+            ));
         }
     }
     if factor.portfolio.missing_returns > 0 {

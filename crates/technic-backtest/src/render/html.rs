@@ -43,8 +43,16 @@ pub fn render_html(report: &Report) -> String {
         escape(&report.provenance.source),
         escape(&report.provenance.source),
         report.dates.len(),
-        report.dates.first().map(|d| d.to_string()).unwrap_or_default(),
-        report.dates.last().map(|d| d.to_string()).unwrap_or_default(),
+        report
+            .dates
+            .first()
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        report
+            .dates
+            .last()
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
         report.symbols,
         report.quantiles,
         report.cost_bps,
@@ -62,12 +70,17 @@ pub fn render_html(report: &Report) -> String {
         factor_section(&mut html, factor);
     }
     signal_table(&mut html, report);
-    html.push_str("<h2>Selectivity over time</h2><p>Share of the scanned universe each signal flags.</p>");
+    html.push_str(
+        "<h2>Selectivity over time</h2><p>Share of the scanned universe each signal flags.</p>",
+    );
     let series: Vec<(String, Vec<(f64, f64)>)> = report
         .selectivity
         .iter()
         .map(|s| {
-            let points = s.series.iter().filter_map(|d| d.value.map(|v| (year_fraction(d.date), v)));
+            let points = s
+                .series
+                .iter()
+                .filter_map(|d| d.value.map(|v| (year_fraction(d.date), v)));
             (s.group.clone(), points.collect())
         })
         .collect();
@@ -114,7 +127,10 @@ fn factor_section(html: &mut String, factor: &FactorReport) {
         .horizons
         .iter()
         .map(|h| {
-            let points = h.series.iter().filter_map(|d| d.ic.map(|ic| (year_fraction(d.date), ic)));
+            let points = h
+                .series
+                .iter()
+                .filter_map(|d| d.ic.map(|ic| (year_fraction(d.date), ic)));
             (format!("{}d", h.horizon), points.collect())
         })
         .collect();
@@ -151,11 +167,17 @@ fn factor_section(html: &mut String, factor: &FactorReport) {
     let curves = vec![
         (
             "top quantile, net".to_string(),
-            p.equity.iter().map(|e| (year_fraction(e.date), e.long)).collect(),
+            p.equity
+                .iter()
+                .map(|e| (year_fraction(e.date), e.long))
+                .collect(),
         ),
         (
             "equal-weight universe".to_string(),
-            p.equity.iter().map(|e| (year_fraction(e.date), e.benchmark)).collect(),
+            p.equity
+                .iter()
+                .map(|e| (year_fraction(e.date), e.benchmark))
+                .collect(),
         ),
     ];
     html.push_str(&svg(|area| line_chart(area, &curves, false)));
@@ -170,7 +192,12 @@ fn signal_table(html: &mut String, report: &Report) {
     let groups = report.signal_groups.first().map_or(0, |h| h.groups.len());
     for g in 0..groups {
         let first = &report.signal_groups[0].groups[g];
-        let _ = write!(html, "<tr><td>{}</td><td>{:.1}</td>", escape(&first.group), first.mean_count);
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{:.1}</td>",
+            escape(&first.group),
+            first.mean_count
+        );
         for horizon in &report.signal_groups {
             let s = &horizon.groups[g];
             let _ = write!(
@@ -206,7 +233,12 @@ fn line_chart(
     as_share: bool,
 ) -> DrawResult {
     area.fill(&WHITE)?;
-    let points = || series.iter().flat_map(|(_, p)| p.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
+    let points = || {
+        series
+            .iter()
+            .flat_map(|(_, p)| p.iter())
+            .filter(|(x, y)| x.is_finite() && y.is_finite())
+    };
     let Some((x_range, y_range)) = ranges(points()) else {
         area.draw(&Text::new("no data", (20, 20), ("sans-serif", 14)))?;
         return Ok(());
@@ -220,16 +252,27 @@ fn line_chart(
         .configure_mesh()
         .x_labels(10)
         .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&|y| if as_share { format!("{:.0}%", y * 100.0) } else { format!("{y:.2}") })
+        .y_label_formatter(&|y| {
+            if as_share {
+                format!("{:.0}%", y * 100.0)
+            } else {
+                format!("{y:.2}")
+            }
+        })
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
     for (i, (label, points)) in series.iter().enumerate() {
         let colour = COLOURS[i % COLOURS.len()];
-        let finite = points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite());
+        let finite = points
+            .iter()
+            .copied()
+            .filter(|(x, y)| x.is_finite() && y.is_finite());
         chart
             .draw_series(LineSeries::new(finite, colour.stroke_width(1)))?
             .label(label.clone())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
@@ -266,7 +309,9 @@ fn bar_chart(area: &DrawingArea<SVGBackend, Shift>, values: &[f64]) -> DrawResul
 }
 
 /// The x and y ranges of the points, widened a little (and made non-empty).
-fn ranges<'a>(points: impl Iterator<Item = &'a (f64, f64)>) -> Option<(std::ops::Range<f64>, std::ops::Range<f64>)> {
+fn ranges<'a>(
+    points: impl Iterator<Item = &'a (f64, f64)>,
+) -> Option<(std::ops::Range<f64>, std::ops::Range<f64>)> {
     let mut bounds: Option<(f64, f64, f64, f64)> = None;
     for &(x, y) in points {
         bounds = Some(match bounds {
@@ -277,7 +322,11 @@ fn ranges<'a>(points: impl Iterator<Item = &'a (f64, f64)>) -> Option<(std::ops:
     let (x0, x1, y0, y1) = bounds?;
     let pad = |lo: f64, hi: f64| {
         let span = hi - lo;
-        let pad = if span > 0.0 { span * 0.05 } else { lo.abs().max(1.0) * 0.05 };
+        let pad = if span > 0.0 {
+            span * 0.05
+        } else {
+            lo.abs().max(1.0) * 0.05
+        };
         lo - pad..hi + pad
     };
     Some((pad(x0, x1), pad(y0, y1)))

@@ -46,7 +46,9 @@ fn header(out: &mut String, report: &Report) {
 }
 
 fn ic_table(out: &mut String, report: &Report) {
-    out.push_str("\nRank IC (Spearman per date; t-stat with Newey–West errors over `lags` dates)\n");
+    out.push_str(
+        "\nRank IC (Spearman per date; t-stat with Newey–West errors over `lags` dates)\n",
+    );
     let _ = writeln!(
         out,
         "  {:<22} {:>4} {:>8} {:>7} {:>7} {:>7} {:>6} {:>6} {:>4}   {:>9} {:>7} {:>6}",
@@ -150,7 +152,11 @@ fn signal_groups(out: &mut String, report: &Report) {
 
 fn selectivity(out: &mut String, report: &Report) {
     out.push_str("\nSelectivity: share of the scanned universe flagged per date\n");
-    let _ = writeln!(out, "  {:<17} {:>7} {:>7} {:>7}", "signal", "mean", "min", "max");
+    let _ = writeln!(
+        out,
+        "  {:<17} {:>7} {:>7} {:>7}",
+        "signal", "mean", "min", "max"
+    );
     for s in &report.selectivity {
         let _ = writeln!(
             out,
