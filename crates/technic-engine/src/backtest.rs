@@ -368,22 +368,22 @@ fn evaluate_symbol(
             drop("not listed yet (no bars on or before the date)");
             continue;
         }
-        if bars.dates[end - 1] != *date {
-            // The scan would rate its stale last bar; a backtest must not trade a name that had
-            // no price that day.
-            drop("no bar on the date (not trading)");
-            continue;
-        }
-        let close = bars.close[end - 1];
-        for (h, &horizon) in horizons.iter().enumerate() {
-            if let Some(&later) = bars.close.get(end - 1 + horizon) {
-                column.forward[h][d] = later / close - 1.0;
+        // The scan rates a symbol with no bar on the date by its last bar, and that rating is
+        // part of the universe its alpha percentiles are taken over; so is it here. Only its own
+        // values are left out: a backtest must not trade a name that had no price that day.
+        let trading = bars.dates[end - 1] == *date;
+        if trading {
+            let close = bars.close[end - 1];
+            for (h, &horizon) in horizons.iter().enumerate() {
+                if let Some(&later) = bars.close.get(end - 1 + horizon) {
+                    column.forward[h][d] = later / close - 1.0;
+                }
             }
-        }
-        if let Some(next) = dates.get(d + 1)
-            && let Ok(i) = bars.dates[end..].binary_search(next)
-        {
-            column.next_period[d] = bars.close[end + i] / close - 1.0;
+            if let Some(next) = dates.get(d + 1)
+                && let Ok(i) = bars.dates[end..].binary_search(next)
+            {
+                column.next_period[d] = bars.close[end + i] / close - 1.0;
+            }
         }
         let window = window(bars, end.saturating_sub(lookback_days), end);
         let evaluation = match evaluate::evaluate(&window, settings) {
@@ -397,6 +397,11 @@ fn evaluate_symbol(
                 continue;
             }
         };
+        column.alpha_factors[d] = Some(evaluation.factors);
+        if !trading {
+            drop("no bar on the date (not trading)");
+            continue;
+        }
         let rating = &evaluation.rating;
         for (f, (_, kind)) in factors.iter().enumerate() {
             column.values[d * factors.len() + f] = match kind {
@@ -410,7 +415,6 @@ fn evaluate_symbol(
                 FactorKind::Column(name) => evaluation.indicator(name).unwrap_or(f64::NAN),
             };
         }
-        column.alpha_factors[d] = Some(evaluation.factors);
         column.signals[d] = Some(SignalCell {
             signal: rating.signal,
             high_quality: evaluation.high_quality,
