@@ -112,13 +112,13 @@ fn scan_value(result: &ScanResult, factor: &str, roc_63: f64) -> f64 {
 
 /// Checks every symbol of `panel` at `panel.dates[d]` against the scan as of that date.
 fn assert_panel_equals_scan(
-    source: &Arc<FileSource>,
+    source: &Arc<dyn MarketData>,
     request: &ScanRequest,
     panel: &Panel,
     d: usize,
 ) {
     let as_of = panel.dates[d];
-    let report = scan_as_of(source.clone(), request, as_of);
+    let report = scan_as_of(Arc::clone(source), request, as_of);
     assert_eq!(report.as_of, Some(as_of), "the report says its as-of date");
     let roc = IndicatorSet::parse_list("roc_63").expect("spec");
     for (s, symbol) in panel.symbols.iter().enumerate() {
@@ -185,7 +185,7 @@ proptest! {
         lookback in prop_oneof![Just(None), Just(Some(250usize))],
         min_price in prop_oneof![Just(None), Just(Some(20.0))],
     ) {
-        let source = Arc::new(FileSource::open(sp500()).expect("data dir opens"));
+        let source: Arc<dyn MarketData> = Arc::new(FileSource::open(sp500()).expect("data dir opens"));
         // AAPL has bars on every date, so every window has a calendar.
         let mut picked = picked;
         picked.push("AAPL");
@@ -210,7 +210,7 @@ proptest! {
 /// Monthly dates, as `technic backtest` evaluates by default, equal the scan too.
 #[test]
 fn month_ends_equal_scan_as_of_on_each() {
-    let source = Arc::new(FileSource::open(sp500()).expect("data dir opens"));
+    let source: Arc<dyn MarketData> = Arc::new(FileSource::open(sp500()).expect("data dir opens"));
     let request = scan_request(&["AAPL", "XOM", "GE", "DOW", "FOXA", "VTRS", "BF.B", "KO"]);
     let panel = panel(
         &*source,
@@ -484,4 +484,57 @@ fn bad_requests_name_their_field() {
     });
     assert_eq!(name, "every");
     assert!(message.contains("2 evaluation dates"), "{message}");
+}
+
+/// Every source cuts at the as-of date with its newest-N window the way the panel cuts: the demo
+/// market (generated whole, then cut) and a directory of Parquet files (what `--source store`
+/// reads, which skips pages for a newest-N read).
+#[test]
+fn the_panel_equals_scan_as_of_on_the_demo_market_and_parquet_files() {
+    let demo: Arc<dyn MarketData> = Arc::new(technic_data::demo::DemoMarket::new());
+    let symbols: Vec<String> = demo.universe().expect("universe")[..8]
+        .iter()
+        .map(|s| s.symbol.clone())
+        .collect();
+    let symbols: Vec<&str> = symbols.iter().map(String::as_str).collect();
+    let request = scan_request(&symbols);
+    let last = technic_data::demo::DemoMarket::last_date();
+    let demo_panel = panel(
+        &*demo,
+        &request,
+        last - chrono::Days::new(40),
+        last,
+        Every::Week,
+        &FACTORS,
+    );
+    for d in 0..demo_panel.dates.len() {
+        assert_panel_equals_scan(&demo, &request, &demo_panel, d);
+    }
+
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::create_dir_all(dir.path().join("bars")).expect("bars dir");
+    let csv = FileSource::open(sp500()).expect("data dir opens");
+    let picked = ["AAPL", "XOM", "CARR", "DOW", "KO"];
+    for symbol in picked {
+        let bars = csv.bars(symbol, &BarWindow::default()).expect("bars");
+        technic_data::write_parquet_bars(
+            &dir.path().join(format!("bars/{symbol}.parquet")),
+            symbol,
+            &bars,
+        )
+        .expect("parquet written");
+    }
+    let parquet: Arc<dyn MarketData> = Arc::new(FileSource::open(dir.path()).expect("opens"));
+    let request = scan_request(&picked);
+    let parquet_panel = panel(
+        &*parquet,
+        &request,
+        date("2020-11-01"),
+        date("2021-01-31"),
+        Every::Week,
+        &FACTORS,
+    );
+    for d in 0..parquet_panel.dates.len() {
+        assert_panel_equals_scan(&parquet, &request, &parquet_panel, d);
+    }
 }
