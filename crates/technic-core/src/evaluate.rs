@@ -28,23 +28,13 @@ pub struct Screens {
 }
 
 /// Everything [`evaluate`] needs besides the bars.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Settings {
     pub screens: Screens,
     /// Must contain the default set's columns for the rating and alpha to read; more columns only
     /// add indicator values to the outcome.
     pub indicators: IndicatorSet,
     pub quality: SignalQuality,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            screens: Screens::default(),
-            indicators: IndicatorSet::default(),
-            quality: SignalQuality::default(),
-        }
-    }
 }
 
 /// Why a symbol was left out before it was rated. `Display` is the diagnostic a scan reports.
