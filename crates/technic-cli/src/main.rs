@@ -1,6 +1,7 @@
 //! The `technic` binary: parses flags, opens a market-data source, and hands the work to the
 //! library crates. It holds no scanning logic of its own.
 
+mod backtest_cmd;
 mod data_cmd;
 mod indicators_cmd;
 mod output;
@@ -44,6 +45,9 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// The local bar store: import a data directory, sync from Polygon.io, status.
     Data(data_cmd::DataCmdArgs),
+    /// What the scanner's signals were worth: every date evaluated as `scan --as-of` would, then
+    /// rank IC, quantiles, signal groups and a long portfolio.
+    Backtest(backtest_cmd::BacktestArgs),
 }
 
 /// `--source polygon` (through the bar store in the home directory), `--source store` (the store
@@ -213,6 +217,7 @@ fn main() -> ExitCode {
         Command::Indicators(args) => indicators_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
         Command::Data(args) => data_cmd::run(args),
+        Command::Backtest(args) => backtest_cmd::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

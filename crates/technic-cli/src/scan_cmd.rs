@@ -67,6 +67,10 @@ pub struct ScanArgs {
     /// Stop after S seconds.
     #[arg(long, value_name = "S", allow_negative_numbers = true)]
     timeout: Option<f64>,
+    /// The scan as it would have run at DATE's close (YYYY-MM-DD): only bars dated on or before it
+    /// are read. Nothing is learned from such a scan, and nothing learned is used.
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<chrono::NaiveDate>,
     #[command(flatten)]
     home: crate::HomeArgs,
 }
@@ -163,18 +167,27 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let store = runtime.block_on(crate::open_store(&args.home))?;
-    let learned = runtime
-        .block_on(store.load(ALPHA_REFERENCE_MAX_AGE, SystemTime::now()))
-        .with_context(|| {
-            format!(
-                "reading what earlier scans learned from {}",
-                store.location()
-            )
-        })?;
+    // A replay neither reads what later scans learned (it did not exist at that close) nor
+    // records itself as the latest scan.
+    let store = match args.as_of {
+        Some(_) => None,
+        None => Some(runtime.block_on(crate::open_store(&args.home))?),
+    };
+    let learned = match &store {
+        Some(store) => runtime
+            .block_on(store.load(ALPHA_REFERENCE_MAX_AGE, SystemTime::now()))
+            .with_context(|| {
+                format!(
+                    "reading what earlier scans learned from {}",
+                    store.location()
+                )
+            })?,
+        None => technic_engine::Learned::default(),
+    };
 
     let options = ScanOptions {
         learned: std::sync::Arc::new(learned),
+        as_of: args.as_of,
         ..ScanOptions::default()
     };
     let stop = options.stop.clone();
@@ -232,6 +245,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
         eprint!("{}", output::summary(report));
     }
     // Saved after printing: a store that is down must not cost the user the results.
+    let Some(store) = store else { return Ok(()) };
     runtime
         .block_on(store.record(
             &outcome.report.scan_id,

@@ -6,6 +6,7 @@
 
 pub mod alpha;
 pub mod bars;
+pub mod evaluate;
 pub mod indicators;
 pub mod priority;
 pub mod progress;

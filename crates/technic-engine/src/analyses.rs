@@ -14,41 +14,24 @@ use std::time::Duration;
 
 use chrono::Datelike;
 use technic_core::Bars;
-use technic_core::alpha::AlphaFactors;
-use technic_core::rating::Rating;
+pub(crate) use technic_core::evaluate::Analysis;
 
 /// How long an analysis nobody asked for again is kept.
 const IDLE_TTL: Duration = Duration::from_secs(15 * 60);
 
-/// A symbol's analysis, the same for every request that reads these bars.
-#[derive(Debug, Clone)]
-pub(crate) enum Analysis {
-    Rated {
-        rating: Rating,
-        /// The latest value of every indicator, in the indicator set's order.
-        indicators: Vec<(String, Option<f64>)>,
-        factors: AlphaFactors,
-    },
-    IndicatorsFailed(String),
-    /// The rating declined these bars.
-    Unrated,
-}
-
-impl Analysis {
-    /// Roughly the bytes an entry holds, so the bound is in memory rather than entries.
-    fn weight(&self, symbol: &str) -> u32 {
-        let indicators = match self {
-            Analysis::Rated { indicators, .. } => indicators
-                .iter()
-                .map(|(name, _)| size_of::<(String, Option<f64>)>() + name.len())
-                .sum(),
-            Analysis::IndicatorsFailed(message) => message.len(),
-            Analysis::Unrated => 0,
-        };
-        // The key, the `Arc`'s counts and moka's own bookkeeping: roughly a hundred bytes.
-        const OVERHEAD: usize = size_of::<Key>() + 2 * size_of::<usize>() + 64;
-        u32::try_from(OVERHEAD + size_of::<Self>() + symbol.len() + indicators).unwrap_or(u32::MAX)
-    }
+/// Roughly the bytes an entry holds, so the bound is in memory rather than entries.
+fn weight(analysis: &Analysis, symbol: &str) -> u32 {
+    let indicators = match analysis {
+        Analysis::Rated { indicators, .. } => indicators
+            .iter()
+            .map(|(name, _)| size_of::<(String, Option<f64>)>() + name.len())
+            .sum(),
+        Analysis::IndicatorsFailed(message) => message.len(),
+        Analysis::Unrated => 0,
+    };
+    // The key, the `Arc`'s counts and moka's own bookkeeping: roughly a hundred bytes.
+    const OVERHEAD: usize = size_of::<Key>() + 2 * size_of::<usize>() + 64;
+    u32::try_from(OVERHEAD + size_of::<Analysis>() + symbol.len() + indicators).unwrap_or(u32::MAX)
 }
 
 /// The symbol and a hash of its bars.
@@ -72,7 +55,7 @@ impl SharedAnalyses {
         Self {
             cache: moka::sync::Cache::builder()
                 .max_capacity(max_bytes)
-                .weigher(|(symbol, _): &Key, analysis: &Arc<Analysis>| analysis.weight(symbol))
+                .weigher(|(symbol, _): &Key, analysis: &Arc<Analysis>| weight(analysis, symbol))
                 .time_to_idle(IDLE_TTL)
                 .build(),
         }

@@ -2,10 +2,11 @@
 //! and the final ranking, in the four weighted stages of the progress model, on all cores.
 //!
 //! Architecture invariants: the engine never fails a scan because one symbol failed (each symbol
-//! ends as a result, a skip with its reason, or an error); it holds at most `lookback_days` bars per
-//! symbol; it knows nothing about HTTP or terminals (progress goes to a [`ScanObserver`]).
+//! ends as a result, a skip with its reason, or an error); a scan holds at most `lookback_days` bars
+//! per symbol (the backtest panel holds whole histories); it knows nothing about HTTP or terminals (progress goes to a [`ScanObserver`]).
 
 mod analyses;
+pub mod backtest;
 mod fair;
 mod learning;
 mod registry;

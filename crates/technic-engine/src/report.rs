@@ -4,10 +4,11 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 use serde::ser::SerializeMap;
+use technic_core::evaluate::Evaluation;
 use technic_core::priority::Tier;
 use technic_core::progress::ScanStatus;
 use technic_core::rating::{Signal, TrendDirection};
-use technic_data::SourceInfo;
+use technic_data::{SourceInfo, SymbolInfo};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -47,6 +48,41 @@ pub struct ScanResult {
     /// Latest value of every indicator column, `null` during its warm-up.
     #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, Option<f64>>))]
     pub indicators: IndicatorValues,
+}
+
+impl ScanResult {
+    /// A rated symbol's result before the scan places and ranks it (rank, alpha score, tier and
+    /// positions are the scan's to fill in).
+    pub fn new(info: &SymbolInfo, evaluation: Evaluation) -> Self {
+        let rating = evaluation.rating;
+        Self {
+            rank: 0,
+            symbol: info.symbol.clone(),
+            name: info.name.clone(),
+            sector: info.sector.clone(),
+            signal: rating.signal,
+            tech_rating: rating.tech_rating,
+            alpha_score: None,
+            high_quality: evaluation.high_quality,
+            date: evaluation.date,
+            close: evaluation.close,
+            change_pct: evaluation.change_pct,
+            volume: evaluation.volume,
+            avg_volume_20: evaluation.avg_volume_20,
+            trend_direction: rating.trend_direction,
+            trend_score: rating.trend_score,
+            momentum_score: rating.momentum_score,
+            volume_score: rating.volume_score,
+            volatility_score: rating.volatility_score,
+            bars: evaluation.bars,
+            priority_tier: None,
+            batch_number: 0,
+            position: 0,
+            total_processed: 0,
+            total_remaining: 0,
+            indicators: OrderedMap(evaluation.indicators),
+        }
+    }
 }
 
 /// Name–value pairs kept in their order and serialised as one JSON object (a map type would sort

@@ -7,14 +7,15 @@ use std::time::{Instant, SystemTime};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use technic_core::alpha::{self, AlphaFactors, AlphaReference};
+use technic_core::evaluate::{self, Outcome as Evaluated, Screens};
 use technic_core::priority::{self, PriorityInput, SNAPSHOT_BARS, Snapshot, Tier};
 use technic_core::progress::{ProgressSnapshot, ProgressTracker, ScanStatus, Stage};
-use technic_core::rating::{self, SignalQuality};
+use technic_core::rating::SignalQuality;
 use technic_core::termination::StopReason;
 use technic_core::{Bars, IndicatorSet};
 use technic_data::{BarWindow, DataError, Lookup, MarketData, SymbolInfo};
 
-use crate::analyses::{Analysis, SharedAnalyses};
+use crate::analyses::SharedAnalyses;
 use crate::fair::FairPermits;
 use crate::learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
 use crate::report::{Diagnostic, DiagnosticKind, OrderedMap, ScanMetrics, ScanReport, ScanResult};
@@ -22,11 +23,7 @@ use crate::request::{RequestError, ScanRequest, ValidScan};
 use crate::snapshots::SnapshotCache;
 use crate::stream::{EventLog, Payload};
 
-/// Fewest bars a symbol needs to be rated: the rating reads SMA 200.
-pub const MIN_BARS: usize = 200;
-
-/// Bars over which the average volume filter is taken.
-const AVG_VOLUME_WINDOW: usize = 20;
+pub use technic_core::evaluate::MIN_BARS;
 
 /// Symbols per batch of the scan order (`batch_number` in results).
 pub const BATCH_SIZE: usize = 25;
@@ -591,7 +588,10 @@ impl Scanner {
             status,
             stop_reason: stop_reason.map(|r| r.to_string()),
             data_source: self.source.info(),
-            as_of: results.iter().map(|r| r.date).max(),
+            // A replay says the date it was cut at, even where no symbol traded that day.
+            as_of: options
+                .as_of
+                .or_else(|| results.iter().map(|r| r.date).max()),
             results,
             diagnostics,
             metrics,
@@ -944,28 +944,14 @@ impl Scanner {
         request: &ValidScan,
         counts: &AnalysisCounts,
     ) -> Outcome {
-        let Some(&close) = bars.close.last() else {
-            return Outcome::Skipped("no bars: the source has no rows for this symbol".into());
+        let screens = Screens {
+            min_price: request.min_price,
+            min_avg_volume: request.min_avg_volume,
         };
-        if let Some(min_price) = request.min_price
-            && close < min_price
-        {
-            return Outcome::Skipped(format!("close {close:.2} is below min_price {min_price}"));
-        }
-        let avg_volume_20 = rating::average_volume(&bars, AVG_VOLUME_WINDOW).unwrap_or(0.0);
-        if let Some(min_volume) = request.min_avg_volume
-            && avg_volume_20 < min_volume
-        {
-            return Outcome::Skipped(format!(
-                "20-day average volume {avg_volume_20:.0} is below min_avg_volume {min_volume}"
-            ));
-        }
-        if bars.len() < MIN_BARS {
-            return Outcome::Skipped(format!(
-                "only {} bars of history; the rating needs {MIN_BARS} (SMA 200)",
-                bars.len()
-            ));
-        }
+        let avg_volume_20 = match evaluate::screen(&bars, &screens) {
+            Ok(avg_volume_20) => avg_volume_20,
+            Err(skip) => return Outcome::Skipped(skip.to_string()),
+        };
         let computed;
         let shared;
         let analysis = match &self.shared_analyses {
@@ -973,8 +959,9 @@ impl Scanner {
                 // A worker whose symbol another scan is computing waits for it with its permit
                 // held: a core idles for at most one symbol's computation, never two computations.
                 let computed_here;
-                (shared, computed_here) =
-                    analyses.get_or_compute(&info.symbol, &bars, || self.analyse(&bars));
+                (shared, computed_here) = analyses.get_or_compute(&info.symbol, &bars, || {
+                    evaluate::analyse(&bars, &self.indicators)
+                });
                 let count = if computed_here {
                     &counts.computed
                 } else {
@@ -984,70 +971,17 @@ impl Scanner {
                 &*shared
             }
             None => {
-                computed = self.analyse(&bars);
+                computed = evaluate::analyse(&bars, &self.indicators);
                 &computed
             }
         };
-        let (rated, indicators, factors) = match analysis {
-            Analysis::Rated {
-                rating,
-                indicators,
-                factors,
-            } => (rating, indicators, factors),
-            Analysis::IndicatorsFailed(message) => {
-                return Outcome::Failed(format!("indicators failed: {message}"));
+        match evaluate::assemble(&bars, avg_volume_20, analysis, &self.quality) {
+            Evaluated::Rated(evaluation) => {
+                let factors = evaluation.factors;
+                Outcome::Scanned(Box::new(ScanResult::new(info, *evaluation)), factors)
             }
-            Analysis::Unrated => {
-                return Outcome::Skipped("no bars: the source has no rows for this symbol".into());
-            }
-        };
-        let n = bars.len();
-        let previous = bars.close[n - 2];
-        let result = ScanResult {
-            rank: 0,
-            symbol: info.symbol.clone(),
-            name: info.name.clone(),
-            sector: info.sector.clone(),
-            signal: rated.signal,
-            tech_rating: rated.tech_rating,
-            alpha_score: None,
-            high_quality: self
-                .quality
-                .is_high_quality(rated.signal, rated.tech_rating),
-            date: bars.dates[n - 1],
-            close,
-            change_pct: (close / previous - 1.0) * 100.0,
-            volume: bars.volume[n - 1],
-            avg_volume_20,
-            trend_direction: rated.trend_direction,
-            trend_score: rated.trend_score,
-            momentum_score: rated.momentum_score,
-            volume_score: rated.volume_score,
-            volatility_score: rated.volatility_score,
-            bars: n,
-            priority_tier: None,
-            batch_number: 0,
-            position: 0,
-            total_processed: 0,
-            total_remaining: 0,
-            indicators: OrderedMap(indicators.clone()),
-        };
-        Outcome::Scanned(Box::new(result), *factors)
-    }
-
-    /// The request-independent part of a symbol's scan, which scans may share.
-    fn analyse(&self, bars: &Bars) -> Analysis {
-        let frame = match self.indicators.compute(bars) {
-            Ok(frame) => frame,
-            Err(e) => return Analysis::IndicatorsFailed(e.to_string()),
-        };
-        match rating::rate(bars, &frame) {
-            Some(rating) => Analysis::Rated {
-                rating,
-                indicators: frame.latest(),
-                factors: alpha::factors(bars, &frame),
-            },
-            None => Analysis::Unrated,
+            Evaluated::Skipped(skip) => Outcome::Skipped(skip.to_string()),
+            Evaluated::Failed(message) => Outcome::Failed(message),
         }
     }
 }
@@ -1160,7 +1094,7 @@ pub fn new_scan_id() -> String {
 
 /// Applies the universe filters: explicit symbols (kept even when the source lacks them, so they end
 /// as errors rather than vanish), sectors, then `max_symbols`.
-fn select(universe: Vec<SymbolInfo>, request: &ValidScan) -> Vec<SymbolInfo> {
+pub(crate) fn select(universe: Vec<SymbolInfo>, request: &ValidScan) -> Vec<SymbolInfo> {
     let mut selected: Vec<SymbolInfo> = match &request.symbols {
         Some(symbols) => symbols
             .iter()

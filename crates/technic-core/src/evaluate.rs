@@ -1,0 +1,310 @@
+//! One symbol, as of its newest bar, with one set of settings: the whole per-symbol part of a scan
+//! as a pure function of the bars.
+//!
+//! The scan, the backtest and (later) remote workers all call this, so a symbol's numbers cannot
+//! depend on which of them asked. Its three steps are public because the scan shares the middle
+//! one between concurrent scans: [`screen`] (the request's filters that run before the analysis),
+//! [`analyse`] (everything that depends on the bars alone) and [`assemble`] (the outcome from both).
+//! [`evaluate`] is the three in order.
+
+use chrono::NaiveDate;
+
+use crate::alpha::{self, AlphaFactors};
+use crate::bars::Bars;
+use crate::indicators::IndicatorSet;
+use crate::rating::{self, Rating, SignalQuality};
+
+/// Fewest bars a symbol needs to be rated: the rating reads SMA 200.
+pub const MIN_BARS: usize = 200;
+
+/// Bars over which the average volume filter (and the report's `avg_volume_20`) is taken.
+pub const AVG_VOLUME_WINDOW: usize = 20;
+
+/// The filters a request applies before a symbol is analysed.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Screens {
+    pub min_price: Option<f64>,
+    pub min_avg_volume: Option<f64>,
+}
+
+/// Everything [`evaluate`] needs besides the bars.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    pub screens: Screens,
+    /// Must contain the default set's columns for the rating and alpha to read; more columns only
+    /// add indicator values to the outcome.
+    pub indicators: IndicatorSet,
+    pub quality: SignalQuality,
+}
+
+/// Why a symbol was left out before it was rated. `Display` is the diagnostic a scan reports.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Skip {
+    NoBars,
+    BelowMinPrice {
+        close: f64,
+        min_price: f64,
+    },
+    BelowMinAvgVolume {
+        avg_volume: f64,
+        min_avg_volume: f64,
+    },
+    TooFewBars {
+        bars: usize,
+    },
+}
+
+impl Skip {
+    /// A short name of the rule, for counts of symbol-dates left out by reason.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Skip::NoBars => "no bars",
+            Skip::BelowMinPrice { .. } => "below min_price",
+            Skip::BelowMinAvgVolume { .. } => "below min_avg_volume",
+            Skip::TooFewBars { .. } => "too little history for the rating",
+        }
+    }
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Skip::NoBars => f.write_str("no bars: the source has no rows for this symbol"),
+            Skip::BelowMinPrice { close, min_price } => {
+                write!(f, "close {close:.2} is below min_price {min_price}")
+            }
+            Skip::BelowMinAvgVolume {
+                avg_volume,
+                min_avg_volume,
+            } => write!(
+                f,
+                "20-day average volume {avg_volume:.0} is below min_avg_volume {min_avg_volume}"
+            ),
+            Skip::TooFewBars { bars } => write!(
+                f,
+                "only {bars} bars of history; the rating needs {MIN_BARS} (SMA 200)"
+            ),
+        }
+    }
+}
+
+/// What a symbol's bars give whatever the request: scans reading the same bars may share it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Analysis {
+    Rated {
+        rating: Rating,
+        /// The newest value of every indicator column, in the set's order.
+        indicators: Vec<(String, Option<f64>)>,
+        factors: AlphaFactors,
+    },
+    IndicatorsFailed(String),
+    /// The rating declined these bars.
+    Unrated,
+}
+
+/// A rated symbol as of its newest bar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub date: NaiveDate,
+    pub close: f64,
+    pub change_pct: f64,
+    pub volume: f64,
+    pub avg_volume_20: f64,
+    /// Bars the evaluation read.
+    pub bars: usize,
+    pub rating: Rating,
+    pub high_quality: bool,
+    pub indicators: Vec<(String, Option<f64>)>,
+    /// The inputs of `alpha_score`, which is a percentile over the whole universe and so is not
+    /// one symbol's to compute.
+    pub factors: AlphaFactors,
+}
+
+impl Evaluation {
+    /// The newest value of an indicator column, `None` if the set lacks it or it is in warm-up.
+    pub fn indicator(&self, column: &str) -> Option<f64> {
+        self.indicators
+            .iter()
+            .find(|(name, _)| name == column)
+            .and_then(|(_, value)| *value)
+    }
+}
+
+/// How one symbol ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Rated(Box<Evaluation>),
+    Skipped(Skip),
+    Failed(String),
+}
+
+/// The request's filters that run before the analysis, in the scan's order; on success, the
+/// 20-day average volume (which the result reports).
+pub fn screen(bars: &Bars, screens: &Screens) -> Result<f64, Skip> {
+    let Some(&close) = bars.close.last() else {
+        return Err(Skip::NoBars);
+    };
+    if let Some(min_price) = screens.min_price
+        && close < min_price
+    {
+        return Err(Skip::BelowMinPrice { close, min_price });
+    }
+    let avg_volume = rating::average_volume(bars, AVG_VOLUME_WINDOW).unwrap_or(0.0);
+    if let Some(min_avg_volume) = screens.min_avg_volume
+        && avg_volume < min_avg_volume
+    {
+        return Err(Skip::BelowMinAvgVolume {
+            avg_volume,
+            min_avg_volume,
+        });
+    }
+    if bars.len() < MIN_BARS {
+        return Err(Skip::TooFewBars { bars: bars.len() });
+    }
+    Ok(avg_volume)
+}
+
+/// The request-independent part: indicators, rating and alpha factors of the newest bar.
+pub fn analyse(bars: &Bars, indicators: &IndicatorSet) -> Analysis {
+    let frame = match indicators.compute(bars) {
+        Ok(frame) => frame,
+        Err(e) => return Analysis::IndicatorsFailed(e.to_string()),
+    };
+    match rating::rate(bars, &frame) {
+        Some(rating) => Analysis::Rated {
+            rating,
+            indicators: frame.latest(),
+            factors: alpha::factors(bars, &frame),
+        },
+        None => Analysis::Unrated,
+    }
+}
+
+/// The outcome of bars that passed [`screen`] (with the average volume it returned) and their
+/// [`analyse`]d values.
+pub fn assemble(
+    bars: &Bars,
+    avg_volume_20: f64,
+    analysis: &Analysis,
+    quality: &SignalQuality,
+) -> Outcome {
+    let (rating, indicators, factors) = match analysis {
+        Analysis::Rated {
+            rating,
+            indicators,
+            factors,
+        } => (rating, indicators, factors),
+        Analysis::IndicatorsFailed(message) => {
+            return Outcome::Failed(format!("indicators failed: {message}"));
+        }
+        Analysis::Unrated => return Outcome::Skipped(Skip::NoBars),
+    };
+    let n = bars.len();
+    // `screen` let nothing shorter than MIN_BARS through; checked again rather than trusted,
+    // since a caller may pair any bars with any analysis.
+    if n < 2 {
+        return Outcome::Skipped(Skip::TooFewBars { bars: n });
+    }
+    let close = bars.close[n - 1];
+    let previous = bars.close[n - 2];
+    Outcome::Rated(Box::new(Evaluation {
+        date: bars.dates[n - 1],
+        close,
+        change_pct: (close / previous - 1.0) * 100.0,
+        volume: bars.volume[n - 1],
+        avg_volume_20,
+        bars: n,
+        rating: *rating,
+        high_quality: quality.is_high_quality(rating.signal, rating.tech_rating),
+        indicators: indicators.clone(),
+        factors: *factors,
+    }))
+}
+
+/// One symbol as of its newest bar: [`screen`], [`analyse`], [`assemble`].
+pub fn evaluate(bars: &Bars, settings: &Settings) -> Outcome {
+    match screen(bars, &settings.screens) {
+        Ok(avg_volume_20) => assemble(
+            bars,
+            avg_volume_20,
+            &analyse(bars, &settings.indicators),
+            &settings.quality,
+        ),
+        Err(skip) => Outcome::Skipped(skip),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bars(n: usize) -> Bars {
+        let start = NaiveDate::from_ymd_opt(2020, 1, 1).expect("date");
+        let mut bars = Bars::with_capacity(n);
+        for i in 0..n {
+            let close = 100.0 + (i as f64 / 9.0).sin() * 5.0 + i as f64 * 0.05;
+            bars.dates.push(start + chrono::Days::new(i as u64));
+            bars.open.push(close - 0.3);
+            bars.high.push(close + 1.0);
+            bars.low.push(close - 1.0);
+            bars.close.push(close);
+            bars.volume.push(1_000_000.0 + (i % 7) as f64 * 10_000.0);
+        }
+        bars
+    }
+
+    #[test]
+    fn screens_run_in_the_scans_order_and_say_what_failed() {
+        assert_eq!(screen(&bars(0), &Screens::default()), Err(Skip::NoBars));
+        let short = bars(150);
+        // The price screen is decided before the history length.
+        let price = Screens {
+            min_price: Some(1e6),
+            min_avg_volume: None,
+        };
+        assert!(matches!(
+            screen(&short, &price),
+            Err(Skip::BelowMinPrice { .. })
+        ));
+        assert_eq!(
+            screen(&short, &Screens::default()),
+            Err(Skip::TooFewBars { bars: 150 })
+        );
+        assert_eq!(
+            Skip::TooFewBars { bars: 150 }.to_string(),
+            "only 150 bars of history; the rating needs 200 (SMA 200)"
+        );
+        let volume = Screens {
+            min_price: None,
+            min_avg_volume: Some(1e9),
+        };
+        let message = screen(&bars(300), &volume).unwrap_err().to_string();
+        assert!(
+            message.starts_with("20-day average volume 10")
+                && message.ends_with("is below min_avg_volume 1000000000"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn evaluate_is_its_three_steps() {
+        let bars = bars(300);
+        let settings = Settings::default();
+        let Outcome::Rated(evaluation) = evaluate(&bars, &settings) else {
+            panic!("300 bars are rated");
+        };
+        let analysis = analyse(&bars, &settings.indicators);
+        let avg = screen(&bars, &settings.screens).expect("passes");
+        assert_eq!(
+            assemble(&bars, avg, &analysis, &settings.quality),
+            Outcome::Rated(evaluation.clone())
+        );
+        assert_eq!(evaluation.bars, 300);
+        assert_eq!(evaluation.date, *bars.dates.last().expect("bars"));
+        assert_eq!(evaluation.indicator("rsi_14"), {
+            let frame = settings.indicators.compute(&bars).expect("frame");
+            frame.column("rsi_14").and_then(|c| c.last().copied())
+        });
+        assert_eq!(evaluation.indicator("no_such_column"), None);
+    }
+}

@@ -1,0 +1,553 @@
+//! The point-in-time panel a backtest judges: every symbol evaluated at every date exactly as
+//! `technic scan --as-of DATE` evaluates it, with the same settings.
+//!
+//! Equality with the scan is by construction, not by imitation: the scan reads the newest
+//! `lookback_days` bars dated on or before its as-of date and hands them to
+//! [`technic_core::evaluate`]; the panel reads each symbol's history once, cuts the very same window
+//! out of it in memory for each date, and calls the same function. The alpha score is the scan's
+//! final one: the exact percentile over everything rated that date. Reading once and cutting in
+//! memory is what makes the panel fast; evaluating symbols in parallel (rayon) is the rest.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use chrono::{Datelike, NaiveDate};
+use rayon::prelude::*;
+use technic_backtest::{Dropped, Factor, ForwardReturns, Grid, Panel, Provenance, SignalCell};
+use technic_core::alpha::{self, AlphaFactors};
+use technic_core::evaluate::{self, Outcome, Screens, Settings};
+use technic_core::rating::{Signal, SignalQuality};
+use technic_core::{Bars, Indicator, IndicatorSet};
+use technic_data::{BarWindow, DataError, MarketData};
+
+use crate::request::ValidScan;
+use crate::scan::select;
+
+/// The factors judged when none is named: the rating, the alpha score, each sub-score, the signal.
+pub const DEFAULT_FACTORS: [&str; 7] = [
+    "tech_rating",
+    "alpha_score",
+    "trend_score",
+    "momentum_score",
+    "volume_score",
+    "volatility_score",
+    "signal",
+];
+
+/// The horizons judged when none is named, in trading days.
+pub const DEFAULT_HORIZONS: [usize; 4] = [1, 5, 21, 63];
+
+/// Fewest evaluation dates a panel may have: the statistics need at least three.
+pub const MIN_DATES: usize = 3;
+
+/// A member whose history ends more than this many trading days before the data's newest date has
+/// left the universe; a universe with no such member is taken to be today's members only.
+const DELISTED_AFTER: usize = 10;
+
+/// Which dates of the data's calendar are evaluation dates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Every {
+    Day,
+    /// The last trading day of each week (ISO weeks) in the data.
+    Week,
+    /// The last trading day of each month in the data.
+    #[default]
+    Month,
+}
+
+/// What to build: the scan's data selection and filters, plus the backtest's own dates, horizons
+/// and factors.
+#[derive(Debug, Clone)]
+pub struct BacktestRequest {
+    /// Symbols, sectors, `min_price`, `min_avg_volume` and `lookback_days` are read from it, as
+    /// `technic scan` reads them.
+    pub scan: ValidScan,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub every: Every,
+    /// Trading days, each at least 1; empty means [`DEFAULT_HORIZONS`].
+    pub horizons: Vec<usize>,
+    /// Factor names as the user wrote them; empty means [`DEFAULT_FACTORS`].
+    pub factors: Vec<String>,
+}
+
+/// Why a panel could not be built. `field` is the request field at fault (`from`, `to`,
+/// `every`, `horizons`, `factor`), so a CLI can name its flag and a server its JSON field.
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+    #[error("could not read the universe: {0}")]
+    Universe(DataError),
+}
+
+impl BacktestError {
+    fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// The two stages of building a panel, for progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PanelStage {
+    Loading,
+    Evaluating,
+}
+
+/// A factor the panel can fill: a field of the evaluation, the alpha score, or an indicator column.
+#[derive(Debug, Clone, PartialEq)]
+enum FactorKind {
+    TechRating,
+    AlphaScore,
+    TrendScore,
+    MomentumScore,
+    VolumeScore,
+    VolatilityScore,
+    Signal,
+    Column(String),
+}
+
+/// Resolves factor names, and the indicator set that computes every column asked for (the
+/// scan's default set first, so the rating reads the very columns the scan reads).
+fn resolve_factors(
+    names: &[String],
+) -> Result<(Vec<(String, FactorKind)>, IndicatorSet), BacktestError> {
+    let defaults: Vec<String> = DEFAULT_FACTORS.iter().map(|s| (*s).to_owned()).collect();
+    let names = if names.is_empty() { &defaults } else { names };
+    let base = IndicatorSet::default();
+    let base_columns = base.columns();
+    let mut indicators: Vec<Indicator> = base.indicators().to_vec();
+    let mut resolved = Vec::new();
+    for name in names {
+        let name = name.trim().to_ascii_lowercase();
+        let kind = match name.as_str() {
+            "tech_rating" => FactorKind::TechRating,
+            "alpha_score" => FactorKind::AlphaScore,
+            "trend_score" => FactorKind::TrendScore,
+            "momentum_score" => FactorKind::MomentumScore,
+            "volume_score" => FactorKind::VolumeScore,
+            "volatility_score" => FactorKind::VolatilityScore,
+            "signal" => FactorKind::Signal,
+            column if base_columns.iter().any(|c| c == column) => {
+                FactorKind::Column(column.to_owned())
+            }
+            spec => {
+                let indicator = Indicator::parse(spec).map_err(|e| {
+                    BacktestError::invalid(
+                        "factor",
+                        format!(
+                            "unknown factor '{spec}' ({e}); known: {}, or an indicator column such as rsi_14 or roc_63",
+                            DEFAULT_FACTORS.join(", ")
+                        ),
+                    )
+                })?;
+                let columns = indicator.columns();
+                if !columns.iter().any(|c| c == spec) {
+                    return Err(BacktestError::invalid(
+                        "factor",
+                        format!(
+                            "'{spec}' has several columns ({}); name one of them",
+                            columns.join(", ")
+                        ),
+                    ));
+                }
+                if !indicators.contains(&indicator) {
+                    indicators.push(indicator);
+                }
+                FactorKind::Column(spec.to_owned())
+            }
+        };
+        if resolved.iter().any(|(n, _)| n == &name) {
+            continue;
+        }
+        resolved.push((name, kind));
+    }
+    Ok((resolved, IndicatorSet::new(indicators)))
+}
+
+/// Symbol, history (the whole of it, or why it could not be read).
+type History = (String, Result<Bars, DataError>);
+
+/// One symbol's values at every evaluation date.
+struct Column {
+    /// `values[date * factors + factor]`, NaN where not rated; alpha is filled in later.
+    values: Vec<f64>,
+    alpha_factors: Vec<Option<AlphaFactors>>,
+    signals: Vec<Option<SignalCell>>,
+    /// `returns[horizon][date]`.
+    forward: Vec<Vec<f64>>,
+    next_period: Vec<f64>,
+    dropped: BTreeMap<String, usize>,
+}
+
+/// Builds the panel. `progress` is called with each stage's done and total counts (symbols).
+pub fn build_panel(
+    source: &dyn MarketData,
+    request: &BacktestRequest,
+    progress: &(dyn Fn(PanelStage, usize, usize) + Sync),
+) -> Result<Panel, BacktestError> {
+    let (factors, indicators) = resolve_factors(&request.factors)?;
+    let horizons = horizons(&request.horizons)?;
+    let universe = select(
+        source.universe().map_err(BacktestError::Universe)?,
+        &request.scan,
+    );
+    let total = universe.len();
+    let loaded = AtomicUsize::new(0);
+    let histories: Vec<History> = universe
+        .par_iter()
+        .map(|info| {
+            let bars = source.bars(&info.symbol, &BarWindow::default());
+            progress(
+                PanelStage::Loading,
+                loaded.fetch_add(1, Ordering::Relaxed) + 1,
+                total,
+            );
+            (info.symbol.clone(), bars)
+        })
+        .collect();
+    let dates = evaluation_dates(&histories, request)?;
+    let settings = Settings {
+        screens: Screens {
+            min_price: request.scan.min_price,
+            min_avg_volume: request.scan.min_avg_volume,
+        },
+        indicators,
+        quality: SignalQuality::default(),
+    };
+    let evaluated = AtomicUsize::new(0);
+    let columns: Vec<Column> = histories
+        .par_iter()
+        .map(|(_, bars)| {
+            let column = evaluate_symbol(
+                bars.as_ref(),
+                &dates,
+                &factors,
+                &horizons,
+                &settings,
+                request.scan.lookback_days,
+            );
+            progress(
+                PanelStage::Evaluating,
+                evaluated.fetch_add(1, Ordering::Relaxed) + 1,
+                total,
+            );
+            column
+        })
+        .collect();
+    Ok(assemble_panel(
+        source, &histories, dates, &factors, &horizons, columns,
+    ))
+}
+
+fn horizons(asked: &[usize]) -> Result<Vec<usize>, BacktestError> {
+    let mut horizons = if asked.is_empty() {
+        DEFAULT_HORIZONS.to_vec()
+    } else {
+        asked.to_vec()
+    };
+    if horizons.contains(&0) {
+        return Err(BacktestError::invalid(
+            "horizons",
+            "a horizon is a number of trading days, at least 1 (got 0)",
+        ));
+    }
+    horizons.sort_unstable();
+    horizons.dedup();
+    Ok(horizons)
+}
+
+/// The data's trading days (every date any symbol has a bar) within `from`..=`to`, thinned to
+/// `every`.
+fn evaluation_dates(
+    histories: &[History],
+    request: &BacktestRequest,
+) -> Result<Vec<NaiveDate>, BacktestError> {
+    let calendar: BTreeSet<NaiveDate> = histories
+        .iter()
+        .filter_map(|(_, bars)| bars.as_ref().ok())
+        .flat_map(|bars| bars.dates.iter().copied())
+        .collect();
+    let (Some(&first), Some(&last)) = (calendar.first(), calendar.last()) else {
+        return Err(BacktestError::invalid(
+            "symbols",
+            "no symbol of the universe has any bars to evaluate",
+        ));
+    };
+    let range = format!("the data runs from {first} to {last}");
+    if let (Some(from), Some(to)) = (request.from, request.to)
+        && from > to
+    {
+        return Err(BacktestError::invalid(
+            "from",
+            format!("{from} is after --to {to}"),
+        ));
+    }
+    if let Some(from) = request.from
+        && from > last
+    {
+        return Err(BacktestError::invalid(
+            "from",
+            format!("{from} is outside the data: {range}"),
+        ));
+    }
+    if let Some(to) = request.to
+        && to < first
+    {
+        return Err(BacktestError::invalid(
+            "to",
+            format!("{to} is outside the data: {range}"),
+        ));
+    }
+    let from = request.from.unwrap_or(first);
+    let to = request.to.unwrap_or(last);
+    let days: Vec<NaiveDate> = calendar.range(from..=to).copied().collect();
+    let period = |d: &NaiveDate| -> (i32, u32) {
+        match request.every {
+            Every::Day => (d.year(), d.ordinal()),
+            Every::Week => (d.iso_week().year(), d.iso_week().week()),
+            Every::Month => (d.year(), d.month()),
+        }
+    };
+    let dates: Vec<NaiveDate> = days
+        .iter()
+        .enumerate()
+        .filter(|&(i, d)| days.get(i + 1).is_none_or(|next| period(next) != period(d)))
+        .map(|(_, d)| *d)
+        .collect();
+    if dates.len() < MIN_DATES {
+        return Err(BacktestError::invalid(
+            "every",
+            format!(
+                "{} evaluation dates between {from} and {to}; at least {MIN_DATES} are needed ({range})",
+                dates.len()
+            ),
+        ));
+    }
+    Ok(dates)
+}
+
+/// A symbol at every date: the window `scan --as-of date` reads, evaluated by the scan's function.
+fn evaluate_symbol(
+    bars: Result<&Bars, &DataError>,
+    dates: &[NaiveDate],
+    factors: &[(String, FactorKind)],
+    horizons: &[usize],
+    settings: &Settings,
+    lookback_days: usize,
+) -> Column {
+    let cells = dates.len();
+    let mut column = Column {
+        values: vec![f64::NAN; cells * factors.len()],
+        alpha_factors: vec![None; cells],
+        signals: vec![None; cells],
+        forward: vec![vec![f64::NAN; cells]; horizons.len()],
+        next_period: vec![f64::NAN; cells],
+        dropped: BTreeMap::new(),
+    };
+    let bars = match bars {
+        Ok(bars) => bars,
+        Err(_) => {
+            column
+                .dropped
+                .insert("bars could not be read (see `technic scan`)".into(), cells);
+            return column;
+        }
+    };
+    let mut drop = |reason: &str| *column.dropped.entry(reason.to_owned()).or_default() += 1;
+    for (d, date) in dates.iter().enumerate() {
+        // Bars dated on or before the date, the newest `lookback_days` of them: the scan's window.
+        let end = bars.dates.partition_point(|bar| bar <= date);
+        if end == 0 {
+            drop("not listed yet (no bars on or before the date)");
+            continue;
+        }
+        // The scan rates a symbol with no bar on the date by its last bar, and that rating is
+        // part of the universe its alpha percentiles are taken over; so is it here. Only its own
+        // values are left out: a backtest must not trade a name that had no price that day.
+        let trading = bars.dates[end - 1] == *date;
+        if trading {
+            let close = bars.close[end - 1];
+            for (h, &horizon) in horizons.iter().enumerate() {
+                if let Some(&later) = bars.close.get(end - 1 + horizon) {
+                    column.forward[h][d] = later / close - 1.0;
+                }
+            }
+            if let Some(next) = dates.get(d + 1)
+                && let Ok(i) = bars.dates[end..].binary_search(next)
+            {
+                column.next_period[d] = bars.close[end + i] / close - 1.0;
+            }
+        }
+        let window = window(bars, end.saturating_sub(lookback_days), end);
+        let evaluation = match evaluate::evaluate(&window, settings) {
+            Outcome::Rated(evaluation) => evaluation,
+            Outcome::Skipped(skip) => {
+                drop(skip.rule());
+                continue;
+            }
+            Outcome::Failed(_) => {
+                drop("indicators failed");
+                continue;
+            }
+        };
+        column.alpha_factors[d] = Some(evaluation.factors);
+        if !trading {
+            drop("no bar on the date (not trading)");
+            continue;
+        }
+        let rating = &evaluation.rating;
+        for (f, (_, kind)) in factors.iter().enumerate() {
+            column.values[d * factors.len() + f] = match kind {
+                FactorKind::TechRating => rating.tech_rating,
+                FactorKind::TrendScore => rating.trend_score,
+                FactorKind::MomentumScore => rating.momentum_score,
+                FactorKind::VolumeScore => rating.volume_score,
+                FactorKind::VolatilityScore => rating.volatility_score,
+                FactorKind::Signal => signal_ordinal(rating.signal),
+                FactorKind::AlphaScore => f64::NAN,
+                FactorKind::Column(name) => evaluation.indicator(name).unwrap_or(f64::NAN),
+            };
+        }
+        column.signals[d] = Some(SignalCell {
+            signal: rating.signal,
+            high_quality: evaluation.high_quality,
+        });
+    }
+    column
+}
+
+/// `STRONG_SELL` −2 … `STRONG_BUY` 2.
+pub fn signal_ordinal(signal: Signal) -> f64 {
+    match signal {
+        Signal::StrongSell => -2.0,
+        Signal::Sell => -1.0,
+        Signal::Hold => 0.0,
+        Signal::Buy => 1.0,
+        Signal::StrongBuy => 2.0,
+    }
+}
+
+/// Bars `start..end` of `bars`, as the source would hand them to a scan cut at `bars.dates[end-1]`.
+fn window(bars: &Bars, start: usize, end: usize) -> Bars {
+    Bars {
+        dates: bars.dates[start..end].to_vec(),
+        open: bars.open[start..end].to_vec(),
+        high: bars.high[start..end].to_vec(),
+        low: bars.low[start..end].to_vec(),
+        close: bars.close[start..end].to_vec(),
+        volume: bars.volume[start..end].to_vec(),
+    }
+}
+
+/// The columns side by side as the panel's date-major grids, with each date's alpha scores.
+fn assemble_panel(
+    source: &dyn MarketData,
+    histories: &[History],
+    dates: Vec<NaiveDate>,
+    factors: &[(String, FactorKind)],
+    horizons: &[usize],
+    columns: Vec<Column>,
+) -> Panel {
+    let symbols: Vec<String> = histories.iter().map(|(s, _)| s.clone()).collect();
+    let n = symbols.len();
+    let cells = dates.len() * n;
+    let grid = |value: &dyn Fn(usize, &Column) -> f64| Grid {
+        values: (0..cells).map(|i| value(i / n, &columns[i % n])).collect(),
+    };
+    let mut panel_factors: Vec<Factor> = factors
+        .iter()
+        .enumerate()
+        .map(|(f, (name, _))| Factor {
+            name: name.clone(),
+            values: grid(&|d, c| c.values[d * factors.len() + f]),
+        })
+        .collect();
+    if let Some(alpha) = factors
+        .iter()
+        .position(|(_, kind)| *kind == FactorKind::AlphaScore)
+    {
+        fill_alpha(&mut panel_factors[alpha].values, &columns, dates.len());
+    }
+    let forward_returns = horizons
+        .iter()
+        .enumerate()
+        .map(|(h, &horizon)| ForwardReturns {
+            horizon,
+            values: grid(&|d, c| c.forward[h][d]),
+        })
+        .collect();
+    let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
+    for column in &columns {
+        for (reason, count) in &column.dropped {
+            *dropped.entry(reason.clone()).or_default() += count;
+        }
+    }
+    Panel {
+        next_period_returns: grid(&|d, c| c.next_period[d]),
+        signals: (0..cells).map(|i| columns[i % n].signals[i / n]).collect(),
+        symbols,
+        factors: panel_factors,
+        forward_returns,
+        provenance: Provenance {
+            source: source.info().description,
+            survivorship_bias: survivorship_bias(histories),
+            dropped: dropped
+                .into_iter()
+                .map(|(reason, symbol_dates)| Dropped {
+                    reason,
+                    symbol_dates,
+                })
+                .collect(),
+        },
+        dates,
+    }
+}
+
+/// The scan's final alpha score at each date: the exact percentile over everything rated that date.
+fn fill_alpha(grid: &mut Grid, columns: &[Column], dates: usize) {
+    let n = columns.len();
+    for d in 0..dates {
+        let rated: Vec<(usize, AlphaFactors)> = columns
+            .iter()
+            .enumerate()
+            .filter_map(|(s, c)| c.alpha_factors[d].map(|f| (s, f)))
+            .collect();
+        let universe: Vec<AlphaFactors> = rated.iter().map(|(_, f)| *f).collect();
+        for ((s, _), score) in rated.iter().zip(alpha::alpha_scores(&universe)) {
+            grid.values[d * n + s] = score.unwrap_or(f64::NAN);
+        }
+    }
+}
+
+/// Whether the universe can only be today's members: no member's history ends more than
+/// [`DELISTED_AFTER`] trading days before the newest date in the data. A universe that kept its
+/// leavers would have some; one list of current constituents (as `../shared/data/sp500`, April
+/// 2021) has none, and its results carry survivorship bias.
+fn survivorship_bias(histories: &[History]) -> bool {
+    let ends: Vec<NaiveDate> = histories
+        .iter()
+        .filter_map(|(_, bars)| bars.as_ref().ok()?.last_date())
+        .collect();
+    if ends.is_empty() {
+        return false;
+    }
+    let calendar: BTreeSet<NaiveDate> = histories
+        .iter()
+        .filter_map(|(_, bars)| bars.as_ref().ok())
+        .flat_map(|bars| bars.dates.iter().rev().take(DELISTED_AFTER + 1).copied())
+        .collect();
+    let cutoff = calendar
+        .iter()
+        .rev()
+        .nth(DELISTED_AFTER)
+        .copied()
+        .unwrap_or(NaiveDate::MIN);
+    ends.iter().all(|end| *end >= cutoff)
+}
