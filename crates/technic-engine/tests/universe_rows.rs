@@ -49,7 +49,8 @@ fn a_universe_row_without_a_symbol_is_its_own_diagnostic() {
         .expect("the row's diagnostic");
     assert_eq!(row.kind, DiagnosticKind::Error);
     assert!(
-        row.message.contains("universe.csv, line 3: the row has no symbol"),
+        row.message
+            .contains("universe.csv, line 3: the row has no symbol"),
         "{}",
         row.message
     );
