@@ -159,10 +159,14 @@ impl MarketData for FileSource {
         }
         let symbol = symbol.to_ascii_uppercase();
         if let Some(names) = self.ambiguous.get(&symbol) {
+            let mut names: Vec<String> = names.iter().map(|n| format!("bars/{n}")).collect();
+            names.sort();
+            let last = names.pop().unwrap_or_default();
+            let all = if names.len() == 1 { "both" } else { "all" };
             return Err(DataError::Unavailable {
                 reason: format!(
-                    "its bars are ambiguous: bars/{} all name it (file names are matched case-insensitively); remove or rename all but one",
-                    names.join(", bars/")
+                    "its bars are ambiguous: {} and {last} {all} name it (file names are matched case-insensitively); remove or rename all but one",
+                    names.join(", ")
                 ),
                 symbol,
             });
