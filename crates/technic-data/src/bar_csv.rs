@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 use csv::ByteRecord;
 use technic_core::{Bar, BarError, Bars};
 
+use crate::input::{Bounded, Exceeded, MAX_LINE_BYTES, Refusal, open_regular};
 use crate::{BarWindow, DataError};
 
 /// Where each needed column sits in a file's rows, found from its header.
@@ -23,8 +24,54 @@ struct Layout {
     volume: usize,
     /// Present in the AlphaVantage and Yahoo layouts; when present, prices are adjusted by it.
     adjusted_close: Option<usize>,
-    /// Fewer fields than this in a row means the row is cut short.
-    min_fields: usize,
+    /// The header's number of fields, which every row must have: a row with a field lost or
+    /// added (an unquoted `21,123,332`, two rows run together) would otherwise be read with its
+    /// later columns shifted, as numbers the file never gave.
+    width: usize,
+    plausible: Plausible,
+}
+
+/// What a row of a data directory's file must satisfy to be believed, beyond the core's bar
+/// invariants (finite positive prices, high not below low, volume not negative).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Plausible {
+    /// The newest date a bar may have.
+    latest: NaiveDate,
+}
+
+impl Plausible {
+    /// The rules on `today` (UTC). A bar's date is the calendar date where it was traded, which
+    /// is at most one day after the UTC date (time zones reach UTC+14, and none is more than a
+    /// day ahead), so one day more is allowed: any later date cannot be today anywhere on Earth.
+    pub(crate) fn on(today: NaiveDate) -> Self {
+        Self {
+            latest: today.succ_opt().unwrap_or(today),
+        }
+    }
+
+    /// Checks a raw (not yet adjusted) bar the core already validated.
+    pub(crate) fn check(&self, bar: &Bar) -> Result<(), RowError> {
+        if bar.date > self.latest {
+            let today = self.latest.pred_opt().unwrap_or(self.latest);
+            return Err(RowError::Message(format!(
+                "date {} is after today, {today} (UTC): a bar cannot be dated in the future",
+                bar.date
+            )));
+        }
+        for (name, value) in [("open", bar.open), ("close", bar.close)] {
+            let (side, bound, limit) = if value > bar.high {
+                ("above", "high", bar.high)
+            } else if value < bar.low {
+                ("below", "low", bar.low)
+            } else {
+                continue;
+            };
+            return Err(RowError::Message(format!(
+                "{name} {value} is {side} {bound} {limit} (open and close must lie between low and high)"
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// Header names are compared lower-cased with spaces, `_` and `-` removed, so `Adj Close`,
@@ -52,26 +99,97 @@ pub(crate) struct Columns {
     pub(crate) adjusted_close: Option<usize>,
 }
 
+/// Why a header names no usable set of bar columns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HeaderProblem {
+    /// The first column a bar needs that it lacks.
+    Missing(&'static str),
+    /// Two columns of the same name (as [`normalise`]d), 0-based: which one holds the values
+    /// would be a guess.
+    Duplicate {
+        name: String,
+        first: usize,
+        second: usize,
+    },
+}
+
+impl std::fmt::Display for HeaderProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing(column) => write!(f, "it has no {column} column"),
+            Self::Duplicate {
+                name,
+                first,
+                second,
+            } => {
+                let name: String = name.chars().take(40).collect();
+                write!(
+                    f,
+                    "columns {} and {} are both named '{name}' (column names must be unique)",
+                    first + 1,
+                    second + 1
+                )
+            }
+        }
+    }
+}
+
 impl Columns {
-    /// Finds the columns among `names` (already [`normalise`]d); the error is the first missing one.
-    pub(crate) fn find(names: &[String]) -> Result<Self, &'static str> {
+    /// Finds the columns among `names` (already [`normalise`]d): the first missing one is the
+    /// error, then any name given twice.
+    pub(crate) fn find(names: &[String]) -> Result<Self, HeaderProblem> {
+        use HeaderProblem::Missing;
         let find = |aliases: &[&str]| names.iter().position(|n| aliases.contains(&n.as_str()));
-        Ok(Self {
-            date: find(&["timestamp", "date", "datetime", "time", "day"]).ok_or("date")?,
-            open: find(&["open"]).ok_or("open")?,
-            high: find(&["high"]).ok_or("high")?,
-            low: find(&["low"]).ok_or("low")?,
-            close: find(&["close"]).ok_or("close")?,
-            volume: find(&["volume", "vol"]).ok_or("volume")?,
+        let columns = Self {
+            date: find(&["timestamp", "date", "datetime", "time", "day"]).ok_or(Missing("date"))?,
+            open: find(&["open"]).ok_or(Missing("open"))?,
+            high: find(&["high"]).ok_or(Missing("high"))?,
+            low: find(&["low"]).ok_or(Missing("low"))?,
+            close: find(&["close"]).ok_or(Missing("close"))?,
+            volume: find(&["volume", "vol"]).ok_or(Missing("volume"))?,
             adjusted_close: find(&["adjustedclose", "adjclose"]),
-        })
+        };
+        let mut seen = std::collections::HashMap::with_capacity(names.len());
+        for (index, name) in names.iter().enumerate() {
+            // A nameless column (pandas' unnamed index, say) is not a name given twice.
+            if name.is_empty() {
+                continue;
+            }
+            if let Some(first) = seen.insert(name.as_str(), index) {
+                return Err(HeaderProblem::Duplicate {
+                    name: name.clone(),
+                    first,
+                    second: index,
+                });
+            }
+        }
+        Ok(columns)
     }
 }
 
 impl Layout {
-    fn from_header(path: &Path, header: &ByteRecord) -> Result<Self, DataError> {
+    fn from_header(
+        path: &Path,
+        header: &ByteRecord,
+        plausible: Plausible,
+    ) -> Result<Self, DataError> {
         let names: Vec<String> = header.iter().map(normalise).collect();
-        let Ok(Columns {
+        // The message describes the line's shape, never its text: the file may be anything a
+        // link points at (`/etc/passwd`), and messages reach a server's clients.
+        let columns = Columns::find(&names).map_err(|problem| DataError::NotABarFile {
+            path: path.to_owned(),
+            reason: match problem {
+                HeaderProblem::Missing(column) => format!(
+                    "expected a header with date (or timestamp), open, high, low, close and volume columns, found a first line of {} comma-separated field{} with no {column} column",
+                    header.len(),
+                    if header.len() == 1 { "" } else { "s" }
+                ),
+                duplicate @ HeaderProblem::Duplicate { .. } => {
+                    format!("its header is ambiguous: {duplicate}")
+                }
+            },
+        })?;
+        let Columns {
             date,
             open,
             high,
@@ -79,34 +197,7 @@ impl Layout {
             close,
             volume,
             adjusted_close,
-        }) = Columns::find(&names)
-        else {
-            let shown: String = header
-                .iter()
-                .map(|f| String::from_utf8_lossy(f).into_owned())
-                .collect::<Vec<_>>()
-                .join(",");
-            let shown: String = shown.chars().take(80).collect();
-            return Err(DataError::NotABarFile {
-                path: path.to_owned(),
-                reason: format!(
-                    "expected a header with date (or timestamp), open, high, low, close and volume columns, found '{shown}'"
-                ),
-            });
-        };
-        let min_fields = [
-            date,
-            open,
-            high,
-            low,
-            close,
-            volume,
-            adjusted_close.unwrap_or(0),
-        ]
-        .into_iter()
-        .max()
-        .unwrap_or(0)
-            + 1;
+        } = columns;
         Ok(Self {
             date,
             open,
@@ -115,18 +206,19 @@ impl Layout {
             close,
             volume,
             adjusted_close,
-            min_fields,
+            width: header.len(),
+            plausible,
         })
     }
 
     /// Parses and adjusts one row. The raw values are validated before adjusting, so a message
     /// quotes what the file says.
     fn parse(&self, record: &ByteRecord) -> Result<Bar, RowError> {
-        if record.len() < self.min_fields {
+        if record.len() != self.width {
             return Err(RowError::Message(format!(
-                "expected at least {} fields, found {}",
-                self.min_fields,
-                record.len()
+                "{} fields where the header has {} (every row must have as many fields as the header)",
+                record.len(),
+                self.width
             )));
         }
         // Fields are borrowed, not copied: this runs for every row a scan reads.
@@ -136,20 +228,17 @@ impl Layout {
                 .ok()
                 .and_then(|t| t.parse::<f64>().ok())
                 .ok_or_else(|| {
-                    RowError::Message(format!(
-                        "{column} '{}' is not a number",
-                        String::from_utf8_lossy(&record[i]).trim()
-                    ))
+                    RowError::Message(format!("{column} '{}' is not a number", quoted(&record[i])))
                 })
         };
         let date = text(self.date)
             .ok()
             .and_then(parse_iso_date)
             .ok_or_else(|| {
-                let raw = String::from_utf8_lossy(&record[self.date])
-                    .trim()
-                    .to_owned();
-                RowError::Message(format!("date '{raw}' is not a date (expected YYYY-MM-DD)"))
+                RowError::Message(format!(
+                    "date '{}' is not a date (expected YYYY-MM-DD)",
+                    quoted(&record[self.date])
+                ))
             })?;
         let raw = Bar {
             date,
@@ -160,10 +249,22 @@ impl Layout {
             volume: number(self.volume, "volume")?,
         };
         raw.validate().map_err(RowError::Bar)?;
+        self.plausible.check(&raw)?;
         let Some(adjusted_index) = self.adjusted_close else {
             return Ok(raw);
         };
         adjust(raw, number(adjusted_index, "adjusted close")?)
+    }
+}
+
+/// A field as a message quotes it: trimmed, and cut short, so that a message stays a line.
+fn quoted(field: &[u8]) -> String {
+    const SHOWN: usize = 40;
+    let text = String::from_utf8_lossy(field);
+    let text = text.trim();
+    match text.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
     }
 }
 
@@ -241,12 +342,51 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
     }
 }
 
+/// Opens a bar file if it is a regular file within the size limit.
+fn open(path: &Path) -> Result<(File, u64), DataError> {
+    open_regular(path).map_err(|refusal| match refusal {
+        Refusal::Io(cause) => DataError::Io {
+            path: path.to_owned(),
+            cause,
+        },
+        refusal => DataError::NotABarFile {
+            path: path.to_owned(),
+            reason: refusal.to_string(),
+        },
+    })
+}
+
+/// The error of a line longer than [`MAX_LINE_BYTES`], beginning at byte `start`.
+fn long_line(path: &Path, start: u64) -> DataError {
+    let line = line_at(path, start);
+    if line <= 1 {
+        return DataError::NotABarFile {
+            path: path.to_owned(),
+            reason: format!(
+                "its first line is longer than {MAX_LINE_BYTES} bytes (64 KiB), the limit for a line, so it has no CSV header"
+            ),
+        };
+    }
+    DataError::BadRow {
+        path: path.to_owned(),
+        line,
+        message: Exceeded::Line { start }.to_string(),
+    }
+}
+
 fn csv_error(path: &Path, error: csv::Error) -> DataError {
     let line = error.position().map_or(0, |p| line_at(path, p.byte()));
     match error.into_kind() {
-        csv::ErrorKind::Io(source) => DataError::Io {
-            path: path.to_owned(),
-            cause: source,
+        csv::ErrorKind::Io(cause) => match Exceeded::of(&cause) {
+            Some(Exceeded::Line { start }) => long_line(path, start),
+            Some(exceeded @ Exceeded::Decompressed) => DataError::NotABarFile {
+                path: path.to_owned(),
+                reason: exceeded.to_string(),
+            },
+            None => DataError::Io {
+                path: path.to_owned(),
+                cause,
+            },
         },
         other => DataError::BadRow {
             path: path.to_owned(),
@@ -261,21 +401,33 @@ fn csv_error(path: &Path, error: csv::Error) -> DataError {
 /// Computed from the byte offset, and only when an error is reported: the csv crate's own line
 /// count lags by one on `\r\n` files, and counting lines for every row would cost every scan.
 fn line_at(path: &Path, offset: u64) -> u64 {
+    // A line ends at `\n`, or at a `\r` not followed by `\n` (old Mac files). Counted a buffer at
+    // a time: the offset can be megabytes into the file.
     let count = |source: &mut dyn Read| -> std::io::Result<u64> {
-        let mut prefix = Vec::new();
-        source.take(offset).read_to_end(&mut prefix)?;
-        // A line ends at `\n`, or at a `\r` not followed by `\n` (old Mac files).
-        let bare_cr = memchr::memchr_iter(b'\r', &prefix)
-            .filter(|&i| prefix.get(i + 1) != Some(&b'\n'))
-            .count();
-        Ok((memchr::memchr_iter(b'\n', &prefix).count() + bare_cr) as u64)
+        let mut source = source.take(offset);
+        let mut buf = vec![0u8; 64 * 1024];
+        let (mut lines, mut cr_before) = (0u64, false);
+        loop {
+            let n = source.read(&mut buf)?;
+            let Some(chunk) = buf.get(..n).filter(|c| !c.is_empty()) else {
+                break;
+            };
+            lines += u64::from(cr_before && chunk[0] != b'\n');
+            lines += memchr::memchr_iter(b'\n', chunk).count() as u64;
+            lines += memchr::memchr_iter(b'\r', chunk)
+                .filter(|&i| chunk.get(i + 1).is_some_and(|&b| b != b'\n'))
+                .count() as u64;
+            cr_before = chunk.last() == Some(&b'\r');
+        }
+        Ok(lines + u64::from(cr_before))
     };
-    let newlines = File::open(path).and_then(|file| {
-        if is_gzip(path) {
+    let newlines = open(path).map_err(|_| ()).and_then(|(file, _)| {
+        let counted = if is_gzip(path) {
             count(&mut flate2::read::MultiGzDecoder::new(BufReader::new(file)))
         } else {
             count(&mut BufReader::new(file))
-        }
+        };
+        counted.map_err(|_| ())
     });
     newlines.map_or(0, |n| n + 1)
 }
@@ -297,33 +449,36 @@ fn reader<R: Read>(source: R) -> csv::Reader<R> {
         .from_reader(source)
 }
 
-/// Reads a bar file within `window`. A plain CSV asked only for its newest bars is read from the
-/// end, so a scan's cost does not grow with the length of the history on disk.
-pub(crate) fn read_bar_file(path: &Path, window: &BarWindow) -> Result<Bars, DataError> {
-    let gzipped = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+/// Reads a bar file within `window`, each row checked by the core's rules and `plausible`. A
+/// plain CSV asked only for its newest bars is read from the end, so a scan's cost does not grow
+/// with the length of the history on disk.
+pub(crate) fn read_bar_file(
+    path: &Path,
+    window: &BarWindow,
+    plausible: Plausible,
+) -> Result<Bars, DataError> {
+    let gzipped = is_gzip(path);
     match (gzipped, window.last, window.from, window.to) {
-        (false, Some(last), None, None) => read_tail(path, last),
+        (false, Some(last), None, None) => read_tail(path, last, plausible),
         (true, ..) => {
-            let file = File::open(path).map_err(io(path))?;
-            read_stream(
-                path,
-                flate2::read::MultiGzDecoder::new(BufReader::new(file)),
-                window,
-            )
+            let (file, _) = open(path)?;
+            let text =
+                Bounded::decompressed(flate2::read::MultiGzDecoder::new(BufReader::new(file)));
+            read_stream(path, text, window, plausible)
         }
-        (false, ..) => read_stream(
-            path,
-            BufReader::new(File::open(path).map_err(io(path))?),
-            window,
-        ),
+        // The csv reader buffers what it reads: no BufReader of ours.
+        (false, ..) => read_stream(path, Bounded::lines(open(path)?.0), window, plausible),
     }
 }
 
 /// Reads every row (validating all of them), keeping at most `window.last` bars in a ring so memory
 /// stays bounded by the window, not the file.
-fn read_stream<R: Read>(path: &Path, source: R, window: &BarWindow) -> Result<Bars, DataError> {
+fn read_stream<R: Read>(
+    path: &Path,
+    source: Bounded<R>,
+    window: &BarWindow,
+    plausible: Plausible,
+) -> Result<Bars, DataError> {
     let mut rows = reader(source);
     let mut record = ByteRecord::new();
     if !rows
@@ -335,7 +490,7 @@ fn read_stream<R: Read>(path: &Path, source: R, window: &BarWindow) -> Result<Ba
             reason: "the file is empty".into(),
         });
     }
-    let layout = Layout::from_header(path, &record)?;
+    let layout = Layout::from_header(path, &record, plausible)?;
     let capacity = window.last.unwrap_or(1024);
     let mut kept: VecDeque<Bar> = VecDeque::with_capacity(capacity.min(1 << 16));
     let mut previous: Option<NaiveDate> = None;
@@ -381,45 +536,57 @@ fn read_stream<R: Read>(path: &Path, source: R, window: &BarWindow) -> Result<Ba
     Ok(bars)
 }
 
-/// Reads the header, then only as much of the file's end as holds the newest `last` rows.
-fn read_tail(path: &Path, last: usize) -> Result<Bars, DataError> {
-    const HEADER_LIMIT: u64 = 64 * 1024;
-    let mut file = File::open(path).map_err(io(path))?;
-    let len = file.metadata().map_err(io(path))?.len();
+/// The first line of a file and where it ends (`None` when it has no newline), reading no more
+/// than a line may hold.
+fn read_head(
+    path: &Path,
+    file: &mut File,
+    len: u64,
+) -> Result<(Vec<u8>, Option<usize>), DataError> {
+    let most = len.min(MAX_LINE_BYTES as u64 + 1);
     let mut head = Vec::new();
-    let mut header_end = None;
     let mut want = 4096u64;
-    while header_end.is_none() && (head.len() as u64) < len.min(HEADER_LIMIT) {
+    loop {
         head.clear();
         file.seek(SeekFrom::Start(0)).map_err(io(path))?;
-        (&mut file)
-            .take(want.min(len))
+        (&mut *file)
+            .take(want.min(most))
             .read_to_end(&mut head)
             .map_err(io(path))?;
-        header_end = memchr::memchr(b'\n', &head);
+        let end = memchr::memchr(b'\n', &head);
+        if end.is_some() || head.len() as u64 >= most {
+            return Ok((head, end));
+        }
         want *= 4;
     }
+}
+
+/// Reads the header, then only as much of the file's end as holds the newest `last` rows.
+fn read_tail(path: &Path, last: usize, plausible: Plausible) -> Result<Bars, DataError> {
+    let (mut file, len) = open(path)?;
+    let (head, header_end) = read_head(path, &mut file, len)?;
     // Shapes the backwards scan does not handle (a blank line before the header, old Mac `\r`-only
     // line ends) are rare: read them front to back instead, which handles every shape.
     let blank_first_line = header_end.is_some_and(|end| head[..end].trim_ascii().is_empty());
     let carriage_returns_only = header_end.is_none() && memchr::memchr(b'\r', &head).is_some();
     if blank_first_line || carriage_returns_only {
-        let file = File::open(path).map_err(io(path))?;
-        return read_stream(path, BufReader::new(file), &BarWindow::last(last));
+        let (file, _) = open(path)?;
+        return read_stream(
+            path,
+            Bounded::lines(file),
+            &BarWindow::last(last),
+            plausible,
+        );
     }
     let header_end = match header_end {
-        Some(i) => i,
-        None if len <= HEADER_LIMIT => head.len(),
-        None => {
-            return Err(DataError::NotABarFile {
-                path: path.to_owned(),
-                reason: "its first line is longer than 64 KiB, so it has no CSV header".into(),
-            });
-        }
+        Some(i) if i <= MAX_LINE_BYTES => i,
+        None if len <= MAX_LINE_BYTES as u64 => head.len(),
+        _ => return Err(long_line(path, 0)),
     };
     let data_start = (header_end as u64 + 1).min(len);
 
-    // A first guess at the bytes that hold `last` rows; grown until they do.
+    // A first guess at the bytes that hold `last` rows; grown until they do. Each line is checked
+    // against the limit as it is found, so memory stays bounded even by a file with no newline.
     let mut guess = (last as u64 + 2) * 96;
     let (body_start, mut buf) = loop {
         let start = len.saturating_sub(guess).max(data_start);
@@ -431,9 +598,12 @@ fn read_tail(path: &Path, last: usize) -> Result<Bars, DataError> {
             .map_err(io(path))?;
         let at_first_row = start == data_start;
         match start_of_last_lines(&buf, last, at_first_row) {
-            Some(offset) => break (start + offset as u64, buf.split_off(offset)),
-            None if at_first_row => break (start, buf),
-            None => guess *= 4,
+            Ok(Some(offset)) => break (start + offset as u64, buf.split_off(offset)),
+            Ok(None) if at_first_row => break (start, buf),
+            Ok(None) => guess *= 4,
+            Err(LongLine { begins_at }) => {
+                return Err(long_line(path, start + begins_at as u64));
+            }
         }
     };
 
@@ -449,7 +619,7 @@ fn read_tail(path: &Path, last: usize) -> Result<Bars, DataError> {
             reason: "the file is empty".into(),
         });
     }
-    let layout = Layout::from_header(path, &record)?;
+    let layout = Layout::from_header(path, &record, plausible)?;
     let mut bars = Bars::with_capacity(last);
     // Byte `b` of `text` past the header is byte `body_start + b - (header_end + 1)` of the file.
     let header_len = header_end as u64 + 1;
@@ -522,30 +692,57 @@ impl<'a> Rows<'a> {
     }
 }
 
+/// A line of a tail read's buffer longer than [`MAX_LINE_BYTES`], from `begins_at` in the buffer
+/// (0 for a line cut by the buffer's start, which is at least that long).
+#[derive(Debug, PartialEq, Eq)]
+struct LongLine {
+    begins_at: usize,
+}
+
 /// Offset in `buf` where the newest `last` non-blank lines begin; `None` if `buf` holds fewer.
-/// Unless `at_first_row`, the first line of `buf` is assumed cut and never counted.
-fn start_of_last_lines(buf: &[u8], last: usize, at_first_row: bool) -> Option<usize> {
+/// Unless `at_first_row`, the first line of `buf` is assumed cut and never counted. A line looked
+/// at that is longer than the limit is an error.
+fn start_of_last_lines(
+    buf: &[u8],
+    last: usize,
+    at_first_row: bool,
+) -> Result<Option<usize>, LongLine> {
     if last == 0 {
-        return Some(buf.len());
+        return Ok(Some(buf.len()));
     }
     let mut found = 0;
     let mut end = buf.len();
     while let Some(newline) = memchr::memrchr(b'\n', &buf[..end]) {
-        if !buf[newline + 1..end].trim_ascii().is_empty() {
+        let line = &buf[newline + 1..end];
+        if line.len() > MAX_LINE_BYTES {
+            return Err(LongLine {
+                begins_at: newline + 1,
+            });
+        }
+        if !line.trim_ascii().is_empty() {
             found += 1;
             if found == last {
-                return Some(newline + 1);
+                return Ok(Some(newline + 1));
             }
         }
         end = newline;
     }
+    if end > MAX_LINE_BYTES {
+        return Err(LongLine { begins_at: 0 });
+    }
     // The first line of the buffer has no newline before it: it counts only if it is whole.
-    (at_first_row && !buf[..end].trim_ascii().is_empty() && found + 1 == last).then_some(0)
+    Ok((at_first_row && !buf[..end].trim_ascii().is_empty() && found + 1 == last).then_some(0))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Reads as a data directory does on a fixed day, later than every date of these tests.
+    fn read_bar_file(path: &Path, window: &BarWindow) -> Result<Bars, DataError> {
+        let today = NaiveDate::from_ymd_opt(2024, 6, 3).expect("date");
+        super::read_bar_file(path, window, Plausible::on(today))
+    }
 
     fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
         let path = dir.path().join(name);
@@ -629,8 +826,12 @@ mod tests {
             .expect_err("not a bar file")
             .to_string();
         assert!(
-            err.contains("BF.B.csv") && err.contains("not a bar file") && err.contains("found '{'"),
-            "{err}"
+            err.contains("BF.B.csv")
+                && err.contains("not a bar file")
+                && err
+                    .contains("found a first line of 1 comma-separated field with no date column")
+                && !err.contains('{'),
+            "the shape of the file, not its text: {err}"
         );
 
         let mut lines = String::from("date,open,high,low,close,volume\n");
@@ -677,7 +878,7 @@ mod tests {
             .expect_err("short row")
             .to_string();
         assert!(
-            err.contains("line 2: expected at least 6 fields, found 3"),
+            err.contains("line 2: 3 fields where the header has 6"),
             "{err}"
         );
         let bad_date = write(

@@ -30,7 +30,10 @@ use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::{ColumnDescriptor, SchemaDescriptor};
 use technic_core::{Bar, BarError, Bars};
 
-use crate::bar_csv::{Columns, RowError, adjust, normalise, parse_iso_date};
+use crate::bar_csv::{
+    Columns, HeaderProblem, Plausible, RowError, adjust, normalise, parse_iso_date,
+};
+use crate::input::{Refusal, open_regular};
 use crate::{BarWindow, DataError};
 
 /// The key-value metadata entry that names the symbol of a technic-written file.
@@ -102,14 +105,19 @@ pub fn write_parquet_bars(path: &Path, symbol: &str, bars: &Bars) -> Result<(), 
 /// the layouts the CSV reader accepts. Rows are validated and adjusted as CSV rows are; an error's
 /// `line` is the 1-based row number.
 pub fn read_parquet_bars(path: &Path) -> Result<Bars, DataError> {
-    read_parquet_window(path, &BarWindow::default())
+    read_parquet_window(path, &BarWindow::default(), None)
 }
 
 /// The rows of `path` within `window`, checked as the CSV reader checks them: every row up to the
 /// first one after `window.to` is validated, that one included; a window of only the newest `last`
 /// bars skips the older rows without decoding them, as the CSV reader's tail read does, so a
-/// scan's cost does not grow with the length of the history on disk.
-pub(crate) fn read_parquet_window(path: &Path, window: &BarWindow) -> Result<Bars, DataError> {
+/// scan's cost does not grow with the length of the history on disk. A data directory's files
+/// are also held to `plausible`; the bar store's own files, written from checked bars, are not.
+pub(crate) fn read_parquet_window(
+    path: &Path,
+    window: &BarWindow,
+    plausible: Option<Plausible>,
+) -> Result<Bars, DataError> {
     guarded(path, || {
         let reader = open_whole(path)?;
         let schema = reader.metadata().file_metadata().schema_descr_ptr();
@@ -149,6 +157,7 @@ pub(crate) fn read_parquet_window(path: &Path, window: &BarWindow) -> Result<Bar
             volume: number(columns.volume)?,
             adjusted_close: columns.adjusted_close.map(&mut number).transpose()?,
             dates,
+            plausible,
         };
         table.into_bars(path, window)
     })
@@ -365,9 +374,17 @@ fn io_error(path: &Path) -> impl Fn(std::io::Error) -> DataError + '_ {
     }
 }
 
+/// Opens a Parquet file if it is a regular file within the size limit.
+fn open(path: &Path) -> Result<(File, u64), DataError> {
+    open_regular(path).map_err(|refusal| match refusal {
+        Refusal::Io(cause) => io_error(path)(cause),
+        refusal => not_bars(path, refusal.to_string()),
+    })
+}
+
 /// Opens a file reading only its footer, for a summary.
 fn open_footer(path: &Path) -> Result<SerializedFileReader<File>, DataError> {
-    let file = File::open(path).map_err(io_error(path))?;
+    let (file, _) = open(path)?;
     let mut probe = file.try_clone().map_err(io_error(path))?;
     SerializedFileReader::new(file).map_err(|error| {
         let mut marker = |from: SeekFrom| -> Option<[u8; 4]> {
@@ -384,8 +401,7 @@ fn open_footer(path: &Path) -> Result<SerializedFileReader<File>, DataError> {
 /// Opens a file read whole into memory: a bar file is small, and the decoder then slices one
 /// buffer instead of opening, seeking and reading the file again for every column chunk and page.
 fn open_whole(path: &Path) -> Result<SerializedFileReader<impl ChunkReader + 'static>, DataError> {
-    let file = File::open(path).map_err(io_error(path))?;
-    let len = file.metadata().map_err(io_error(path))?.len();
+    let (file, len) = open(path)?;
     let len = usize::try_from(len).map_err(|_| {
         not_bars(
             path,
@@ -442,7 +458,13 @@ fn find_columns(path: &Path, schema: &SchemaDescriptor) -> Result<Columns, DataE
             }
         })
         .collect();
-    Columns::find(&names).map_err(|missing| {
+    Columns::find(&names).map_err(|problem| {
+        let missing = match problem {
+            HeaderProblem::Missing(missing) => missing,
+            duplicate @ HeaderProblem::Duplicate { .. } => {
+                return not_bars(path, format!("its columns are ambiguous: {duplicate}"));
+            }
+        };
         let shown = leaves
             .iter()
             .map(|c| c.path().string())
@@ -919,6 +941,7 @@ struct Table {
     close: Dense<f64>,
     volume: Dense<f64>,
     adjusted_close: Option<Dense<f64>>,
+    plausible: Option<Plausible>,
 }
 
 impl Table {
@@ -932,6 +955,9 @@ impl Table {
             volume: value(&self.volume, row, "volume")?,
         };
         raw.validate().map_err(RowError::Bar)?;
+        if let Some(plausible) = &self.plausible {
+            plausible.check(&raw)?;
+        }
         match &self.adjusted_close {
             Some(adjusted) => adjust(raw, value(adjusted, row, "adjusted close")?),
             None => Ok(raw),
@@ -1077,7 +1103,7 @@ mod tests {
             let mut want = bars.between(window.from, window.to);
             want.keep_last(window.last.unwrap_or(usize::MAX));
             assert_eq!(
-                read_parquet_window(&path, &window).expect("read"),
+                read_parquet_window(&path, &window, None).expect("read"),
                 want,
                 "{window:?}"
             );
@@ -1200,7 +1226,7 @@ mod tests {
                 let mut want = bars.clone();
                 want.keep_last(last);
                 assert_eq!(
-                    read_parquet_window(path, &BarWindow::last(last)).expect("tail"),
+                    read_parquet_window(path, &BarWindow::last(last), None).expect("tail"),
                     want,
                     "{} last {last}",
                     path.display()
@@ -1222,7 +1248,7 @@ mod tests {
         bars.low[2899] = bars.high[2899] + 1.0;
         write_groups(&path, &bars, 700);
         for window in [BarWindow::default(), BarWindow::last(200)] {
-            let err = read_parquet_window(&path, &window)
+            let err = read_parquet_window(&path, &window, None)
                 .expect_err("high < low")
                 .to_string();
             assert!(
@@ -1232,7 +1258,7 @@ mod tests {
         }
         // Like the CSV tail read, rows older than the window are not read, so not checked.
         assert_eq!(
-            read_parquet_window(&path, &BarWindow::last(100))
+            read_parquet_window(&path, &BarWindow::last(100), None)
                 .expect("newest 100 rows are valid")
                 .len(),
             100

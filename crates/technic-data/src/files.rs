@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use chrono::NaiveDate;
 use technic_core::Bars;
 
-use crate::bar_csv::read_bar_file;
+use crate::bar_csv::{Plausible, read_bar_file};
 use crate::bar_parquet::read_parquet_window;
+use crate::input::{read_regular, today_utc};
 use crate::{BarWindow, DataError, MarketData, SourceInfo, SymbolInfo};
 
 #[derive(Debug)]
@@ -18,6 +20,15 @@ pub struct FileSource {
     /// The union of `universe.csv` and the bar files, sorted: a bar file with no universe row is
     /// scanned with no sector; a universe row with no bar file ends the scan as an error.
     universe: Vec<SymbolInfo>,
+    /// Symbols named by more than one file of the same kind (`AAPL.csv` and `aapl.csv`), with
+    /// those files' names: which one holds the bars would be the directory order's choice.
+    ambiguous: BTreeMap<String, Vec<String>>,
+    /// Rows of `universe.csv` that name no symbol, by the label each has in the universe
+    /// ([`universe_row_label`]): each is that row's error, not the whole universe's.
+    bad_universe_rows: BTreeMap<String, (u64, String)>,
+    /// The date bars may not be after (with a day's allowance); `None` reads the system's UTC
+    /// date at every read, so a long-running server moves with the calendar.
+    today: Option<NaiveDate>,
 }
 
 impl FileSource {
@@ -32,6 +43,7 @@ impl FileSource {
             ),
         })?;
         let mut files: BTreeMap<String, (usize, PathBuf)> = BTreeMap::new();
+        let mut ambiguous: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for entry in entries {
             let entry = entry.map_err(|cause| DataError::Io {
                 path: bars_dir.clone(),
@@ -51,7 +63,15 @@ impl FileSource {
             let symbol = name[..name.len() - ext.len()].to_ascii_uppercase();
             let candidate = (rank, entry.path());
             match files.get(&symbol) {
-                Some((held, _)) if *held <= rank => {}
+                Some((held, other)) if *held == rank => {
+                    let name_of =
+                        |path: &Path| path.file_name().map(|n| n.to_string_lossy().into_owned());
+                    ambiguous
+                        .entry(symbol)
+                        .or_insert_with(|| name_of(other).into_iter().collect())
+                        .push(name);
+                }
+                Some((held, _)) if *held < rank => {}
                 _ => {
                     files.insert(symbol, candidate);
                 }
@@ -70,10 +90,18 @@ impl FileSource {
                 ),
             });
         }
-        let mut members: BTreeMap<String, SymbolInfo> = read_universe(&dir.join("universe.csv"))?
+        let listed = read_universe_rows(&dir.join("universe.csv"))?;
+        let mut members: BTreeMap<String, SymbolInfo> = listed
+            .members
             .into_iter()
             .map(|info| (info.symbol.clone(), info))
             .collect();
+        let mut bad_universe_rows = BTreeMap::new();
+        for (line, message) in listed.bad_rows {
+            let label = universe_row_label(line);
+            members.insert(label.clone(), SymbolInfo::new(label.clone()));
+            bad_universe_rows.insert(label, (line, message));
+        }
         for symbol in files.keys() {
             members
                 .entry(symbol.clone())
@@ -83,12 +111,29 @@ impl FileSource {
             dir,
             files,
             universe: members.into_values().collect(),
+            ambiguous,
+            bad_universe_rows,
+            today: None,
         })
+    }
+
+    /// Takes `today` as the date no bar may be after (allowing one more day for time zones ahead
+    /// of UTC) instead of the system's UTC date: for tests and replays.
+    #[must_use]
+    pub fn with_today(mut self, today: NaiveDate) -> Self {
+        self.today = Some(today);
+        self
     }
 
     pub fn dir(&self) -> &Path {
         &self.dir
     }
+}
+
+/// The universe member a `universe.csv` row that names no symbol stands as (`universe.csv:7`),
+/// so that the row ends a scan as its own error and the other rows are scanned.
+pub fn universe_row_label(line: u64) -> String {
+    format!("universe.csv:{line}")
 }
 
 impl MarketData for FileSource {
@@ -105,7 +150,28 @@ impl MarketData for FileSource {
     }
 
     fn bars(&self, symbol: &str, window: &BarWindow) -> Result<Bars, DataError> {
+        if let Some((line, message)) = self.bad_universe_rows.get(symbol) {
+            return Err(DataError::BadUniverse {
+                path: self.dir.join("universe.csv"),
+                line: *line,
+                message: message.clone(),
+            });
+        }
         let symbol = symbol.to_ascii_uppercase();
+        if let Some(names) = self.ambiguous.get(&symbol) {
+            let mut names: Vec<String> = names.iter().map(|n| format!("bars/{n}")).collect();
+            names.sort();
+            let last = names.pop().unwrap_or_default();
+            let all = if names.len() == 1 { "both" } else { "all" };
+            return Err(DataError::Unavailable {
+                reason: format!(
+                    "its bars are ambiguous: {} and {last} {all} name it (file names are matched case-insensitively); remove or rename all but one",
+                    names.join(", ")
+                ),
+                symbol,
+            });
+        }
+        let plausible = Plausible::on(self.today.unwrap_or_else(today_utc));
         let Some(path) = self.files.get(&symbol) else {
             return Err(DataError::NoBarFile {
                 symbol,
@@ -116,21 +182,47 @@ impl MarketData for FileSource {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
         {
-            return read_parquet_window(path, window);
+            return read_parquet_window(path, window, Some(plausible));
         }
-        read_bar_file(path, window)
+        read_bar_file(path, window, plausible)
     }
 }
 
 /// Reads `universe.csv`; a missing file is an empty universe (the bar files still define one).
+/// A row that cannot be read is the error of the whole file: for files technic wrote itself.
 pub fn read_universe(path: &Path) -> Result<Vec<SymbolInfo>, DataError> {
-    let text = match std::fs::read(path) {
+    let listed = read_universe_rows(path)?;
+    match listed.bad_rows.into_iter().next() {
+        Some((line, message)) => Err(DataError::BadUniverse {
+            path: path.to_owned(),
+            line,
+            message,
+        }),
+        None => Ok(listed.members),
+    }
+}
+
+/// A `universe.csv` as read: its members, and the rows that could not be read, each with its
+/// line and what is wrong with it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UniverseRows {
+    pub members: Vec<SymbolInfo>,
+    pub bad_rows: Vec<(u64, String)>,
+}
+
+/// Reads `universe.csv`, keeping a row that cannot be read (no symbol, broken quoting) as that
+/// row's problem rather than failing the file; a file without a usable header is still an error.
+/// A missing file is an empty universe (the bar files still define one).
+pub fn read_universe_rows(path: &Path) -> Result<UniverseRows, DataError> {
+    let text = match read_regular(path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(cause) => {
+        Err(crate::input::Refusal::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(UniverseRows::default());
+        }
+        Err(refusal) => {
             return Err(DataError::Io {
                 path: path.to_owned(),
-                cause,
+                cause: refusal.into(),
             });
         }
     };
@@ -159,21 +251,33 @@ pub fn read_universe(path: &Path) -> Result<Vec<SymbolInfo>, DataError> {
         find(&["industry", "gics sub-industry"]),
         find(&["market_cap", "marketcap"]),
     );
-    let mut members = Vec::new();
+    let mut listed = UniverseRows::default();
     for record in rows.records() {
-        let record =
-            record.map_err(|e| bad(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+        let record = match record {
+            Ok(record) => record,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                listed.bad_rows.push((line, e.to_string()));
+                continue;
+            }
+        };
         let line = record.position().map_or(0, |p| p.line());
         let field = |col: Option<usize>| {
             col.and_then(|c| record.get(c))
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
         };
-        let symbol = field(Some(symbol_col)).ok_or_else(|| bad(line, "empty symbol".into()))?;
+        let Some(symbol) = field(Some(symbol_col)) else {
+            listed.bad_rows.push((
+                line,
+                "the row has no symbol (its symbol field is empty)".into(),
+            ));
+            continue;
+        };
         // Informational only, and often written "2.1T" by hand: an unreadable value is left
         // unknown rather than failing the universe (and so the whole scan) over one cell.
         let market_cap = field(cap_col).and_then(|raw| raw.parse::<f64>().ok());
-        members.push(SymbolInfo {
+        listed.members.push(SymbolInfo {
             symbol: symbol.to_ascii_uppercase(),
             name: field(name_col).map(str::to_owned),
             sector: field(sector_col).map(str::to_owned),
@@ -181,7 +285,7 @@ pub fn read_universe(path: &Path) -> Result<Vec<SymbolInfo>, DataError> {
             market_cap,
         });
     }
-    Ok(members)
+    Ok(listed)
 }
 
 #[cfg(test)]

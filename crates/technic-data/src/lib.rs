@@ -16,12 +16,14 @@ mod bar_csv;
 mod bar_parquet;
 pub mod demo;
 pub mod files;
+mod input;
 pub mod memory;
 
 pub use bar_parquet::{
     ParquetSummary, parquet_bars_to_vec, parquet_summary, read_parquet_bars, replace_file,
     write_parquet_bars,
 };
+pub use input::{MAX_DECOMPRESSED_BYTES, MAX_FILE_BYTES, MAX_LINE_BYTES};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
