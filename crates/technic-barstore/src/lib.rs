@@ -25,7 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use technic_core::Bars;
-use technic_data::{DataError, SymbolInfo};
+use technic_data::{DataError, SymbolInfo, symbol_file_stem, symbol_from_file_stem};
 
 pub use stored::{StoreReads, StoredSource};
 pub use sync::{SyncPlan, SyncReport};
@@ -119,15 +119,16 @@ impl BarStore {
         let mut symbols = BTreeMap::new();
         for entry in std::fs::read_dir(&bars).map_err(io_error(&bars))? {
             let path = entry.map_err(io_error(&bars))?.path();
-            let Some(symbol) = path
+            let Some(stem) = path
                 .file_name()
                 .and_then(|n| n.to_str())
                 .and_then(|n| n.strip_suffix(".parquet"))
+                .filter(|stem| !stem.is_empty())
             else {
                 continue;
             };
             if let Some(stored) = summarise(&path) {
-                symbols.insert(symbol.to_ascii_uppercase(), stored);
+                symbols.insert(symbol_from_file_stem(stem).to_ascii_uppercase(), stored);
             }
         }
         let manifest = read_manifest(dir)?;
@@ -183,7 +184,10 @@ impl BarStore {
         *self.manifest.lock().unwrap_or_else(PoisonError::into_inner) = manifest;
         let fresh: Vec<(String, Option<StoredSymbol>)> = members
             .iter()
-            .map(|symbol| (symbol.clone(), summarise(&self.bar_path(symbol))))
+            .map(|symbol| {
+                let stored = self.bar_path(symbol).ok().and_then(|path| summarise(&path));
+                (symbol.clone(), stored)
+            })
             .collect();
         let mut symbols = self.symbols.lock().unwrap_or_else(PoisonError::into_inner);
         for (symbol, stored) in fresh {
@@ -245,13 +249,16 @@ impl BarStore {
         write_atomically(&path, &bytes)
     }
 
-    fn bar_path(&self, symbol: &str) -> PathBuf {
-        self.dir.join("bars").join(format!("{symbol}.parquet"))
+    /// Where `symbol`'s bars are kept: always a file directly in `bars/`, whatever the symbol
+    /// holds (see [`technic_data::symbol_file_stem`]).
+    pub fn bar_path(&self, symbol: &str) -> Result<PathBuf, DataError> {
+        let stem = symbol_file_stem(symbol)?;
+        Ok(self.dir.join("bars").join(format!("{stem}.parquet")))
     }
 
     /// The symbol's stored bars, all of them.
     pub fn read(&self, symbol: &str) -> Result<Bars, DataError> {
-        technic_data::read_parquet_bars(&self.bar_path(symbol))
+        technic_data::read_parquet_bars(&self.bar_path(symbol)?)
     }
 
     /// Stores `bars` as the symbol's whole history, replacing what was there.
@@ -259,7 +266,7 @@ impl BarStore {
         let (Some(first), Some(last)) = (bars.dates.first(), bars.dates.last()) else {
             return Ok(());
         };
-        let path = self.bar_path(symbol);
+        let path = self.bar_path(symbol)?;
         // Bars handed in already satisfy the invariants: a failure here is the disk's, and stops
         // an import or a sync rather than being reported against one symbol.
         technic_data::write_parquet_bars(&path, symbol, bars).map_err(|e| StoreError::Io {

@@ -627,3 +627,103 @@ fn assert_same_status(later: StoreStatus, earlier: &StoreStatus, what: &str) {
         "{what}"
     );
 }
+
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).expect("list") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).expect("inside").to_owned());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// A data directory for the fake whose tickers are path-like: `bars/` holds AAPL's and MSFT's
+/// bars under the encoded names of `../../../AB` and `/X`.
+const HOSTILE: [(&str, &str, &str); 2] = [
+    ("../../../AB", "%2E.%2F..%2F..%2FAB", "AAPL"),
+    ("/X", "%2FX", "MSFT"),
+];
+
+fn hostile_data(root: &Path) -> PathBuf {
+    let data = root.join("fake-data");
+    std::fs::create_dir_all(data.join("bars")).expect("bars");
+    for (_, stem, real) in HOSTILE {
+        std::fs::copy(
+            sp500().join(format!("bars/{real}.csv")),
+            data.join(format!("bars/{stem}.csv")),
+        )
+        .expect("copy");
+    }
+    data
+}
+
+#[test]
+fn path_like_symbols_from_a_scan_are_stored_inside_the_store() {
+    // The path a server's `POST /scan` takes on `serve --source polygon`: the whole universe
+    // from the source, the request naming the symbols.
+    let root = tempfile::tempdir().expect("root");
+    let data = hostile_data(root.path());
+    let fake = PolygonFake::start(FakeOptions {
+        tickers: HOSTILE.iter().map(|(t, _, _)| t.to_string()).collect(),
+        ..FakeOptions::new(data)
+    });
+    // Deep enough that `bars/../../../AB.parquet` would still land inside `root`.
+    let home = root.path().join("a/b/home");
+    let store = Arc::new(BarStore::open_in(&home).expect("store"));
+    let source = StoredSource::new(Arc::clone(&store), feed(&fake, LAST_DAY), None);
+    let request = ScanRequest {
+        symbols: Some(HOSTILE.iter().map(|(t, _, _)| t.to_string()).collect()),
+        ..ScanRequest::default()
+    };
+    let report = Scanner::new(Arc::new(source))
+        .with_workers(2)
+        .run(&request, &|_: &ProgressSnapshot| {})
+        .expect("scan");
+    let mut scanned: Vec<&str> = report.results.iter().map(|r| r.symbol.as_str()).collect();
+    scanned.sort();
+    assert_eq!(scanned, ["../../../AB", "/X"], "{:?}", report.diagnostics);
+
+    let mut expected_files: Vec<PathBuf> = HOSTILE
+        .iter()
+        .map(|(_, stem, _)| PathBuf::from(format!("a/b/home/store/bars/{stem}.parquet")))
+        .collect();
+    expected_files.extend(
+        [
+            "a/b/home/store/.lock",
+            "a/b/home/store/store.json",
+            "a/b/home/store/universe.csv",
+        ]
+        .map(PathBuf::from),
+    );
+    let mut written: Vec<PathBuf> = files_under(root.path())
+        .into_iter()
+        .filter(|p| !p.starts_with("fake-data"))
+        .collect();
+    written.sort();
+    expected_files.sort();
+    assert_eq!(
+        written, expected_files,
+        "nothing is written outside the store"
+    );
+    assert!(!Path::new("/X.parquet").exists());
+
+    // Read back through the store, and by the store's own listing when opened again.
+    let reopened = BarStore::open_in(&home).expect("reopen");
+    for (ticker, _, real) in HOSTILE {
+        assert_eq!(
+            reopened.read(ticker).expect("read"),
+            expected(real, LAST_DAY),
+            "{ticker}"
+        );
+        assert!(reopened.get(ticker).is_some(), "{ticker} is listed");
+    }
+}

@@ -15,8 +15,11 @@
 mod bar_csv;
 mod bar_parquet;
 pub mod demo;
+mod file_names;
 pub mod files;
 pub mod memory;
+
+pub use file_names::{MAX_FILE_STEM_BYTES, symbol_file_stem, symbol_from_file_stem};
 
 pub use bar_parquet::{
     ParquetSummary, parquet_bars_to_vec, parquet_summary, read_parquet_bars, replace_file,
@@ -130,6 +133,10 @@ pub enum DataError {
     NoBarFile { symbol: String, dir: PathBuf },
     #[error("{symbol} is not in this source")]
     UnknownSymbol { symbol: String },
+    /// A symbol no bar file can be named after (empty, or too long once encoded). `symbol` is
+    /// already quoted and cut short: it may be anything.
+    #[error("symbol {symbol}: {reason}")]
+    BadSymbol { symbol: String, reason: String },
     #[error("{symbol}: {reason}")]
     Unavailable { symbol: String, reason: String },
     /// The source answered, and has no bars for the symbol (unknown, delisted, not yet listed):
@@ -187,6 +194,7 @@ impl DataError {
             }
             Self::NotADataDir { .. } => "the data directory is not one".to_owned(),
             Self::UnknownSymbol { .. }
+            | Self::BadSymbol { .. }
             | Self::Unavailable { .. }
             | Self::NoData { .. }
             | Self::Service { .. } => self.to_string(),
