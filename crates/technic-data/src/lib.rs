@@ -18,6 +18,7 @@ pub mod demo;
 mod file_names;
 pub mod files;
 pub mod memory;
+mod page_checksums;
 
 pub use file_names::{MAX_FILE_STEM_BYTES, symbol_file_stem, symbol_from_file_stem};
 
@@ -125,6 +126,9 @@ pub enum DataError {
         line: u64,
         problem: BarError,
     },
+    /// The file is not what was written: a page fails its checksum (bit rot, a bad disk).
+    #[error("{path}: damaged: {reason}")]
+    Damaged { path: PathBuf, reason: String },
     #[error("{path}: unsupported bar file format: {reason}")]
     Unsupported { path: PathBuf, reason: String },
     #[error(
@@ -183,6 +187,7 @@ impl DataError {
                 line,
                 problem,
             } => format!("{}, line {line}: {problem}", name(path)),
+            Self::Damaged { path, reason } => format!("{}: damaged: {reason}", name(path)),
             Self::Unsupported { path, reason } => {
                 format!("{}: unsupported bar file format: {reason}", name(path))
             }
