@@ -13,6 +13,7 @@
 //! or replaced as a whole (when the source re-adjusted its history). Nothing here knows of HTTP or
 //! of scans: the remote side is a [`technic_data::DailyFeed`].
 
+mod health;
 mod stored;
 mod sync;
 
@@ -27,7 +28,8 @@ use serde::{Deserialize, Serialize};
 use technic_core::Bars;
 use technic_data::{DataError, SymbolInfo, symbol_file_stem, symbol_from_file_stem};
 
-pub use stored::{StoreReads, StoredSource};
+pub use health::{DamagedFile, Started, Unfinished, VerifyReport};
+pub use stored::{OfflineStore, StoreReads, StoredSource};
 pub use sync::{SyncPlan, SyncReport};
 
 /// What can go wrong with the store itself (a symbol's bad data is a [`DataError`] instead).
@@ -83,6 +85,10 @@ pub struct Manifest {
     /// does not cost requests on every scan.
     #[serde(default)]
     pub no_data: BTreeMap<String, NoData>,
+    /// Imports (`import DIR`) and syncs (`sync`) that started and have not finished: written
+    /// before the work begins and removed when it ends, so one that was killed is still here.
+    #[serde(default)]
+    pub unfinished: BTreeMap<String, Started>,
 }
 
 /// How long a source's "no bars for it" stands before the symbol is asked about again (it may
@@ -161,6 +167,7 @@ impl BarStore {
         let (path, file) = self.lock_file()?;
         file.lock().map_err(io_error(&path))?;
         self.reload(members)?;
+        self.remove_stale_temp_files();
         Ok(WriteLock(file))
     }
 
@@ -171,6 +178,7 @@ impl BarStore {
         match file.try_lock() {
             Ok(()) => {
                 self.reload(members)?;
+                self.remove_stale_temp_files();
                 Ok(Some(WriteLock(file)))
             }
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
@@ -367,8 +375,10 @@ impl BarStore {
         Ok(())
     }
 
-    /// What `technic data status` reports.
-    pub fn status(&self) -> StoreStatus {
+    /// What `technic data status` reports. Reads every file whole ([`BarStore::verify`]), so
+    /// that a damaged one is listed rather than counted or left out.
+    pub fn status(&self) -> Result<StoreStatus, StoreError> {
+        let verified = self.verify()?;
         let symbols = self.symbols();
         let manifest = self.manifest();
         let newest = symbols.values().map(|s| s.last).max();
@@ -381,7 +391,7 @@ impl BarStore {
             .filter(|(_, s)| Some(s.last) < newest)
             .map(|(symbol, _)| symbol.clone())
             .collect();
-        StoreStatus {
+        Ok(StoreStatus {
             dir: self.dir.clone(),
             symbols: symbols.len(),
             bars: symbols.values().map(|s| s.rows).sum(),
@@ -394,7 +404,10 @@ impl BarStore {
             universe_age_secs: manifest
                 .universe_saved_at
                 .map(|at| now_secs().saturating_sub(at)),
-        }
+            files: verified.files,
+            damaged: verified.damaged,
+            unfinished: self.unfinished(),
+        })
     }
 }
 
@@ -414,6 +427,13 @@ pub struct StoreStatus {
     pub behind: Vec<String>,
     pub origins: Vec<String>,
     pub universe_age_secs: Option<u64>,
+    /// Bar files in the store, damaged ones included.
+    pub files: usize,
+    /// Files that do not read as they were written; their symbols are scanned as errors until
+    /// they are fetched or imported again.
+    pub damaged: Vec<DamagedFile>,
+    /// Imports and syncs that started and have not finished.
+    pub unfinished: Vec<Unfinished>,
 }
 
 /// How a data directory was copied into the store.
@@ -437,6 +457,7 @@ impl BarStore {
         let members = source.universe()?;
         let symbols: Vec<String> = members.iter().map(|i| i.symbol.clone()).collect();
         let _lock = self.lock(&symbols)?;
+        self.begin(origin)?;
         let total = members.len();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let report = Mutex::new(ImportReport::default());
@@ -493,6 +514,7 @@ impl BarStore {
         let universe: Vec<SymbolInfo> = universe.into_values().collect();
         self.save_universe(&universe, true)?;
         self.update_manifest(|m| {
+            m.unfinished.remove(origin);
             m.origins.insert(origin.to_owned());
             // An imported file is what the directory held: each symbol is asked again from its
             // own last bar, whatever an earlier sync had asked for it.

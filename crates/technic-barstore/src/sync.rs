@@ -31,6 +31,9 @@ use technic_data::{BarWindow, DailyFeed, DataError};
 
 use crate::{BarStore, StoreError, WriteLock};
 
+/// What an unfinished sync is recorded as in the manifest.
+const SYNC: &str = "sync";
+
 /// Requests in flight at once from a sync; the feed applies its own (tighter) limits.
 const SYNC_THREADS: usize = 8;
 
@@ -189,6 +192,9 @@ impl BarStore {
         fetch_missing: bool,
     ) -> Result<SyncReport, StoreError> {
         let plan = self.plan(feed, members, fetch_missing);
+        if plan.requests > 0 {
+            self.begin(SYNC)?;
+        }
         let record = Mutex::new(SyncReport {
             strategy: plan.strategy,
             ..SyncReport::default()
@@ -231,6 +237,7 @@ impl BarStore {
         members: &[String],
     ) -> Result<SyncReport, StoreError> {
         let _lock = self.lock(members)?;
+        self.begin(SYNC)?;
         let today = feed.today();
         let record = Mutex::new(SyncReport {
             strategy: "whole histories",
@@ -260,6 +267,7 @@ impl BarStore {
             }
             m.closed_days.extend(closed);
             m.origins.insert(feed.info().kind.to_owned());
+            m.unfinished.remove(SYNC);
         })?;
         report.synced_through = members
             .iter()

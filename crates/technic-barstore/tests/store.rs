@@ -138,7 +138,7 @@ fn import_keeps_every_bar_and_reports_a_bad_file_without_losing_the_rest() {
             "{symbol} stored bit for bit"
         );
     }
-    let status = store.status();
+    let status = store.status().expect("status");
     assert_eq!(status.symbols, 3);
     assert_eq!(status.last, Some(date(LAST_DAY)));
     assert_eq!(status.synced_through, Some(date(LAST_DAY)));
@@ -149,7 +149,10 @@ fn import_keeps_every_bar_and_reports_a_bad_file_without_losing_the_rest() {
     let apple = universe.iter().find(|i| i.symbol == "AAPL").expect("AAPL");
     assert_eq!(apple.sector.as_deref(), Some("Information Technology"));
     // A second process opening the same home sees the same store.
-    let again = BarStore::open_in(home.path()).expect("reopen").status();
+    let again = BarStore::open_in(home.path())
+        .expect("reopen")
+        .status()
+        .expect("status");
     assert_same_status(again, &status, "a second process");
 }
 
@@ -366,7 +369,7 @@ fn a_failing_day_changes_nothing_stored_and_the_next_sync_completes_it() {
     store
         .sync(&feed(&healthy, "2021-04-20"), &symbols(), true)
         .expect("first sync");
-    let before = store.status();
+    let before = store.status().expect("status");
 
     let failing = PolygonFake::start(FakeOptions {
         tickers: symbols(),
@@ -384,7 +387,11 @@ fn a_failing_day_changes_nothing_stored_and_the_next_sync_completes_it() {
         report.failed
     );
     assert!(report.failed[0].1.contains("503"), "{:?}", report.failed);
-    assert_same_status(store.status(), &before, "nothing stored changed");
+    assert_same_status(
+        store.status().expect("status"),
+        &before,
+        "nothing stored changed",
+    );
 
     healthy.serve_until(Some(date(LAST_DAY)));
     let retry = store
@@ -551,7 +558,10 @@ fn symbols_imported_with_different_ends_are_each_caught_up_from_their_own() {
         )
         .expect("import");
     assert_eq!(report.symbols, 2);
-    assert_eq!(store.status().synced_through, Some(date("2021-04-16")));
+    assert_eq!(
+        store.status().expect("status").synced_through,
+        Some(date("2021-04-16"))
+    );
 
     let fake = fake();
     let before = fake.request_count();
