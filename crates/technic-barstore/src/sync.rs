@@ -390,7 +390,9 @@ impl BarStore {
                 to: Some(today),
             };
             let fetched = feed.bars(symbol, &window)?;
-            let stored = self.read(symbol)?;
+            let Some(stored) = self.read_unless_damaged(symbol)? else {
+                return Ok(Appended::Readjusted);
+            };
             let overlap_matches = fetched.dates.first() == stored.last_date().as_ref()
                 && stored
                     .close
@@ -473,7 +475,9 @@ impl BarStore {
     /// process that synced meanwhile may have appended them), unless the first looks like the
     /// source re-adjusted the history.
     fn append(&self, symbol: &str, new: &[Bar]) -> Result<Appended, StoreError> {
-        let mut bars = self.read(symbol)?;
+        let Some(mut bars) = self.read_unless_damaged(symbol)? else {
+            return Ok(Appended::Readjusted);
+        };
         let last = bars.last_date();
         let new: Vec<&Bar> = new.iter().filter(|b| Some(b.date) > last).collect();
         if let (Some(previous), Some(first)) = (bars.close.last(), new.first()) {
@@ -493,6 +497,21 @@ impl BarStore {
         }
         self.write(symbol, &bars)?;
         Ok(Appended::Added(new.len()))
+    }
+}
+
+impl BarStore {
+    /// The symbol's stored bars, or `None` when its file is damaged: a sync then fetches the
+    /// whole history again (as after a re-adjustment), which replaces the file.
+    fn read_unless_damaged(&self, symbol: &str) -> Result<Option<Bars>, StoreError> {
+        match self.read(symbol) {
+            Ok(bars) => Ok(Some(bars)),
+            Err(DataError::Damaged { path, reason }) => {
+                tracing::warn!(path = %path.display(), %reason, "a stored file is damaged; its history is fetched again");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

@@ -737,3 +737,53 @@ fn path_like_symbols_from_a_scan_are_stored_inside_the_store() {
         assert!(reopened.get(ticker).is_some(), "{ticker} is listed");
     }
 }
+
+/// Flips a bit in the data of the newest page of a Parquet file's last column (`volume`), past
+/// its header, where only the page's checksum can tell.
+fn damage_last_page(path: &Path) {
+    use parquet::file::reader::FileReader;
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(
+        std::fs::File::open(path).expect("open"),
+    )
+    .expect("footer");
+    let chunk = reader.metadata().row_group(0).column(5).clone();
+    let end = usize::try_from(chunk.data_page_offset() + chunk.compressed_size()).expect("offset");
+    let mut bytes = std::fs::read(path).expect("read");
+    bytes[end - 10] ^= 0x08;
+    std::fs::write(path, bytes).expect("write");
+}
+
+#[test]
+fn a_damaged_file_is_listed_and_a_sync_fetches_it_again_whole() {
+    let fake = fake();
+    let home = tempfile::tempdir().expect("home");
+    let store = synced_store(&fake, home.path(), "2021-04-20");
+    let path = store.bar_path("AAPL").expect("path");
+    damage_last_page(&path);
+    let err = store.read("AAPL").expect_err("damage is seen");
+    assert!(
+        matches!(err, technic_data::DataError::Damaged { .. }),
+        "{err}"
+    );
+    let status = store.status().expect("status");
+    let damaged: Vec<&str> = status.damaged.iter().map(|d| d.symbol.as_str()).collect();
+    assert_eq!(damaged, ["AAPL"]);
+    assert!(
+        status.damaged[0].problem.contains("column 'volume'"),
+        "{:?}",
+        status.damaged
+    );
+
+    fake.serve_until(Some(date(LAST_DAY)));
+    let update = store
+        .sync(&feed(&fake, LAST_DAY), &symbols(), true)
+        .expect("update");
+    assert_eq!(update.refetched, ["AAPL"], "{:?}", update.failed);
+    assert_eq!(update.failed, Vec::<(String, String)>::new());
+    assert_eq!(
+        store.read("AAPL").expect("fetched again"),
+        expected("AAPL", LAST_DAY)
+    );
+    assert_eq!(store.status().expect("status").damaged, Vec::new());
+    assert_eq!(store.status().expect("status").unfinished, Vec::new());
+}
