@@ -223,3 +223,88 @@ fn path_like_symbols_are_stored_inside_the_home_and_nothing_is_written_outside()
         report["diagnostics"]
     );
 }
+
+/// The same through `POST /scan` of `technic serve --source polygon`.
+#[test]
+fn path_like_symbols_posted_to_a_polygon_server_are_stored_inside_the_home() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+
+    let root = tempfile::tempdir().expect("root");
+    let data = root.path().join("fake-data");
+    std::fs::create_dir_all(data.join("bars")).expect("bars");
+    for (stem, real) in [("%2E.%2F..%2F..%2FAB", "AAPL"), ("%2FX", "MSFT")] {
+        std::fs::copy(
+            sp500().join(format!("bars/{real}.csv")),
+            data.join(format!("bars/{stem}.csv")),
+        )
+        .expect("copy");
+    }
+    let fake = PolygonFake::start(FakeOptions {
+        shift_days: shift_to_now(),
+        tickers: vec!["../../../AB".into(), "/X".into()],
+        ..FakeOptions::new(data)
+    });
+    let home = root.path().join("a/b/home");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_technic"))
+        .args(["serve", "--port", "0", "--source", "polygon"])
+        .env("TECHNIC_HOME", &home)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env_remove("RUST_LOG")
+        .env("POLYGON_API_KEY", KEY)
+        .env("POLYGON_BASE_URL", &fake.base_url)
+        .env("POLYGON_RATE_LIMIT", "1000/s")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("technic serve starts");
+    let stderr = server.stderr.take().expect("stderr");
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ignored = lines_tx.send(line);
+        }
+    });
+    let address = loop {
+        let line = lines
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the server says where it listens");
+        if let Some(rest) = line.split("serving on http://").nth(1) {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+    let body = r#"{"symbols": ["../../../AB", "/X"]}"#;
+    let mut connection = std::net::TcpStream::connect(&address).expect("connect");
+    write!(
+        connection,
+        "POST /scan HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut response = String::new();
+    connection.read_to_string(&mut response).expect("response");
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response:.600}");
+    assert!(
+        response.contains(r#""symbol":"/X""#) && response.contains(r#""symbol":"../../../AB""#),
+        "both scanned: {response:.2000}"
+    );
+    let written: Vec<PathBuf> = files_under(root.path())
+        .into_iter()
+        .filter(|p| !p.starts_with("fake-data") && !p.starts_with("a/b/home"))
+        .collect();
+    assert_eq!(
+        written,
+        Vec::<PathBuf>::new(),
+        "nothing written outside the home"
+    );
+    let stored: Vec<PathBuf> = files_under(&home.join("store/bars"));
+    assert_eq!(
+        stored,
+        ["%2E.%2F..%2F..%2FAB.parquet", "%2FX.parquet"].map(PathBuf::from)
+    );
+}
