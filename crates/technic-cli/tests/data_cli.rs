@@ -502,3 +502,57 @@ fn an_import_killed_midway_is_reported_unfinished_until_an_import_finishes_it() 
     let description = report["data_source"]["description"].as_str().expect("text");
     assert!(!description.contains("WARNING"), "{description}");
 }
+
+#[test]
+fn a_sync_killed_midway_is_reported_unfinished_until_a_sync_finishes() {
+    // Slow answers, so the sync is surely still fetching when it is killed.
+    let fake = PolygonFake::start(FakeOptions {
+        latency: std::time::Duration::from_millis(300),
+        ..FakeOptions::new(sp500())
+    });
+    let home = tempfile::tempdir().expect("home");
+    let env = [
+        ("POLYGON_API_KEY", KEY),
+        ("POLYGON_BASE_URL", fake.base_url.as_str()),
+        ("POLYGON_RATE_LIMIT", "1000/s"),
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_technic"))
+        .args([
+            "data",
+            "sync",
+            "--symbols",
+            "AAPL,KO,MSFT,XOM,PG,JNJ,CAT,HD",
+        ])
+        .env("TECHNIC_HOME", home.path())
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .envs(env)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("technic runs");
+    let started = std::time::Instant::now();
+    while fake.request_count() == 0 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the sync asked nothing in a minute"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+
+    let status = technic(home.path(), &["data", "status", "--json"], &[]);
+    assert!(status.status.success(), "{}", text(&status.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    let unfinished = status["unfinished"].as_array().expect("unfinished");
+    assert_eq!(unfinished.len(), 1, "{status}");
+    assert_eq!(unfinished[0]["what"], "sync");
+    assert_eq!(unfinished[0]["running"], false);
+
+    let again = technic(home.path(), &["data", "sync", "--symbols", "AAPL,KO"], &env);
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let status = technic(home.path(), &["data", "status", "--json"], &[]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(status["unfinished"], serde_json::json!([]), "{status}");
+}
