@@ -13,6 +13,7 @@
 //! or replaced as a whole (when the source re-adjusted its history). Nothing here knows of HTTP or
 //! of scans: the remote side is a [`technic_data::DailyFeed`].
 
+mod health;
 mod stored;
 mod sync;
 
@@ -25,9 +26,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use technic_core::Bars;
-use technic_data::{DataError, SymbolInfo};
+use technic_data::{DataError, SymbolInfo, symbol_file_stem, symbol_from_file_stem};
 
-pub use stored::{StoreReads, StoredSource};
+pub use health::{DamagedFile, Started, Unfinished, VerifyReport};
+pub use stored::{OfflineStore, StoreReads, StoredSource};
 pub use sync::{SyncPlan, SyncReport};
 
 /// What can go wrong with the store itself (a symbol's bad data is a [`DataError`] instead).
@@ -83,6 +85,10 @@ pub struct Manifest {
     /// does not cost requests on every scan.
     #[serde(default)]
     pub no_data: BTreeMap<String, NoData>,
+    /// Imports (`import DIR`) and syncs (`sync`) that started and have not finished: written
+    /// before the work begins and removed when it ends, so one that was killed is still here.
+    #[serde(default)]
+    pub unfinished: BTreeMap<String, Started>,
 }
 
 /// How long a source's "no bars for it" stands before the symbol is asked about again (it may
@@ -119,15 +125,16 @@ impl BarStore {
         let mut symbols = BTreeMap::new();
         for entry in std::fs::read_dir(&bars).map_err(io_error(&bars))? {
             let path = entry.map_err(io_error(&bars))?.path();
-            let Some(symbol) = path
+            let Some(stem) = path
                 .file_name()
                 .and_then(|n| n.to_str())
                 .and_then(|n| n.strip_suffix(".parquet"))
+                .filter(|stem| !stem.is_empty())
             else {
                 continue;
             };
             if let Some(stored) = summarise(&path) {
-                symbols.insert(symbol.to_ascii_uppercase(), stored);
+                symbols.insert(symbol_from_file_stem(stem).to_ascii_uppercase(), stored);
             }
         }
         let manifest = read_manifest(dir)?;
@@ -160,6 +167,7 @@ impl BarStore {
         let (path, file) = self.lock_file()?;
         file.lock().map_err(io_error(&path))?;
         self.reload(members)?;
+        self.remove_stale_temp_files();
         Ok(WriteLock(file))
     }
 
@@ -170,6 +178,7 @@ impl BarStore {
         match file.try_lock() {
             Ok(()) => {
                 self.reload(members)?;
+                self.remove_stale_temp_files();
                 Ok(Some(WriteLock(file)))
             }
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
@@ -183,7 +192,10 @@ impl BarStore {
         *self.manifest.lock().unwrap_or_else(PoisonError::into_inner) = manifest;
         let fresh: Vec<(String, Option<StoredSymbol>)> = members
             .iter()
-            .map(|symbol| (symbol.clone(), summarise(&self.bar_path(symbol))))
+            .map(|symbol| {
+                let stored = self.bar_path(symbol).ok().and_then(|path| summarise(&path));
+                (symbol.clone(), stored)
+            })
             .collect();
         let mut symbols = self.symbols.lock().unwrap_or_else(PoisonError::into_inner);
         for (symbol, stored) in fresh {
@@ -245,13 +257,16 @@ impl BarStore {
         write_atomically(&path, &bytes)
     }
 
-    fn bar_path(&self, symbol: &str) -> PathBuf {
-        self.dir.join("bars").join(format!("{symbol}.parquet"))
+    /// Where `symbol`'s bars are kept: always a file directly in `bars/`, whatever the symbol
+    /// holds (see [`technic_data::symbol_file_stem`]).
+    pub fn bar_path(&self, symbol: &str) -> Result<PathBuf, DataError> {
+        let stem = symbol_file_stem(symbol)?;
+        Ok(self.dir.join("bars").join(format!("{stem}.parquet")))
     }
 
     /// The symbol's stored bars, all of them.
     pub fn read(&self, symbol: &str) -> Result<Bars, DataError> {
-        technic_data::read_parquet_bars(&self.bar_path(symbol))
+        technic_data::read_parquet_bars(&self.bar_path(symbol)?)
     }
 
     /// Stores `bars` as the symbol's whole history, replacing what was there.
@@ -259,7 +274,7 @@ impl BarStore {
         let (Some(first), Some(last)) = (bars.dates.first(), bars.dates.last()) else {
             return Ok(());
         };
-        let path = self.bar_path(symbol);
+        let path = self.bar_path(symbol)?;
         // Bars handed in already satisfy the invariants: a failure here is the disk's, and stops
         // an import or a sync rather than being reported against one symbol.
         technic_data::write_parquet_bars(&path, symbol, bars).map_err(|e| StoreError::Io {
@@ -360,8 +375,10 @@ impl BarStore {
         Ok(())
     }
 
-    /// What `technic data status` reports.
-    pub fn status(&self) -> StoreStatus {
+    /// What `technic data status` reports. Reads every file whole ([`BarStore::verify`]), so
+    /// that a damaged one is listed rather than counted or left out.
+    pub fn status(&self) -> Result<StoreStatus, StoreError> {
+        let verified = self.verify()?;
         let symbols = self.symbols();
         let manifest = self.manifest();
         let newest = symbols.values().map(|s| s.last).max();
@@ -374,7 +391,7 @@ impl BarStore {
             .filter(|(_, s)| Some(s.last) < newest)
             .map(|(symbol, _)| symbol.clone())
             .collect();
-        StoreStatus {
+        Ok(StoreStatus {
             dir: self.dir.clone(),
             symbols: symbols.len(),
             bars: symbols.values().map(|s| s.rows).sum(),
@@ -387,7 +404,10 @@ impl BarStore {
             universe_age_secs: manifest
                 .universe_saved_at
                 .map(|at| now_secs().saturating_sub(at)),
-        }
+            files: verified.files,
+            damaged: verified.damaged,
+            unfinished: self.unfinished(),
+        })
     }
 }
 
@@ -407,6 +427,13 @@ pub struct StoreStatus {
     pub behind: Vec<String>,
     pub origins: Vec<String>,
     pub universe_age_secs: Option<u64>,
+    /// Bar files in the store, damaged ones included.
+    pub files: usize,
+    /// Files that do not read as they were written; their symbols are scanned as errors until
+    /// they are fetched or imported again.
+    pub damaged: Vec<DamagedFile>,
+    /// Imports and syncs that started and have not finished.
+    pub unfinished: Vec<Unfinished>,
 }
 
 /// How a data directory was copied into the store.
@@ -430,6 +457,7 @@ impl BarStore {
         let members = source.universe()?;
         let symbols: Vec<String> = members.iter().map(|i| i.symbol.clone()).collect();
         let _lock = self.lock(&symbols)?;
+        self.begin(origin)?;
         let total = members.len();
         let next = std::sync::atomic::AtomicUsize::new(0);
         let report = Mutex::new(ImportReport::default());
@@ -486,6 +514,7 @@ impl BarStore {
         let universe: Vec<SymbolInfo> = universe.into_values().collect();
         self.save_universe(&universe, true)?;
         self.update_manifest(|m| {
+            m.unfinished.remove(origin);
             m.origins.insert(origin.to_owned());
             // An imported file is what the directory held: each symbol is asked again from its
             // own last bar, whatever an earlier sync had asked for it.

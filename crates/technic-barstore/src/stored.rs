@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use technic_core::Bars;
+use technic_data::files::FileSource;
 use technic_data::{BarWindow, DailyFeed, DataError, Lookup, MarketData, SourceInfo, SymbolInfo};
 
 use crate::{BarStore, StoreError};
@@ -165,13 +166,15 @@ impl<F: DailyFeed> StoredSource<F> {
 impl<F: DailyFeed> MarketData for StoredSource<F> {
     fn info(&self) -> SourceInfo {
         let feed = self.feed.info();
+        let mut description = format!(
+            "{}, stored in {}",
+            feed.description,
+            self.store.dir().display()
+        );
+        append_warning(&mut description, &self.store);
         SourceInfo {
             kind: feed.kind,
-            description: format!(
-                "{}, stored in {}",
-                feed.description,
-                self.store.dir().display()
-            ),
+            description,
             synthetic: feed.synthetic,
         }
     }
@@ -293,5 +296,44 @@ impl<F: DailyFeed> MarketData for StoredSource<F> {
             self.store.read(&symbol).map(|bars| window.apply(bars)),
             Lookup::Hit,
         )
+    }
+}
+
+/// The store read alone, without the network (`--source store`): its files as a data directory,
+/// and in its description whatever a scan of it should know (an import that did not finish).
+#[derive(Debug)]
+pub struct OfflineStore {
+    store: BarStore,
+    files: FileSource,
+}
+
+impl OfflineStore {
+    pub fn new(store: BarStore) -> Result<Self, DataError> {
+        let files = FileSource::open(store.dir())?;
+        Ok(Self { store, files })
+    }
+}
+
+impl MarketData for OfflineStore {
+    fn info(&self) -> SourceInfo {
+        let mut info = self.files.info();
+        append_warning(&mut info.description, &self.store);
+        info
+    }
+
+    fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
+        self.files.universe()
+    }
+
+    fn bars(&self, symbol: &str, window: &BarWindow) -> Result<Bars, DataError> {
+        self.files.bars(symbol, window)
+    }
+}
+
+/// A report's source description is where a scan says what it should know of its data.
+fn append_warning(description: &mut String, store: &BarStore) {
+    if let Some(warning) = store.warning() {
+        description.push_str("; ");
+        description.push_str(&warning);
     }
 }

@@ -31,6 +31,9 @@ use technic_data::{BarWindow, DailyFeed, DataError};
 
 use crate::{BarStore, StoreError, WriteLock};
 
+/// What an unfinished sync is recorded as in the manifest.
+const SYNC: &str = "sync";
+
 /// Requests in flight at once from a sync; the feed applies its own (tighter) limits.
 const SYNC_THREADS: usize = 8;
 
@@ -189,6 +192,9 @@ impl BarStore {
         fetch_missing: bool,
     ) -> Result<SyncReport, StoreError> {
         let plan = self.plan(feed, members, fetch_missing);
+        if plan.requests > 0 {
+            self.begin(SYNC)?;
+        }
         let record = Mutex::new(SyncReport {
             strategy: plan.strategy,
             ..SyncReport::default()
@@ -231,6 +237,7 @@ impl BarStore {
         members: &[String],
     ) -> Result<SyncReport, StoreError> {
         let _lock = self.lock(members)?;
+        self.begin(SYNC)?;
         let today = feed.today();
         let record = Mutex::new(SyncReport {
             strategy: "whole histories",
@@ -260,6 +267,7 @@ impl BarStore {
             }
             m.closed_days.extend(closed);
             m.origins.insert(feed.info().kind.to_owned());
+            m.unfinished.remove(SYNC);
         })?;
         report.synced_through = members
             .iter()
@@ -382,7 +390,9 @@ impl BarStore {
                 to: Some(today),
             };
             let fetched = feed.bars(symbol, &window)?;
-            let stored = self.read(symbol)?;
+            let Some(stored) = self.read_unless_damaged(symbol)? else {
+                return Ok(Appended::Readjusted);
+            };
             let overlap_matches = fetched.dates.first() == stored.last_date().as_ref()
                 && stored
                     .close
@@ -465,7 +475,9 @@ impl BarStore {
     /// process that synced meanwhile may have appended them), unless the first looks like the
     /// source re-adjusted the history.
     fn append(&self, symbol: &str, new: &[Bar]) -> Result<Appended, StoreError> {
-        let mut bars = self.read(symbol)?;
+        let Some(mut bars) = self.read_unless_damaged(symbol)? else {
+            return Ok(Appended::Readjusted);
+        };
         let last = bars.last_date();
         let new: Vec<&Bar> = new.iter().filter(|b| Some(b.date) > last).collect();
         if let (Some(previous), Some(first)) = (bars.close.last(), new.first()) {
@@ -485,6 +497,21 @@ impl BarStore {
         }
         self.write(symbol, &bars)?;
         Ok(Appended::Added(new.len()))
+    }
+}
+
+impl BarStore {
+    /// The symbol's stored bars, or `None` when its file is damaged: a sync then fetches the
+    /// whole history again (as after a re-adjustment), which replaces the file.
+    fn read_unless_damaged(&self, symbol: &str) -> Result<Option<Bars>, StoreError> {
+        match self.read(symbol) {
+            Ok(bars) => Ok(Some(bars)),
+            Err(DataError::Damaged { path, reason }) => {
+                tracing::warn!(path = %path.display(), %reason, "a stored file is damaged; its history is fetched again");
+                Ok(None)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

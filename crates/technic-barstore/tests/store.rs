@@ -138,7 +138,7 @@ fn import_keeps_every_bar_and_reports_a_bad_file_without_losing_the_rest() {
             "{symbol} stored bit for bit"
         );
     }
-    let status = store.status();
+    let status = store.status().expect("status");
     assert_eq!(status.symbols, 3);
     assert_eq!(status.last, Some(date(LAST_DAY)));
     assert_eq!(status.synced_through, Some(date(LAST_DAY)));
@@ -149,7 +149,10 @@ fn import_keeps_every_bar_and_reports_a_bad_file_without_losing_the_rest() {
     let apple = universe.iter().find(|i| i.symbol == "AAPL").expect("AAPL");
     assert_eq!(apple.sector.as_deref(), Some("Information Technology"));
     // A second process opening the same home sees the same store.
-    let again = BarStore::open_in(home.path()).expect("reopen").status();
+    let again = BarStore::open_in(home.path())
+        .expect("reopen")
+        .status()
+        .expect("status");
     assert_same_status(again, &status, "a second process");
 }
 
@@ -366,7 +369,7 @@ fn a_failing_day_changes_nothing_stored_and_the_next_sync_completes_it() {
     store
         .sync(&feed(&healthy, "2021-04-20"), &symbols(), true)
         .expect("first sync");
-    let before = store.status();
+    let before = store.status().expect("status");
 
     let failing = PolygonFake::start(FakeOptions {
         tickers: symbols(),
@@ -384,7 +387,11 @@ fn a_failing_day_changes_nothing_stored_and_the_next_sync_completes_it() {
         report.failed
     );
     assert!(report.failed[0].1.contains("503"), "{:?}", report.failed);
-    assert_same_status(store.status(), &before, "nothing stored changed");
+    assert_same_status(
+        store.status().expect("status"),
+        &before,
+        "nothing stored changed",
+    );
 
     healthy.serve_until(Some(date(LAST_DAY)));
     let retry = store
@@ -551,7 +558,10 @@ fn symbols_imported_with_different_ends_are_each_caught_up_from_their_own() {
         )
         .expect("import");
     assert_eq!(report.symbols, 2);
-    assert_eq!(store.status().synced_through, Some(date("2021-04-16")));
+    assert_eq!(
+        store.status().expect("status").synced_through,
+        Some(date("2021-04-16"))
+    );
 
     let fake = fake();
     let before = fake.request_count();
@@ -626,4 +636,154 @@ fn assert_same_status(later: StoreStatus, earlier: &StoreStatus, what: &str) {
         earlier,
         "{what}"
     );
+}
+
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(next) = pending.pop() {
+        for entry in std::fs::read_dir(&next).expect("list") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).expect("inside").to_owned());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// A data directory for the fake whose tickers are path-like: `bars/` holds AAPL's and MSFT's
+/// bars under the encoded names of `../../../AB` and `/X`.
+const HOSTILE: [(&str, &str, &str); 2] = [
+    ("../../../AB", "%2E.%2F..%2F..%2FAB", "AAPL"),
+    ("/X", "%2FX", "MSFT"),
+];
+
+fn hostile_data(root: &Path) -> PathBuf {
+    let data = root.join("fake-data");
+    std::fs::create_dir_all(data.join("bars")).expect("bars");
+    for (_, stem, real) in HOSTILE {
+        std::fs::copy(
+            sp500().join(format!("bars/{real}.csv")),
+            data.join(format!("bars/{stem}.csv")),
+        )
+        .expect("copy");
+    }
+    data
+}
+
+#[test]
+fn path_like_symbols_from_a_scan_are_stored_inside_the_store() {
+    // The path a server's `POST /scan` takes on `serve --source polygon`: the whole universe
+    // from the source, the request naming the symbols.
+    let root = tempfile::tempdir().expect("root");
+    let data = hostile_data(root.path());
+    let fake = PolygonFake::start(FakeOptions {
+        tickers: HOSTILE.iter().map(|(t, _, _)| t.to_string()).collect(),
+        ..FakeOptions::new(data)
+    });
+    // Deep enough that `bars/../../../AB.parquet` would still land inside `root`.
+    let home = root.path().join("a/b/home");
+    let store = Arc::new(BarStore::open_in(&home).expect("store"));
+    let source = StoredSource::new(Arc::clone(&store), feed(&fake, LAST_DAY), None);
+    let request = ScanRequest {
+        symbols: Some(HOSTILE.iter().map(|(t, _, _)| t.to_string()).collect()),
+        ..ScanRequest::default()
+    };
+    let report = Scanner::new(Arc::new(source))
+        .with_workers(2)
+        .run(&request, &|_: &ProgressSnapshot| {})
+        .expect("scan");
+    let mut scanned: Vec<&str> = report.results.iter().map(|r| r.symbol.as_str()).collect();
+    scanned.sort();
+    assert_eq!(scanned, ["../../../AB", "/X"], "{:?}", report.diagnostics);
+
+    let mut expected_files: Vec<PathBuf> = HOSTILE
+        .iter()
+        .map(|(_, stem, _)| PathBuf::from(format!("a/b/home/store/bars/{stem}.parquet")))
+        .collect();
+    expected_files.extend(
+        [
+            "a/b/home/store/.lock",
+            "a/b/home/store/store.json",
+            "a/b/home/store/universe.csv",
+        ]
+        .map(PathBuf::from),
+    );
+    let mut written: Vec<PathBuf> = files_under(root.path())
+        .into_iter()
+        .filter(|p| !p.starts_with("fake-data"))
+        .collect();
+    written.sort();
+    expected_files.sort();
+    assert_eq!(
+        written, expected_files,
+        "nothing is written outside the store"
+    );
+    assert!(!Path::new("/X.parquet").exists());
+
+    // Read back through the store, and by the store's own listing when opened again.
+    let reopened = BarStore::open_in(&home).expect("reopen");
+    for (ticker, _, real) in HOSTILE {
+        assert_eq!(
+            reopened.read(ticker).expect("read"),
+            expected(real, LAST_DAY),
+            "{ticker}"
+        );
+        assert!(reopened.get(ticker).is_some(), "{ticker} is listed");
+    }
+}
+
+/// Flips a bit in the data of the newest page of a Parquet file's last column (`volume`), past
+/// its header, where only the page's checksum can tell.
+fn damage_last_page(path: &Path) {
+    use parquet::file::reader::FileReader;
+    let reader = parquet::file::serialized_reader::SerializedFileReader::new(
+        std::fs::File::open(path).expect("open"),
+    )
+    .expect("footer");
+    let chunk = reader.metadata().row_group(0).column(5).clone();
+    let end = usize::try_from(chunk.data_page_offset() + chunk.compressed_size()).expect("offset");
+    let mut bytes = std::fs::read(path).expect("read");
+    bytes[end - 10] ^= 0x08;
+    std::fs::write(path, bytes).expect("write");
+}
+
+#[test]
+fn a_damaged_file_is_listed_and_a_sync_fetches_it_again_whole() {
+    let fake = fake();
+    let home = tempfile::tempdir().expect("home");
+    let store = synced_store(&fake, home.path(), "2021-04-20");
+    let path = store.bar_path("AAPL").expect("path");
+    damage_last_page(&path);
+    let err = store.read("AAPL").expect_err("damage is seen");
+    assert!(
+        matches!(err, technic_data::DataError::Damaged { .. }),
+        "{err}"
+    );
+    let status = store.status().expect("status");
+    let damaged: Vec<&str> = status.damaged.iter().map(|d| d.symbol.as_str()).collect();
+    assert_eq!(damaged, ["AAPL"]);
+    assert!(
+        status.damaged[0].problem.contains("column 'volume'"),
+        "{:?}",
+        status.damaged
+    );
+
+    fake.serve_until(Some(date(LAST_DAY)));
+    let update = store
+        .sync(&feed(&fake, LAST_DAY), &symbols(), true)
+        .expect("update");
+    assert_eq!(update.refetched, ["AAPL"], "{:?}", update.failed);
+    assert_eq!(update.failed, Vec::<(String, String)>::new());
+    assert_eq!(
+        store.read("AAPL").expect("fetched again"),
+        expected("AAPL", LAST_DAY)
+    );
+    assert_eq!(store.status().expect("status").damaged, Vec::new());
+    assert_eq!(store.status().expect("status").unfinished, Vec::new());
 }

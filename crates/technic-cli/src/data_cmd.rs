@@ -49,9 +49,19 @@ enum DataCommand {
         #[command(flatten)]
         home: HomeArgs,
     },
-    /// What the store holds: symbols, bars, dates, how current it is.
+    /// What the store holds: symbols, bars, dates, how current it is, damaged files, and
+    /// imports or syncs that did not finish. Reads every file whole.
     Status {
         /// Print it as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        home: HomeArgs,
+    },
+    /// Read every stored file whole: page checksums, the bar rules, the footer against the
+    /// rows. Prints each damaged file and exits with status 1 if there is any.
+    Verify {
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -70,6 +80,7 @@ pub fn run(args: DataCmdArgs) -> anyhow::Result<()> {
             home,
         } => sync(symbols, dry_run, full, json, &home),
         DataCommand::Status { json, home } => status(&home, json),
+        DataCommand::Verify { json, home } => verify(&home, json),
     }
 }
 
@@ -213,7 +224,9 @@ fn print_sync(report: &SyncReport, requests: u64, seconds: f64) {
 
 fn status(home: &HomeArgs, json: bool) -> anyhow::Result<()> {
     let store = open_bar_store(home)?;
-    let status = store.status();
+    let status = store
+        .status()
+        .with_context(|| format!("reading the bar store in {}", store.dir().display()))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
@@ -222,9 +235,56 @@ fn status(home: &HomeArgs, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn verify(home: &HomeArgs, json: bool) -> anyhow::Result<()> {
+    let store = open_bar_store(home)?;
+    let started = Instant::now();
+    let report = store
+        .verify()
+        .with_context(|| format!("verifying the bar store in {}", store.dir().display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} files read whole ({} bars) in {:.2} s: {} damaged",
+            report.files,
+            report.bars,
+            started.elapsed().as_secs_f64(),
+            report.damaged.len()
+        );
+        for damaged in &report.damaged {
+            println!(
+                "damaged: {} ({}): {}",
+                damaged.symbol,
+                damaged.file.display(),
+                damaged.problem
+            );
+        }
+    }
+    if report.damaged.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "{} damaged files in {}: fetch them again (`technic data sync --full --symbols …`) or import them again",
+            report.damaged.len(),
+            store.dir().display()
+        )
+    }
+}
+
 fn print_status(s: &StoreStatus) {
     let date = |d: Option<chrono::NaiveDate>| d.map_or_else(|| "-".to_owned(), |d| d.to_string());
     println!("store:          {}", s.dir.display());
+    for unfinished in &s.unfinished {
+        println!("UNFINISHED:     {}", unfinished.describe());
+    }
+    for damaged in &s.damaged {
+        println!(
+            "DAMAGED:        {} ({}): {}",
+            damaged.symbol,
+            damaged.file.display(),
+            damaged.problem
+        );
+    }
     if s.symbols == 0 {
         println!("empty: `technic data import DIR` or `technic data sync --symbols …` fills it");
         return;

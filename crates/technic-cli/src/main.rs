@@ -81,7 +81,7 @@ fn open_source(
                     store.dir().display()
                 );
             }
-            Arc::new(FileSource::open(store.dir()).context("--source store")?)
+            Arc::new(technic_barstore::OfflineStore::new(store).context("--source store")?)
         }
         (_, Some(dir)) => {
             // Absolute, so that the cache namespace (derived from the description) of `--data

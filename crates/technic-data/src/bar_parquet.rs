@@ -18,14 +18,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{Datelike, Days, NaiveDate};
 use parquet::basic::{Compression, ConvertedType, LogicalType, TimeUnit, Type as PhysicalType};
 use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
-use parquet::data_type::{ByteArray, DataType, DoubleType, Int32Type, Int96};
+use parquet::column::writer::{ColumnWriter, get_column_writer};
+use parquet::data_type::{ByteArray, DataType, Int96};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::reader::{ChunkReader, FileReader};
 use parquet::file::serialized_reader::SerializedFileReader;
 use parquet::file::statistics::Statistics;
-use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::{ColumnDescriptor, SchemaDescriptor};
 use technic_core::{Bar, BarError, Bars};
@@ -34,6 +35,7 @@ use crate::bar_csv::{
     Columns, HeaderProblem, Plausible, RowError, adjust, normalise, parse_iso_date,
 };
 use crate::input::{Refusal, open_regular};
+use crate::page_checksums::ChecksummedPages;
 use crate::{BarWindow, DataError};
 
 /// The key-value metadata entry that names the symbol of a technic-written file.
@@ -252,8 +254,71 @@ fn check_writable(bars: &Bars) -> Result<(), String> {
 }
 
 fn encode<W: Write + Send>(symbol: &str, bars: &Bars, sink: W) -> Result<W, ParquetError> {
+    encode_with(symbol, bars, sink, true)
+}
+
+/// Encodes `bars`, each page with its checksum unless `with_crc` is false (the tests that compare
+/// with the parquet crate's own page writer).
+fn encode_with<W: Write + Send>(
+    symbol: &str,
+    bars: &Bars,
+    sink: W,
+    with_crc: bool,
+) -> Result<W, ParquetError> {
     let schema = Arc::new(parse_message_type(SCHEMA)?);
-    let properties = WriterProperties::builder()
+    let properties = Arc::new(writer_properties(symbol));
+    let descriptor = SchemaDescriptor::new(Arc::clone(&schema));
+    let mut writer = SerializedFileWriter::new(sink, schema, Arc::clone(&properties))?;
+    let mut group = writer.next_row_group()?;
+    let days: Vec<i32> = bars
+        .dates
+        .iter()
+        .map(|d| d.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE)
+        .collect();
+    let columns = [
+        Values::Days(&days),
+        Values::Numbers(&bars.open),
+        Values::Numbers(&bars.high),
+        Values::Numbers(&bars.low),
+        Values::Numbers(&bars.close),
+        Values::Numbers(&bars.volume),
+    ];
+    for (index, values) in columns.into_iter().enumerate() {
+        let mut chunk = Vec::new();
+        let column = get_column_writer(
+            descriptor.column(index),
+            Arc::clone(&properties),
+            Box::new(ChecksummedPages::new(&mut chunk, with_crc)),
+        );
+        let closed = match (column, values) {
+            (ColumnWriter::Int32ColumnWriter(mut column), Values::Days(days)) => {
+                column.write_batch(days, None, None)?;
+                column.close()?
+            }
+            (ColumnWriter::DoubleColumnWriter(mut column), Values::Numbers(numbers)) => {
+                column.write_batch(numbers, None, None)?;
+                column.close()?
+            }
+            _ => {
+                return Err(ParquetError::General(format!(
+                    "column {index} of the schema does not have the type of its bars"
+                )));
+            }
+        };
+        group.append_column(&bytes::Bytes::from(chunk), closed)?;
+    }
+    group.close()?;
+    writer.into_inner()
+}
+
+/// One column's values, in the physical type the schema gives it.
+enum Values<'a> {
+    Days(&'a [i32]),
+    Numbers(&'a [f64]),
+}
+
+fn writer_properties(symbol: &str) -> WriterProperties {
+    WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
         // Adjusted prices are nearly all distinct: a dictionary would only be built to be dropped.
         .set_dictionary_enabled(false)
@@ -266,31 +331,7 @@ fn encode<W: Write + Send>(symbol: &str, bars: &Bars, sink: W) -> Result<W, Parq
             SYMBOL_KEY.to_owned(),
             symbol.to_owned(),
         )]))
-        .build();
-    let mut writer = SerializedFileWriter::new(sink, schema, Arc::new(properties))?;
-    let mut group = writer.next_row_group()?;
-    let days: Vec<i32> = bars
-        .dates
-        .iter()
-        .map(|d| d.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE)
-        .collect();
-    write_column::<Int32Type, W>(&mut group, &days)?;
-    for series in [&bars.open, &bars.high, &bars.low, &bars.close, &bars.volume] {
-        write_column::<DoubleType, W>(&mut group, series)?;
-    }
-    group.close()?;
-    writer.into_inner()
-}
-
-fn write_column<T: DataType, W: Write + Send>(
-    group: &mut SerializedRowGroupWriter<'_, W>,
-    values: &[T::T],
-) -> Result<(), ParquetError> {
-    let mut column = group
-        .next_column()?
-        .ok_or_else(|| ParquetError::General("the schema has fewer columns than bars".into()))?;
-    column.typed::<T>().write_batch(values, None, None)?;
-    column.close()
+        .build()
 }
 
 /// Tells temporary files of one process apart when several threads write the same path.
@@ -816,6 +857,15 @@ fn read_raw<R: ChunkReader + 'static>(
         for (&index, raw) in indices.iter().zip(columns.iter_mut()) {
             let descr = schema.column(index);
             let failed = |e: ParquetError| {
+                if is_checksum_mismatch(&e) {
+                    return DataError::Damaged {
+                        path: path.to_owned(),
+                        reason: format!(
+                            "a page of column '{}' does not match its checksum: the file changed after it was written",
+                            descr.name()
+                        ),
+                    };
+                }
                 not_bars(
                     path,
                     format!("its column '{}' cannot be decoded: {e}", descr.name()),
@@ -828,6 +878,12 @@ fn read_raw<R: ChunkReader + 'static>(
         skip = 0;
     }
     Ok(columns)
+}
+
+/// Whether the decoder refused a page whose CRC-32 differs from its header's. The parquet crate
+/// has no error kind for it, only this message.
+fn is_checksum_mismatch(error: &ParquetError) -> bool {
+    error.to_string().contains("CRC checksum mismatch")
 }
 
 /// A price or volume column as f64, whatever its physical type.
@@ -1030,6 +1086,8 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use parquet::data_type::{DoubleType, Int32Type};
+    use parquet::file::writer::SerializedRowGroupWriter;
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).expect("valid date")
@@ -1171,6 +1229,93 @@ mod tests {
                 .all(|c| c.compression() == Compression::SNAPPY),
             "every column is Snappy-compressed"
         );
+    }
+
+    fn write_column<T: DataType, W: Write + Send>(
+        group: &mut SerializedRowGroupWriter<'_, W>,
+        values: &[T::T],
+    ) -> Result<(), ParquetError> {
+        let mut column = group.next_column()?.ok_or_else(|| {
+            ParquetError::General("the schema has fewer columns than bars".into())
+        })?;
+        column.typed::<T>().write_batch(values, None, None)?;
+        column.close()
+    }
+
+    #[test]
+    fn pages_are_written_as_the_parquet_crate_writes_them_plus_a_checksum() {
+        let bars = sample(2500);
+        // The crate's own page writer, with technic's properties.
+        let schema = Arc::new(parse_message_type(SCHEMA).expect("schema"));
+        let mut writer =
+            SerializedFileWriter::new(Vec::new(), schema, Arc::new(writer_properties("S")))
+                .expect("writer");
+        let mut group = writer.next_row_group().expect("row group");
+        let days: Vec<i32> = bars
+            .dates
+            .iter()
+            .map(|d| d.num_days_from_ce() - UNIX_EPOCH_DAYS_FROM_CE)
+            .collect();
+        write_column::<Int32Type, _>(&mut group, &days).expect("dates");
+        for series in [&bars.open, &bars.high, &bars.low, &bars.close, &bars.volume] {
+            write_column::<DoubleType, _>(&mut group, series).expect("values");
+        }
+        group.close().expect("close group");
+        let crates_own = writer.into_inner().expect("bytes");
+
+        let ours_without_crc = encode_with("S", &bars, Vec::new(), false).expect("encode");
+        assert_eq!(
+            ours_without_crc, crates_own,
+            "the same bytes but for the checksums"
+        );
+        let ours = parquet_bars_to_vec("S", &bars).expect("encode");
+        // Three data pages per column (2,500 rows, 1,024 per page), each with a checksum field
+        // of up to five bytes and its field header.
+        assert!(
+            ours.len() > crates_own.len() + 6 * 3 * 2,
+            "{} bytes with checksums, {} without",
+            ours.len(),
+            crates_own.len()
+        );
+    }
+
+    #[test]
+    fn a_flipped_bit_in_any_page_is_reported_as_damage_naming_the_column() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let bars = sample(2500);
+        let path = dir.path().join("ROT.parquet");
+        write_parquet_bars(&path, "ROT", &bars).expect("write");
+        let pristine = std::fs::read(&path).expect("read");
+        let metadata = SerializedFileReader::new(File::open(&path).expect("open"))
+            .expect("footer")
+            .metadata()
+            .clone();
+        let group = metadata.row_group(0);
+        for (index, name) in ["date", "open", "high", "low", "close", "volume"]
+            .iter()
+            .enumerate()
+        {
+            let chunk = group.column(index);
+            // A bit near the end of the chunk: inside its last page's data, past any header.
+            let end = (chunk.data_page_offset() + chunk.compressed_size()) as usize;
+            let mut damaged = pristine.clone();
+            damaged[end - 10] ^= 0x10;
+            std::fs::write(&path, &damaged).expect("damage");
+            let err = read_parquet_bars(&path).expect_err("damage is seen");
+            assert!(
+                matches!(err, DataError::Damaged { .. }),
+                "column {name}: {err}"
+            );
+            let message = err.to_string();
+            assert!(
+                message.contains("ROT.parquet")
+                    && message.contains(&format!("column '{name}'"))
+                    && message.contains("checksum"),
+                "{message}"
+            );
+        }
+        std::fs::write(&path, &pristine).expect("restore");
+        assert_eq!(read_parquet_bars(&path).expect("intact"), bars);
     }
 
     /// Writes `bars` unchecked in technic's schema, `group_rows` rows per row group, as another

@@ -10,7 +10,7 @@ use technic_core::Bars;
 use crate::bar_csv::{Plausible, read_bar_file};
 use crate::bar_parquet::read_parquet_window;
 use crate::input::{read_regular, today_utc};
-use crate::{BarWindow, DataError, MarketData, SourceInfo, SymbolInfo};
+use crate::{BarWindow, DataError, MarketData, SourceInfo, SymbolInfo, symbol_from_file_stem};
 
 #[derive(Debug)]
 pub struct FileSource {
@@ -60,7 +60,8 @@ impl FileSource {
             else {
                 continue;
             };
-            let symbol = name[..name.len() - ext.len()].to_ascii_uppercase();
+            let symbol =
+                symbol_from_file_stem(&name[..name.len() - ext.len()]).to_ascii_uppercase();
             let candidate = (rank, entry.path());
             match files.get(&symbol) {
                 Some((held, other)) if *held == rank => {
@@ -325,6 +326,29 @@ mod tests {
             .expect_err("no file")
             .to_string();
         assert!(err.contains("no bar file for NOFILE"), "{err}");
+    }
+
+    #[test]
+    fn file_names_are_decoded_into_symbols() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("bars")).expect("mkdir");
+        let bars = "date,open,high,low,close,volume\n2020-01-01,1,2,1,2,3\n";
+        for name in ["%2FX.csv", "brk%2fb.csv", "BF.B.csv", "50%.csv"] {
+            std::fs::write(dir.path().join("bars").join(name), bars).expect("write");
+        }
+        let source = FileSource::open(dir.path()).expect("open");
+        let universe = source.universe().expect("universe");
+        let symbols: Vec<&str> = universe.iter().map(|s| s.symbol.as_str()).collect();
+        assert_eq!(symbols, ["/X", "50%", "BF.B", "BRK/B"]);
+        for symbol in symbols {
+            assert_eq!(
+                source
+                    .bars(symbol, &BarWindow::default())
+                    .expect("read")
+                    .len(),
+                1
+            );
+        }
     }
 
     #[test]

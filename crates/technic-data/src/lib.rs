@@ -15,9 +15,13 @@
 mod bar_csv;
 mod bar_parquet;
 pub mod demo;
+mod file_names;
 pub mod files;
 mod input;
 pub mod memory;
+mod page_checksums;
+
+pub use file_names::{MAX_FILE_STEM_BYTES, symbol_file_stem, symbol_from_file_stem};
 
 pub use bar_parquet::{
     ParquetSummary, parquet_bars_to_vec, parquet_summary, read_parquet_bars, replace_file,
@@ -124,6 +128,9 @@ pub enum DataError {
         line: u64,
         problem: BarError,
     },
+    /// The file is not what was written: a page fails its checksum (bit rot, a bad disk).
+    #[error("{path}: damaged: {reason}")]
+    Damaged { path: PathBuf, reason: String },
     #[error("{path}: unsupported bar file format: {reason}")]
     Unsupported { path: PathBuf, reason: String },
     #[error(
@@ -132,6 +139,10 @@ pub enum DataError {
     NoBarFile { symbol: String, dir: PathBuf },
     #[error("{symbol} is not in this source")]
     UnknownSymbol { symbol: String },
+    /// A symbol no bar file can be named after (empty, or too long once encoded). `symbol` is
+    /// already quoted and cut short: it may be anything.
+    #[error("symbol {symbol}: {reason}")]
+    BadSymbol { symbol: String, reason: String },
     #[error("{symbol}: {reason}")]
     Unavailable { symbol: String, reason: String },
     /// The source answered, and has no bars for the symbol (unknown, delisted, not yet listed):
@@ -178,6 +189,7 @@ impl DataError {
                 line,
                 problem,
             } => format!("{}, line {line}: {problem}", name(path)),
+            Self::Damaged { path, reason } => format!("{}: damaged: {reason}", name(path)),
             Self::Unsupported { path, reason } => {
                 format!("{}: unsupported bar file format: {reason}", name(path))
             }
@@ -189,6 +201,7 @@ impl DataError {
             }
             Self::NotADataDir { .. } => "the data directory is not one".to_owned(),
             Self::UnknownSymbol { .. }
+            | Self::BadSymbol { .. }
             | Self::Unavailable { .. }
             | Self::NoData { .. }
             | Self::Service { .. } => self.to_string(),

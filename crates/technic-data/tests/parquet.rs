@@ -196,7 +196,7 @@ import sys
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-f = pq.ParquetFile(sys.argv[1])
+f = pq.ParquetFile(sys.argv[1], page_checksum_verification=True)
 schema = f.schema_arrow
 assert schema.field("date").type == pa.date32(), schema
 for name in ["open", "high", "low", "close", "volume"]:
@@ -210,6 +210,18 @@ for i in range(group.num_columns):
 stats = group.column(0).statistics
 assert stats is not None and stats.has_min_max, stats
 print("stats", stats.min.isoformat(), stats.max.isoformat())
+# Every page carries its CRC-32: pyarrow refuses a copy with one bit flipped in `high`'s newest page.
+high = group.column(2)
+end = high.data_page_offset + high.total_compressed_size
+damaged = bytearray(open(sys.argv[1], "rb").read())
+damaged[end - 10] ^= 0x40
+open(sys.argv[1] + ".damaged", "wb").write(damaged)
+try:
+    pq.ParquetFile(sys.argv[1] + ".damaged", page_checksum_verification=True).read()
+except Exception as e:
+    assert "CRC" in str(e), e
+else:
+    raise AssertionError("pyarrow read a damaged page: the file has no page checksums")
 table = f.read()
 for row in table.to_pylist():
     print(row["date"].isoformat(), *(repr(row[c]) for c in ["open", "high", "low", "close", "volume"]))

@@ -251,7 +251,15 @@ async fn answer(State(fake): State<Arc<Fake>>, uri: Uri) -> Response {
             .options
             .fail_every
             .is_some_and(|k| n > fake.options.fail_first && n % k == 0);
-    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    // A ticker arrives percent-encoded (`%2FX` for `/X`), as the client sends any character
+    // that is not safe in a path.
+    let decoded: Vec<String> = uri
+        .path()
+        .trim_matches('/')
+        .split('/')
+        .map(percent_decoded)
+        .collect();
+    let segments: Vec<&str> = decoded.iter().map(String::as_str).collect();
     let broken = |t: &str| fake.options.broken.contains(t);
     let targets_broken = match segments.as_slice() {
         ["v2", "aggs", "ticker", t, ..] | ["v3", "reference", "tickers", t] => broken(t),
@@ -301,6 +309,40 @@ async fn answer(State(fake): State<Arc<Fake>>, uri: Uri) -> Response {
             json!({"status": "NOT_FOUND", "request_id": "fake", "message": "Route not found."}),
         ),
     }
+}
+
+/// `segment` with its `%XX` escapes decoded (a bad escape is kept as it is).
+fn percent_decoded(segment: &str) -> String {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap_or_else(|_| segment.to_owned())
+}
+
+fn percent_encoded(ticker: &str) -> String {
+    ticker
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 impl Fake {
@@ -418,7 +460,8 @@ fn aggs(
     if page_end < end {
         let _ = write!(
             body,
-            r#","next_url":"{PUBLIC_HOST}/v2/aggs/ticker/{ticker}/range/1/day/{}/{to}?cursor=bGltaXQ9{limit}&adjusted=true&sort=asc&limit={limit}""#,
+            r#","next_url":"{PUBLIC_HOST}/v2/aggs/ticker/{}/range/1/day/{}/{to}?cursor=bGltaXQ9{limit}&adjusted=true&sort=asc&limit={limit}""#,
+            percent_encoded(ticker),
             eastern_midnight_ms(bars.dates[page_end])
         );
     }
