@@ -167,13 +167,18 @@ impl<F: DailyFeed> MarketData for StoredSource<F> {
         let feed = self.feed.info();
         SourceInfo {
             kind: feed.kind,
-            description: format!(
-                "{}, stored in {}",
-                feed.description,
-                self.store.dir().display()
-            ),
+            // Where the store is stays out of what clients are shown (`identity` has it).
+            description: format!("{}, kept in the bar store", feed.description),
             synthetic: feed.synthetic,
         }
+    }
+
+    fn identity(&self) -> String {
+        format!(
+            "{}, stored in {}",
+            self.feed.identity(),
+            self.store.dir().display()
+        )
     }
 
     fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
