@@ -342,11 +342,11 @@ impl ScanRegistry {
                 if let Some(on_finish) = &on_finish {
                     on_finish(outcome.as_deref().map_err(String::as_str));
                 }
+                // Under the map's lock, so that whoever sees this scan finished (`retained`,
+                // `get`) also sees what its end dropped.
+                let mut scans = all_scans.lock().unwrap_or_else(PoisonError::into_inner);
                 running.finish(outcome);
-                drop_beyond(
-                    &mut all_scans.lock().unwrap_or_else(PoisonError::into_inner),
-                    bounds,
-                );
+                drop_beyond(&mut scans, bounds);
             },
             could_not_start,
         ));
@@ -482,6 +482,61 @@ mod tests {
     }
 
     #[test]
+    fn finished_scans_beyond_the_byte_bound_are_dropped_oldest_first() {
+        let scanner = || {
+            let source =
+                MemorySource::snapshot(&DemoMarket::new(), &BarWindow::last(250)).expect("demo");
+            Arc::new(Scanner::new(Arc::new(source)))
+        };
+        let request = crate::ScanRequest {
+            max_symbols: Some(20),
+            ..crate::ScanRequest::default()
+        }
+        .validate()
+        .expect("valid");
+        // One scan's size, to set a bound that holds two of them and not three.
+        let sizing = ScanRegistry::new(scanner(), Duration::from_secs(3600), None);
+        let entry = sizing.start(request.clone(), Arc::default()).expect("starts");
+        sizing.wait(&entry).expect("completes");
+        let one = entry.retained_bytes();
+        assert!(one > 10_000, "20 results and their log are more than {one} bytes");
+        assert_eq!(sizing.retained(), Retained { scans: 1, bytes: one });
+
+        let bound = one * 5 / 2;
+        let registry = ScanRegistry::new(scanner(), Duration::from_secs(3600), None)
+            .with_max_retained_bytes(bound);
+        let mut ids = Vec::new();
+        for round in 1..=4 {
+            let entry = registry.start(request.clone(), Arc::default()).expect("starts");
+            registry.wait(&entry).expect("completes");
+            ids.push(entry.scan_id.clone());
+            let retained = registry.retained();
+            assert_eq!(retained.scans, round.min(2), "round {round}: {retained:?}");
+            assert!(retained.bytes <= bound, "round {round}: {retained:?} over {bound}");
+        }
+        for dropped in &ids[..2] {
+            assert!(matches!(
+                registry.get(dropped),
+                Err(RegistryError::UnknownScan(_))
+            ));
+        }
+        for kept in &ids[2..] {
+            assert!(registry.get(kept).is_ok(), "{kept} kept");
+        }
+
+        // The newest finished scan is kept whatever its size: a client can always read it once.
+        let tiny = ScanRegistry::new(scanner(), Duration::from_secs(3600), None)
+            .with_max_retained_bytes(1);
+        let first = tiny.start(request.clone(), Arc::default()).expect("starts");
+        tiny.wait(&first).expect("completes");
+        let second = tiny.start(request, Arc::default()).expect("starts");
+        tiny.wait(&second).expect("completes");
+        assert!(tiny.get(&second.scan_id).is_ok());
+        assert!(tiny.get(&first.scan_id).is_err());
+        assert_eq!(tiny.retained().scans, 1);
+    }
+
+    #[test]
     fn finished_scans_beyond_the_cap_are_dropped_oldest_first() {
         let source =
             MemorySource::snapshot(&DemoMarket::new(), &BarWindow::last(250)).expect("demo");
@@ -505,13 +560,16 @@ mod tests {
             registry.wait(&entry).expect("completes");
             ids.push(entry.scan_id.clone());
         }
-        assert_eq!(registry.len(), 3, "the cap applies when a scan starts");
-        let newest = registry.start(request, Arc::default()).expect("starts");
+        // The cap applies as each scan ends, not only when the next one starts.
+        assert_eq!(registry.len(), 2);
         assert!(matches!(
             registry.get(&ids[0]),
             Err(RegistryError::UnknownScan(_))
         ));
-        for kept in [&ids[1], &ids[2], &newest.scan_id] {
+        let newest = registry.start(request, Arc::default()).expect("starts");
+        registry.wait(&newest).expect("completes");
+        assert!(registry.get(&ids[1]).is_err());
+        for kept in [&ids[2], &newest.scan_id] {
             assert!(registry.get(kept).is_ok(), "{kept} kept");
         }
     }
