@@ -496,23 +496,39 @@ mod tests {
         .expect("valid");
         // One scan's size, to set a bound that holds two of them and not three.
         let sizing = ScanRegistry::new(scanner(), Duration::from_secs(3600), None);
-        let entry = sizing.start(request.clone(), Arc::default()).expect("starts");
+        let entry = sizing
+            .start(request.clone(), Arc::default())
+            .expect("starts");
         sizing.wait(&entry).expect("completes");
         let one = entry.retained_bytes();
-        assert!(one > 10_000, "20 results and their log are more than {one} bytes");
-        assert_eq!(sizing.retained(), Retained { scans: 1, bytes: one });
+        assert!(
+            one > 10_000,
+            "20 results and their log are more than {one} bytes"
+        );
+        assert_eq!(
+            sizing.retained(),
+            Retained {
+                scans: 1,
+                bytes: one
+            }
+        );
 
         let bound = one * 5 / 2;
         let registry = ScanRegistry::new(scanner(), Duration::from_secs(3600), None)
             .with_max_retained_bytes(bound);
         let mut ids = Vec::new();
         for round in 1..=4 {
-            let entry = registry.start(request.clone(), Arc::default()).expect("starts");
+            let entry = registry
+                .start(request.clone(), Arc::default())
+                .expect("starts");
             registry.wait(&entry).expect("completes");
             ids.push(entry.scan_id.clone());
             let retained = registry.retained();
             assert_eq!(retained.scans, round.min(2), "round {round}: {retained:?}");
-            assert!(retained.bytes <= bound, "round {round}: {retained:?} over {bound}");
+            assert!(
+                retained.bytes <= bound,
+                "round {round}: {retained:?} over {bound}"
+            );
         }
         for dropped in &ids[..2] {
             assert!(matches!(

@@ -238,11 +238,11 @@ async fn serve_connections(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::serve::Listener as _;
-    let mut http =
-        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
-            .http1_only();
-    http.http1()
-        .timer(hyper_util::rt::TokioTimer::new())
+    // hyper's HTTP/1 builder itself: hyper-util's `auto` builder (axum's) first waits, with no
+    // deadline, for the bytes that tell HTTP/1 from HTTP/2, so a client that sends nothing at all
+    // was never cut off.
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(header_read_timeout);
     // Every connection's task holds a receiver: a change asks them to finish, and the sender sees
     // `closed` once every one has ended.
@@ -255,8 +255,8 @@ async fn serve_connections(
         };
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
         let connection = http
-            .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(io), service)
-            .into_owned();
+            .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+            .with_upgrades();
         let mut closing = connections.clone();
         tokio::spawn(async move {
             let mut connection = std::pin::pin!(connection);
