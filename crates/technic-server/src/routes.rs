@@ -141,7 +141,8 @@ fn started(state: &AppState, entry: &ScanEntry) -> Response {
 #[utoipa::path(post, path = "/scan/start", request_body = ScanRequest, responses(
     (status = 202, description = "Scan started", body = ScanStarted),
     (status = 400, description = "Body is not JSON", body = ErrorBody),
-    (status = 422, description = "A field is unknown, of the wrong type or out of range; the message names it", body = ErrorBody),
+    (status = 413, description = "The body is larger than MAX_REQUEST_BYTES (refused before it is read when Content-Length says so)", body = ErrorBody),
+    (status = 422, description = "A field is unknown, of the wrong type or out of range, or `symbols` names more than MAX_SYMBOLS_PER_REQUEST; the message names it", body = ErrorBody),
     (status = 429, description = "MAX_CONCURRENT_SCANS scans are running", body = ErrorBody),
     (status = 503, description = "Streaming asked for but turned off, or the server is shutting down", body = ErrorBody),
 ))]
@@ -157,6 +158,7 @@ pub(crate) async fn start(
 #[utoipa::path(post, path = "/scan/stream", request_body = ScanRequest, responses(
     (status = 202, description = "Scan started", body = ScanStarted),
     (status = 400, description = "Body is not JSON", body = ErrorBody),
+    (status = 413, description = "The body is larger than MAX_REQUEST_BYTES (refused before it is read when Content-Length says so)", body = ErrorBody),
     (status = 422, description = "A field is unknown, of the wrong type or out of range", body = ErrorBody),
     (status = 429, description = "MAX_CONCURRENT_SCANS scans are running", body = ErrorBody),
     (status = 503, description = "Streaming is turned off on this server, or the server is shutting down", body = ErrorBody),
@@ -173,6 +175,7 @@ pub(crate) async fn start_streaming(
 #[utoipa::path(post, path = "/scan", request_body = ScanRequest, responses(
     (status = 200, description = "The finished scan's report", body = ScanReport),
     (status = 400, description = "Body is not JSON", body = ErrorBody),
+    (status = 413, description = "The body is larger than MAX_REQUEST_BYTES (refused before it is read when Content-Length says so)", body = ErrorBody),
     (status = 422, description = "A field is unknown, of the wrong type or out of range", body = ErrorBody),
     (status = 429, description = "MAX_CONCURRENT_SCANS scans are running", body = ErrorBody),
     (status = 503, description = "The server is shutting down", body = ErrorBody),
