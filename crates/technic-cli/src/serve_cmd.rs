@@ -53,7 +53,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .context("MAX_WORKERS: starting the scan threads")?;
     let source = open_source(&args.data, &args.home, None)?;
     let source = crate::with_cache(source, &args.data, None, true)?;
-    let identity = source.identity();
+    let info = source.info();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -61,26 +61,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let store = open_store(&args.home).await?;
         let address = SocketAddr::new(args.host, args.port);
-        let listener = technic_server::bind(address)
-            .with_context(|| format!("listening on {address} (--port / PORT)"))?;
+        let listener = technic_server::bind(address).with_context(|| format!("listening on {address} (--port / PORT)"))?;
         // The bound address, not the asked one: `--port 0` picks a free port and says which.
         let address = listener.local_addr().context("reading the bound address")?;
-        let state = AppState::new(
-            Scanner::new(source)
-                .with_low_priority_after_first()
-                .with_shared_analyses(SHARED_ANALYSES_BYTES),
-            Some(store.clone()),
-            config,
-            tokio::runtime::Handle::current(),
-        );
-        tracing::info!(%address, data = %identity, store = %store.location(), "technic serving");
-        eprintln!(
-            "technic serving on http://{address} (data: {identity}; learning store: {})",
-            store.location()
-        );
-        technic_server::serve(listener, state, shutdown_signal())
-            .await
-            .context("serving")
+        let state = AppState::new(Scanner::new(source).with_low_priority_after_first().with_shared_analyses(SHARED_ANALYSES_BYTES), Some(store.clone()), config, tokio::runtime::Handle::current());
+        tracing::info!(%address, data = %info.description, store = %store.location(), "technic serving");
+        eprintln!("technic serving on http://{address} (data: {}; learning store: {})", info.description, store.location());
+        technic_server::serve(listener, state, shutdown_signal()).await.context("serving")
     })
 }
 

@@ -246,7 +246,7 @@ async fn serve_connections(
         .header_read_timeout(header_read_timeout);
     // Every connection's task holds a receiver: a change asks them to finish, and the sender sees
     // `closed` once every one has ended.
-    let (closing, connections) = tokio::sync::watch::channel(());
+    let (finish, finish_asked) = tokio::sync::watch::channel(());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (io, _address) = tokio::select! {
@@ -257,12 +257,12 @@ async fn serve_connections(
         let connection = http
             .serve_connection(hyper_util::rt::TokioIo::new(io), service)
             .with_upgrades();
-        let mut closing = connections.clone();
+        let mut asked = finish_asked.clone();
         tokio::spawn(async move {
             let mut connection = std::pin::pin!(connection);
             let ended = tokio::select! {
                 ended = connection.as_mut() => ended,
-                _ = closing.changed() => {
+                _ = asked.changed() => {
                     // Finishes the request in hand (an SSE stream until its scan's final
                     // message), then closes.
                     connection.as_mut().graceful_shutdown();
@@ -273,13 +273,13 @@ async fn serve_connections(
             if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-            drop(closing);
+            drop(asked);
         });
     }
     drop(listener);
-    drop(connections);
-    closing.send_replace(());
-    closing.closed().await;
+    drop(finish_asked);
+    finish.send_replace(());
+    finish.closed().await;
     Ok(())
 }
 
