@@ -166,17 +166,22 @@ impl<F: DailyFeed> StoredSource<F> {
 impl<F: DailyFeed> MarketData for StoredSource<F> {
     fn info(&self) -> SourceInfo {
         let feed = self.feed.info();
-        let mut description = format!(
-            "{}, stored in {}",
-            feed.description,
-            self.store.dir().display()
-        );
+        // Where the store is stays out of what clients are shown (`identity` has it).
+        let mut description = format!("{}, kept in the bar store", feed.description);
         append_warning(&mut description, &self.store);
         SourceInfo {
             kind: feed.kind,
             description,
             synthetic: feed.synthetic,
         }
+    }
+
+    fn identity(&self) -> String {
+        format!(
+            "{}, stored in {}",
+            self.feed.identity(),
+            self.store.dir().display()
+        )
     }
 
     fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {

@@ -74,6 +74,10 @@ impl<S: MarketData> MarketData for CachedSource<S> {
         self.inner.info()
     }
 
+    fn identity(&self) -> String {
+        self.inner.identity()
+    }
+
     fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
         let key = format!("{}:universe", self.namespace);
         if let Some(bytes) = self.cache.get(&key) {

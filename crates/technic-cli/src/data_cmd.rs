@@ -115,14 +115,14 @@ fn import(dir: &std::path::Path, home: &HomeArgs, quiet: bool) -> anyhow::Result
         )
         .with_context(|| format!("importing {} into {}", dir.display(), store.dir().display()))?;
     bar.finish_and_clear();
-    println!(
+    outln!(
         "imported {} symbols ({} bars) from {} into {} in {:.2} s",
         report.symbols,
         report.bars,
         dir.display(),
         store.dir().display(),
         started.elapsed().as_secs_f64()
-    );
+    )?;
     for (symbol, why) in &report.failed {
         eprintln!("not imported: {symbol}: {why}");
     }
@@ -161,9 +161,9 @@ fn sync(
     let plan = store.plan(&feed, &members, true);
     if dry_run {
         if json {
-            println!("{}", serde_json::to_string_pretty(&plan)?);
+            outln!("{}", serde_json::to_string_pretty(&plan)?)?;
         } else {
-            println!(
+            outln!(
                 "up to {}: {} ({} requests): {} missing days for {} symbols, {} symbols fetched per ticker, {} not stored",
                 plan.today,
                 plan.strategy,
@@ -172,7 +172,7 @@ fn sync(
                 plan.grouped.len(),
                 plan.per_ticker.len(),
                 plan.missing.len()
-            );
+            )?;
         }
         return Ok(());
     }
@@ -188,9 +188,9 @@ fn sync(
         let mut value = serde_json::to_value(&report)?;
         value["requests"] = requests.into();
         value["seconds"] = started.elapsed().as_secs_f64().into();
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?)?;
     } else {
-        print_sync(&report, requests, started.elapsed().as_secs_f64());
+        print_sync(&report, requests, started.elapsed().as_secs_f64())?;
     }
     if report.failed.is_empty() {
         Ok(())
@@ -202,8 +202,8 @@ fn sync(
     }
 }
 
-fn print_sync(report: &SyncReport, requests: u64, seconds: f64) {
-    println!(
+fn print_sync(report: &SyncReport, requests: u64, seconds: f64) -> std::io::Result<()> {
+    outln!(
         "{}: {} days fetched, {} symbols updated (+{} bars), {} stored whole, {} re-fetched after a re-adjustment; {} requests in {:.2} s; synced through {}",
         report.strategy,
         report.days_fetched.len(),
@@ -216,10 +216,11 @@ fn print_sync(report: &SyncReport, requests: u64, seconds: f64) {
         report
             .synced_through
             .map_or_else(|| "-".to_owned(), |d| d.to_string())
-    );
+    )?;
     for (what, why) in &report.failed {
         eprintln!("not brought up to date: {what}: {why}");
     }
+    Ok(())
 }
 
 fn status(home: &HomeArgs, json: bool) -> anyhow::Result<()> {
@@ -228,9 +229,9 @@ fn status(home: &HomeArgs, json: bool) -> anyhow::Result<()> {
         .status()
         .with_context(|| format!("reading the bar store in {}", store.dir().display()))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        outln!("{}", serde_json::to_string_pretty(&status)?)?;
     } else {
-        print_status(&status);
+        print_status(&status)?;
     }
     Ok(())
 }
@@ -242,22 +243,22 @@ fn verify(home: &HomeArgs, json: bool) -> anyhow::Result<()> {
         .verify()
         .with_context(|| format!("verifying the bar store in {}", store.dir().display()))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!(
+        outln!(
             "{} files read whole ({} bars) in {:.2} s: {} damaged",
             report.files,
             report.bars,
             started.elapsed().as_secs_f64(),
             report.damaged.len()
-        );
+        )?;
         for damaged in &report.damaged {
-            println!(
+            outln!(
                 "damaged: {} ({}): {}",
                 damaged.symbol,
                 damaged.file.display(),
                 damaged.problem
-            );
+            )?;
         }
     }
     if report.damaged.is_empty() {
@@ -271,35 +272,35 @@ fn verify(home: &HomeArgs, json: bool) -> anyhow::Result<()> {
     }
 }
 
-fn print_status(s: &StoreStatus) {
+fn print_status(s: &StoreStatus) -> std::io::Result<()> {
     let date = |d: Option<chrono::NaiveDate>| d.map_or_else(|| "-".to_owned(), |d| d.to_string());
-    println!("store:          {}", s.dir.display());
+    outln!("store:          {}", s.dir.display())?;
     for unfinished in &s.unfinished {
-        println!("UNFINISHED:     {}", unfinished.describe());
+        outln!("UNFINISHED:     {}", unfinished.describe())?;
     }
     for damaged in &s.damaged {
-        println!(
+        outln!(
             "DAMAGED:        {} ({}): {}",
             damaged.symbol,
             damaged.file.display(),
             damaged.problem
-        );
+        )?;
     }
     if s.symbols == 0 {
-        println!("empty: `technic data import DIR` or `technic data sync --symbols …` fills it");
-        return;
+        outln!("empty: `technic data import DIR` or `technic data sync --symbols …` fills it")?;
+        return Ok(());
     }
-    println!(
+    outln!(
         "symbols:        {} ({} bars, {:.1} MB)",
         s.symbols,
         s.bars,
         s.bytes as f64 / 1e6
-    );
-    println!("dates:          {} to {}", date(s.first), date(s.last));
-    println!("synced through: {}", date(s.synced_through));
+    )?;
+    outln!("dates:          {} to {}", date(s.first), date(s.last))?;
+    outln!("synced through: {}", date(s.synced_through))?;
     if !s.behind.is_empty() {
         let shown: Vec<&str> = s.behind.iter().take(10).map(String::as_str).collect();
-        println!(
+        outln!(
             "behind:         {} symbols end before {} ({}{})",
             s.behind.len(),
             date(s.last),
@@ -309,10 +310,11 @@ fn print_status(s: &StoreStatus) {
             } else {
                 ""
             }
-        );
+        )?;
     }
-    println!("from:           {}", s.origins.join("; "));
+    outln!("from:           {}", s.origins.join("; "))?;
     if let Some(age) = s.universe_age_secs {
-        println!("universe saved: {:.1} h ago", age as f64 / 3600.0);
+        outln!("universe saved: {:.1} h ago", age as f64 / 3600.0)?;
     }
+    Ok(())
 }

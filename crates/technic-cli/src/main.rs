@@ -2,6 +2,14 @@
 //! library crates. It holds no scanning logic of its own.
 
 mod backtest_cmd;
+/// `println!` that returns the error instead of panicking: a reader that stops early (`| head`)
+/// closes stdout, which is a normal end (`main` exits 0 quietly), not a crash.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        std::io::Write::write_fmt(&mut std::io::stdout(), format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod data_cmd;
 mod indicators_cmd;
 mod output;
@@ -84,7 +92,7 @@ fn open_source(
             Arc::new(technic_barstore::OfflineStore::new(store).context("--source store")?)
         }
         (_, Some(dir)) => {
-            // Absolute, so that the cache namespace (derived from the description) of `--data
+            // Absolute, so that the cache namespace (derived from the identity) of `--data
             // data` run from two directories is not one.
             let absolute = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned());
             Arc::new(
@@ -186,7 +194,7 @@ fn with_cache(
         (Some(SourceKind::Polygon), Some(symbols)) => symbols.join(","),
         _ => String::new(),
     };
-    let namespace = cache_namespace(&source.info(), &restriction);
+    let namespace = cache_namespace(&source.info(), &source.identity(), &restriction);
     Ok(Arc::new(technic_cache::CachedSource::new(
         source,
         cache,
@@ -196,11 +204,10 @@ fn with_cache(
 }
 
 /// Keys of different sources must not meet in a shared Redis: the source's kind and a stable
-/// hash (FNV-1a, the same in every build, unlike std's hasher) of its description, which names
+/// hash (FNV-1a, the same in every build, unlike std's hasher) of its identity, which names
 /// its directory (made absolute when opened) or URL, and of the universe's restriction.
-fn cache_namespace(info: &technic_data::SourceInfo, restriction: &str) -> String {
-    let hash = info
-        .description
+fn cache_namespace(info: &technic_data::SourceInfo, identity: &str, restriction: &str) -> String {
+    let hash = identity
         .bytes()
         .chain([0])
         .chain(restriction.bytes())
@@ -210,8 +217,39 @@ fn cache_namespace(info: &technic_data::SourceInfo, restriction: &str) -> String
     format!("{}:{hash:016x}", info.kind)
 }
 
+/// Warnings (a Redis cache that stopped answering, a store that could not be read) and errors go
+/// to stderr, out of the data on stdout; `RUST_LOG` asks for more (or less). `serve` sets up its
+/// own, at `info`, with JSON as an option.
+fn init_logging() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// Whether `error` comes from writing to a stdout its reader has closed (`technic … | head`).
+fn is_closed_output(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        let kind = cause
+            .downcast_ref::<std::io::Error>()
+            .map(std::io::Error::kind)
+            .or_else(|| {
+                cause
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind)
+            });
+        kind == Some(std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_logging();
+    }
     let outcome = match cli.command {
         Command::Scan(args) => scan_cmd::run(args),
         Command::Indicators(args) => indicators_cmd::run(args),
@@ -222,14 +260,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         // A reader that stops early (`technic indicators AAPL | head`) is not a failure.
-        Err(e)
-            if e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) =>
-        {
-            ExitCode::SUCCESS
-        }
+        Err(e) if is_closed_output(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -191,6 +191,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
         ..ScanOptions::default()
     };
     let stop = options.stop.clone();
+    let stop_for_closed_output = options.stop.clone();
     // Ctrl-C stops the scan the way a criterion would: results so far are kept, ranked and printed.
     // A second Ctrl-C is the shell's business again only after this handler is gone, i.e. on exit.
     ctrlc::set_handler(move || stop.stop(StopReason::Manual("Ctrl-C".into())))
@@ -205,7 +206,16 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
         bar.set_message(describe(snapshot));
     };
     let outcome = std::thread::scope(|scope| {
-        let printer = args.stream.then(|| scope.spawn(|| print_stream(&log)));
+        let printer = args.stream.then(|| {
+            scope.spawn(|| {
+                let printed = print_stream(&log);
+                if printed.is_err() {
+                    // Nobody reads the rest (`| head` closed the pipe): stop scanning for nobody.
+                    stop_for_closed_output.stop(StopReason::Manual("closed output".into()));
+                }
+                printed
+            })
+        });
         let outcome = scanner.execute(&valid, options, &log, &observer);
         let printed = printer.map(|p| {
             p.join()
@@ -226,26 +236,19 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
     };
     let report = &outcome.report;
 
-    if let Some(printed) = printed {
-        printed?;
-    } else {
-        let mut out = BufWriter::new(std::io::stdout().lock());
-        match args.format {
-            Format::Json => {
-                serde_json::to_writer_pretty(&mut out, report).context("writing JSON")?;
-                writeln!(out)?;
-            }
-            Format::Csv => output::write_csv(&mut out, report)?,
-            Format::Table => output::write_table(&mut out, report, args.top)?,
-        }
-        out.flush()?;
-    }
-    if !args.quiet && (args.stream || args.format != Format::Table) {
+    // Saved whether or not the output could be written (a reader that stopped early closes it):
+    // the scan ran, and what it learned is kept. After printing, so that a store that is down
+    // does not cost the user the results.
+    let printed = match printed {
+        Some(printed) => printed,
+        None => print_report(&args, report),
+    };
+    if printed.is_ok() && !args.quiet && (args.stream || args.format != Format::Table) {
         // The table carries its own summary; for machine formats it goes to stderr, out of the data.
         eprint!("{}", output::summary(report));
     }
-    // Saved after printing: a store that is down must not cost the user the results.
-    let Some(store) = store else { return Ok(()) };
+    // An as-of replay records nothing.
+    let Some(store) = store else { return printed };
     runtime
         .block_on(store.record(
             &outcome.report.scan_id,
@@ -254,6 +257,20 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
             SystemTime::now(),
         ))
         .with_context(|| format!("saving what this scan learned to {}", store.location()))?;
+    printed
+}
+
+fn print_report(args: &ScanArgs, report: &technic_engine::ScanReport) -> anyhow::Result<()> {
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, report).context("writing JSON")?;
+            writeln!(out)?;
+        }
+        Format::Csv => output::write_csv(&mut out, report)?,
+        Format::Table => output::write_table(&mut out, report, args.top)?,
+    }
+    out.flush()?;
     Ok(())
 }
 

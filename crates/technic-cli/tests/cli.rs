@@ -378,7 +378,12 @@ fn termination_flags_are_validated_by_name() {
         ),
         (
             vec!["scan", "--timeout", "0"],
-            "--timeout: must be a number of seconds above 0, got 0",
+            "--timeout: must be a number of seconds above 0 and at most 31536000 (a year), got 0",
+        ),
+        // Accepted before, and the scan's deadline then overflowed: a panic, exit 101.
+        (
+            vec!["scan", "--timeout", "1e20"],
+            "--timeout: must be a number of seconds above 0 and at most 31536000 (a year), got 100000000000000000000",
         ),
         (
             vec!["scan", "--max-signals", "0"],

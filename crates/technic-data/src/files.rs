@@ -141,9 +141,21 @@ impl MarketData for FileSource {
     fn info(&self) -> SourceInfo {
         SourceInfo {
             kind: "files",
-            description: format!("data directory {}", self.dir.display()),
+            // The directory's name alone: a server sends this to every client, and where its
+            // data lives is the operator's business (`identity` has the whole path).
+            description: format!(
+                "data directory {}",
+                self.dir
+                    .file_name()
+                    .unwrap_or(self.dir.as_os_str())
+                    .to_string_lossy()
+            ),
             synthetic: false,
         }
+    }
+
+    fn identity(&self) -> String {
+        format!("data directory {}", self.dir.display())
     }
 
     fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {

@@ -220,7 +220,15 @@ pub enum Lookup {
 
 /// A source of daily bars. Implementations are shared across the scan's worker threads.
 pub trait MarketData: Send + Sync {
+    /// What clients are shown: the description names no path of this machine.
     fn info(&self) -> SourceInfo;
+
+    /// What tells this source's data apart from another's of its kind, for the keys of a cache
+    /// several processes share: a directory's absolute path, a URL. For the operator only, never
+    /// sent to clients (which is why it is not in [`SourceInfo`]). By default the description.
+    fn identity(&self) -> String {
+        self.info().description
+    }
 
     /// Every symbol the source can be asked about, sorted by symbol.
     fn universe(&self) -> Result<Vec<SymbolInfo>, DataError>;
@@ -249,6 +257,10 @@ pub trait MarketData: Send + Sync {
 impl<T: MarketData + ?Sized> MarketData for Arc<T> {
     fn info(&self) -> SourceInfo {
         (**self).info()
+    }
+
+    fn identity(&self) -> String {
+        (**self).identity()
     }
 
     fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {

@@ -18,14 +18,14 @@ mod snapshots;
 mod stream;
 
 pub use learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
-pub use registry::{OnFinish, RegistryError, ScanEntry, ScanRegistry};
+pub use registry::{OnFinish, RegistryError, Retained, ScanEntry, ScanRegistry};
 pub use report::{
     Diagnostic, DiagnosticKind, IndicatorValues, OrderedMap, RankedSymbol, ScanMetrics, ScanReport,
     ScanResult, ScanSummary,
 };
 pub use request::{
-    DEFAULT_LOOKBACK_DAYS, GICS_SECTORS, MAX_LOOKBACK_DAYS, RequestError, ScanRequest,
-    TerminationRequest, ValidScan,
+    DEFAULT_LOOKBACK_DAYS, GICS_SECTORS, MAX_LOOKBACK_DAYS, MAX_TIMEOUT_SECONDS, RequestError,
+    ScanRequest, TerminationRequest, ValidScan,
 };
 pub use scan::{
     BATCH_SIZE, Clock, MIN_BARS, ScanError, ScanObserver, ScanOptions, ScanOutcome, Scanner,

@@ -26,6 +26,11 @@ pub const GICS_SECTORS: [&str; 11] = [
 pub const DEFAULT_LOOKBACK_DAYS: usize = 400;
 pub const MAX_LOOKBACK_DAYS: usize = 10_000;
 
+/// The longest `timeout_seconds` accepted: a year, like the server's `*_SECONDS` variables. A
+/// deadline is `now + timeout`, which overflows (and panics) for about 1e11 seconds and more; no
+/// scan needs more than a year.
+pub const MAX_TIMEOUT_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -150,7 +155,10 @@ impl ScanRequest {
         let symbols = match &self.symbols {
             None => None,
             Some(list) => {
+                // A set beside the list: a request may name thousands of symbols, and checking
+                // each against the list kept so far was quadratic (100,000 symbols took 20 s).
                 let mut seen = Vec::new();
+                let mut known = std::collections::HashSet::with_capacity(list.len());
                 for raw in list {
                     let symbol = raw.trim().to_ascii_uppercase();
                     let valid = !symbol.is_empty()
@@ -167,7 +175,7 @@ impl ScanRequest {
                             ),
                         ));
                     }
-                    if !seen.contains(&symbol) {
+                    if known.insert(symbol.clone()) {
                         seen.push(symbol);
                     }
                 }
@@ -206,7 +214,8 @@ impl ScanRequest {
 }
 
 impl TerminationRequest {
-    fn validate(&self) -> Result<TerminationCriteria, RequestError> {
+    /// Checks every criterion; an error names the field as `termination_criteria.FIELD`.
+    pub fn validate(&self) -> Result<TerminationCriteria, RequestError> {
         if self.max_signals == Some(0) {
             return Err(error(
                 "termination_criteria.max_signals",
@@ -230,11 +239,13 @@ impl TerminationRequest {
             ));
         }
         if let Some(t) = self.timeout_seconds
-            && !(t.is_finite() && t > 0.0)
+            && !(t > 0.0 && t <= MAX_TIMEOUT_SECONDS)
         {
             return Err(error(
                 "termination_criteria.timeout_seconds",
-                format!("must be a number of seconds above 0, got {t}"),
+                format!(
+                    "must be a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS} (a year), got {t}"
+                ),
             ));
         }
         Ok(TerminationCriteria {
@@ -359,6 +370,62 @@ mod tests {
         .expect("valid");
         assert_eq!(valid.termination.max_signals, Some(5));
         assert!(valid.prioritize && valid.streaming);
+    }
+
+    #[test]
+    fn timeouts_past_a_year_are_refused_by_name_and_a_year_is_accepted() {
+        let with_timeout = |seconds: f64| ScanRequest {
+            termination_criteria: Some(TerminationRequest {
+                timeout_seconds: Some(seconds),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        // 1e20 and 1e308 were accepted, and the scan's deadline (`now + timeout`) then panicked.
+        for seconds in [
+            1e20,
+            1e308,
+            f64::INFINITY,
+            f64::NAN,
+            MAX_TIMEOUT_SECONDS + 1.0,
+        ] {
+            let err = with_timeout(seconds).validate().expect_err("out of range");
+            assert_eq!(err.field, "termination_criteria.timeout_seconds");
+            assert!(err.message.contains("31536000 (a year)"), "{err}");
+        }
+        let year = with_timeout(MAX_TIMEOUT_SECONDS)
+            .validate()
+            .expect("a year");
+        assert_eq!(year.termination.timeout_seconds, Some(MAX_TIMEOUT_SECONDS));
+    }
+
+    #[test]
+    fn many_symbols_are_checked_in_linear_time() {
+        // 200,000 distinct symbols (and each once more, in lower case): the duplicate check was a
+        // scan of the list kept so far, 2e10 comparisons here (minutes); with a set it is a
+        // fraction of a second even unoptimised. The bound is generous against a loaded machine.
+        let symbols: Vec<String> = (0..200_000)
+            .map(|i| format!("S{i}"))
+            .chain((0..200_000).map(|i| format!("s{i}")))
+            .collect();
+        let started = std::time::Instant::now();
+        let valid = ScanRequest {
+            symbols: Some(symbols),
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid");
+        let took = started.elapsed();
+        assert_eq!(valid.symbols.as_ref().map(Vec::len), Some(200_000));
+        assert_eq!(
+            valid
+                .symbols
+                .as_ref()
+                .and_then(|s| s.last())
+                .map(String::as_str),
+            Some("S199999")
+        );
+        assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
     }
 
     #[test]

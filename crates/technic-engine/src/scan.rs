@@ -1096,16 +1096,23 @@ pub fn new_scan_id() -> String {
 /// as errors rather than vanish), sectors, then `max_symbols`.
 pub(crate) fn select(universe: Vec<SymbolInfo>, request: &ValidScan) -> Vec<SymbolInfo> {
     let mut selected: Vec<SymbolInfo> = match &request.symbols {
-        Some(symbols) => symbols
-            .iter()
-            .map(|s| {
-                universe
-                    .iter()
-                    .find(|u| &u.symbol == s)
-                    .cloned()
-                    .unwrap_or_else(|| SymbolInfo::new(s.clone()))
-            })
-            .collect(),
+        Some(symbols) => {
+            // By name, not a search of the universe per symbol: ten thousand named symbols over
+            // an 8,000-symbol market were 80 million comparisons.
+            let mut by_symbol = std::collections::HashMap::with_capacity(universe.len());
+            for info in &universe {
+                // The first of a repeated symbol, as the search found.
+                by_symbol.entry(info.symbol.as_str()).or_insert(info);
+            }
+            symbols
+                .iter()
+                .map(|s| {
+                    by_symbol
+                        .get(s.as_str())
+                        .map_or_else(|| SymbolInfo::new(s.clone()), |&u| u.clone())
+                })
+                .collect()
+        }
         None => universe,
     };
     if let Some(sectors) = &request.sectors {

@@ -42,6 +42,19 @@ pub struct Config {
     /// `STREAM_KEEPALIVE_SECONDS`: how often an idle stream sends a keep-alive (an SSE comment, a
     /// WebSocket ping), so proxies and clients do not take a quiet scan for a dead connection.
     pub keep_alive: Duration,
+    /// `MAX_RETAINED_SCAN_BYTES`: what finished scans kept may take, by the estimate of each one's
+    /// log and report; the oldest are dropped first beyond it. The count alone did not bound
+    /// memory: each retained scan of 20,000 unknown symbols held about 7 MB (see `technic-engine`).
+    pub max_retained_bytes: u64,
+    /// `MAX_SYMBOLS_PER_REQUEST`: a request naming more `symbols` is refused (422).
+    pub max_symbols_per_request: usize,
+    /// `MAX_REQUEST_BYTES`: a request body larger than this is refused (413), at once when its
+    /// `Content-Length` says so, before any of it is read.
+    pub max_request_bytes: usize,
+    /// `HEADER_READ_TIMEOUT_SECONDS`: a connection that has not sent a whole request head this
+    /// long after it was opened, or after its previous response, is closed, so slow or idle
+    /// clients cannot hold sockets for ever.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Config {
@@ -59,6 +72,11 @@ impl Default for Config {
             max_workers: None,
             send_buffer: None,
             keep_alive: Duration::from_secs(15),
+            max_retained_bytes: 256 << 20,
+            max_symbols_per_request: 10_000,
+            // Ten thousand symbols take about 150 KB of JSON.
+            max_request_bytes: 1 << 20,
+            header_read_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -151,6 +169,22 @@ impl Config {
         if let Some(n) = count("MAX_RETAINED_SCANS")? {
             config.max_retained_scans = n;
         }
+        if let Some(duration) = seconds("HEADER_READ_TIMEOUT_SECONDS")? {
+            config.header_read_timeout = duration;
+        }
+        if let Some(n) = whole(
+            "MAX_RETAINED_SCAN_BYTES",
+            1..=u64::MAX,
+            "expected a whole number of bytes above 0",
+        )? {
+            config.max_retained_bytes = n;
+        }
+        if let Some(n) = count("MAX_SYMBOLS_PER_REQUEST")? {
+            config.max_symbols_per_request = n;
+        }
+        if let Some(n) = count("MAX_REQUEST_BYTES")? {
+            config.max_request_bytes = n;
+        }
         config.max_workers = count("MAX_WORKERS")?;
         config.send_buffer = count("STREAM_SEND_BUFFER_BYTES")?;
         if let Some(on) = flag("ENABLE_PRIORITIZATION")? {
@@ -167,6 +201,16 @@ impl Config {
                     &format!(
                         "expected termination criteria as JSON, e.g. {{\"max_signals\": 20}}: {e}"
                     ),
+                )
+            })?;
+            // Checked now, as a request's would be: refused later, every request would get a 422
+            // blaming its client for the server's setting.
+            criteria.validate().map_err(|e| {
+                let field = e.field.trim_start_matches("termination_criteria.");
+                fail(
+                    "EARLY_TERMINATION_DEFAULT",
+                    &text,
+                    &format!("{field}: {}", e.message),
                 )
             })?;
             config.early_termination_default = Some(criteria);
@@ -197,8 +241,16 @@ mod tests {
             ("EARLY_TERMINATION_DEFAULT", r#"{"max_signals": 20}"#),
             ("STREAM_SEND_BUFFER_BYTES", "65536"),
             ("STREAM_KEEPALIVE_SECONDS", "30"),
+            ("HEADER_READ_TIMEOUT_SECONDS", "5"),
+            ("MAX_RETAINED_SCAN_BYTES", "1000000"),
+            ("MAX_SYMBOLS_PER_REQUEST", "50"),
+            ("MAX_REQUEST_BYTES", "4096"),
         ]))
         .expect("valid");
+        assert_eq!(config.header_read_timeout, Duration::from_secs(5));
+        assert_eq!(config.max_retained_bytes, 1_000_000);
+        assert_eq!(config.max_symbols_per_request, 50);
+        assert_eq!(config.max_request_bytes, 4096);
         assert_eq!(config.keep_alive, Duration::from_secs(30));
         assert_eq!(Config::default().keep_alive, Duration::from_secs(15));
         assert_eq!(config.max_concurrent_streams, 7);
@@ -221,6 +273,27 @@ mod tests {
             ("SCAN_RETENTION_SECONDS", "99999999999999", "a year"),
             ("MAX_CONCURRENT_SCANS", "0", "above 0"),
             ("ENABLE_PRIORITIZATION", "maybe", "true or false"),
+            ("HEADER_READ_TIMEOUT_SECONDS", "0", "a year"),
+            ("MAX_RETAINED_SCAN_BYTES", "-1", "bytes above 0"),
+            ("MAX_SYMBOLS_PER_REQUEST", "0", "above 0"),
+            ("MAX_REQUEST_BYTES", "1e9", "above 0"),
+            // Valid JSON, but criteria no request may give: refused at start-up, not by blaming
+            // every client with a 422 later.
+            (
+                "EARLY_TERMINATION_DEFAULT",
+                r#"{"max_signals": 0}"#,
+                "max_signals: must be at least 1",
+            ),
+            (
+                "EARLY_TERMINATION_DEFAULT",
+                r#"{"timeout_seconds": 1e300}"#,
+                "timeout_seconds: must be",
+            ),
+            (
+                "EARLY_TERMINATION_DEFAULT",
+                r#"{"max_percent_scanned": 0}"#,
+                "max_percent_scanned",
+            ),
         ] {
             let err = Config::from_lookup(|asked: &str| (asked == name).then(|| value.to_owned()))
                 .expect_err(name)

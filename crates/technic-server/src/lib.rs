@@ -98,7 +98,8 @@ impl AppState {
         let scanner = scanner.with_source_errors_logged();
         let registry = ScanRegistry::new(Arc::new(scanner), config.retention, Some(on_finish))
             .with_max_running(config.max_concurrent_scans)
-            .with_max_retained(config.max_retained_scans);
+            .with_max_retained(config.max_retained_scans)
+            .with_max_retained_bytes(config.max_retained_bytes);
         let streams = Arc::new(Semaphore::new(config.max_concurrent_streams));
         Self {
             inner: Arc::new(Inner {
@@ -130,7 +131,14 @@ impl AppState {
 
 /// The router of every endpoint.
 pub fn app(state: AppState) -> Router {
-    routes::router().with_state(state)
+    let limit = state.config().max_request_bytes;
+    routes::router()
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::refuse_oversize_bodies,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .with_state(state)
 }
 
 /// How many connections the kernel may hold for `serve` before it accepts them. Tokio's `bind`
@@ -185,13 +193,13 @@ pub async fn serve(
         send_buffer: state.config().send_buffer,
         write_timeout: state.config().send_timeout * 2,
     };
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: stopping running scans");
-            stopping.registry().stop_all("server shutdown");
-        })
-        .await;
+    let header_read_timeout = state.config().header_read_timeout;
+    let result = serve_connections(listener, app(state), header_read_timeout, async move {
+        shutdown.await;
+        tracing::info!("shutting down: stopping running scans");
+        stopping.registry().stop_all("server shutdown");
+    })
+    .await;
     janitor.abort();
     if let Some(reader) = reader {
         reader.abort();
@@ -215,6 +223,64 @@ pub async fn serve(
         );
     }
     result
+}
+
+/// Accepts connections and serves HTTP/1 on each (upgrades to WebSocket included) until
+/// `shutdown` resolves; then stops accepting, lets every connection finish the request it is
+/// answering, and waits for them. What `axum::serve` does, plus a header-read timeout: a client
+/// that opens a connection and sends its request head slowly, or not at all, is cut off after
+/// `header_read_timeout` instead of holding the socket for ever (the same deadline closes a
+/// kept-alive connection idle between requests).
+async fn serve_connections(
+    mut listener: Connections,
+    app: Router,
+    header_read_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::Listener as _;
+    // hyper's HTTP/1 builder itself: hyper-util's `auto` builder (axum's) first waits, with no
+    // deadline, for the bytes that tell HTTP/1 from HTTP/2, so a client that sends nothing at all
+    // was never cut off.
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    // Every connection's task holds a receiver: a change asks them to finish, and the sender sees
+    // `closed` once every one has ended.
+    let (finish, finish_asked) = tokio::sync::watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (io, _address) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let connection = http
+            .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+            .with_upgrades();
+        let mut asked = finish_asked.clone();
+        tokio::spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            let ended = tokio::select! {
+                ended = connection.as_mut() => ended,
+                _ = asked.changed() => {
+                    // Finishes the request in hand (an SSE stream until its scan's final
+                    // message), then closes.
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            // A client that hung up, or was too slow with its request head: nothing to report.
+            if let Err(e) = ended {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(asked);
+        });
+    }
+    drop(listener);
+    drop(finish_asked);
+    finish.send_replace(());
+    finish.closed().await;
+    Ok(())
 }
 
 /// The listener `serve` accepts through: each connection's kernel send buffer bounded if

@@ -17,6 +17,9 @@ pub struct Metrics {
     pub early_terminations: IntCounter,
     pub active_scans: IntGauge,
     pub active_streams: IntGauge,
+    /// Finished scans kept for their clients, and the estimate of the bytes they take.
+    pub retained_scans: IntGauge,
+    pub retained_scan_bytes: IntGauge,
     pub time_to_first_result: Histogram,
     pub scan_duration: Histogram,
     pub symbols_per_second: Gauge,
@@ -51,6 +54,16 @@ impl Metrics {
             active_scans: IntGauge::new("active_scans", "Scans running now").expect(CONSTANT),
             active_streams: IntGauge::new("active_streams", "WebSocket and SSE streams open now")
                 .expect(CONSTANT),
+            retained_scans: IntGauge::new(
+                "retained_scans",
+                "Finished scans kept (MAX_RETAINED_SCANS, SCAN_RETENTION_SECONDS)",
+            )
+            .expect(CONSTANT),
+            retained_scan_bytes: IntGauge::new(
+                "retained_scan_bytes",
+                "Estimated bytes of the finished scans kept (MAX_RETAINED_SCAN_BYTES)",
+            )
+            .expect(CONSTANT),
             time_to_first_result: histogram(
                 "time_to_first_result_seconds",
                 "Scan start to its first result",
@@ -98,11 +111,13 @@ impl Metrics {
             )
             .expect(CONSTANT),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 13] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 15] = [
             Box::new(metrics.scans.clone()),
             Box::new(metrics.early_terminations.clone()),
             Box::new(metrics.active_scans.clone()),
             Box::new(metrics.active_streams.clone()),
+            Box::new(metrics.retained_scans.clone()),
+            Box::new(metrics.retained_scan_bytes.clone()),
             Box::new(metrics.time_to_first_result.clone()),
             Box::new(metrics.scan_duration.clone()),
             Box::new(metrics.symbols_per_second.clone()),

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,7 +19,7 @@ use crate::bodies::{
     CacheStats, EarlyTermination, ErrorBody, Features, Health, PriorityAccuracy, Ready,
     ResultsPage, ScanStarted, ScanStats, StopAccepted,
 };
-use crate::error::{ApiError, ApiJson, ApiQuery};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::streams::ResumePoint;
 use crate::{openapi, streams};
 
@@ -71,6 +71,22 @@ fn prepare(
     Ok(request.validate()?)
 }
 
+/// Refuses a request naming more symbols than `MAX_SYMBOLS_PER_REQUEST`: each costs work and
+/// memory for as long as the scan is kept, and nothing else bounds how many a body may hold.
+fn check_symbol_count(state: &AppState, request: &ScanRequest) -> Result<(), ApiError> {
+    let most = state.config().max_symbols_per_request;
+    match &request.symbols {
+        Some(symbols) if symbols.len() > most => Err(ApiError::Invalid(format!(
+            "symbols: at most {most} symbols per request (this server's MAX_SYMBOLS_PER_REQUEST), got {}",
+            symbols.len()
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Requests naming more symbols than this are checked on a blocking thread, not the runtime's.
+const SYMBOLS_CHECKED_OFF_THE_RUNTIME: usize = 1_000;
+
 async fn learned(state: &AppState) -> Arc<Learned> {
     match state.learning() {
         Some(learning) => learning.for_scan(SystemTime::now()).await,
@@ -83,7 +99,19 @@ async fn launch(
     request: ScanRequest,
     force_streaming: bool,
 ) -> Result<Arc<ScanEntry>, ApiError> {
-    let valid = prepare(state, request, force_streaming)?;
+    check_symbol_count(state, &request)?;
+    let many = request
+        .symbols
+        .as_ref()
+        .is_some_and(|s| s.len() > SYMBOLS_CHECKED_OFF_THE_RUNTIME);
+    let valid = if many {
+        let preparing = state.clone();
+        tokio::task::spawn_blocking(move || prepare(&preparing, request, force_streaming))
+            .await
+            .map_err(|e| ApiError::Internal(format!("checking a request: {e}")))??
+    } else {
+        prepare(state, request, force_streaming)?
+    };
     let learned = learned(state).await;
     let entry = state.registry().start(valid, learned)?;
     tracing::info!(scan_id = %entry.scan_id, "scan started");
@@ -113,7 +141,8 @@ fn started(state: &AppState, entry: &ScanEntry) -> Response {
 #[utoipa::path(post, path = "/scan/start", request_body = ScanRequest, responses(
     (status = 202, description = "Scan started", body = ScanStarted),
     (status = 400, description = "Body is not JSON", body = ErrorBody),
-    (status = 422, description = "A field is unknown, of the wrong type or out of range; the message names it", body = ErrorBody),
+    (status = 413, description = "The body is larger than MAX_REQUEST_BYTES (refused before it is read when Content-Length says so)", body = ErrorBody),
+    (status = 422, description = "A field is unknown, of the wrong type or out of range, or `symbols` names more than MAX_SYMBOLS_PER_REQUEST; the message names it", body = ErrorBody),
     (status = 429, description = "MAX_CONCURRENT_SCANS scans are running", body = ErrorBody),
     (status = 503, description = "Streaming asked for but turned off, or the server is shutting down", body = ErrorBody),
 ))]
@@ -129,6 +158,7 @@ pub(crate) async fn start(
 #[utoipa::path(post, path = "/scan/stream", request_body = ScanRequest, responses(
     (status = 202, description = "Scan started", body = ScanStarted),
     (status = 400, description = "Body is not JSON", body = ErrorBody),
+    (status = 413, description = "The body is larger than MAX_REQUEST_BYTES (refused before it is read when Content-Length says so)", body = ErrorBody),
     (status = 422, description = "A field is unknown, of the wrong type or out of range", body = ErrorBody),
     (status = 429, description = "MAX_CONCURRENT_SCANS scans are running", body = ErrorBody),
     (status = 503, description = "Streaming is turned off on this server, or the server is shutting down", body = ErrorBody),
@@ -145,6 +175,7 @@ pub(crate) async fn start_streaming(
 #[utoipa::path(post, path = "/scan", request_body = ScanRequest, responses(
     (status = 200, description = "The finished scan's report", body = ScanReport),
     (status = 400, description = "Body is not JSON", body = ErrorBody),
+    (status = 413, description = "The body is larger than MAX_REQUEST_BYTES (refused before it is read when Content-Length says so)", body = ErrorBody),
     (status = 422, description = "A field is unknown, of the wrong type or out of range", body = ErrorBody),
     (status = 429, description = "MAX_CONCURRENT_SCANS scans are running", body = ErrorBody),
     (status = 503, description = "The server is shutting down", body = ErrorBody),
@@ -201,7 +232,7 @@ fn status_of(entry: &ScanEntry) -> ScanStatus {
 ))]
 pub(crate) async fn progress(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ProgressSnapshot>, ApiError> {
     let entry = state.registry().get(&id)?;
     Ok(Json(
@@ -255,7 +286,7 @@ fn results_body(entry: &ScanEntry, since: u64) -> ResultsPage {
 ))]
 pub(crate) async fn results(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<SinceQuery>,
 ) -> Result<Json<ResultsPage>, ApiError> {
     let entry = state.registry().get(&id)?;
@@ -277,7 +308,7 @@ pub(crate) async fn results(
 ))]
 pub(crate) async fn stream_or_results(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<SinceQuery>,
 ) -> Result<Response, ApiError> {
@@ -300,7 +331,7 @@ pub(crate) async fn stream_or_results(
 ))]
 pub(crate) async fn stats(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ScanStats>, ApiError> {
     let entry = state.registry().get(&id)?;
     let messages = entry.log.after(0);
@@ -380,7 +411,7 @@ pub(crate) async fn stats(
 ))]
 pub(crate) async fn stop(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<StopAccepted>, ApiError> {
     let entry = state.registry().stop(&id, "POST /scan/stop")?;
     tracing::info!(scan_id = %entry.scan_id, "stop requested");
@@ -435,6 +466,14 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
         .metrics()
         .active_scans
         .set(i64::try_from(state.registry().running()).unwrap_or(i64::MAX));
+    let retained = state.registry().retained();
+    let metrics = state.metrics();
+    metrics
+        .retained_scans
+        .set(i64::try_from(retained.scans).unwrap_or(i64::MAX));
+    metrics
+        .retained_scan_bytes
+        .set(i64::try_from(retained.bytes).unwrap_or(i64::MAX));
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics().render(),
