@@ -12,6 +12,7 @@ use chrono::NaiveDate;
 use crate::alpha::{self, AlphaFactors};
 use crate::bars::Bars;
 use crate::indicators::IndicatorSet;
+use crate::rating::components::Components;
 use crate::rating::{self, Rating, SignalQuality};
 
 /// Fewest bars a symbol needs to be rated: the rating reads SMA 200.
@@ -96,6 +97,7 @@ pub enum Analysis {
         /// The newest value of every indicator column, in the set's order.
         indicators: Vec<(String, Option<f64>)>,
         factors: AlphaFactors,
+        components: Components,
     },
     IndicatorsFailed(String),
     /// The rating declined these bars.
@@ -118,6 +120,8 @@ pub struct Evaluation {
     /// The inputs of `alpha_score`, which is a percentile over the whole universe and so is not
     /// one symbol's to compute.
     pub factors: AlphaFactors,
+    /// The standard rating's raw readings.
+    pub components: Components,
 }
 
 impl Evaluation {
@@ -175,6 +179,7 @@ pub fn analyse(bars: &Bars, indicators: &IndicatorSet) -> Analysis {
             rating,
             indicators: frame.latest(),
             factors: alpha::factors(bars, &frame),
+            components: Components::of(bars),
         },
         None => Analysis::Unrated,
     }
@@ -188,12 +193,13 @@ pub fn assemble(
     analysis: &Analysis,
     quality: &SignalQuality,
 ) -> Outcome {
-    let (rating, indicators, factors) = match analysis {
+    let (rating, indicators, factors, components) = match analysis {
         Analysis::Rated {
             rating,
             indicators,
             factors,
-        } => (rating, indicators, factors),
+            components,
+        } => (rating, indicators, factors, components),
         Analysis::IndicatorsFailed(message) => {
             return Outcome::Failed(format!("indicators failed: {message}"));
         }
@@ -218,6 +224,7 @@ pub fn assemble(
         high_quality: quality.is_high_quality(rating.signal, rating.tech_rating),
         indicators: indicators.clone(),
         factors: *factors,
+        components: *components,
     }))
 }
 

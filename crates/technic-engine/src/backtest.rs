@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use technic_backtest::{Dropped, Factor, ForwardReturns, Grid, Panel, Provenance, SignalCell};
 use technic_core::alpha::{self, AlphaFactors};
 use technic_core::evaluate::{self, Outcome, Screens, Settings};
+use technic_core::rating::components;
 use technic_core::rating::{Signal, SignalQuality};
 use technic_core::{Bars, Indicator, IndicatorSet};
 use technic_data::{BarWindow, DataError, MarketData};
@@ -111,6 +112,8 @@ enum FactorKind {
     VolatilityScore,
     Signal,
     Column(String),
+    /// One of the standard rating's raw readings.
+    Component(String),
 }
 
 /// Resolves factor names, and the indicator set that computes every column asked for (the
@@ -134,6 +137,9 @@ fn resolve_factors(
             "volume_score" => FactorKind::VolumeScore,
             "volatility_score" => FactorKind::VolatilityScore,
             "signal" => FactorKind::Signal,
+            component if components::NAMES.contains(&component) => {
+                FactorKind::Component(component.to_owned())
+            }
             column if base_columns.iter().any(|c| c == column) => {
                 FactorKind::Column(column.to_owned())
             }
@@ -413,6 +419,11 @@ fn evaluate_symbol(
                 FactorKind::Signal => signal_ordinal(rating.signal),
                 FactorKind::AlphaScore => f64::NAN,
                 FactorKind::Column(name) => evaluation.indicator(name).unwrap_or(f64::NAN),
+                FactorKind::Component(name) => evaluation
+                    .components
+                    .by_name(name)
+                    .flatten()
+                    .unwrap_or(f64::NAN),
             };
         }
         column.signals[d] = Some(SignalCell {

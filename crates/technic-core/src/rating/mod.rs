@@ -6,6 +6,8 @@
 
 use serde::Serialize;
 
+pub mod components;
+
 use crate::bars::Bars;
 use crate::indicators::IndicatorFrame;
 
