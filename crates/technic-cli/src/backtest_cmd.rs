@@ -13,7 +13,7 @@ use technic_engine::backtest::{self, BacktestError, BacktestRequest, Every, Pane
 use technic_engine::{MAX_LOOKBACK_DAYS, MIN_BARS, ScanRequest};
 
 use crate::output::Format;
-use crate::{DataArgs, open_source};
+use crate::{DataArgs, RatingArg, open_source};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum EveryArg {
@@ -41,6 +41,10 @@ pub struct BacktestArgs {
     /// Leave out a symbol on a date its 20-day average volume is below V.
     #[arg(long, value_name = "V", allow_negative_numbers = true)]
     min_avg_volume: Option<f64>,
+    /// Which rating: standard (fitted on 2001–2010, judged on 2011–2021) or classic (the one
+    /// technic gave before; docs/rating.md).
+    #[arg(long, value_enum, default_value_t = RatingArg::Standard)]
+    rating: RatingArg,
     /// Trading days of history each evaluation reads [default: 400, at least 200].
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     lookback_days: Option<i64>,
@@ -121,6 +125,7 @@ fn request(args: &BacktestArgs) -> anyhow::Result<BacktestRequest> {
         min_price: args.min_price,
         min_avg_volume: args.min_avg_volume,
         lookback_days,
+        rating: Some(args.rating.as_str().to_owned()),
         ..ScanRequest::default()
     }
     .validate()

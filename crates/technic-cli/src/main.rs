@@ -103,6 +103,24 @@ fn open_source(
     })
 }
 
+/// `--rating` of `scan` and `backtest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RatingArg {
+    /// The composite's percentile in the scanned cross-section (the default).
+    Standard,
+    /// The rating technic gave before the backtest showed it ranks backwards.
+    Classic,
+}
+
+impl RatingArg {
+    fn as_str(self) -> &'static str {
+        match self {
+            RatingArg::Standard => "standard",
+            RatingArg::Classic => "classic",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum SourceKind {
     /// The built-in synthetic market.

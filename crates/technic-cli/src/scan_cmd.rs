@@ -13,7 +13,7 @@ use technic_engine::{
 use technic_store::Completion;
 
 use crate::output::{self, Format};
-use crate::{DataArgs, open_source};
+use crate::{DataArgs, RatingArg, open_source};
 
 #[derive(Debug, clap::Args)]
 pub struct ScanArgs {
@@ -37,6 +37,10 @@ pub struct ScanArgs {
     /// Skip symbols whose 20-day average volume is below V.
     #[arg(long, value_name = "V", allow_negative_numbers = true)]
     min_avg_volume: Option<f64>,
+    /// Which rating: standard (fitted on 2001–2010, judged on 2011–2021) or classic (the one
+    /// technic gave before; docs/rating.md).
+    #[arg(long, value_enum, default_value_t = RatingArg::Standard)]
+    rating: RatingArg,
     /// Trading days of history per symbol [default: 400, at least 200].
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     lookback_days: Option<i64>,
@@ -112,6 +116,7 @@ fn request(args: &ScanArgs) -> anyhow::Result<ScanRequest> {
             args.lookback_days,
             &format!("between {MIN_BARS} and {MAX_LOOKBACK_DAYS} trading days"),
         )?,
+        rating: Some(args.rating.as_str().to_owned()),
         enable_prioritization: Some(!args.no_prioritization),
         enable_streaming: Some(args.stream),
         termination_criteria: Some(TerminationRequest {

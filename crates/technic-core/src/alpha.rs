@@ -154,6 +154,10 @@ pub struct AlphaReference {
     pub factor_stats: [Option<(f64, f64)>; 3],
     /// Composites of the reference scan, ascending.
     pub composites: Vec<f64>,
+    /// The standard rating's composites of the same scan, ascending (empty for a classic scan, and
+    /// in a reference stored before the standard rating existed).
+    #[serde(default)]
+    pub rating_composites: Vec<f64>,
 }
 
 impl AlphaReference {
@@ -176,7 +180,27 @@ impl AlphaReference {
         Self {
             factor_stats,
             composites,
+            rating_composites: Vec::new(),
         }
+    }
+
+    /// The same, with the standard rating's composites (any order).
+    pub fn with_rating_composites(mut self, mut composites: Vec<f64>) -> Self {
+        composites.sort_by(f64::total_cmp);
+        self.rating_composites = composites;
+        self
+    }
+
+    /// How many symbols the reference was taken over: a reference is only replaced by one at least
+    /// as broad.
+    pub fn breadth(&self) -> usize {
+        self.composites.len().max(self.rating_composites.len())
+    }
+
+    /// A standard rating's composite placed among the reference's (0–100); `None` when the
+    /// reference holds none.
+    pub fn place_rating(&self, composite: f64) -> Option<f64> {
+        crate::rating::standard::percentile_among(&self.rating_composites, composite)
     }
 
     /// The symbol's approximate `alpha_score`: its composite (z-scores against the reference's

@@ -13,7 +13,7 @@ use crate::alpha::{self, AlphaFactors};
 use crate::bars::Bars;
 use crate::indicators::IndicatorSet;
 use crate::rating::components::Components;
-use crate::rating::{self, Rating, SignalQuality};
+use crate::rating::{self, Rating, RatingModel, SignalQuality, standard};
 
 /// Fewest bars a symbol needs to be rated: the rating reads SMA 200.
 pub const MIN_BARS: usize = 200;
@@ -36,6 +36,7 @@ pub struct Settings {
     /// add indicator values to the outcome.
     pub indicators: IndicatorSet,
     pub quality: SignalQuality,
+    pub rating: RatingModel,
 }
 
 /// Why a symbol was left out before it was rated. `Display` is the diagnostic a scan reports.
@@ -53,6 +54,9 @@ pub enum Skip {
     TooFewBars {
         bars: usize,
     },
+    /// The standard rating found none of its readings (its history is shorter than a week, or
+    /// its prices are not positive).
+    NoReadings,
 }
 
 impl Skip {
@@ -63,6 +67,7 @@ impl Skip {
             Skip::BelowMinPrice { .. } => "below min_price",
             Skip::BelowMinAvgVolume { .. } => "below min_avg_volume",
             Skip::TooFewBars { .. } => "too little history for the rating",
+            Skip::NoReadings => "none of the rating's readings",
         }
     }
 }
@@ -85,6 +90,9 @@ impl std::fmt::Display for Skip {
                 f,
                 "only {bars} bars of history; the rating needs {MIN_BARS} (SMA 200)"
             ),
+            Skip::NoReadings => f.write_str(
+                "none of the standard rating's readings is defined (too few bars or a non-positive price)",
+            ),
         }
     }
 }
@@ -93,6 +101,8 @@ impl std::fmt::Display for Skip {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Analysis {
     Rated {
+        /// The classic model's rating; the standard one is made from `components` when a request
+        /// asks for it (so scans of either model share one analysis).
         rating: Rating,
         /// The newest value of every indicator column, in the set's order.
         indicators: Vec<(String, Option<f64>)>,
@@ -192,6 +202,7 @@ pub fn assemble(
     avg_volume_20: f64,
     analysis: &Analysis,
     quality: &SignalQuality,
+    model: RatingModel,
 ) -> Outcome {
     let (rating, indicators, factors, components) = match analysis {
         Analysis::Rated {
@@ -211,6 +222,13 @@ pub fn assemble(
     if n < 2 {
         return Outcome::Skipped(Skip::TooFewBars { bars: n });
     }
+    let rating = match model {
+        RatingModel::Classic => *rating,
+        RatingModel::Standard => match standard::rate(components, rating.trend_direction) {
+            Some(rating) => rating,
+            None => return Outcome::Skipped(Skip::NoReadings),
+        },
+    };
     let close = bars.close[n - 1];
     let previous = bars.close[n - 2];
     Outcome::Rated(Box::new(Evaluation {
@@ -220,7 +238,7 @@ pub fn assemble(
         volume: bars.volume[n - 1],
         avg_volume_20,
         bars: n,
-        rating: *rating,
+        rating,
         high_quality: quality.is_high_quality(rating.signal, rating.tech_rating),
         indicators: indicators.clone(),
         factors: *factors,
@@ -236,6 +254,7 @@ pub fn evaluate(bars: &Bars, settings: &Settings) -> Outcome {
             avg_volume_20,
             &analyse(bars, &settings.indicators),
             &settings.quality,
+            settings.rating,
         ),
         Err(skip) => Outcome::Skipped(skip),
     }
@@ -303,7 +322,7 @@ mod tests {
         let analysis = analyse(&bars, &settings.indicators);
         let avg = screen(&bars, &settings.screens).expect("passes");
         assert_eq!(
-            assemble(&bars, avg, &analysis, &settings.quality),
+            assemble(&bars, avg, &analysis, &settings.quality, settings.rating),
             Outcome::Rated(evaluation.clone())
         );
         assert_eq!(evaluation.bars, 300);

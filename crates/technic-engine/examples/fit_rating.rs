@@ -70,8 +70,16 @@ fn correlation(panel: &Panel, a: usize, b: usize) -> f64 {
             pairs.iter().map(|p| p.1).sum::<f64>() / k,
         );
         let cov: f64 = pairs.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
-        let sx: f64 = pairs.iter().map(|(x, _)| (x - mx).powi(2)).sum::<f64>().sqrt();
-        let sy: f64 = pairs.iter().map(|(_, y)| (y - my).powi(2)).sum::<f64>().sqrt();
+        let sx: f64 = pairs
+            .iter()
+            .map(|(x, _)| (x - mx).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let sy: f64 = pairs
+            .iter()
+            .map(|(_, y)| (y - my).powi(2))
+            .sum::<f64>()
+            .sqrt();
         if sx > 0.0 && sy > 0.0 {
             sum += cov / (sx * sy);
             count += 1;
@@ -87,8 +95,11 @@ fn main() -> anyhow::Result<()> {
     let source = FileSource::open(std::path::Path::new(&dir))?;
     let mut factors: Vec<String> = NAMES.iter().map(|s| (*s).to_owned()).collect();
     factors.push("tech_rating".into());
+    factors.push("alpha_score".into());
     let request = BacktestRequest {
-        scan: ScanRequest::default().validate().map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        scan: ScanRequest::default()
+            .validate()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?,
         from: Some(date(FIT_FROM)),
         to: Some(date(FIT_TO)),
         every: Every::Month,
@@ -139,6 +150,15 @@ fn main() -> anyhow::Result<()> {
             .map(|(b, ..)| format!("{:>6.2}", correlation(&panel, *a, *b)))
             .collect();
         println!("{name:<16} {}", row.join(" "));
+    }
+    // Whether alpha_score says something the kept readings do not (issue: no near-duplicates).
+    if let Some(alpha) = report.factors.iter().position(|f| f.name == "alpha_score") {
+        for (f, name, ..) in &kept {
+            println!(
+                "alpha_score vs {name}: mean correlation {:.2}",
+                correlation(&panel, alpha, *f)
+            );
+        }
     }
     let total: f64 = kept.iter().map(|(_, _, ic, ..)| ic.abs()).sum();
     println!("\nfrozen (sign, weight ∝ |IC 21d|, mean, sd):");

@@ -17,7 +17,7 @@ use technic_backtest::{Dropped, Factor, ForwardReturns, Grid, Panel, Provenance,
 use technic_core::alpha::{self, AlphaFactors};
 use technic_core::evaluate::{self, Outcome, Screens, Settings};
 use technic_core::rating::components;
-use technic_core::rating::{Signal, SignalQuality};
+use technic_core::rating::{Signal, SignalQuality, standard};
 use technic_core::{Bars, Indicator, IndicatorSet};
 use technic_data::{BarWindow, DataError, MarketData};
 
@@ -185,6 +185,9 @@ struct Column {
     /// `values[date * factors + factor]`, NaN where not rated; alpha is filled in later.
     values: Vec<f64>,
     alpha_factors: Vec<Option<AlphaFactors>>,
+    /// The standard rating's composite wherever the symbol was rated, trading that day or not:
+    /// the cross-section its `tech_rating` is placed in.
+    composites: Vec<Option<f64>>,
     signals: Vec<Option<SignalCell>>,
     /// `returns[horizon][date]`.
     forward: Vec<Vec<f64>>,
@@ -226,6 +229,7 @@ pub fn build_panel(
         },
         indicators,
         quality: SignalQuality::default(),
+        rating: request.scan.rating,
     };
     let evaluated = AtomicUsize::new(0);
     let columns: Vec<Column> = histories
@@ -352,6 +356,7 @@ fn evaluate_symbol(
     let mut column = Column {
         values: vec![f64::NAN; cells * factors.len()],
         alpha_factors: vec![None; cells],
+        composites: vec![None; cells],
         signals: vec![None; cells],
         forward: vec![vec![f64::NAN; cells]; horizons.len()],
         next_period: vec![f64::NAN; cells],
@@ -404,6 +409,7 @@ fn evaluate_symbol(
             }
         };
         column.alpha_factors[d] = Some(evaluation.factors);
+        column.composites[d] = evaluation.rating.composite;
         if !trading {
             drop("no bar on the date (not trading)");
             continue;
@@ -500,9 +506,18 @@ fn assemble_panel(
             *dropped.entry(reason.clone()).or_default() += count;
         }
     }
+    let mut signals: Vec<Option<SignalCell>> =
+        (0..cells).map(|i| columns[i % n].signals[i / n]).collect();
+    place_ratings(
+        &mut panel_factors,
+        factors,
+        &mut signals,
+        &columns,
+        dates.len(),
+    );
     Panel {
         next_period_returns: grid(&|d, c| c.next_period[d]),
-        signals: (0..cells).map(|i| columns[i % n].signals[i / n]).collect(),
+        signals,
         symbols,
         factors: panel_factors,
         forward_returns,
@@ -533,6 +548,55 @@ fn fill_alpha(grid: &mut Grid, columns: &[Column], dates: usize) {
         let universe: Vec<AlphaFactors> = rated.iter().map(|(_, f)| *f).collect();
         for ((s, _), score) in rated.iter().zip(alpha::alpha_scores(&universe)) {
             grid.values[d * n + s] = score.unwrap_or(f64::NAN);
+        }
+    }
+}
+
+/// The scan's final standard rating at each date: the composite's exact percentile over
+/// everything rated that date, with the signal and quality that follow. A date with fewer than
+/// [`standard::MIN_CROSS_SECTION`] rated keeps the prior placement, as such a scan without a stored
+/// distribution does. Classic ratings have no composite and are left as evaluated.
+fn place_ratings(
+    panel_factors: &mut [Factor],
+    factors: &[(String, FactorKind)],
+    signals: &mut [Option<SignalCell>],
+    columns: &[Column],
+    dates: usize,
+) {
+    let n = columns.len();
+    let quality = SignalQuality::default();
+    let rating = factors
+        .iter()
+        .position(|(_, kind)| *kind == FactorKind::TechRating);
+    let signal = factors
+        .iter()
+        .position(|(_, kind)| *kind == FactorKind::Signal);
+    for d in 0..dates {
+        let composites: Vec<Option<f64>> = columns.iter().map(|c| c.composites[d]).collect();
+        if composites.iter().flatten().count() < standard::MIN_CROSS_SECTION {
+            continue;
+        }
+        for (s, percentile) in standard::cross_section_percentiles(&composites)
+            .into_iter()
+            .enumerate()
+        {
+            let cell = d * n + s;
+            // Only where the symbol traded that day: the others are in the cross-section but
+            // not in the panel's values.
+            let (Some(percentile), Some(slot)) = (percentile, signals[cell].as_mut()) else {
+                continue;
+            };
+            let placed = standard::signal(percentile);
+            *slot = SignalCell {
+                signal: placed,
+                high_quality: quality.is_high_quality(placed, percentile),
+            };
+            if let Some(f) = rating {
+                panel_factors[f].values.values[cell] = percentile;
+            }
+            if let Some(f) = signal {
+                panel_factors[f].values.values[cell] = signal_ordinal(placed);
+            }
         }
     }
 }

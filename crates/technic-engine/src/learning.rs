@@ -56,8 +56,13 @@ impl Learned {
             history.last_rating = Some(outcome.tech_rating);
             history.last_scan_date = Some(outcome.date.clone());
         }
-        if update.alpha_reference.is_some() {
-            self.alpha_reference.clone_from(&update.alpha_reference);
+        if let Some(reference) = &update.alpha_reference
+            && self
+                .alpha_reference
+                .as_ref()
+                .is_none_or(|stored| reference.breadth() >= stored.breadth())
+        {
+            self.alpha_reference = Some(reference.clone());
         }
     }
 }

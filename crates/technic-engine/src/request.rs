@@ -2,6 +2,7 @@
 //! error names the field the user wrote.
 
 use serde::Deserialize;
+use technic_core::rating::RatingModel;
 use technic_core::termination::TerminationCriteria;
 
 use crate::scan::MIN_BARS;
@@ -55,6 +56,8 @@ pub struct ScanRequest {
     /// tells servers whether to offer it.
     pub enable_streaming: Option<bool>,
     pub termination_criteria: Option<TerminationRequest>,
+    /// `standard` (the default) or `classic`, the rating technic gave before 2027 (docs/rating.md).
+    pub rating: Option<String>,
 }
 
 /// `termination_criteria` of a request; the first criterion met stops the scan.
@@ -102,6 +105,7 @@ pub struct ValidScan {
     pub prioritize: bool,
     pub streaming: bool,
     pub termination: TerminationCriteria,
+    pub rating: RatingModel,
 }
 
 fn non_negative(field: &'static str, value: Option<f64>) -> Result<Option<f64>, RequestError> {
@@ -198,7 +202,17 @@ impl ScanRequest {
             None => TerminationCriteria::default(),
             Some(t) => t.validate()?,
         };
+        let rating = match self.rating.as_deref() {
+            None => RatingModel::default(),
+            Some(text) => RatingModel::parse(text).ok_or_else(|| {
+                error(
+                    "rating",
+                    format!("must be \"standard\" or \"classic\", got \"{text}\""),
+                )
+            })?,
+        };
         Ok(ValidScan {
+            rating,
             prioritize: self.enable_prioritization.unwrap_or(true),
             streaming: self.enable_streaming.unwrap_or(true),
             termination,

@@ -10,7 +10,7 @@ use technic_core::alpha::{self, AlphaFactors, AlphaReference};
 use technic_core::evaluate::{self, Outcome as Evaluated, Screens};
 use technic_core::priority::{self, PriorityInput, SNAPSHOT_BARS, Snapshot, Tier};
 use technic_core::progress::{ProgressSnapshot, ProgressTracker, ScanStatus, Stage};
-use technic_core::rating::SignalQuality;
+use technic_core::rating::{SignalQuality, standard};
 use technic_core::termination::StopReason;
 use technic_core::{Bars, IndicatorSet};
 use technic_data::{BarWindow, DataError, Lookup, MarketData, SymbolInfo};
@@ -180,12 +180,20 @@ impl std::fmt::Debug for Scanner {
     }
 }
 
+/// What a rated symbol adds to the cross-section its percentiles are taken over.
+#[derive(Debug, Clone, Copy)]
+struct CrossInputs {
+    alpha: AlphaFactors,
+    /// The standard rating's composite; `None` under the classic rating.
+    composite: Option<f64>,
+}
+
 /// How one symbol ended.
 enum Outcome {
-    Scanned(Box<ScanResult>, AlphaFactors),
+    Scanned(Box<ScanResult>, CrossInputs),
     /// Rated, but below `min_tech_rating`: a skip for the user, yet still part of the universe the
-    /// alpha percentiles and signal rates are taken over.
-    BelowMinRating(String, AlphaFactors),
+    /// percentiles and signal rates are taken over.
+    BelowMinRating(String, CrossInputs),
     Skipped(String),
     Failed(String),
 }
@@ -489,7 +497,7 @@ impl Scanner {
             Some(reason) => (ScanStatus::Stopped, format!("Stopped: {reason}")),
             None => (ScanStatus::Completed, String::from("Completed")),
         };
-        let finalized = finalize(state.outcomes, &slots, stop_reason.as_ref());
+        let finalized = finalize(state.outcomes, &slots, stop_reason.as_ref(), &self.quality);
         let (high_tier_signal_rate, universe_signal_rate) =
             signal_rates(&finalized, request.prioritize);
         let Finalized {
@@ -576,7 +584,22 @@ impl Scanner {
                 })
                 .collect(),
             alpha_reference: (status == ScanStatus::Completed)
-                .then(|| AlphaReference::from_universe(&factors)),
+                .then(|| {
+                    let alphas: Vec<AlphaFactors> = factors.iter().map(|f| f.alpha).collect();
+                    let mut composites: Vec<f64> =
+                        factors.iter().filter_map(|f| f.composite).collect();
+                    composites.sort_by(f64::total_cmp);
+                    AlphaReference::from_universe(&alphas).with_rating_composites(composites)
+                })
+                // The stored distribution is what streamed ratings are placed among: a scan of a
+                // narrower universe than the one that stored it must not replace it.
+                .filter(|reference| {
+                    options
+                        .learned
+                        .alpha_reference
+                        .as_ref()
+                        .is_none_or(|stored| reference.breadth() >= stored.breadth())
+                }),
             sector_stats: if status == ScanStatus::Completed {
                 sector_stats(&results)
             } else {
@@ -881,6 +904,17 @@ impl Scanner {
         state.finished += 1;
         let finished = state.finished;
         if let Outcome::Scanned(result, factors) = &mut outcome {
+            // Streamed, a standard rating is placed among the stored distribution of the last
+            // broad scan (the prior until there is one); the final ranking places it exactly.
+            if let Some(percentile) = factors.composite.and_then(|composite| {
+                ctx.options
+                    .learned
+                    .alpha_reference
+                    .as_ref()
+                    .and_then(|r| r.place_rating(composite))
+            }) {
+                place(result, percentile, &self.quality);
+            }
             if let Some(min) = ctx.request.min_tech_rating
                 && result.tech_rating < min
             {
@@ -901,7 +935,7 @@ impl Scanner {
                     .learned
                     .alpha_reference
                     .as_ref()
-                    .and_then(|r| r.score(factors));
+                    .and_then(|r| r.score(&factors.alpha));
                 let counts_for_termination = ctx
                     .request
                     .termination
@@ -975,10 +1009,19 @@ impl Scanner {
                 &computed
             }
         };
-        match evaluate::assemble(&bars, avg_volume_20, analysis, &self.quality) {
+        match evaluate::assemble(
+            &bars,
+            avg_volume_20,
+            analysis,
+            &self.quality,
+            request.rating,
+        ) {
             Evaluated::Rated(evaluation) => {
-                let factors = evaluation.factors;
-                Outcome::Scanned(Box::new(ScanResult::new(info, *evaluation)), factors)
+                let inputs = CrossInputs {
+                    alpha: evaluation.factors,
+                    composite: evaluation.rating.composite,
+                };
+                Outcome::Scanned(Box::new(ScanResult::new(info, *evaluation)), inputs)
             }
             Evaluated::Skipped(skip) => Outcome::Skipped(skip.to_string()),
             Evaluated::Failed(message) => Outcome::Failed(message),
@@ -1128,12 +1171,19 @@ pub(crate) fn select(universe: Vec<SymbolInfo>, request: &ValidScan) -> Vec<Symb
     selected
 }
 
+/// Puts a standard rating at `percentile` of a cross-section: rating, signal and quality follow.
+fn place(result: &mut ScanResult, percentile: f64, quality: &SignalQuality) {
+    result.tech_rating = percentile;
+    result.signal = standard::signal(percentile);
+    result.high_quality = quality.is_high_quality(result.signal, result.tech_rating);
+}
+
 /// A scan's outcomes put in order for the report.
 struct Finalized {
     results: Vec<ScanResult>,
     diagnostics: Vec<Diagnostic>,
     /// Of every symbol rated (results and those below `min_tech_rating`): the alpha universe.
-    factors: Vec<AlphaFactors>,
+    factors: Vec<CrossInputs>,
     /// Symbols rated, in all and in the `high` tier.
     rated: usize,
     rated_high_tier: usize,
@@ -1145,6 +1195,7 @@ fn finalize(
     outcomes: Vec<Option<Outcome>>,
     slots: &[Slot],
     stop: Option<&StopReason>,
+    quality: &SignalQuality,
 ) -> Finalized {
     let mut results = Vec::new();
     let mut factors = Vec::new();
@@ -1190,9 +1241,21 @@ fn finalize(
     }
     // Exact percentiles over everything rated replace the streamed estimates; the rating filter
     // does not change a symbol's alpha (docs/rating.md).
-    let scores = alpha::alpha_scores(&factors);
+    let alphas: Vec<AlphaFactors> = factors.iter().map(|f| f.alpha).collect();
+    let scores = alpha::alpha_scores(&alphas);
     for (result, &index) in results.iter_mut().zip(&result_factors) {
         result.alpha_score = scores[index];
+    }
+    // So are the standard rating's, once there is a cross-section to speak of; the rating filter
+    // was decided on the streamed rating and stands.
+    let composites: Vec<Option<f64>> = factors.iter().map(|f| f.composite).collect();
+    if composites.iter().flatten().count() >= standard::MIN_CROSS_SECTION {
+        let percentiles = standard::cross_section_percentiles(&composites);
+        for (result, &index) in results.iter_mut().zip(&result_factors) {
+            if let Some(percentile) = percentiles[index] {
+                place(result, percentile, quality);
+            }
+        }
     }
     results.sort_by(|a, b| {
         b.tech_rating

@@ -121,9 +121,8 @@ impl Components {
             (Some(trend), Some(rsi)) => Some(if trend > 0.0 { 100.0 - rsi } else { 0.0 }),
             _ => None,
         };
-        let mean_volume = |k: usize| {
-            (n >= k).then(|| bars.volume[n - k..].iter().sum::<f64>() / k as f64)
-        };
+        let mean_volume =
+            |k: usize| (n >= k).then(|| bars.volume[n - k..].iter().sum::<f64>() / k as f64);
         let abnormal_volume = match (mean_volume(WEEK), mean_volume(QUARTER)) {
             (Some(week), Some(quarter)) if week > 0.0 && quarter > 0.0 => {
                 Some((week / quarter).ln())
@@ -157,7 +156,8 @@ mod tests {
             bars.high.push(c);
             bars.low.push(c);
             bars.close.push(c);
-            bars.volume.push(if i + WEEK >= closes.len() { 2e6 } else { 1e6 });
+            bars.volume
+                .push(if i + WEEK >= closes.len() { 2e6 } else { 1e6 });
         }
         bars
     }
@@ -169,9 +169,16 @@ mod tests {
         let c = Components::of(&bars(&closes));
         let close = |k: usize| closes[299 - k];
         assert_eq!(c.momentum_12_1, Some(close(MONTH) / close(YEAR) - 1.0));
-        assert_eq!(c.high_52w, Some(0.0), "a rising close is its own 52-week high");
+        assert_eq!(
+            c.high_52w,
+            Some(0.0),
+            "a rising close is its own 52-week high"
+        );
         assert_eq!(c.return_5, Some(close(0) / close(5) - 1.0));
-        assert!(c.volatility_63.expect("defined") < 1e-9, "constant log returns");
+        assert!(
+            c.volatility_63.expect("defined") < 1e-9,
+            "constant log returns"
+        );
         assert!(c.trend_200.expect("defined") > 0.0);
         // Only up days: RSI(2) is 100, so no pullback.
         assert_eq!(c.pullback, Some(0.0));

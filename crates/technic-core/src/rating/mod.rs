@@ -1,24 +1,50 @@
 //! `tech_rating` (0–100), its four sub-scores and the signal. `docs/rating.md` is the specification;
 //! change both together.
 //!
-//! Every component maps one reading onto 0–100 with a clamped linear scale, so a rating is a plain,
-//! explainable average: no hidden state, no randomness, the same bars give the same rating.
+//! Two models: [`standard`], the default, fitted on 2001–2010 and judged on 2011–2021, whose rating
+//! is a percentile in the scanned cross-section; and [`classic`], the rating technic shipped before,
+//! kept so users can compare the two (`--rating classic`). Both are deterministic: the same bars
+//! (and, for the standard model, the same cross-section) give the same rating.
 
-use serde::Serialize;
-
-pub mod components;
+use serde::{Deserialize, Serialize};
 
 use crate::bars::Bars;
-use crate::indicators::IndicatorFrame;
 
-/// Sub-score weights; they sum to 1.
-pub const WEIGHT_TREND: f64 = 0.35;
-pub const WEIGHT_MOMENTUM: f64 = 0.30;
-pub const WEIGHT_VOLUME: f64 = 0.15;
-pub const WEIGHT_VOLATILITY: f64 = 0.20;
+pub mod classic;
+pub mod components;
+pub mod standard;
 
-/// Bars over which volume and OBV are compared with their own recent past.
-const VOLUME_WINDOW: usize = 20;
+pub use classic::rate;
+
+/// Which rating a scan or backtest gives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum RatingModel {
+    /// The composite's percentile in the cross-section, bands by percentile (docs/rating.md).
+    #[default]
+    Standard,
+    /// The pre-2027 blend of 16 indicator readings on fixed scales; kept for comparison.
+    Classic,
+}
+
+impl RatingModel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RatingModel::Standard => "standard",
+            RatingModel::Classic => "classic",
+        }
+    }
+
+    /// Parses a user's spelling (`standard`, `classic`, any case).
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "standard" => Some(RatingModel::Standard),
+            "classic" => Some(RatingModel::Classic),
+            _ => None,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -71,6 +97,21 @@ pub struct Rating {
     pub volatility_score: f64,
     pub trend_direction: TrendDirection,
     pub signal: Signal,
+    /// The standard model's composite, which `tech_rating` is the cross-sectional percentile of;
+    /// `None` for the classic model, and for a symbol with none of the composite's readings.
+    pub composite: Option<f64>,
+}
+
+impl Rating {
+    /// The rating placed at `percentile` (0–100) of a cross-section: `tech_rating` and the signal
+    /// follow it. Only the standard model is placed; a classic rating is returned unchanged.
+    pub fn placed(mut self, percentile: f64) -> Self {
+        if self.composite.is_some() {
+            self.tech_rating = percentile.clamp(0.0, 100.0);
+            self.signal = standard::signal(self.tech_rating);
+        }
+        self
+    }
 }
 
 /// What counts as a high-quality signal (DESIGN.md): a buy signal with at least `min_rating`.
@@ -102,134 +143,7 @@ pub fn scale(x: f64, lo: f64, hi: f64) -> f64 {
     ((x - lo) / (hi - lo) * 100.0).clamp(0.0, 100.0)
 }
 
-/// Mean of the components that are defined; `None` when none is.
-fn mean_defined(components: &[Option<f64>]) -> Option<f64> {
-    let defined: Vec<f64> = components
-        .iter()
-        .flatten()
-        .copied()
-        .filter(|v| v.is_finite())
-        .collect();
-    (!defined.is_empty()).then(|| defined.iter().sum::<f64>() / defined.len() as f64)
-}
-
-/// Reads the frame's columns at the newest bar (or `back` bars earlier).
-struct Reader<'a> {
-    frame: &'a IndicatorFrame,
-    len: usize,
-}
-
-impl Reader<'_> {
-    fn at(&self, column: &str, back: usize) -> Option<f64> {
-        let series = self.frame.column(column)?;
-        let index = self.len.checked_sub(1 + back)?;
-        series.get(index).copied().filter(|v| v.is_finite())
-    }
-    fn now(&self, column: &str) -> Option<f64> {
-        self.at(column, 0)
-    }
-}
-
-/// Rates the newest bar. `frame` must hold the default indicator set computed over `bars`;
-/// returns `None` for empty bars.
-pub fn rate(bars: &Bars, frame: &IndicatorFrame) -> Option<Rating> {
-    let n = bars.len();
-    let close = *bars.close.last()?;
-    let r = Reader { frame, len: n };
-    let above =
-        |column: &str, band: f64| r.now(column).map(|ma| scale(close / ma - 1.0, -band, band));
-
-    let (plus_di, minus_di, adx) = (r.now("plus_di_14"), r.now("minus_di_14"), r.now("adx_14"));
-    let directional = match (plus_di, minus_di, adx) {
-        (Some(p), Some(m), Some(a)) if p + m > 0.0 => {
-            Some(50.0 + 50.0 * (p - m) / (p + m) * (a / 25.0).min(1.0))
-        }
-        _ => None,
-    };
-    let cross = match (r.now("sma_50"), r.now("sma_200")) {
-        (Some(fast), Some(slow)) => Some(if fast > slow { 100.0 } else { 0.0 }),
-        _ => None,
-    };
-    let macd = r.now("macd_hist").map(|h| scale(h / close, -0.005, 0.005));
-    let trend = mean_defined(&[
-        above("sma_20", 0.05),
-        above("sma_50", 0.10),
-        above("sma_200", 0.20),
-        cross,
-        directional,
-        macd,
-    ]);
-
-    let momentum = mean_defined(&[
-        r.now("rsi_14"),
-        r.now("stoch_k"),
-        r.now("willr_14").map(|w| w + 100.0),
-        r.now("cci_20").map(|c| scale(c, -200.0, 200.0)),
-        r.now("roc_10").map(|p| scale(p, -10.0, 10.0)),
-    ]);
-
-    let avg_volume = average_volume(bars, VOLUME_WINDOW);
-    let obv_trend = match (r.now("obv"), r.at("obv", VOLUME_WINDOW), avg_volume) {
-        (Some(now), Some(then), Some(avg)) if avg > 0.0 => Some(scale(
-            (now - then) / (VOLUME_WINDOW as f64 * avg),
-            -0.5,
-            0.5,
-        )),
-        _ => None,
-    };
-    let pressure = match (
-        n.checked_sub(2).map(|i| bars.close[i]),
-        bars.volume.last(),
-        avg_volume,
-    ) {
-        (Some(previous), Some(&volume), Some(avg)) if avg > 0.0 => {
-            let surge = (volume / avg - 1.0).clamp(0.0, 1.0);
-            let direction = (close - previous).signum();
-            Some(50.0 + 50.0 * direction * surge)
-        }
-        _ => None,
-    };
-    let volume = mean_defined(&[obv_trend, r.now("mfi_14"), pressure]);
-
-    let percent_b = match (r.now("bb_upper"), r.now("bb_lower")) {
-        (Some(upper), Some(lower)) if upper > lower => {
-            Some(scale((close - lower) / (upper - lower), 0.0, 1.0))
-        }
-        _ => None,
-    };
-    let calm = r.now("natr_14").map(|natr| scale(-natr, -6.0, -1.0));
-    let volatility = mean_defined(&[percent_b, calm]);
-
-    // An undefined sub-score (too little history for any of its parts) is neutral rather than
-    // dragging the rating towards 0 or 100.
-    let (trend, momentum, volume, volatility) = (
-        trend.unwrap_or(50.0),
-        momentum.unwrap_or(50.0),
-        volume.unwrap_or(50.0),
-        volatility.unwrap_or(50.0),
-    );
-    let tech_rating = WEIGHT_TREND * trend
-        + WEIGHT_MOMENTUM * momentum
-        + WEIGHT_VOLUME * volume
-        + WEIGHT_VOLATILITY * volatility;
-
-    let trend_direction = match (r.now("sma_50"), plus_di, minus_di) {
-        (Some(ma), Some(p), Some(m)) if close > ma && p > m => TrendDirection::Up,
-        (Some(ma), Some(p), Some(m)) if close < ma && p < m => TrendDirection::Down,
-        _ => TrendDirection::Flat,
-    };
-    Some(Rating {
-        tech_rating,
-        trend_score: trend,
-        momentum_score: momentum,
-        volume_score: volume,
-        volatility_score: volatility,
-        trend_direction,
-        signal: signal(tech_rating, trend_direction),
-    })
-}
-
-/// The signal thresholds of `docs/rating.md`.
+/// The classic model's signal thresholds (`docs/rating.md`).
 pub fn signal(tech_rating: f64, trend: TrendDirection) -> Signal {
     use TrendDirection::{Down, Up};
     match tech_rating {
