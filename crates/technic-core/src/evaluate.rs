@@ -107,7 +107,8 @@ pub enum Analysis {
         /// The newest value of every indicator column, in the set's order.
         indicators: Vec<(String, Option<f64>)>,
         factors: AlphaFactors,
-        components: Components,
+        /// Boxed: the variant would otherwise be several times the size of the others.
+        components: Box<Components>,
     },
     IndicatorsFailed(String),
     /// The rating declined these bars.
@@ -189,7 +190,7 @@ pub fn analyse(bars: &Bars, indicators: &IndicatorSet) -> Analysis {
             rating,
             indicators: frame.latest(),
             factors: alpha::factors(bars, &frame),
-            components: Components::of(bars),
+            components: Box::new(Components::of(bars)),
         },
         None => Analysis::Unrated,
     }
@@ -242,7 +243,7 @@ pub fn assemble(
         high_quality: quality.is_high_quality(rating.signal, rating.tech_rating),
         indicators: indicators.clone(),
         factors: *factors,
-        components: *components,
+        components: **components,
     }))
 }
 

@@ -3,10 +3,14 @@
 //! scans learned about it.
 //!
 //! Each feature becomes a cross-sectional percentile (0–1) so no feature's units dominate; the
-//! priority score is their weighted sum. The weights favour what the rating rewards (recent trend
-//! and where the close sits in its recent range), because a high-quality signal is a high rating.
+//! priority score is their weighted sum. The weights favour what the scan's rating rewards, because
+//! a high-quality signal is a high rating: for the standard rating, the past week's loss (which
+//! the snapshot holds whole); for the classic one, recent trend and where the close sits in its
+//! recent range.
 
 use crate::bars::Bars;
+use crate::rating::RatingModel;
+use crate::rating::components::WEEK;
 
 /// Bars of the cheap snapshot: a trading month plus one for the day's change.
 pub const SNAPSHOT_BARS: usize = 21;
@@ -19,6 +23,8 @@ pub struct Snapshot {
     pub change_1d: f64,
     /// Percent change over the snapshot (up to 20 bars).
     pub change_20d: f64,
+    /// Percent change over the past week (5 bars; fewer if the snapshot is shorter).
+    pub change_5d: f64,
     /// Where the close sits between the snapshot's lowest low (0) and highest high (1).
     pub range_position: f64,
     /// Latest volume over the snapshot's mean volume.
@@ -50,6 +56,7 @@ impl Snapshot {
             close,
             change_1d: (close / bars.close[n - 2] - 1.0) * 100.0,
             change_20d: (close / bars.close[from] - 1.0) * 100.0,
+            change_5d: (close / bars.close[n.saturating_sub(WEEK + 1).max(from)] - 1.0) * 100.0,
             range_position: if high > low {
                 (close - low) / (high - low)
             } else {
@@ -107,7 +114,12 @@ impl Tier {
 pub const HIGH_TIER_SHARE: f64 = 0.20;
 pub const MEDIUM_TIER_SHARE: f64 = 0.30;
 
-/// Weights of the features (they sum to 1).
+/// Weights of the standard rating's features (they sum to 1): the rating is the past week's
+/// reversal, which the snapshot computes exactly, so it leads.
+const W_REVERSAL: f64 = 0.90;
+const W_STANDARD_LEARNED: f64 = 0.10;
+
+/// Weights of the classic rating's features (they sum to 1).
 const W_TREND: f64 = 0.30;
 const W_RANGE: f64 = 0.25;
 const W_SECTOR: f64 = 0.10;
@@ -140,11 +152,29 @@ fn percentiles(values: &[Option<f64>]) -> Vec<f64> {
         .collect()
 }
 
-/// Scores every input (higher = scan sooner).
-pub fn scores(inputs: &[PriorityInput<'_>]) -> Vec<f64> {
+/// What earlier scans say about a symbol, 0–1 (0.5 with no history).
+fn learned(history: Option<&SymbolHistory>) -> f64 {
+    history.map_or(0.5, |h| {
+        let rating = h.last_rating.map_or(0.5, |r| (r / 100.0).clamp(0.0, 1.0));
+        0.5 * rating + 0.5 * h.signal_rate()
+    })
+}
+
+/// Scores every input for a scan of `model`'s rating (higher = scan sooner).
+pub fn scores(inputs: &[PriorityInput<'_>], model: RatingModel) -> Vec<f64> {
     let snap = |f: fn(&Snapshot) -> f64| -> Vec<Option<f64>> {
         inputs.iter().map(|i| i.snapshot.map(f)).collect()
     };
+    if model == RatingModel::Standard {
+        let reversal = percentiles(&snap(|s| -s.change_5d));
+        return inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| {
+                W_REVERSAL * reversal[i] + W_STANDARD_LEARNED * learned(input.history)
+            })
+            .collect();
+    }
     let trend = percentiles(&snap(|s| s.change_20d));
     let pressure = percentiles(&snap(|s| s.change_1d.signum() * s.relative_volume.min(5.0)));
     let liquidity = percentiles(&snap(|s| s.dollar_volume.max(1.0).ln()));
@@ -177,10 +207,7 @@ pub fn scores(inputs: &[PriorityInput<'_>]) -> Vec<f64> {
                 .sector
                 .and_then(|name| sectors.iter().position(|(n, ..)| *n == name))
                 .map_or(0.5, |k| sector_ranks[k]);
-            let learned = input.history.map_or(0.5, |h| {
-                let rating = h.last_rating.map_or(0.5, |r| (r / 100.0).clamp(0.0, 1.0));
-                0.5 * rating + 0.5 * h.signal_rate()
-            });
+            let learned = learned(input.history);
             W_TREND * trend[i]
                 + W_RANGE * range
                 + W_SECTOR * sector
@@ -194,8 +221,12 @@ pub fn scores(inputs: &[PriorityInput<'_>]) -> Vec<f64> {
 /// The scan order: best score first, split into tiers; with `diversity`, each tier interleaves its
 /// sectors (the best remaining symbol of each sector in turn) so one hot sector cannot crowd out the
 /// first batches.
-pub fn prioritize(inputs: &[PriorityInput<'_>], diversity: bool) -> Vec<Ranked> {
-    let scores = scores(inputs);
+pub fn prioritize(
+    inputs: &[PriorityInput<'_>],
+    diversity: bool,
+    model: RatingModel,
+) -> Vec<Ranked> {
+    let scores = scores(inputs, model);
     let mut order: Vec<usize> = (0..inputs.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
     let n = order.len();
@@ -260,10 +291,49 @@ mod tests {
             close: 10.0,
             change_1d: 0.5,
             change_20d,
+            change_5d: 0.0,
             range_position,
             relative_volume: 1.0,
             dollar_volume: 1e6,
         }
+    }
+
+    #[test]
+    fn for_the_standard_rating_the_weeks_losers_come_first() {
+        let mut snaps = [snap(5.0, 0.9), snap(-5.0, 0.1), snap(0.0, 0.5)];
+        for (s, week) in snaps.iter_mut().zip([4.0, -6.0, 1.0]) {
+            s.change_5d = week;
+        }
+        let inputs: Vec<PriorityInput<'_>> = snaps
+            .iter()
+            .map(|s| PriorityInput {
+                sector: Some("Energy"),
+                snapshot: Some(s),
+                history: None,
+            })
+            .collect();
+        let order: Vec<usize> = prioritize(&inputs, false, RatingModel::Standard)
+            .iter()
+            .map(|r| r.index)
+            .collect();
+        assert_eq!(order, [1, 2, 0]);
+    }
+
+    #[test]
+    fn a_snapshot_knows_the_weeks_change() {
+        let mut bars = Bars::with_capacity(30);
+        let start = chrono::NaiveDate::from_ymd_opt(2020, 1, 1).expect("date");
+        for i in 0..30u32 {
+            let close = 100.0 + f64::from(i);
+            bars.dates.push(start + chrono::Days::new(u64::from(i)));
+            bars.open.push(close);
+            bars.high.push(close);
+            bars.low.push(close);
+            bars.close.push(close);
+            bars.volume.push(1e6);
+        }
+        let snapshot = Snapshot::from_bars(&bars).expect("snapshot");
+        assert!((snapshot.change_5d - (129.0 / 124.0 - 1.0) * 100.0).abs() < 1e-12);
     }
 
     #[test]
@@ -277,7 +347,10 @@ mod tests {
                 history: None,
             })
             .collect();
-        let order: Vec<usize> = prioritize(&inputs, false).iter().map(|r| r.index).collect();
+        let order: Vec<usize> = prioritize(&inputs, false, RatingModel::Classic)
+            .iter()
+            .map(|r| r.index)
+            .collect();
         assert_eq!(order, [1, 2, 0]);
     }
 
@@ -294,7 +367,7 @@ mod tests {
                 history: None,
             })
             .collect();
-        let plain = prioritize(&inputs, false);
+        let plain = prioritize(&inputs, false, RatingModel::Classic);
         let tiers: Vec<Tier> = plain.iter().map(|r| r.tier).collect();
         assert_eq!(tiers.iter().filter(|t| **t == Tier::High).count(), 2);
         assert_eq!(tiers.iter().filter(|t| **t == Tier::Medium).count(), 3);
@@ -321,7 +394,7 @@ mod tests {
                 history: None,
             })
             .collect();
-        let low: Vec<&str> = prioritize(&inputs2, true)
+        let low: Vec<&str> = prioritize(&inputs2, true, RatingModel::Classic)
             .iter()
             .filter(|r| r.tier == Tier::Low)
             .map(|r| mixed_sectors[r.index])
@@ -360,7 +433,7 @@ mod tests {
                 history: Some(&good),
             },
         ];
-        assert_eq!(prioritize(&inputs, false)[0].index, 1);
+        assert_eq!(prioritize(&inputs, false, RatingModel::Classic)[0].index, 1);
         assert_eq!(SymbolHistory::default().signal_rate(), 0.5);
     }
 }

@@ -6,7 +6,8 @@ use technic_core::alpha;
 use technic_core::bars::Bar;
 use technic_core::indicators::{average, momentum, trend, volatility, volume};
 use technic_core::progress::{ProgressTracker, ScanStatus, Stage};
-use technic_core::rating;
+use technic_core::rating::components::Components;
+use technic_core::rating::{self, Signal, standard};
 use technic_core::{Bars, IndicatorSet};
 
 /// Random-walk bars that satisfy the bar invariants (positive prices, high >= low, volume >= 0).
@@ -120,6 +121,48 @@ proptest! {
             prop_assert!((0.0..=100.0).contains(&score), "{score}");
         }
         prop_assert_eq!(r.signal, rating::signal(r.tech_rating, r.trend_direction));
+    }
+
+    #[test]
+    fn standard_ratings_and_sub_scores_stay_within_0_to_100(bars in bars_strategy(1, 320)) {
+        let components = Components::of(&bars);
+        if let Some(r) = standard::rate(&components, rating::TrendDirection::Flat) {
+            for score in [r.tech_rating, r.trend_score, r.momentum_score, r.volume_score, r.volatility_score] {
+                prop_assert!((0.0..=100.0).contains(&score), "{score}");
+            }
+            prop_assert_eq!(r.signal, standard::signal(r.tech_rating));
+            prop_assert!(r.composite.is_some_and(|c| c.abs() <= standard::WINSOR));
+        } else {
+            prop_assert!(bars.len() <= 5, "only a history shorter than a week has no reading");
+        }
+    }
+
+    /// On any universe of 20 or more, each band holds its share give or take a symbol and rounding (distinct
+    /// composites), and `STRONG_BUY` never more than 10 % and a symbol (ties included).
+    #[test]
+    fn signal_bands_hold_their_shares(
+        distinct in prop::collection::btree_set(-100_000i64..100_000, 20..700),
+        tied in prop::collection::vec(0u8..12, 20..700),
+    ) {
+        for (composites, exact) in [
+            (distinct.iter().map(|&c| Some(c as f64 / 1000.0)).collect::<Vec<_>>(), true),
+            (tied.iter().map(|&c| Some(f64::from(c))).collect::<Vec<_>>(), false),
+        ] {
+            let n = composites.len() as f64;
+            let percentiles = standard::cross_section_percentiles(&composites);
+            let signals: Vec<Signal> = percentiles.iter().map(|p| {
+                let p = p.expect("every composite is placed");
+                assert!((0.0..=100.0).contains(&p), "{p}");
+                standard::signal(p)
+            }).collect();
+            let share = |s: Signal| signals.iter().filter(|x| **x == s).count() as f64 / n;
+            prop_assert!(share(Signal::StrongBuy) <= 0.10 + 1.0 / n, "{}", share(Signal::StrongBuy));
+            if exact {
+                for (signal, expected) in [(Signal::StrongBuy, 0.05), (Signal::Buy, 0.15), (Signal::Sell, 0.15), (Signal::StrongSell, 0.05)] {
+                    prop_assert!((share(signal) - expected).abs() <= 1.2 / n, "{signal:?} {} of {n}", share(signal));
+                }
+            }
+        }
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub struct ScanRequest {
     /// tells servers whether to offer it.
     pub enable_streaming: Option<bool>,
     pub termination_criteria: Option<TerminationRequest>,
-    /// `standard` (the default) or `classic`, the rating technic gave before 2027 (docs/rating.md).
+    /// `standard` (the default) or `classic`, the rating technic gave before the standard one (docs/rating.md).
     pub rating: Option<String>,
 }
 

@@ -191,9 +191,10 @@ struct CrossInputs {
 /// How one symbol ended.
 enum Outcome {
     Scanned(Box<ScanResult>, CrossInputs),
-    /// Rated, but below `min_tech_rating`: a skip for the user, yet still part of the universe the
-    /// percentiles and signal rates are taken over.
-    BelowMinRating(String, CrossInputs),
+    /// Rated, but below `min_tech_rating` as streamed: a skip for the user, yet still part of the
+    /// universe the percentiles and signal rates are taken over, and a result after all if the
+    /// final placement lifts it to the minimum.
+    BelowMinRating(Box<ScanResult>, CrossInputs),
     Skipped(String),
     Failed(String),
 }
@@ -497,7 +498,13 @@ impl Scanner {
             Some(reason) => (ScanStatus::Stopped, format!("Stopped: {reason}")),
             None => (ScanStatus::Completed, String::from("Completed")),
         };
-        let finalized = finalize(state.outcomes, &slots, stop_reason.as_ref(), &self.quality);
+        let finalized = finalize(
+            state.outcomes,
+            &slots,
+            stop_reason.as_ref(),
+            &self.quality,
+            request.min_tech_rating,
+        );
         let (high_tier_signal_rate, universe_signal_rate) =
             signal_rates(&finalized, request.prioritize);
         let Finalized {
@@ -591,14 +598,16 @@ impl Scanner {
                     composites.sort_by(f64::total_cmp);
                     AlphaReference::from_universe(&alphas).with_rating_composites(composites)
                 })
-                // The stored distribution is what streamed ratings are placed among: a scan of a
-                // narrower universe than the one that stored it must not replace it.
+                // The stored distribution is what streamed ratings are placed among: a scan too
+                // small to be a cross-section, or narrower than the one that stored it, must not
+                // replace it.
                 .filter(|reference| {
-                    options
-                        .learned
-                        .alpha_reference
-                        .as_ref()
-                        .is_none_or(|stored| reference.breadth() >= stored.breadth())
+                    reference.breadth() >= standard::MIN_CROSS_SECTION
+                        && options
+                            .learned
+                            .alpha_reference
+                            .as_ref()
+                            .is_none_or(|stored| reference.breadth() >= stored.breadth())
                 }),
             sector_stats: if status == ScanStatus::Completed {
                 sector_stats(&results)
@@ -682,9 +691,13 @@ impl Scanner {
                 (snapshots, cache)
             }
         };
-        let kept = self
-            .snapshots
-            .order(&snapshots, &options.learned, options.diversity, &universe);
+        let kept = self.snapshots.order(
+            &snapshots,
+            &options.learned,
+            options.diversity,
+            request.rating,
+            &universe,
+        );
         let ranked = kept.unwrap_or_else(|| {
             let inputs: Vec<PriorityInput<'_>> = universe
                 .iter()
@@ -696,11 +709,12 @@ impl Scanner {
                 })
                 .collect();
             let ranked: Arc<[priority::Ranked]> =
-                priority::prioritize(&inputs, options.diversity).into();
+                priority::prioritize(&inputs, options.diversity, request.rating).into();
             self.snapshots.keep_order(
                 &snapshots,
                 &options.learned,
                 options.diversity,
+                request.rating,
                 &universe,
                 Arc::clone(&ranked),
             );
@@ -915,21 +929,17 @@ impl Scanner {
             }) {
                 place(result, percentile, &self.quality);
             }
+            let slot = &ctx.slots[position];
+            result.priority_tier = slot.tier;
+            result.position = position + 1;
+            result.batch_number = position / BATCH_SIZE + 1;
+            result.total_processed = finished;
+            result.total_remaining = total - finished;
             if let Some(min) = ctx.request.min_tech_rating
                 && result.tech_rating < min
             {
-                let message = format!(
-                    "tech_rating {:.1} is below min_tech_rating {min}",
-                    result.tech_rating
-                );
-                outcome = Outcome::BelowMinRating(message, *factors);
+                outcome = Outcome::BelowMinRating(result.clone(), *factors);
             } else {
-                let slot = &ctx.slots[position];
-                result.priority_tier = slot.tier;
-                result.position = position + 1;
-                result.batch_number = position / BATCH_SIZE + 1;
-                result.total_processed = finished;
-                result.total_remaining = total - finished;
                 result.alpha_score = ctx
                     .options
                     .learned
@@ -1196,11 +1206,11 @@ fn finalize(
     slots: &[Slot],
     stop: Option<&StopReason>,
     quality: &SignalQuality,
+    min_tech_rating: Option<f64>,
 ) -> Finalized {
-    let mut results = Vec::new();
+    // Everything rated, results and those below `min_tech_rating` alike: the cross-section.
+    let mut rated = Vec::new();
     let mut factors = Vec::new();
-    // For each result, the index of its factors in `factors`.
-    let mut result_factors = Vec::new();
     let mut diagnostics = Vec::new();
     let mut rated_high_tier = 0;
     for (outcome, slot) in outcomes.into_iter().zip(slots) {
@@ -1213,15 +1223,10 @@ fn finalize(
             rated_high_tier += 1;
         }
         let (kind, message) = match outcome {
-            Some(Outcome::Scanned(result, f)) => {
-                result_factors.push(factors.len());
+            Some(Outcome::Scanned(result, f) | Outcome::BelowMinRating(result, f)) => {
                 factors.push(f);
-                results.push(*result);
+                rated.push(*result);
                 continue;
-            }
-            Some(Outcome::BelowMinRating(message, f)) => {
-                factors.push(f);
-                (DiagnosticKind::Skipped, message)
             }
             Some(Outcome::Skipped(message)) => (DiagnosticKind::Skipped, message),
             Some(Outcome::Failed(message)) => (DiagnosticKind::Error, message),
@@ -1242,19 +1247,32 @@ fn finalize(
     // Exact percentiles over everything rated replace the streamed estimates; the rating filter
     // does not change a symbol's alpha (docs/rating.md).
     let alphas: Vec<AlphaFactors> = factors.iter().map(|f| f.alpha).collect();
-    let scores = alpha::alpha_scores(&alphas);
-    for (result, &index) in results.iter_mut().zip(&result_factors) {
-        result.alpha_score = scores[index];
+    for (result, score) in rated.iter_mut().zip(alpha::alpha_scores(&alphas)) {
+        result.alpha_score = score;
     }
-    // So are the standard rating's, once there is a cross-section to speak of; the rating filter
-    // was decided on the streamed rating and stands.
+    // So are the standard rating's, once there is a cross-section to speak of.
     let composites: Vec<Option<f64>> = factors.iter().map(|f| f.composite).collect();
     if composites.iter().flatten().count() >= standard::MIN_CROSS_SECTION {
         let percentiles = standard::cross_section_percentiles(&composites);
-        for (result, &index) in results.iter_mut().zip(&result_factors) {
-            if let Some(percentile) = percentiles[index] {
+        for (result, percentile) in rated.iter_mut().zip(percentiles) {
+            if let Some(percentile) = percentile {
                 place(result, percentile, quality);
             }
+        }
+    }
+    // The rating filter judges the final rating, so the results are exactly those at or above it.
+    let mut results = Vec::with_capacity(rated.len());
+    for result in rated {
+        match min_tech_rating {
+            Some(min) if result.tech_rating < min => diagnostics.push(Diagnostic {
+                message: format!(
+                    "tech_rating {:.1} is below min_tech_rating {min}",
+                    result.tech_rating
+                ),
+                symbol: result.symbol,
+                kind: DiagnosticKind::Skipped,
+            }),
+            _ => results.push(result),
         }
     }
     results.sort_by(|a, b| {

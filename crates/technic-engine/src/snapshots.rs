@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use technic_core::priority::{Ranked, Snapshot};
+use technic_core::rating::RatingModel;
 use technic_data::SymbolInfo;
 
 use crate::learning::Learned;
@@ -55,6 +56,7 @@ struct KeptOrder {
     snapshots: Weak<[Option<Snapshot>]>,
     learned: Weak<Learned>,
     diversity: bool,
+    model: RatingModel,
     sectors: Vec<Option<String>>,
     ranked: Arc<[Ranked]>,
 }
@@ -65,9 +67,11 @@ impl KeptOrder {
         snapshots: &UniverseSnapshots,
         learned: &Arc<Learned>,
         diversity: bool,
+        model: RatingModel,
         universe: &[SymbolInfo],
     ) -> bool {
         self.diversity == diversity
+            && self.model == model
             && Weak::ptr_eq(&self.snapshots, &Arc::downgrade(snapshots))
             && Weak::ptr_eq(&self.learned, &Arc::downgrade(learned))
             && self.sectors.len() == universe.len()
@@ -114,6 +118,7 @@ impl SnapshotCache {
         snapshots: &UniverseSnapshots,
         learned: &Arc<Learned>,
         diversity: bool,
+        model: RatingModel,
         universe: &[SymbolInfo],
     ) -> Option<Arc<[Ranked]>> {
         self.orders
@@ -121,7 +126,7 @@ impl SnapshotCache {
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .rev()
-            .find(|kept| kept.is_for(snapshots, learned, diversity, universe))
+            .find(|kept| kept.is_for(snapshots, learned, diversity, model, universe))
             .map(|kept| Arc::clone(&kept.ranked))
     }
 
@@ -131,6 +136,7 @@ impl SnapshotCache {
         snapshots: &UniverseSnapshots,
         learned: &Arc<Learned>,
         diversity: bool,
+        model: RatingModel,
         universe: &[SymbolInfo],
         ranked: Arc<[Ranked]>,
     ) {
@@ -142,6 +148,7 @@ impl SnapshotCache {
             snapshots: Arc::downgrade(snapshots),
             learned: Arc::downgrade(learned),
             diversity,
+            model,
             sectors: universe.iter().map(|info| info.sector.clone()).collect(),
             ranked,
         });
@@ -190,6 +197,7 @@ mod tests {
 
     #[test]
     fn an_order_is_reused_only_for_the_same_snapshots_histories_setting_and_sectors() {
+        const S: RatingModel = RatingModel::Standard;
         let cache = SnapshotCache::default();
         let info = |symbol: &str, sector: &str| SymbolInfo {
             sector: Some(sector.to_owned()),
@@ -199,35 +207,52 @@ mod tests {
         let snapshots: UniverseSnapshots = Arc::from(vec![None, None]);
         let learned = Arc::new(Learned::default());
         let ranked: Arc<[Ranked]> = Arc::from(Vec::new());
-        cache.keep_order(&snapshots, &learned, true, &universe, Arc::clone(&ranked));
-        let found = cache.order(&snapshots, &learned, true, &universe);
+        cache.keep_order(
+            &snapshots,
+            &learned,
+            true,
+            S,
+            &universe,
+            Arc::clone(&ranked),
+        );
+        let found = cache.order(&snapshots, &learned, true, S, &universe);
         assert!(found.is_some_and(|found| Arc::ptr_eq(&found, &ranked)));
 
         assert!(
             cache
-                .order(&snapshots, &learned, false, &universe)
+                .order(&snapshots, &learned, false, S, &universe)
                 .is_none()
         );
         let same_values: UniverseSnapshots = Arc::from(vec![None, None]);
         assert!(
             cache
-                .order(&same_values, &learned, true, &universe)
+                .order(&same_values, &learned, true, S, &universe)
                 .is_none()
         );
         let other_learned = Arc::new(Learned::default());
         assert!(
             cache
-                .order(&snapshots, &other_learned, true, &universe)
+                .order(&snapshots, &other_learned, true, S, &universe)
                 .is_none()
         );
+        assert!(
+            cache
+                .order(&snapshots, &learned, true, RatingModel::Classic, &universe)
+                .is_none(),
+            "an order for another rating is another order"
+        );
         let moved = vec![info("A", "Energy"), info("B", "Materials")];
-        assert!(cache.order(&snapshots, &learned, true, &moved).is_none());
+        assert!(cache.order(&snapshots, &learned, true, S, &moved).is_none());
         // Histories changed since (a record applied): a new copy, so a new order.
         let mut learned = learned;
         Arc::make_mut(&mut learned)
             .histories
             .insert("A".into(), Default::default());
-        assert!(cache.order(&snapshots, &learned, true, &universe).is_none());
+        assert!(
+            cache
+                .order(&snapshots, &learned, true, S, &universe)
+                .is_none()
+        );
     }
 
     #[test]

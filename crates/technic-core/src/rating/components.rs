@@ -182,7 +182,7 @@ mod tests {
         assert!(c.trend_200.expect("defined") > 0.0);
         // Only up days: RSI(2) is 100, so no pullback.
         assert_eq!(c.pullback, Some(0.0));
-        let expected_volume = ((2e6 * 5.0 / 5.0) / ((2e6 * 5.0 + 1e6 * 58.0) / 63.0)).ln();
+        let expected_volume = (2e6_f64 / ((2e6 * 5.0 + 1e6 * 58.0) / 63.0)).ln();
         assert!((c.abnormal_volume.expect("defined") - expected_volume).abs() < 1e-12);
         assert_eq!(c.by_name("return_5"), Some(c.return_5));
         assert_eq!(c.by_name("rsi_14"), None);

@@ -24,7 +24,7 @@ pub enum RatingModel {
     /// The composite's percentile in the cross-section, bands by percentile (docs/rating.md).
     #[default]
     Standard,
-    /// The pre-2027 blend of 16 indicator readings on fixed scales; kept for comparison.
+    /// The earlier blend of 16 indicator readings on fixed scales; kept for comparison.
     Classic,
 }
 

@@ -1,0 +1,73 @@
+//! The ratings of the golden symbols on the real S&P 500 data, both models, as a checked-in
+//! snapshot: a change to a formula, a constant or a band is a visible diff in review
+//! (`tests/snapshots/rating_golden__*.snap`), never a silent one.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use technic_data::files::FileSource;
+use technic_engine::{ProgressSnapshot, ScanRequest, Scanner};
+
+const GOLDEN: [&str; 9] = [
+    "AAPL", "BA", "CARR", "GE", "JPM", "KO", "MSFT", "NVDA", "TSLA",
+];
+
+fn sp500() -> PathBuf {
+    let shared = std::env::var_os("TECHNIC_SHARED").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+        PathBuf::from,
+    );
+    shared.join("data/sp500")
+}
+
+/// The golden symbols' rating, signal, quality, alpha and sub-scores in a scan of the whole
+/// universe (the standard rating is a percentile of it).
+fn table(rating: &str) -> String {
+    let scanner = Scanner::new(Arc::new(
+        FileSource::open(sp500()).expect("the S&P 500 data directory opens"),
+    ));
+    let request = ScanRequest {
+        rating: Some(rating.to_owned()),
+        ..ScanRequest::default()
+    };
+    let report = scanner
+        .run(&request, &|_: &ProgressSnapshot| {})
+        .expect("scan runs");
+    let mut out = String::from(
+        "symbol date       rating   signal      hq    alpha    trend    momentum volume   volatility\n",
+    );
+    for symbol in GOLDEN {
+        let r = report
+            .results
+            .iter()
+            .find(|r| r.symbol == symbol)
+            .unwrap_or_else(|| panic!("{symbol} is rated"));
+        writeln!(
+            out,
+            "{:<6} {} {:>8.4} {:<11} {:<5} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.4}",
+            r.symbol,
+            r.date,
+            r.tech_rating,
+            r.signal.as_str(),
+            r.high_quality,
+            r.alpha_score.unwrap_or(f64::NAN),
+            r.trend_score,
+            r.momentum_score,
+            r.volume_score,
+            r.volatility_score,
+        )
+        .expect("writing to a string");
+    }
+    out
+}
+
+#[test]
+fn standard_ratings_of_the_golden_symbols() {
+    insta::assert_snapshot!(table("standard"));
+}
+
+#[test]
+fn classic_ratings_of_the_golden_symbols() {
+    insta::assert_snapshot!(table("classic"));
+}
