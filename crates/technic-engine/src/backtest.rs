@@ -195,6 +195,14 @@ struct Column {
     dropped: BTreeMap<String, usize>,
 }
 
+/// What can be checked of a request before any data is read: its factors and horizons. (Its dates
+/// need the data's calendar and are checked by [`build_panel`].)
+pub fn check(request: &BacktestRequest) -> Result<(), BacktestError> {
+    resolve_factors(&request.factors)?;
+    horizons(&request.horizons)?;
+    Ok(())
+}
+
 /// Builds the panel. `progress` is called with each stage's done and total counts (symbols).
 pub fn build_panel(
     source: &dyn MarketData,

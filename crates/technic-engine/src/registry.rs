@@ -207,6 +207,11 @@ impl std::fmt::Debug for ScanRegistry {
 }
 
 impl ScanRegistry {
+    /// The scanner every scan of this registry runs on (and its market data).
+    pub fn scanner(&self) -> &Arc<Scanner> {
+        &self.scanner
+    }
+
     pub fn new(scanner: Arc<Scanner>, retention: Duration, on_finish: Option<OnFinish>) -> Self {
         Self {
             scanner,

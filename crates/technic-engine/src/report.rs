@@ -199,6 +199,11 @@ pub struct RankedSymbol {
     pub rank: usize,
     /// The exact percentile over everything rated, which replaces the streamed estimate.
     pub alpha_score: Option<f64>,
+    /// The final rating, signal and quality: under the standard rating, the exact percentile in
+    /// the scan's cross-section, which replaces the streamed placement.
+    pub tech_rating: f64,
+    pub signal: Signal,
+    pub high_quality: bool,
 }
 
 // The results were each streamed as they came, so the final message names them instead of
@@ -206,7 +211,7 @@ pub struct RankedSymbol {
 // every subscriber of every scan took one at its scan's end, and fifty scans ending together held
 // the delivery of everything else by up to 150 ms (docs/benchmarks.md).
 /// What a scan's final (`complete`) message carries: the ranking of the results already streamed
-/// (symbol, rank, final alpha score), the diagnostics and the metrics. The whole report, results
+/// (symbol, rank, final alpha score and rating), the diagnostics and the metrics. The whole report, results
 /// included, is at the scan's `results_url`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -240,6 +245,9 @@ impl ScanReport {
                     symbol: r.symbol.clone(),
                     rank: r.rank,
                     alpha_score: r.alpha_score,
+                    tech_rating: r.tech_rating,
+                    signal: r.signal,
+                    high_quality: r.high_quality,
                 })
                 .collect(),
             diagnostics: self.diagnostics.clone(),

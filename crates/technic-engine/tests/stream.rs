@@ -13,8 +13,8 @@ use technic_data::demo::DemoMarket;
 use technic_data::memory::MemorySource;
 use technic_data::{BarWindow, DataError, MarketData, SourceInfo, SymbolInfo};
 use technic_engine::{
-    DiagnosticKind, EventLog, Payload, ProgressSnapshot, ScanOptions, ScanRequest, ScanStatus,
-    Scanner, TerminationRequest,
+    DiagnosticKind, EventLog, Learned, Payload, ProgressSnapshot, ScanOptions, ScanRequest,
+    ScanStatus, Scanner, TerminationRequest,
 };
 
 /// A source that sleeps a random while on every read and counts its reads.
@@ -596,4 +596,63 @@ fn a_scans_first_symbol_does_not_wait_for_a_permit_another_scan_holds() {
     *source.gate.lock().expect("gate") = true;
     source.opened.notify_all();
     accounted(&first.join().expect("scan A"));
+}
+
+/// The stored distribution is what streamed ratings and alphas are placed among: a narrower scan
+/// (or one too small to be a cross-section) must not replace it, a broader or equal one does.
+#[test]
+fn the_stored_distribution_is_not_replaced_by_a_narrower_scan() {
+    let scan = |max_symbols: Option<usize>, learned: &Learned| {
+        let request = ScanRequest {
+            max_symbols,
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid");
+        let options = ScanOptions {
+            learned: Arc::new(learned.clone()),
+            ..ScanOptions::default()
+        };
+        let log = EventLog::new(options.scan_id.clone());
+        Scanner::new(demo())
+            .execute(&request, options, &log, &quiet())
+            .expect("scan")
+    };
+    let broad = scan(None, &Learned::default());
+    let stored = broad
+        .learning
+        .alpha_reference
+        .clone()
+        .expect("a complete scan of the whole demo market leaves its distribution");
+    assert!(stored.breadth() >= 400, "{}", stored.breadth());
+    assert_eq!(
+        stored.rating_composites.len(),
+        broad.report.metrics.symbols_scanned,
+        "one composite per symbol rated"
+    );
+    let mut learned = Learned::default();
+    learned.apply(&broad.learning);
+
+    let narrow = scan(Some(100), &learned);
+    assert_eq!(narrow.report.metrics.symbols_scanned, 100);
+    assert!(
+        narrow.learning.alpha_reference.is_none(),
+        "a 100-symbol scan leaves the 500-symbol distribution alone"
+    );
+    // Even handed a narrower reference by another path, what is kept is the broader one.
+    let mut narrower = broad.learning.clone();
+    narrower.alpha_reference = Some(technic_core::alpha::AlphaReference::default());
+    learned.apply(&narrower);
+    assert_eq!(learned.alpha_reference.as_ref(), Some(&stored));
+
+    let tiny = scan(Some(5), &Learned::default());
+    assert!(
+        tiny.learning.alpha_reference.is_none(),
+        "five symbols are not a cross-section to place others among"
+    );
+    let again = scan(None, &learned);
+    assert!(
+        again.learning.alpha_reference.is_some(),
+        "a scan as broad as the stored one replaces it"
+    );
 }

@@ -171,14 +171,23 @@
     if (!finished()) model.status = model.stopRequested ? 'stopping' : snapshot.status;
   }
 
-  // The final word is the truth: the rows become its ranked results (with exact alpha scores),
-  // keeping the seq each row arrived with. A polled report carries the results whole; the final
-  // message names each streamed result's rank and alpha score only. Should a ranked symbol never
-  // have come as a result here, the whole report is fetched instead.
+  // The final word is the truth: the rows become its ranked results (with exact alpha scores and
+  // ratings), keeping the seq each row arrived with. A polled report carries the results whole; the
+  // final message names each streamed result's rank, alpha score, rating, signal and quality only.
+  // Should a ranked symbol never have come as a result here, the whole report is fetched instead.
   function finish(report) {
     const streamed = model.rows;
     const ranked = report.results || report.ranking.map((r) =>
-      streamed.has(r.symbol) ? { ...streamed.get(r.symbol).data, rank: r.rank, alpha_score: r.alpha_score } : null);
+      streamed.has(r.symbol)
+        ? {
+          ...streamed.get(r.symbol).data,
+          rank: r.rank,
+          alpha_score: r.alpha_score,
+          tech_rating: r.tech_rating,
+          signal: r.signal,
+          high_quality: r.high_quality,
+        }
+        : null);
     if (ranked.includes(null)) {
       // Polled from here on: a reconnection after a failed poll would start past the final message.
       if (link.socket) drop(link.socket);

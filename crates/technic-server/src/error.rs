@@ -39,6 +39,8 @@ pub enum ApiError {
     TooManyStreams(usize),
     #[error("too many running scans (MAX_CONCURRENT_SCANS = {0}); retry when one has ended")]
     TooManyScans(usize),
+    #[error("too many running backtests (MAX_CONCURRENT_SCANS = {0}); retry when one has ended")]
+    TooManyBacktests(usize),
     #[error("{0}")]
     Unavailable(String),
     /// A body over `MAX_REQUEST_BYTES`.
@@ -61,6 +63,7 @@ impl ApiError {
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::TooManyStreams(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_streams"),
             ApiError::TooManyScans(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_scans"),
+            ApiError::TooManyBacktests(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many_backtests"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

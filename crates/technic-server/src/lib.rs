@@ -9,6 +9,7 @@
 //! scans in the engine's registry and delivers each scan's event log. A slow client never slows a
 //! scan: every stream reads the log at its own pace.
 
+mod backtests;
 mod bodies;
 mod config;
 mod error;
@@ -50,6 +51,8 @@ struct Inner {
     /// One permit per open WebSocket or SSE stream (`MAX_CONCURRENT_STREAMS`).
     streams: Arc<Semaphore>,
     metrics: Metrics,
+    /// `POST /backtest` jobs, running and recently finished.
+    backtests: backtests::Backtests,
 }
 
 impl AppState {
@@ -108,6 +111,7 @@ impl AppState {
                 learning,
                 streams,
                 metrics,
+                backtests: backtests::Backtests::default(),
             }),
         }
     }
@@ -122,6 +126,10 @@ impl AppState {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    fn backtests(&self) -> &backtests::Backtests {
+        &self.inner.backtests
     }
 
     fn learning(&self) -> Option<&Arc<Learning>> {

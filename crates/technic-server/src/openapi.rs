@@ -4,13 +4,13 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::{bodies, routes, streams};
+use crate::{backtests, bodies, routes, streams};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "technic",
-        description = "Stock-market technical scans: start one, follow its results live (WebSocket, SSE or polling), stop it, read its statistics."
+        description = "Stock-market technical scans: start one, follow its results live (WebSocket, SSE or polling), stop it, read its statistics; backtest the signals point in time."
     ),
     paths(
         routes::legacy_scan,
@@ -24,6 +24,9 @@ use crate::{bodies, routes, streams};
         streams::sse_results,
         streams::ws_progress,
         streams::ws_results,
+        backtests::start,
+        backtests::status,
+        backtests::report,
         routes::health,
         routes::ready,
         routes::metrics,

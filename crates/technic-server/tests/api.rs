@@ -1303,3 +1303,121 @@ async fn an_sse_subscriber_that_stops_reading_is_dropped_and_resumes_with_nothin
     }
     server.stop().await;
 }
+
+/// `POST /backtest` runs `technic backtest` as a job: stage progress while it runs, the whole
+/// report as JSON and a self-contained HTML page once done; bad requests are refused naming the
+/// field, with the scans' error envelope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn backtests_run_as_jobs_with_progress_a_json_report_and_an_html_page() {
+    // Each read waits 20 ms, so the job is still loading when it is first asked for its page.
+    let server = Server::start(Duration::from_millis(20), Config::default()).await;
+    let symbols: Vec<String> = demo().universe().expect("universe")[..30]
+        .iter()
+        .map(|s| s.symbol.clone())
+        .collect();
+    let (status, started) = server
+        .post(
+            "/backtest",
+            json!({"symbols": symbols, "every": "week", "horizons": [1, 5],
+                   "factors": ["tech_rating", "rsi_14", "return_5"], "rating": "standard"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(started["status"], "running");
+    let id = started["backtest_id"]
+        .as_str()
+        .expect("backtest_id")
+        .to_owned();
+    assert_eq!(started["report_url"], format!("/backtest/{id}/report"));
+
+    let early = reqwest::get(server.url(&format!("/backtest/{id}/report")))
+        .await
+        .expect("get");
+    assert_eq!(early.status().as_u16(), 409, "no report before the end");
+    let early: Value = early.json().await.expect("json");
+    assert_eq!(early["error"]["code"], "conflict");
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let mut stages = Vec::new();
+    let done = loop {
+        let (status, state) = server.get(&format!("/backtest/{id}")).await;
+        assert_eq!(status, 200, "{state}");
+        stages.push(state["stage"].as_str().expect("stage").to_owned());
+        if state["status"] != "running" {
+            break state;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never finished: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["overall_progress"], 100.0);
+    assert!(stages.contains(&"loading".to_owned()), "{stages:?}");
+    let factors: Vec<&str> = done["report"]["factors"]
+        .as_array()
+        .expect("factors")
+        .iter()
+        .map(|f| f["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(factors, ["tech_rating", "rsi_14", "return_5"]);
+    assert!(done["report"]["dates"].as_array().expect("dates").len() >= 3);
+
+    let page = reqwest::get(server.url(&format!("/backtest/{id}/report")))
+        .await
+        .expect("get");
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(
+        page.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .expect("ascii")
+            .starts_with("text/html")
+    );
+    let html = page.text().await.expect("text");
+    assert!(
+        html.contains("<svg") && !html.contains("<script src"),
+        "self-contained"
+    );
+
+    for (body, field) in [
+        (json!({"factors": ["no_such_factor"]}), "factor"),
+        (json!({"horizons": [0]}), "horizons"),
+        (json!({"every": "year"}), "every"),
+        (json!({"quantiles": 1}), "quantiles"),
+        (json!({"rating": "best"}), "rating"),
+        (json!({"symbols": ["AAPL"], "colour": "red"}), "colour"),
+    ] {
+        let (status, error) = server.post("/backtest", body.clone()).await;
+        assert_eq!(status, 422, "{body}: {error}");
+        let message = error["error"]["message"].as_str().expect("message");
+        assert!(message.contains(field), "{body}: {message}");
+    }
+    let (status, failed) = server
+        .post(
+            "/backtest",
+            json!({"symbols": symbols, "from": "2099-01-01"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{failed}");
+    let id = failed["backtest_id"].as_str().expect("id").to_owned();
+    let failed = loop {
+        let (_, state) = server.get(&format!("/backtest/{id}")).await;
+        if state["status"] != "running" {
+            break state;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["error"]
+            .as_str()
+            .expect("error")
+            .starts_with("from:"),
+        "{failed}"
+    );
+    let (status, missing) = server.get("/backtest/no-such-id").await;
+    assert_eq!(status, 404, "{missing}");
+    assert_eq!(missing["error"]["code"], "not_found");
+    server.stop().await;
+}
