@@ -18,7 +18,7 @@ use serde::Serialize;
 use technic_core::rating::Signal;
 
 pub use analyse::analyse;
-pub use render::{render_csv, render_html, render_table};
+pub use render::{render_csv, render_html, render_panel_csv, render_table};
 pub use report::*;
 
 /// Values for every (date, symbol) cell, row-major by date: `values[date * symbols + symbol]`.

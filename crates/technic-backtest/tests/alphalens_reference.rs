@@ -195,37 +195,8 @@ fn build_panel(closes: &Closes) -> Panel {
     }
 }
 
-fn cell(value: f64) -> String {
-    if value.is_finite() {
-        format!("{value:?}")
-    } else {
-        String::new()
-    }
-}
-
 fn write_panel(panel: &Panel, path: &Path) {
-    let mut csv = String::from("date,asset");
-    for f in &panel.factors {
-        csv += &format!(",factor_{}", f.name);
-    }
-    for r in &panel.forward_returns {
-        csv += &format!(",fwd_{}", r.horizon);
-    }
-    csv.push('\n');
-    for (d, date) in panel.dates.iter().enumerate() {
-        for (s, symbol) in panel.symbols.iter().enumerate() {
-            let at = panel.cell(d, s);
-            csv += &format!("{date},{symbol}");
-            for f in &panel.factors {
-                csv += &format!(",{}", cell(f.values.values[at]));
-            }
-            for r in &panel.forward_returns {
-                csv += &format!(",{}", cell(r.values.values[at]));
-            }
-            csv.push('\n');
-        }
-    }
-    std::fs::write(path, csv).expect("panel written");
+    std::fs::write(path, technic_backtest::render_panel_csv(panel)).expect("panel written");
 }
 
 /// Rows of a reference CSV, header skipped; an empty cell parses to NaN.

@@ -17,7 +17,7 @@ use technic_backtest::{Dropped, Factor, ForwardReturns, Grid, Panel, Provenance,
 use technic_core::alpha::{self, AlphaFactors};
 use technic_core::evaluate::{self, Outcome, Screens, Settings};
 use technic_core::rating::components;
-use technic_core::rating::{Signal, SignalQuality, standard};
+use technic_core::rating::{RatingModel, Signal, SignalQuality, standard};
 use technic_core::{Bars, Indicator, IndicatorSet};
 use technic_data::{BarWindow, DataError, MarketData};
 
@@ -116,15 +116,35 @@ enum FactorKind {
     Component(String),
 }
 
+/// The indicators a model's factors read. The classic rating reads the scan's whole default set;
+/// the standard rating reads none (its readings come from the bars), and only `alpha_score` (ADX
+/// and the directional indicators) and the reported trend direction (also SMA 50) need any. A
+/// panel computes only these, plus the columns asked for: every value it reports is still the
+/// scan's, since none of them reads a column left out, and it is what makes a daily backtest
+/// affordable (the thirty columns were most of its time).
+fn base_indicators(model: RatingModel) -> IndicatorSet {
+    match model {
+        RatingModel::Classic => IndicatorSet::default(),
+        RatingModel::Standard => IndicatorSet::new(vec![
+            Indicator::Sma(50),
+            Indicator::Adx(14),
+            Indicator::PlusDi(14),
+            Indicator::MinusDi(14),
+        ]),
+    }
+}
+
 /// Resolves factor names, and the indicator set that computes every column asked for (the
-/// scan's default set first, so the rating reads the very columns the scan reads).
+/// model's base set first, so the rating reads the very columns the scan reads).
 fn resolve_factors(
     names: &[String],
+    model: RatingModel,
 ) -> Result<(Vec<(String, FactorKind)>, IndicatorSet), BacktestError> {
     let defaults: Vec<String> = DEFAULT_FACTORS.iter().map(|s| (*s).to_owned()).collect();
     let names = if names.is_empty() { &defaults } else { names };
-    let base = IndicatorSet::default();
-    let base_columns = base.columns();
+    let base = base_indicators(model);
+    let scan_set = IndicatorSet::default();
+    let base_columns = scan_set.columns();
     let mut indicators: Vec<Indicator> = base.indicators().to_vec();
     let mut resolved = Vec::new();
     for name in names {
@@ -141,6 +161,16 @@ fn resolve_factors(
                 FactorKind::Component(component.to_owned())
             }
             column if base_columns.iter().any(|c| c == column) => {
+                // A column of the scan's default set (`bb_upper`, `macd_hist`), which its
+                // indicator's own spelling may not name.
+                if let Some(indicator) = scan_set
+                    .indicators()
+                    .iter()
+                    .find(|i| i.columns().iter().any(|c| c == column))
+                    && !indicators.contains(indicator)
+                {
+                    indicators.push(*indicator);
+                }
                 FactorKind::Column(column.to_owned())
             }
             spec => {
@@ -198,7 +228,7 @@ struct Column {
 /// What can be checked of a request before any data is read: its factors and horizons. (Its dates
 /// need the data's calendar and are checked by [`build_panel`].)
 pub fn check(request: &BacktestRequest) -> Result<(), BacktestError> {
-    resolve_factors(&request.factors)?;
+    resolve_factors(&request.factors, request.scan.rating)?;
     horizons(&request.horizons)?;
     Ok(())
 }
@@ -209,7 +239,7 @@ pub fn build_panel(
     request: &BacktestRequest,
     progress: &(dyn Fn(PanelStage, usize, usize) + Sync),
 ) -> Result<Panel, BacktestError> {
-    let (factors, indicators) = resolve_factors(&request.factors)?;
+    let (factors, indicators) = resolve_factors(&request.factors, request.scan.rating)?;
     let horizons = horizons(&request.horizons)?;
     let universe = select(
         source.universe().map_err(BacktestError::Universe)?,

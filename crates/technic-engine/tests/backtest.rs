@@ -81,7 +81,7 @@ fn same(a: f64, b: f64) -> bool {
     a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
 }
 
-const FACTORS: [&str; 9] = [
+const FACTORS: [&str; 11] = [
     "tech_rating",
     "alpha_score",
     "trend_score",
@@ -90,6 +90,10 @@ const FACTORS: [&str; 9] = [
     "volatility_score",
     "signal",
     "rsi_14",
+    // Columns of the scan's default set named by column, not by an indicator's spelling: the
+    // standard rating's panel computes only the indicators its factors read, these included.
+    "bb_upper",
+    "macd_hist",
     "roc_63",
 ];
 
@@ -102,7 +106,7 @@ fn scan_value(result: &ScanResult, factor: &str, roc_63: f64) -> f64 {
         "volume_score" => result.volume_score,
         "volatility_score" => result.volatility_score,
         "signal" => signal_ordinal(result.signal),
-        "rsi_14" => result.indicators.get("rsi_14").unwrap_or(f64::NAN),
+        "rsi_14" | "bb_upper" | "macd_hist" => result.indicators.get(factor).unwrap_or(f64::NAN),
         // Not in the scan's default set: computed as its indicator frame computes any column,
         // over the window the scan reads.
         "roc_63" => roc_63,

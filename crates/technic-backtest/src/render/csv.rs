@@ -63,3 +63,40 @@ pub fn render_csv(report: &Report) -> String {
     let bytes = writer.into_inner().unwrap_or_default();
     String::from_utf8(bytes).unwrap_or_default()
 }
+
+/// The panel itself as CSV, one row per (date, symbol): `date,asset,factor_<name>…,fwd_<h>…`, an
+/// undefined value an empty cell, every float written so it reads back to the same bits. This is
+/// the interchange alphalens reads (`scripts/alphalens_reference.py`), for the reference test and
+/// the peer benchmark.
+pub fn render_panel_csv(panel: &crate::Panel) -> String {
+    use std::fmt::Write as _;
+    fn cell(out: &mut String, value: f64) {
+        if value.is_finite() {
+            let _ = write!(out, ",{value:?}");
+        } else {
+            out.push(',');
+        }
+    }
+    let mut csv = String::from("date,asset");
+    for f in &panel.factors {
+        let _ = write!(csv, ",factor_{}", f.name);
+    }
+    for r in &panel.forward_returns {
+        let _ = write!(csv, ",fwd_{}", r.horizon);
+    }
+    csv.push('\n');
+    for (d, date) in panel.dates.iter().enumerate() {
+        for (s, symbol) in panel.symbols.iter().enumerate() {
+            let at = panel.cell(d, s);
+            let _ = write!(csv, "{date},{symbol}");
+            for f in &panel.factors {
+                cell(&mut csv, f.values.values[at]);
+            }
+            for r in &panel.forward_returns {
+                cell(&mut csv, r.values.values[at]);
+            }
+            csv.push('\n');
+        }
+    }
+    csv
+}

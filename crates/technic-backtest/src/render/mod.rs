@@ -5,6 +5,6 @@ mod format;
 mod html;
 mod table;
 
-pub use self::csv::render_csv;
+pub use self::csv::{render_csv, render_panel_csv};
 pub use html::render_html;
 pub use table::render_table;
