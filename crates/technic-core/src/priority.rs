@@ -298,12 +298,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn for_the_standard_rating_the_weeks_losers_come_first() {
-        let mut snaps = [snap(5.0, 0.9), snap(-5.0, 0.1), snap(0.0, 0.5)];
-        for (s, week) in snaps.iter_mut().zip([4.0, -6.0, 1.0]) {
-            s.change_5d = week;
-        }
+    /// The scan order of `snaps`, all of one sector, with no history and no diversity.
+    fn order_in_one_sector(snaps: &[Snapshot], model: RatingModel) -> Vec<usize> {
         let inputs: Vec<PriorityInput<'_>> = snaps
             .iter()
             .map(|s| PriorityInput {
@@ -312,11 +308,22 @@ mod tests {
                 history: None,
             })
             .collect();
-        let order: Vec<usize> = prioritize(&inputs, false, RatingModel::Standard)
+        prioritize(&inputs, false, model)
             .iter()
             .map(|r| r.index)
-            .collect();
-        assert_eq!(order, [1, 2, 0]);
+            .collect()
+    }
+
+    #[test]
+    fn for_the_standard_rating_the_weeks_losers_come_first() {
+        let mut snaps = [snap(5.0, 0.9), snap(-5.0, 0.1), snap(0.0, 0.5)];
+        for (s, week) in snaps.iter_mut().zip([4.0, -6.0, 1.0]) {
+            s.change_5d = week;
+        }
+        assert_eq!(
+            order_in_one_sector(&snaps, RatingModel::Standard),
+            [1, 2, 0]
+        );
     }
 
     #[test]
@@ -339,19 +346,7 @@ mod tests {
     #[test]
     fn strong_trends_near_their_highs_come_first() {
         let snaps = [snap(-10.0, 0.1), snap(15.0, 0.95), snap(2.0, 0.5)];
-        let inputs: Vec<PriorityInput<'_>> = snaps
-            .iter()
-            .map(|s| PriorityInput {
-                sector: Some("Energy"),
-                snapshot: Some(s),
-                history: None,
-            })
-            .collect();
-        let order: Vec<usize> = prioritize(&inputs, false, RatingModel::Classic)
-            .iter()
-            .map(|r| r.index)
-            .collect();
-        assert_eq!(order, [1, 2, 0]);
+        assert_eq!(order_in_one_sector(&snaps, RatingModel::Classic), [1, 2, 0]);
     }
 
     #[test]

@@ -47,6 +47,19 @@ fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
+/// One row of the table: the panel's and the statistics' times, the panel's size, memory so far.
+fn row(name: &str, built: Duration, total: Duration, panel: &technic_backtest::Panel) {
+    println!(
+        "| {name} | {:.2} s | {:.2} s | {:.2} s | {} × {} | {:.0} MB |",
+        secs(built),
+        secs(total - built),
+        secs(total),
+        panel.dates.len(),
+        panel.symbols.len(),
+        peak_mb().unwrap_or(f64::NAN)
+    );
+}
+
 fn main() {
     let data = std::env::var_os("TECHNIC_SHARED")
         .map_or_else(|| workspace().join("../shared"), PathBuf::from)
@@ -80,29 +93,13 @@ fn main() {
                 }
                 monthly = Some(panel);
             } else {
-                println!(
-                    "| {name} | {:.2} s | {:.2} s | {:.2} s | {} × {} | {:.0} MB |",
-                    secs(built),
-                    secs(total - built),
-                    secs(total),
-                    panel.dates.len(),
-                    panel.symbols.len(),
-                    peak_mb().unwrap_or(f64::NAN)
-                );
+                row(name, built, total, &panel);
             }
         }
         if every == Every::Month
             && let (Some((built, total)), Some(panel)) = (best, &monthly)
         {
-            println!(
-                "| {name} (best of {runs}) | {:.2} s | {:.2} s | {:.2} s | {} × {} | {:.0} MB |",
-                secs(built),
-                secs(total - built),
-                secs(total),
-                panel.dates.len(),
-                panel.symbols.len(),
-                peak_mb().unwrap_or(f64::NAN)
-            );
+            row(&format!("{name} (best of {runs})"), built, total, panel);
         }
     }
 
