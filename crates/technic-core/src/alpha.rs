@@ -34,6 +34,10 @@ impl AlphaFactors {
     }
 }
 
+/// The indicator columns the alpha factors read (trend strength); a test checks each is in the
+/// scan's default set.
+pub const COLUMNS_READ: [&str; 3] = ["adx_14", "plus_di_14", "minus_di_14"];
+
 /// Bars needed for every factor to be defined.
 pub const FULL_HISTORY: usize = YEAR + 1;
 
@@ -46,6 +50,10 @@ pub fn factors(bars: &Bars, frame: &IndicatorFrame) -> AlphaFactors {
         _ => None,
     };
     let latest = |name: &str| {
+        debug_assert!(
+            COLUMNS_READ.contains(&name),
+            "alpha reads '{name}', which COLUMNS_READ does not list"
+        );
         frame
             .column(name)
             .and_then(|s| s.last().copied())
@@ -252,6 +260,14 @@ mod tests {
             momentum_12_1: Some(m),
             trend_strength: Some(t),
             vol_adjusted_return: Some(v),
+        }
+    }
+
+    #[test]
+    fn every_column_alpha_reads_is_in_the_default_set() {
+        let columns = crate::indicators::IndicatorSet::default().columns();
+        for column in COLUMNS_READ {
+            assert!(columns.iter().any(|c| c == column), "{column}");
         }
     }
 

@@ -664,3 +664,22 @@ fn survivorship_bias(histories: &[History]) -> bool {
         .unwrap_or(NaiveDate::MIN);
     ends.iter().all(|end| *end >= cutoff)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_standard_panel_computes_every_column_its_values_read() {
+        let columns = base_indicators(RatingModel::Standard).columns();
+        // alpha_score's trend strength, and the classic trend direction the standard rating
+        // reports (price against SMA 50, the directional indicators).
+        for needed in alpha::COLUMNS_READ.iter().chain(&["sma_50"]) {
+            assert!(columns.iter().any(|c| c == needed), "{needed}");
+        }
+        assert_eq!(
+            base_indicators(RatingModel::Classic),
+            IndicatorSet::default()
+        );
+    }
+}

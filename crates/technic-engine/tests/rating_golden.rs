@@ -21,9 +21,7 @@ fn sp500() -> PathBuf {
     shared.join("data/sp500")
 }
 
-/// The golden symbols' rating, signal, quality, alpha and sub-scores in a scan of the whole
-/// universe (the standard rating is a percentile of it).
-fn table(rating: &str) -> String {
+fn scan(rating: &str) -> technic_engine::ScanReport {
     let scanner = Scanner::new(Arc::new(
         FileSource::open(sp500()).expect("the S&P 500 data directory opens"),
     ));
@@ -31,9 +29,15 @@ fn table(rating: &str) -> String {
         rating: Some(rating.to_owned()),
         ..ScanRequest::default()
     };
-    let report = scanner
+    scanner
         .run(&request, &|_: &ProgressSnapshot| {})
-        .expect("scan runs");
+        .expect("scan runs")
+}
+
+/// The golden symbols' rating, signal, quality, alpha and sub-scores in a scan of the whole
+/// universe (the standard rating is a percentile of it).
+fn table(rating: &str) -> String {
+    let report = scan(rating);
     let mut out = String::from(
         "symbol date       rating   signal      hq    alpha    trend    momentum volume   volatility\n",
     );
@@ -70,4 +74,31 @@ fn standard_ratings_of_the_golden_symbols() {
 #[test]
 fn classic_ratings_of_the_golden_symbols() {
     insta::assert_snapshot!(table("classic"));
+}
+
+/// Today's whole ranking of the S&P 500 under the default rating: rank, symbol, rating, signal,
+/// quality, and every diagnostic. A change anywhere in the rating or the data path shows here.
+#[test]
+fn the_full_ranking_of_the_sp500() {
+    let report = scan("standard");
+    let mut out = String::new();
+    for r in &report.results {
+        writeln!(
+            out,
+            "{:>3} {:<6} {:>8.4} {:<11} {}",
+            r.rank,
+            r.symbol,
+            r.tech_rating,
+            r.signal.as_str(),
+            r.high_quality
+        )
+        .expect("writing to a string");
+    }
+    // Where the data lives differs between machines; the snapshot says <data>.
+    let data = sp500().display().to_string();
+    for d in &report.diagnostics {
+        let message = d.message.replace(&data, "<data>");
+        writeln!(out, "    {:<6} {:?}: {message}", d.symbol, d.kind).expect("writing");
+    }
+    insta::assert_snapshot!(out);
 }

@@ -16,6 +16,29 @@ pub const WEIGHT_VOLATILITY: f64 = 0.20;
 /// Bars over which volume and OBV are compared with their own recent past.
 const VOLUME_WINDOW: usize = 20;
 
+/// Every indicator column the classic rating reads. Reading any other is a bug that a debug build
+/// catches at once, and a test checks that each of these is in the scan's default set: a column
+/// renamed there would otherwise turn its component into a silent neutral 50.
+pub const COLUMNS_READ: [&str; 17] = [
+    "sma_20",
+    "sma_50",
+    "sma_200",
+    "macd_hist",
+    "plus_di_14",
+    "minus_di_14",
+    "adx_14",
+    "rsi_14",
+    "stoch_k",
+    "willr_14",
+    "cci_20",
+    "roc_10",
+    "obv",
+    "mfi_14",
+    "bb_upper",
+    "bb_lower",
+    "natr_14",
+];
+
 /// Mean of the components that are defined; `None` when none is.
 fn mean_defined(components: &[Option<f64>]) -> Option<f64> {
     let defined: Vec<f64> = components
@@ -35,6 +58,10 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn at(&self, column: &str, back: usize) -> Option<f64> {
+        debug_assert!(
+            COLUMNS_READ.contains(&column),
+            "the classic rating reads '{column}', which COLUMNS_READ does not list"
+        );
         let series = self.frame.column(column)?;
         let index = self.len.checked_sub(1 + back)?;
         series.get(index).copied().filter(|v| v.is_finite())
@@ -142,4 +169,21 @@ pub fn rate(bars: &Bars, frame: &IndicatorFrame) -> Option<Rating> {
         signal: signal(tech_rating, trend_direction),
         composite: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::indicators::IndicatorSet;
+
+    #[test]
+    fn every_column_the_classic_rating_reads_is_in_the_default_set() {
+        let columns = IndicatorSet::default().columns();
+        for column in COLUMNS_READ {
+            assert!(
+                columns.iter().any(|c| c == column),
+                "{column} is not in the default set"
+            );
+        }
+    }
 }
