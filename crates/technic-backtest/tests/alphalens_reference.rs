@@ -4,13 +4,14 @@
 //! rounded to 10 % steps for ties), four horizons, 5 and 10 quantiles; within 1e-9.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use chrono::{Datelike, NaiveDate};
 use technic_backtest::{
     Factor, ForwardReturns, Grid, Panel, Provenance, Report, StatsOptions, analyse,
 };
+use technic_testkit::shared;
 
 const SYMBOLS: [&str; 61] = [
     "AAPL", "MSFT", "KO", "XOM", "JNJ", "PG", "WMT", "JPM", "BAC", "C", "GE", "IBM", "INTC",
@@ -43,12 +44,6 @@ fn alphalens_available() -> bool {
         eprintln!("SKIPPED alphalens_reference: {message}");
     }
     ok
-}
-
-fn shared() -> PathBuf {
-    std::env::var_os("TECHNIC_SHARED")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"))
 }
 
 /// Adjusted closes on the union of the symbols' trading days; NaN where a symbol has no bar.

@@ -9,11 +9,9 @@
 //! the store without a request for them). The rate-limit bound is requests / 100 per second.
 
 // The fake is shared with technic-polygon's tests; this uses part of it.
-#[allow(dead_code)]
-#[path = "../../technic-polygon/tests/support/polygon_fake.rs"]
-mod polygon_fake;
+use technic_testkit::polygon_fake;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,19 +22,13 @@ use technic_data::files::FileSource;
 use technic_data::{BarWindow, MarketData};
 use technic_engine::{ProgressSnapshot, ScanRequest, ScanStatus, Scanner};
 use technic_polygon::{PolygonConfig, PolygonSource, RateLimit};
+use technic_testkit::shared;
 
 const SYMBOLS: usize = 500;
 const LATENCY: Duration = Duration::from_millis(50);
 const RATE: usize = 100;
 const LAST_DAY: &str = "2021-04-21";
 const DAY_BEFORE: &str = "2021-04-20";
-
-fn shared() -> PathBuf {
-    std::env::var_os("TECHNIC_SHARED").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-        PathBuf::from,
-    )
-}
 
 fn date(s: &str) -> NaiveDate {
     s.parse().expect("date")

@@ -1,11 +1,6 @@
 //! The bar store against real files and a loopback server that answers like Polygon.io
 //! (technic-polygon's `polygon_fake`), serving the real S&P 500 data.
 
-// Shared by several test crates, each using part of it.
-#[allow(dead_code)]
-#[path = "../../technic-polygon/tests/support/polygon_fake.rs"]
-mod polygon_fake;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,23 +13,7 @@ use technic_data::files::FileSource;
 use technic_data::{BarWindow, MarketData};
 use technic_engine::{ProgressSnapshot, ScanRequest, ScanStatus, Scanner};
 use technic_polygon::{PolygonConfig, PolygonSource, RateLimit};
-
-fn shared() -> PathBuf {
-    let dir = std::env::var_os("TECHNIC_SHARED").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("data/sp500/bars").is_dir(),
-        "shared data not found at {} (set TECHNIC_SHARED)",
-        dir.display()
-    );
-    dir
-}
-
-fn sp500() -> PathBuf {
-    shared().join("data/sp500")
-}
+use technic_testkit::{polygon_fake, sp500};
 
 fn date(s: &str) -> NaiveDate {
     s.parse().expect("date")

@@ -95,7 +95,7 @@ fn memory_is_bounded_by_the_bytes_of_keys_and_values() {
 
 #[test]
 fn the_codec_round_trips_every_real_symbol_to_the_bit() {
-    let source = FileSource::open(common::sp500()).expect("sp500 opens");
+    let source = FileSource::open(technic_testkit::sp500()).expect("sp500 opens");
     let universe = source.universe().expect("universe");
     // Every symbol's newest four years (what scans read), and whole histories of a few: reading
     // all of them in a debug build would take the suite's time for no more coverage of the codec.
@@ -124,7 +124,7 @@ fn the_codec_round_trips_every_real_symbol_to_the_bit() {
 
 #[test]
 fn corrupt_bytes_decode_to_none_never_a_panic() {
-    let source = FileSource::open(common::sp500()).expect("sp500 opens");
+    let source = FileSource::open(technic_testkit::sp500()).expect("sp500 opens");
     let bars = source.bars("AAPL", &BarWindow::last(50)).expect("AAPL");
     let good = encode_bars(&bars);
     assert!(decode_bars(&good).is_some());
@@ -171,9 +171,9 @@ fn corrupt_bytes_decode_to_none_never_a_panic() {
 /// Reads every symbol of the real directory twice through `cache` and checks what each pass says.
 fn cached_source_reads_through(cache: Arc<dyn Cache>, before: CacheStats) {
     let window = BarWindow::last(300);
-    let plain = FileSource::open(common::sp500()).expect("sp500 opens");
+    let plain = FileSource::open(technic_testkit::sp500()).expect("sp500 opens");
     let source = CachedSource::new(
-        FileSource::open(common::sp500()).expect("sp500 opens"),
+        FileSource::open(technic_testkit::sp500()).expect("sp500 opens"),
         cache.clone(),
         "sp500",
         Duration::from_secs(600),
@@ -273,7 +273,7 @@ fn a_corrupt_entry_is_a_miss_and_an_error_and_is_replaced() {
     let memory = Arc::new(MemoryCache::new(1 << 20));
     let cache: Arc<dyn Cache> = memory.clone();
     let source = CachedSource::new(
-        FileSource::open(common::sp500()).expect("sp500 opens"),
+        FileSource::open(technic_testkit::sp500()).expect("sp500 opens"),
         cache,
         "ns",
         Duration::from_secs(60),

@@ -137,7 +137,7 @@ fn a_scan_outlives_its_redis_and_the_cache_picks_it_up_again() {
     let trigger = 250;
     let at_kill: Arc<Mutex<Option<CacheStats>>> = Arc::default();
     let slow = Slow {
-        inner: FileSource::open(common::sp500()).expect("sp500 opens"),
+        inner: FileSource::open(technic_testkit::sp500()).expect("sp500 opens"),
         reads: AtomicUsize::new(0),
         trigger,
         at_call: Box::new({
@@ -179,7 +179,7 @@ fn a_scan_outlives_its_redis_and_the_cache_picks_it_up_again() {
         "every symbol once, as a result or a diagnostic"
     );
     let plain = scan(Arc::new(
-        FileSource::open(common::sp500()).expect("sp500 opens"),
+        FileSource::open(technic_testkit::sp500()).expect("sp500 opens"),
     ));
     assert!(
         outcomes(&report) == outcomes(&plain),
@@ -244,7 +244,7 @@ fn a_redis_that_is_not_there_is_not_an_error_and_bars_still_come() {
         .expect("an unreachable Redis is not an error"),
     );
     let source = CachedSource::new(
-        FileSource::open(common::sp500()).expect("sp500 opens"),
+        FileSource::open(technic_testkit::sp500()).expect("sp500 opens"),
         cache.clone() as Arc<dyn Cache>,
         "sp500",
         Duration::from_secs(600),

@@ -1,17 +1,10 @@
 //! `technic backtest` and `technic scan --as-of` as a user runs them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 fn sp500() -> String {
-    std::env::var_os("TECHNIC_SHARED")
-        .map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-            PathBuf::from,
-        )
-        .join("data/sp500")
-        .display()
-        .to_string()
+    technic_testkit::sp500().display().to_string()
 }
 
 /// Runs the binary with a home directory of its own, so tests never touch the user's stores.

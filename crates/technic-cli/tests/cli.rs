@@ -1,14 +1,8 @@
 //! The `technic` binary as a user runs it: flags, output formats, errors, and the indicators CSV.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
-
-fn shared() -> PathBuf {
-    std::env::var_os("TECHNIC_SHARED").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-        PathBuf::from,
-    )
-}
+use technic_testkit::shared;
 
 /// Runs the binary with a home directory of its own, so tests never touch the user's learning store.
 fn technic(args: &[&str]) -> Output {

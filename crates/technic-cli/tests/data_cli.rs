@@ -1,23 +1,13 @@
 //! `technic data import|sync|status` and `--source store` through the binary.
 
 // Shared with technic-polygon's tests, which use the parts this file does not.
-#[allow(dead_code)]
-#[path = "../../technic-polygon/tests/support/polygon_fake.rs"]
-mod polygon_fake;
+use technic_testkit::polygon_fake;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use polygon_fake::{FakeOptions, KEY, PolygonFake};
-
-fn sp500() -> PathBuf {
-    std::env::var_os("TECHNIC_SHARED")
-        .map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-            PathBuf::from,
-        )
-        .join("data/sp500")
-}
+use technic_testkit::sp500;
 
 fn technic(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_technic"));

@@ -2,17 +2,9 @@
 //! (`technic … | head`) is a normal end, and warnings reach stderr.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-fn sp500() -> PathBuf {
-    std::env::var_os("TECHNIC_SHARED")
-        .map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-            PathBuf::from,
-        )
-        .join("data/sp500")
-}
+use technic_testkit::sp500;
 
 fn command(home: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_technic"));

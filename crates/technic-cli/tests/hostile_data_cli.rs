@@ -1,16 +1,10 @@
 //! `technic scan` and `technic indicators` on a data directory with files no bar reader should
 //! trust: each is refused with the same words by both commands, and neither waits on a FIFO.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn shared() -> PathBuf {
-    std::env::var_os("TECHNIC_SHARED").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-        PathBuf::from,
-    )
-}
+use technic_testkit::shared;
 
 /// Runs the binary with a home of its own, killing it if it runs over a minute (a read blocked
 /// on a FIFO used to hold it for ever).

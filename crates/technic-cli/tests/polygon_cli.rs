@@ -2,24 +2,14 @@
 //! technic-polygon's tests that answers like Polygon.io.
 
 // Shared with technic-polygon's tests, which use the parts this file does not.
-#[allow(dead_code)]
-#[path = "../../technic-polygon/tests/support/polygon_fake.rs"]
-mod polygon_fake;
+use technic_testkit::polygon_fake;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use chrono::NaiveDate;
 use polygon_fake::{FakeOptions, KEY, PolygonFake};
-
-fn sp500() -> PathBuf {
-    std::env::var_os("TECHNIC_SHARED")
-        .map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-            PathBuf::from,
-        )
-        .join("data/sp500")
-}
+use technic_testkit::sp500;
 
 fn technic(fake: &PolygonFake, key: Option<&str>, args: &[&str]) -> Output {
     let home = tempfile::tempdir().expect("home");

@@ -14,14 +14,7 @@ use technic_data::{
     BarWindow, DataError, MAX_DECOMPRESSED_BYTES, MAX_FILE_BYTES, MAX_LINE_BYTES, MarketData,
     write_parquet_bars,
 };
-
-/// `../shared` beside the repository (or `TECHNIC_SHARED`): the real data.
-fn shared() -> std::path::PathBuf {
-    std::env::var_os("TECHNIC_SHARED").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-        std::path::PathBuf::from,
-    )
-}
+use technic_testkit::shared;
 
 /// The real XOM file's header and a few of its newest rows (2021-04-13 … 2021-04-21).
 fn xom_rows() -> (String, Vec<String>) {

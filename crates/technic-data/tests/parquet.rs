@@ -6,7 +6,7 @@
 mod common;
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,10 +21,7 @@ use technic_data::files::FileSource;
 use technic_data::{
     BarWindow, DataError, MarketData, parquet_summary, read_parquet_bars, write_parquet_bars,
 };
-
-fn sp500() -> PathBuf {
-    common::shared().join("data/sp500")
-}
+use technic_testkit::sp500;
 
 fn date(text: &str) -> NaiveDate {
     text.parse().expect("test date")

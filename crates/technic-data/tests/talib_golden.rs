@@ -8,7 +8,7 @@ use technic_data::files::FileSource;
 
 #[test]
 fn every_golden_column_matches_talib() {
-    let shared = common::shared();
+    let shared = technic_testkit::shared();
     let source = FileSource::open(shared.join("data/sp500")).expect("sp500 opens");
     let manifest =
         std::fs::read_to_string(shared.join("golden/talib/MANIFEST.json")).expect("manifest");
@@ -38,7 +38,7 @@ fn every_golden_column_matches_talib() {
 
 #[test]
 fn golden_headers_are_the_default_columns() {
-    let header = std::fs::read_to_string(common::shared().join("golden/talib/AAPL.csv"))
+    let header = std::fs::read_to_string(technic_testkit::shared().join("golden/talib/AAPL.csv"))
         .expect("golden file");
     let header: Vec<&str> = header
         .lines()

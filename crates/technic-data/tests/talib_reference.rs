@@ -41,7 +41,7 @@ fn other_periods_match_talib_run_now() {
     if !talib_available() {
         return;
     }
-    let shared = common::shared();
+    let shared = technic_testkit::shared();
     let data = shared.join("data/sp500");
     let source = FileSource::open(&data).expect("sp500 opens");
     let set = IndicatorSet::parse_list(SPECS).expect("specs parse");

@@ -2,7 +2,7 @@
 //! gives with the same settings, to the bit; nothing after a date changes anything at or before
 //! it; a symbol enters on the first date it has the history the rating needs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -15,14 +15,7 @@ use technic_engine::backtest::{self, BacktestRequest, Every, signal_ordinal};
 use technic_engine::{
     DiagnosticKind, EventLog, ScanOptions, ScanReport, ScanRequest, ScanResult, Scanner,
 };
-
-fn sp500() -> PathBuf {
-    let shared = std::env::var_os("TECHNIC_SHARED").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-        PathBuf::from,
-    );
-    shared.join("data/sp500")
-}
+use technic_testkit::sp500;
 
 fn date(text: &str) -> NaiveDate {
     text.parse().expect("a date")

@@ -3,23 +3,15 @@
 //! (`tests/snapshots/rating_golden__*.snap`), never a silent one.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use technic_data::files::FileSource;
 use technic_engine::{ProgressSnapshot, ScanRequest, Scanner};
+use technic_testkit::sp500;
 
 const GOLDEN: [&str; 9] = [
     "AAPL", "BA", "CARR", "GE", "JPM", "KO", "MSFT", "NVDA", "TSLA",
 ];
-
-fn sp500() -> PathBuf {
-    let shared = std::env::var_os("TECHNIC_SHARED").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-        PathBuf::from,
-    );
-    shared.join("data/sp500")
-}
 
 fn scan(rating: &str) -> technic_engine::ScanReport {
     let scanner = Scanner::new(Arc::new(

@@ -1,21 +1,14 @@
 //! Scans of the real S&P 500 data directory and of deliberately broken data: every symbol ends as a
 //! result, a skip with its reason or an error naming the file, and nothing panics.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use technic_data::files::FileSource;
 use technic_engine::{
     DiagnosticKind, ProgressSnapshot, ScanReport, ScanRequest, ScanStatus, Scanner, Stage,
 };
-
-fn sp500() -> PathBuf {
-    let shared = std::env::var_os("TECHNIC_SHARED").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-        PathBuf::from,
-    );
-    shared.join("data/sp500")
-}
+use technic_testkit::sp500;
 
 fn scan(dir: &Path, request: &ScanRequest) -> ScanReport {
     let scanner = Scanner::new(Arc::new(FileSource::open(dir).expect("data dir opens")));

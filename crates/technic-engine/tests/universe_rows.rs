@@ -1,20 +1,11 @@
 //! A `universe.csv` row that names no symbol ends a scan as that row's error; the other members
 //! are scanned.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use technic_data::files::{FileSource, universe_row_label};
 use technic_engine::{DiagnosticKind, ProgressSnapshot, ScanRequest, ScanStatus, Scanner};
-
-fn sp500() -> PathBuf {
-    std::env::var_os("TECHNIC_SHARED")
-        .map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-            PathBuf::from,
-        )
-        .join("data/sp500")
-}
+use technic_testkit::sp500;
 
 #[test]
 fn a_universe_row_without_a_symbol_is_its_own_diagnostic() {

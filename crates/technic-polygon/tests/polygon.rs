@@ -1,11 +1,8 @@
 //! The Polygon.io source over real HTTP against a loopback server that answers like Polygon.io
-//! (`support/polygon_fake.rs`), serving the real S&P 500 data in Polygon's wire format, and the
+//! (`technic_testkit::polygon_fake`), serving the real S&P 500 data in Polygon's wire format, and the
 //! recorded responses of `../shared/fixtures/polygon`.
 
-mod support;
-
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,24 +13,8 @@ use technic_engine::{DiagnosticKind, ProgressSnapshot, ScanRequest, ScanStatus, 
 use technic_polygon::wire::{AggsPage, TickerDetailsResponse, TickersPage};
 use technic_polygon::{PolygonConfig, PolygonSource, RateLimit};
 
-use support::polygon_fake::{FakeOptions, KEY, PLAN_KEY, PolygonFake};
-
-fn shared() -> PathBuf {
-    let dir = std::env::var_os("TECHNIC_SHARED").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("data/sp500/bars").is_dir(),
-        "shared data not found at {} (set TECHNIC_SHARED)",
-        dir.display()
-    );
-    dir
-}
-
-fn sp500() -> PathBuf {
-    shared().join("data/sp500")
-}
+use technic_testkit::polygon_fake::{FakeOptions, KEY, PLAN_KEY, PolygonFake};
+use technic_testkit::{shared, sp500};
 
 fn date(s: &str) -> NaiveDate {
     s.parse().expect("date")

@@ -1,7 +1,6 @@
 //! The server against clients that are slow, hostile or careless, on a real loopback listener:
 //! raw sockets for what an HTTP client library would not send.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -11,6 +10,7 @@ use technic_data::memory::MemorySource;
 use technic_data::{BarWindow, MarketData};
 use technic_engine::Scanner;
 use technic_server::{AppState, Config};
+use technic_testkit::sp500;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -368,15 +368,6 @@ async fn durations_past_a_year_are_refused_by_name() {
         );
     }
     server.stop().await;
-}
-
-fn sp500() -> PathBuf {
-    std::env::var_os("TECHNIC_SHARED")
-        .map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-            PathBuf::from,
-        )
-        .join("data/sp500")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

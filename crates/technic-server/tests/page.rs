@@ -27,6 +27,7 @@ use technic_data::files::FileSource;
 use technic_data::{BarWindow, DataError, MarketData, SourceInfo, SymbolInfo};
 use technic_engine::Scanner;
 use technic_server::{AppState, Config};
+use technic_testkit::shared;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 
@@ -41,13 +42,6 @@ const SCRIPT_DEADLINE: Duration = Duration::from_secs(100);
 /// One browser and one scan at a time: run side by side on a small machine, they would slow each
 /// other down until "mid-scan" no longer is.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn shared() -> PathBuf {
-    std::env::var_os("TECHNIC_SHARED").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-        PathBuf::from,
-    )
-}
 
 fn screenshots_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")

@@ -4,27 +4,8 @@
 #![allow(dead_code)] // Each test binary uses a different part of this module.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// `../shared` beside the repository (or `TECHNIC_SHARED`): the real data.
-pub fn shared() -> PathBuf {
-    let dir = std::env::var_os("TECHNIC_SHARED").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("data/sp500/bars").is_dir(),
-        "shared data not found at {} (set TECHNIC_SHARED)",
-        dir.display()
-    );
-    dir
-}
-
-pub fn sp500() -> PathBuf {
-    shared().join("data/sp500")
-}
 
 fn under_ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")

@@ -1,25 +1,11 @@
 //! Helpers shared by the TA-Lib conformance tests.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use technic_core::indicators::IndicatorFrame;
 use technic_core::{Bars, IndicatorSet};
 use technic_data::files::FileSource;
 use technic_data::{BarWindow, MarketData};
-
-/// `../shared` beside the repository (or `TECHNIC_SHARED`): the real data and TA-Lib's values.
-pub fn shared() -> PathBuf {
-    let dir = std::env::var_os("TECHNIC_SHARED").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("data/sp500/bars").is_dir(),
-        "shared data not found at {} (set TECHNIC_SHARED)",
-        dir.display()
-    );
-    dir
-}
 
 /// TA-Lib's relative tolerance for these tests: |ours - ref| / max(1, |ref|).
 pub const TOLERANCE: f64 = 1e-9;
