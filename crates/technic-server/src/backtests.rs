@@ -280,7 +280,21 @@ pub(crate) async fn start(
     let running = state.clone();
     // A thread of its own: the panel is built on rayon's pool and takes seconds, which must not
     // hold a runtime worker.
-    std::thread::spawn(move || run(&running, &id, &job, &request, &options));
+    std::thread::spawn(move || {
+        // A panic in a source or the statistics must not leave the job "running" for ever (and
+        // holding one of the MAX_CONCURRENT_SCANS slots): it ends as failed, the detail logged.
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            run(&running, &id, &job, &request, &options);
+        }));
+        if outcome.is_err() {
+            tracing::error!(backtest_id = %id, "backtest panicked");
+            let mut s = job.state.lock().unwrap_or_else(PoisonError::into_inner);
+            s.status = BacktestStatus::Failed;
+            s.error = Some("internal error; see the server log".to_owned());
+            drop(s);
+            running.backtests().finish(&id);
+        }
+    });
     tracing::info!(backtest_id = %answer.backtest_id, "backtest started");
     Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
 }

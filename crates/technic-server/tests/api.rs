@@ -1421,3 +1421,52 @@ async fn backtests_run_as_jobs_with_progress_a_json_report_and_an_html_page() {
     assert_eq!(missing["error"]["code"], "not_found");
     server.stop().await;
 }
+
+/// A source whose every read panics, as a bug in a source would.
+struct PanickingMarket(MemorySource);
+
+impl MarketData for PanickingMarket {
+    fn info(&self) -> SourceInfo {
+        self.0.info()
+    }
+    fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
+        self.0.universe()
+    }
+    fn bars(&self, _symbol: &str, _window: &BarWindow) -> Result<Bars, DataError> {
+        panic!("a bug in the source")
+    }
+}
+
+/// A backtest whose source panics ends as failed, says nothing of the panic's text, and gives its
+/// slot back: with one slot, the next backtest still starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backtest_that_panics_fails_and_frees_its_slot() {
+    let config = Config {
+        max_concurrent_scans: 1,
+        ..Config::default()
+    };
+    let server = Server::with_source(Arc::new(PanickingMarket(demo())), config).await;
+    for _ in 0..2 {
+        let (status, started) = server
+            .post("/backtest", json!({"every": "week", "horizons": [1]}))
+            .await;
+        assert_eq!(status, 202, "{started}");
+        let id = started["backtest_id"].as_str().expect("id").to_owned();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let ended = loop {
+            let (_, state) = server.get(&format!("/backtest/{id}")).await;
+            if state["status"] != "running" {
+                break state;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still running: {state}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert_eq!(ended["status"], "failed", "{ended}");
+        let error = ended["error"].as_str().expect("error");
+        assert!(!error.contains("a bug in the source"), "{error}");
+    }
+    server.stop().await;
+}
