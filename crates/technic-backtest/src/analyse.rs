@@ -153,12 +153,7 @@ impl Context<'_> {
 /// Every shape the statistics rely on, checked once so that nothing after can index out of
 /// bounds; the error names the part of the panel that is wrong.
 fn validate(panel: &Panel, options: &StatsOptions) -> Result<(), StatsError> {
-    if options.quantiles < 2 {
-        return Err(StatsError::Quantiles(options.quantiles));
-    }
-    if !(options.cost_bps.is_finite() && options.cost_bps >= 0.0) {
-        return Err(StatsError::CostBps(options.cost_bps));
-    }
+    options.check()?;
     if panel.dates.len() < 3 {
         return Err(StatsError::TooFewDates(panel.dates.len()));
     }

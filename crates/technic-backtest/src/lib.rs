@@ -116,6 +116,20 @@ impl Default for StatsOptions {
     }
 }
 
+impl StatsOptions {
+    /// The checks of the options alone, before any panel is built: a server or CLI can refuse a
+    /// request at once instead of after minutes of evaluation.
+    pub fn check(&self) -> Result<(), StatsError> {
+        if self.quantiles < 2 {
+            return Err(StatsError::Quantiles(self.quantiles));
+        }
+        if !(self.cost_bps.is_finite() && self.cost_bps >= 0.0) {
+            return Err(StatsError::CostBps(self.cost_bps));
+        }
+        Ok(())
+    }
+}
+
 /// Why the statistics could not be computed: always a property of the request or the panel,
 /// named so the user can act on it.
 #[derive(Debug, thiserror::Error, PartialEq)]

@@ -233,17 +233,26 @@ impl AlphaReference {
             return None;
         }
         let composite = sum / f64::from(count);
-        let below = self.composites.partition_point(|c| *c < composite);
-        let not_above = self.composites.partition_point(|c| *c <= composite);
-        let n = self.composites.len();
-        // Mean rank among the reference's equal values, as in `percentile_ranks`.
-        let rank = (below + not_above) as f64 / 2.0;
-        Some(if n == 1 {
-            0.5
-        } else {
-            (rank / n as f64).clamp(0.0, 1.0)
-        })
+        rank_among(&self.composites, composite)
     }
+}
+
+/// Where `value` falls among `sorted` (ascending), 0–1: its mean rank among equal values over
+/// the count, as in [`percentile_ranks`]; 0.5 among one value, `None` among none. How streamed
+/// results are placed before their own universe is complete.
+pub fn rank_among(sorted: &[f64], value: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let below = sorted.partition_point(|c| *c < value);
+    let not_above = sorted.partition_point(|c| *c <= value);
+    let n = sorted.len();
+    let rank = (below + not_above) as f64 / 2.0;
+    Some(if n == 1 {
+        0.5
+    } else {
+        (rank / n as f64).clamp(0.0, 1.0)
+    })
 }
 
 /// `alpha_score` of every symbol within `universe`.

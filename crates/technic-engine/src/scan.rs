@@ -917,6 +917,7 @@ impl Scanner {
         }
         state.finished += 1;
         let finished = state.finished;
+        let mut below_min_rating = false;
         if let Outcome::Scanned(result, factors) = &mut outcome {
             // Streamed, a standard rating is placed among the stored distribution of the last
             // broad scan (the prior until there is one); the final ranking places it exactly.
@@ -938,7 +939,7 @@ impl Scanner {
             if let Some(min) = ctx.request.min_tech_rating
                 && result.tech_rating < min
             {
-                outcome = Outcome::BelowMinRating(result.clone(), *factors);
+                below_min_rating = true;
             } else {
                 result.alpha_score = ctx
                     .options
@@ -966,6 +967,9 @@ impl Scanner {
                     .log
                     .append(Payload::Result(result.clone()), ctx.progress.timestamp());
             }
+        }
+        if below_min_rating && let Outcome::Scanned(result, factors) = outcome {
+            outcome = Outcome::BelowMinRating(result, factors);
         }
         state.outcomes[position] = Some(outcome);
         if let Some(reason) =

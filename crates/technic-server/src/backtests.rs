@@ -182,18 +182,14 @@ fn validate(body: BacktestBody) -> Result<(BacktestRequest, StatsOptions), ApiEr
             )));
         }
     };
-    let quantiles = body.quantiles.unwrap_or(10);
-    if quantiles < 2 {
-        return Err(ApiError::Invalid(format!(
-            "quantiles: must be at least 2, got {quantiles}"
-        )));
-    }
-    let cost_bps = body.cost_bps.unwrap_or(10.0);
-    if !cost_bps.is_finite() || cost_bps < 0.0 {
-        return Err(ApiError::Invalid(format!(
-            "cost_bps: must be a number >= 0, got {cost_bps}"
-        )));
-    }
+    let options = StatsOptions {
+        quantiles: body.quantiles.unwrap_or(10),
+        cost_bps: body.cost_bps.unwrap_or(10.0),
+        splits: body.splits.unwrap_or_default(),
+    };
+    options
+        .check()
+        .map_err(|e| ApiError::Invalid(e.to_string()))?;
     Ok((
         BacktestRequest {
             scan,
@@ -203,11 +199,7 @@ fn validate(body: BacktestBody) -> Result<(BacktestRequest, StatsOptions), ApiEr
             horizons: body.horizons.unwrap_or_default(),
             factors: body.factors.unwrap_or_default(),
         },
-        StatsOptions {
-            quantiles,
-            cost_bps,
-            splits: body.splits.unwrap_or_default(),
-        },
+        options,
     ))
 }
 
@@ -237,15 +229,7 @@ pub(crate) async fn start(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<BacktestBody>,
 ) -> Result<Response, ApiError> {
-    let most = state.config().max_symbols_per_request;
-    if let Some(symbols) = &body.symbols
-        && symbols.len() > most
-    {
-        return Err(ApiError::Invalid(format!(
-            "symbols: at most {most} symbols per request (this server's MAX_SYMBOLS_PER_REQUEST), got {}",
-            symbols.len()
-        )));
-    }
+    crate::routes::check_symbol_count(&state, body.symbols.as_deref())?;
     let (request, options) = validate(body)?;
     technic_engine::backtest::check(&request).map_err(|e| ApiError::Invalid(e.to_string()))?;
     let backtests = state.backtests();

@@ -76,9 +76,12 @@ fn prepare(
 
 /// Refuses a request naming more symbols than `MAX_SYMBOLS_PER_REQUEST`: each costs work and
 /// memory for as long as the scan is kept, and nothing else bounds how many a body may hold.
-fn check_symbol_count(state: &AppState, request: &ScanRequest) -> Result<(), ApiError> {
+pub(crate) fn check_symbol_count(
+    state: &AppState,
+    symbols: Option<&[String]>,
+) -> Result<(), ApiError> {
     let most = state.config().max_symbols_per_request;
-    match &request.symbols {
+    match symbols {
         Some(symbols) if symbols.len() > most => Err(ApiError::Invalid(format!(
             "symbols: at most {most} symbols per request (this server's MAX_SYMBOLS_PER_REQUEST), got {}",
             symbols.len()
@@ -102,7 +105,7 @@ async fn launch(
     request: ScanRequest,
     force_streaming: bool,
 ) -> Result<Arc<ScanEntry>, ApiError> {
-    check_symbol_count(state, &request)?;
+    check_symbol_count(state, request.symbols.as_deref())?;
     let many = request
         .symbols
         .as_ref()

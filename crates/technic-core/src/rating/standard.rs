@@ -149,17 +149,7 @@ pub fn cross_section_percentiles(composites: &[Option<f64>]) -> Vec<Option<f64>>
 /// The composite's percentile (0–100) among a stored distribution (ascending), its equal values
 /// sharing their mean rank; `None` for an empty one.
 pub fn percentile_among(sorted: &[f64], composite: f64) -> Option<f64> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let below = sorted.partition_point(|c| *c < composite);
-    let not_above = sorted.partition_point(|c| *c <= composite);
-    let n = sorted.len();
-    if n == 1 {
-        return Some(50.0);
-    }
-    let rank = (below + not_above) as f64 / 2.0;
-    Some((rank / n as f64 * 100.0).clamp(0.0, 100.0))
+    crate::alpha::rank_among(sorted, composite).map(|p| p * 100.0)
 }
 
 #[cfg(test)]
