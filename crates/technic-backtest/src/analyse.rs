@@ -13,6 +13,21 @@ use crate::{Factor, ForwardReturns, Panel, StatsError, StatsOptions};
 /// counts as missing wherever it appears: that symbol-date is dropped from the computations
 /// that need it, as alphalens' `dropna` does.
 pub fn analyse(panel: &Panel, options: &StatsOptions) -> Result<Report, StatsError> {
+    analyse_with(panel, options, |count, job| (0..count).map(job).collect())
+}
+
+/// One factor's job of [`analyse_with`]: its statistics, from its index in the panel.
+pub type FactorJob<'a> = dyn Fn(usize) -> FactorReport + Sync + 'a;
+
+/// [`analyse`], running the factors' jobs (independent of one another, and most of a daily
+/// panel's statistics time) through `run_all(count, job)`, which must return `job(i)` for every
+/// `i` in `0..count`, in order. This crate runs no threads of its own; a caller that has a thread
+/// pool passes one that runs them on it.
+pub fn analyse_with(
+    panel: &Panel,
+    options: &StatsOptions,
+    run_all: impl FnOnce(usize, &FactorJob<'_>) -> Vec<FactorReport>,
+) -> Result<Report, StatsError> {
     validate(panel, options)?;
     let mut splits = options.splits.clone();
     splits.sort();
@@ -31,12 +46,18 @@ pub fn analyse(panel: &Panel, options: &StatsOptions) -> Result<Report, StatsErr
             .map(|r| sorted_finite(&r.values.values, panel.symbols.len()))
             .collect(),
     };
-    let mut scratch = Scratch::new(context.symbols);
-    let factors = panel
-        .factors
-        .iter()
-        .map(|factor| context.factor_report(factor, &mut scratch))
-        .collect();
+    let job = |f: usize| {
+        let mut scratch = Scratch::new(context.symbols);
+        context.factor_report(&panel.factors[f], &mut scratch)
+    };
+    let factors = run_all(panel.factors.len(), &job);
+    if factors.len() != panel.factors.len() {
+        return Err(StatsError::Malformed(format!(
+            "the factor runner returned {} reports for {} factors",
+            factors.len(),
+            panel.factors.len()
+        )));
+    }
     let Context {
         symbols,
         spacing,

@@ -17,7 +17,7 @@ use chrono::NaiveDate;
 use serde::Serialize;
 use technic_core::rating::Signal;
 
-pub use analyse::analyse;
+pub use analyse::{FactorJob, analyse, analyse_with};
 pub use render::{render_csv, render_html, render_panel_csv, render_table};
 pub use report::*;
 

@@ -212,7 +212,7 @@ pub fn run(args: BacktestArgs) -> anyhow::Result<()> {
         other => anyhow::Error::new(other),
     })?;
     bar.set_message("statistics");
-    let report = technic_backtest::analyse(&panel, &options)
+    let report = technic_engine::backtest::analyse(&panel, &options)
         .map_err(|e| anyhow::anyhow!("the statistics could not be computed: {e}"))?;
     bar.finish_and_clear();
 

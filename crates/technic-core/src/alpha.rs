@@ -42,6 +42,19 @@ pub const COLUMNS_READ: [&str; 3] = ["adx_14", "plus_di_14", "minus_di_14"];
 pub const FULL_HISTORY: usize = YEAR + 1;
 
 pub fn factors(bars: &Bars, frame: &IndicatorFrame) -> AlphaFactors {
+    factors_with(
+        bars,
+        frame,
+        crate::rating::components::quarter_log_returns(&bars.close).as_ref(),
+    )
+}
+
+/// [`factors`], given the bars' `quarter_log_returns` (which the standard rating reads too).
+pub fn factors_with(
+    bars: &Bars,
+    frame: &IndicatorFrame,
+    quarter_returns: Option<&[f64; QUARTER]>,
+) -> AlphaFactors {
     let close = &bars.close;
     let n = close.len();
     let back = |k: usize| n.checked_sub(1 + k).map(|i| close[i]);
@@ -67,9 +80,7 @@ pub fn factors(bars: &Bars, frame: &IndicatorFrame) -> AlphaFactors {
         (Some(adx), Some(plus), Some(minus)) => Some(if plus >= minus { adx } else { -adx }),
         _ => None,
     };
-    let vol_adjusted_return = (n > QUARTER).then(|| {
-        let window = &close[n - QUARTER - 1..];
-        let returns: Vec<f64> = window.windows(2).map(|w| (w[1] / w[0]).ln()).collect();
+    let vol_adjusted_return = quarter_returns.map(|returns| {
         let mean = returns.iter().sum::<f64>() / returns.len() as f64;
         let variance =
             returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (returns.len() - 1) as f64;

@@ -11,8 +11,8 @@ use chrono::NaiveDate;
 
 use crate::alpha::{self, AlphaFactors};
 use crate::bars::Bars;
-use crate::indicators::IndicatorSet;
-use crate::rating::components::Components;
+use crate::indicators::{IndicatorSet, momentum};
+use crate::rating::components::{self, Components};
 use crate::rating::{self, Rating, RatingModel, SignalQuality, standard};
 
 /// Fewest bars a symbol needs to be rated: the rating reads SMA 200.
@@ -181,17 +181,40 @@ pub fn screen(bars: &Bars, screens: &Screens) -> Result<f64, Skip> {
 
 /// The request-independent part: indicators, rating and alpha factors of the newest bar.
 pub fn analyse(bars: &Bars, indicators: &IndicatorSet) -> Analysis {
+    analyse_with(bars, indicators, Known::default())
+}
+
+/// Values of the newest bar a caller already has, computed for many windows of one history at
+/// once (the backtest, through `RsiTrack`); each is exactly what the bars would give.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Known {
+    /// The newest RSI(2), the pullback reading's; `None` computes it from the bars.
+    pub rsi_2: Option<Option<f64>>,
+}
+
+/// [`analyse`], with what the caller already [`Known`]s.
+pub fn analyse_with(bars: &Bars, indicators: &IndicatorSet, known: Known) -> Analysis {
     let frame = match indicators.compute(bars) {
         Ok(frame) => frame,
         Err(e) => return Analysis::IndicatorsFailed(e.to_string()),
     };
     match rating::rate(bars, &frame) {
-        Some(rating) => Analysis::Rated {
-            rating,
-            indicators: frame.latest(),
-            factors: alpha::factors(bars, &frame),
-            components: Box::new(Components::of(bars)),
-        },
+        Some(rating) => {
+            let quarter_returns = components::quarter_log_returns(&bars.close);
+            let rsi_2 = known
+                .rsi_2
+                .unwrap_or_else(|| momentum::rsi_last(&bars.close, 2).ok().flatten());
+            Analysis::Rated {
+                rating,
+                indicators: frame.latest(),
+                factors: alpha::factors_with(bars, &frame, quarter_returns.as_ref()),
+                components: Box::new(Components::from_parts(
+                    bars,
+                    rsi_2,
+                    quarter_returns.as_ref(),
+                )),
+            }
+        }
         None => Analysis::Unrated,
     }
 }
@@ -249,11 +272,16 @@ pub fn assemble(
 
 /// One symbol as of its newest bar: [`screen`], [`analyse`], [`assemble`].
 pub fn evaluate(bars: &Bars, settings: &Settings) -> Outcome {
+    evaluate_with(bars, settings, Known::default())
+}
+
+/// [`evaluate`], with what the caller already [`Known`]s.
+pub fn evaluate_with(bars: &Bars, settings: &Settings, known: Known) -> Outcome {
     match screen(bars, &settings.screens) {
         Ok(avg_volume_20) => assemble(
             bars,
             avg_volume_20,
-            &analyse(bars, &settings.indicators),
+            &analyse_with(bars, &settings.indicators, known),
             &settings.quality,
             settings.rating,
         ),

@@ -68,6 +68,41 @@ proptest! {
     }
 
     #[test]
+    fn rsi_last_is_the_series_last(bars in bars_strategy(0, 120), n in 2u32..20, tick in prop::sample::select(vec![0.0, 0.5, 5.0])) {
+        let close: Vec<f64> = bars.close.iter().map(|x| if tick > 0.0 { (x / tick).round() * tick } else { *x }).collect();
+        let last = momentum::rsi_last(&close, n).expect("rsi_last");
+        let series = momentum::rsi(&close, n).expect("rsi");
+        let expected = series.last().copied().filter(|v| !v.is_nan());
+        prop_assert_eq!(last.map(f64::to_bits), expected.map(f64::to_bits));
+    }
+
+    /// Every window of a history, through the track, is `rsi_last` of the window to the bit.
+    #[test]
+    fn rsi_track_gives_each_windows_rsi_last(bars in bars_strategy(0, 400), n in 2u32..8, tick in prop::sample::select(vec![0.0, 0.5, 5.0]), window in 1usize..150) {
+        let close: Vec<f64> = bars.close.iter().map(|x| if tick > 0.0 { (x / tick).round() * tick } else { *x }).collect();
+        let track = momentum::RsiTrack::new(&close, n).expect("track");
+        for end in 1..=close.len() {
+            let start = end.saturating_sub(window);
+            let expected = momentum::rsi_last(&close[start..end], n).expect("rsi_last");
+            let got = track.last_of(&close, start, end).expect("last_of");
+            prop_assert_eq!(got.map(f64::to_bits), expected.map(f64::to_bits), "window {}..{}", start, end);
+        }
+    }
+
+    /// Prices rounded to a few ticks make ties, flat bars and zero ranges common: the branches
+    /// where the fused pass and TA-Lib could part.
+    #[test]
+    fn directional_equals_the_three_talib_functions(bars in bars_strategy(0, 200), n in 2u32..30, tick in prop::sample::select(vec![0.0, 0.5, 5.0])) {
+        let round = |xs: &[f64]| -> Vec<f64> { xs.iter().map(|x| if tick > 0.0 { (x / tick).round() * tick } else { *x }).collect() };
+        let (h, l, c) = (round(&bars.high), round(&bars.low), round(&bars.close));
+        let fused = trend::directional(&h, &l, &c, n).expect("directional");
+        let same = |a: &[f64], b: &[f64]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        prop_assert!(same(&fused.adx, &trend::adx(&h, &l, &c, n).expect("adx")), "adx");
+        prop_assert!(same(&fused.plus_di, &trend::plus_di(&h, &l, &c, n).expect("plus_di")), "plus_di");
+        prop_assert!(same(&fused.minus_di, &trend::minus_di(&h, &l, &c, n).expect("minus_di")), "minus_di");
+    }
+
+    #[test]
     fn averages_of_a_constant_are_the_constant(value in 0.01f64..1e6, len in 1usize..200, n in 2u32..50) {
         let series = vec![value; len];
         for out in [average::sma(&series, n), average::ema(&series, n), average::wma(&series, n), average::kama(&series, n)] {

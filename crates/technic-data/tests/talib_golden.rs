@@ -49,3 +49,43 @@ fn golden_headers_are_the_default_columns() {
         .collect();
     assert_eq!(IndicatorSet::default().columns(), header);
 }
+
+/// The fused ADX/+DI/-DI pass gives TA-Lib's three functions' values to the bit on every symbol of
+/// the real data, at the scan's default period and two others.
+#[test]
+fn fused_directional_is_talib_to_the_bit_on_every_symbol() {
+    use technic_core::indicators::trend;
+    use technic_data::{BarWindow, MarketData};
+    let source = FileSource::open(technic_testkit::sp500()).expect("sp500 opens");
+    let universe = source.universe().expect("universe");
+    assert!(universe.len() > 500, "the whole S&P 500 is checked");
+    for info in &universe {
+        let symbol = &info.symbol;
+        let Ok(bars) = source.bars(symbol, &BarWindow::default()) else {
+            continue; // the data's README lists symbols whose file is damaged on purpose
+        };
+        let (h, l, c) = (&bars.high, &bars.low, &bars.close);
+        for n in [14, 5, 30] {
+            let fused = trend::directional(h, l, c, n).expect("directional");
+            for (name, fused, talib) in [
+                ("adx", &fused.adx, trend::adx(h, l, c, n).expect("adx")),
+                (
+                    "plus_di",
+                    &fused.plus_di,
+                    trend::plus_di(h, l, c, n).expect("+di"),
+                ),
+                (
+                    "minus_di",
+                    &fused.minus_di,
+                    trend::minus_di(h, l, c, n).expect("-di"),
+                ),
+            ] {
+                let first_difference = fused
+                    .iter()
+                    .zip(&talib)
+                    .position(|(a, b)| a.to_bits() != b.to_bits());
+                assert_eq!(first_difference, None, "{symbol} {name}_{n}");
+            }
+        }
+    }
+}

@@ -13,10 +13,14 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
-use technic_backtest::{StatsOptions, analyse, render_panel_csv};
+use technic_backtest::{StatsOptions, render_panel_csv};
 use technic_data::files::FileSource;
 use technic_engine::ScanRequest;
-use technic_engine::backtest::{BacktestRequest, Every, build_panel};
+use technic_engine::backtest::{BacktestRequest, Every, analyse, build_panel};
+
+/// The allocator of the `technic` binary, so the figures are the command's own.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

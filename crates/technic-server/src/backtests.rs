@@ -309,7 +309,7 @@ fn run(state: &AppState, id: &str, job: &Job, request: &BacktestRequest, options
         })
         .and_then(|panel| {
             set(BacktestStage::Statistics, 0, 1);
-            technic_backtest::analyse(&panel, options).map_err(|e| e.to_string())
+            technic_engine::backtest::analyse(&panel, options).map_err(|e| e.to_string())
         });
     let mut s = job.state.lock().unwrap_or_else(PoisonError::into_inner);
     match outcome {

@@ -583,14 +583,66 @@ impl IndicatorSet {
             .unwrap_or(0)
     }
 
+    /// An output of the shared pass asked for a second time (`IndicatorSet::new` keeps
+    /// repeats): computed again rather than kept, since no set this product builds repeats one.
+    fn directional_again(indicator: Indicator, bars: &Bars) -> Result<Vec<f64>, IndicatorError> {
+        let mut series = indicator.compute(bars)?;
+        Ok(series.pop().unwrap_or_default())
+    }
+
+    /// How many of ADX, +DI and -DI of period `n` the set asks for.
+    fn directional_count(&self, n: u32) -> usize {
+        self.indicators
+            .iter()
+            .filter(|i| {
+                matches!(i, Indicator::Adx(p) | Indicator::PlusDi(p) | Indicator::MinusDi(p) if *p == n)
+            })
+            .count()
+    }
+
     pub fn compute(&self, bars: &Bars) -> Result<IndicatorFrame, IndicatorError> {
         let mut frame = IndicatorFrame {
             columns: Vec::new(),
             values: Vec::new(),
         };
+        // ADX, +DI and -DI of one period share one pass (see `trend::directional`).
+        let mut directional: Vec<(u32, trend::Directional)> = Vec::new();
         for indicator in &self.indicators {
             frame.columns.extend(indicator.columns());
-            frame.values.extend(indicator.compute(bars)?);
+            let shared = match *indicator {
+                Indicator::Adx(n) | Indicator::PlusDi(n) | Indicator::MinusDi(n)
+                    if self.directional_count(n) > 1 =>
+                {
+                    Some(n)
+                }
+                _ => None,
+            };
+            let Some(n) = shared else {
+                frame.values.extend(indicator.compute(bars)?);
+                continue;
+            };
+            let position = match directional.iter().position(|(period, _)| *period == n) {
+                Some(position) => position,
+                None => {
+                    let series = trend::directional(&bars.high, &bars.low, &bars.close, n)?;
+                    directional.push((n, series));
+                    directional.len() - 1
+                }
+            };
+            // Each output is moved out the first time it is asked for; a set naming one twice
+            // gets a copy the second time.
+            let series = &mut directional[position].1;
+            let output = match indicator {
+                Indicator::Adx(_) => &mut series.adx,
+                Indicator::PlusDi(_) => &mut series.plus_di,
+                _ => &mut series.minus_di,
+            };
+            let values = if output.is_empty() {
+                Self::directional_again(*indicator, bars)?
+            } else {
+                std::mem::take(output)
+            };
+            frame.values.push(values);
         }
         Ok(frame)
     }

@@ -58,6 +58,16 @@ pub const NAMES: [&str; 8] = [
     "abnormal_volume",
 ];
 
+/// The past quarter's daily log returns, oldest first: `None` for a history of `QUARTER` bars or
+/// fewer. Both the volatility reading and alpha's volatility-adjusted return read them.
+pub fn quarter_log_returns(close: &[f64]) -> Option<[f64; QUARTER]> {
+    let n = close.len();
+    (n > QUARTER).then(|| {
+        let window = &close[n - QUARTER - 1..];
+        std::array::from_fn(|i| (window[i + 1] / window[i]).ln())
+    })
+}
+
 impl Components {
     pub fn as_array(&self) -> [Option<f64>; 8] {
         [
@@ -81,6 +91,17 @@ impl Components {
     }
 
     pub fn of(bars: &Bars) -> Self {
+        let rsi_2 = momentum::rsi_last(&bars.close, 2).ok().flatten();
+        Self::from_parts(bars, rsi_2, quarter_log_returns(&bars.close).as_ref())
+    }
+
+    /// [`Components::of`], given the newest RSI(2) of the bars and their [`quarter_log_returns`]
+    /// (which alpha reads too, and the backtest computes for many windows at once).
+    pub fn from_parts(
+        bars: &Bars,
+        rsi_2: Option<f64>,
+        quarter_returns: Option<&[f64; QUARTER]>,
+    ) -> Self {
         let close = &bars.close;
         let n = close.len();
         let back = |k: usize| {
@@ -97,12 +118,9 @@ impl Components {
             let highest = close[n - YEAR..].iter().copied().fold(f64::MIN, f64::max);
             now.map(|c| c / highest - 1.0)
         });
-        let volatility_63 = (n > QUARTER && close[n - QUARTER - 1..].iter().all(|c| *c > 0.0))
-            .then(|| {
-                let returns: Vec<f64> = close[n - QUARTER - 1..]
-                    .windows(2)
-                    .map(|w| (w[1] / w[0]).ln())
-                    .collect();
+        let volatility_63 = quarter_returns
+            .filter(|_| n > QUARTER && close[n - QUARTER - 1..].iter().all(|c| *c > 0.0))
+            .map(|returns| {
                 let mean = returns.iter().sum::<f64>() / returns.len() as f64;
                 let variance = returns.iter().map(|r| (r - mean).powi(2)).sum::<f64>()
                     / (returns.len() - 1) as f64;
@@ -113,10 +131,7 @@ impl Components {
             (Some(c), Some(ma)) if ma > 0.0 => Some(c / ma - 1.0),
             _ => None,
         };
-        let rsi_2 = momentum::rsi(close, 2)
-            .ok()
-            .and_then(|series| series.last().copied())
-            .filter(|v| v.is_finite());
+        let rsi_2 = rsi_2.filter(|v| v.is_finite());
         let pullback = match (trend_200, rsi_2) {
             (Some(trend), Some(rsi)) => Some(if trend > 0.0 { 100.0 - rsi } else { 0.0 }),
             _ => None,
