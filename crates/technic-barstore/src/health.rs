@@ -1,5 +1,12 @@
 //! Whether what the store holds can be trusted: files that no longer read as they were written,
 //! imports and syncs that never finished, and temporary files their dead writers left.
+//!
+//! `verify` reads every file whole (page checksums, bar rules, footer against rows); `status`
+//! includes it, so damaged files are listed, never silently left out, and a sync fetches them again
+//! whole. An import or sync is recorded in the manifest's `unfinished` before its work and removed
+//! when it ends; `status`, `StoredSource::info` and `OfflineStore::info` (the store alone, for
+//! `--source store`) report one left by a killed process. Taking the lock removes the temporary
+//! files (`.NAME.PID-N.tmp`) of processes that no longer run.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

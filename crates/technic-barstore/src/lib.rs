@@ -12,6 +12,22 @@
 //! a crash) never sees half a file; bars are only ever appended after a symbol's last stored date
 //! or replaced as a whole (when the source re-adjusted its history). Nothing here knows of HTTP or
 //! of scans: the remote side is a [`technic_data::DailyFeed`].
+//!
+//! More rules every writer keeps:
+//! - Every path built from a symbol goes through `technic_data::symbol_file_stem`, so it is one
+//!   file directly in `bars/`.
+//! - No hole is ever stored, whatever subset of symbols a sync covers: a day is applied only if
+//!   every earlier missing day was, and a symbol's asked-through date only moves over sessions that
+//!   were fetched for it.
+//! - A failure of one symbol or day is reported and leaves what was stored as it was; only the
+//!   disk's failure stops a sync.
+//! - Writers take `.lock` (an OS file lock), then read the manifest and the members' footers again;
+//!   manifest changes are applied to the file's current content, and bars are appended after a
+//!   symbol's last stored bar as read from its file at that moment.
+//!
+//! `store.json` holds what no file does: per symbol the date every session up to which has been
+//! asked for, the holidays learnt, the symbols the source has no bars for (not asked again for
+//! [`NO_DATA_RECHECK_DAYS`]), when a complete universe was saved, and unfinished imports and syncs.
 
 mod health;
 mod stored;

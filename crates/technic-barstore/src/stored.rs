@@ -1,6 +1,11 @@
 //! A remote source read through the store: what is stored is read from disk, what is newer is
 //! fetched once (as cheaply as [`BarStore::sync`] can) and stored, and a symbol never stored is
 //! fetched whole the first time a scan reaches it.
+//!
+//! The store is refreshed at most every [`REFRESH_EVERY`] (10 minutes), or when the date changes,
+//! and only if no other process holds the store's lock; if one does, the scan reads what is stored
+//! and looks again in 30 s. Store reads count as cache hits and fetches as misses. If the feed is
+//! unreachable, what is stored is served, for the whole universe or named symbols.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -4,6 +4,9 @@
 //! A Redis that goes away must cost a scan nothing but its hits: the first failed operation marks
 //! it gone (one warning, one outage), every operation then answers at once without touching the
 //! network, and after `retry_after` one operation at a time tries to reconnect.
+//!
+//! A small pool of connections, and operations given 250 ms (`CacheOptions`'s defaults, as is the 5
+//! s `retry_after`); when a retry succeeds it says Redis is back.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};

@@ -1,4 +1,11 @@
 //! [`CachedSource`]: any [`MarketData`] read through a [`Cache`].
+//!
+//! Bars are kept under the namespace, the symbol and the window, in the compact versioned binary
+//! form of `codec.rs`, validated when read; the universe as JSON, with the last bytes decoded and
+//! what they decoded to kept, since every scan reads it. Errors are never cached. Which cache a
+//! command uses is the binary's choice: `technic serve` puts its source behind the in-process cache
+//! by default, or Redis with `REDIS_URL`; `technic scan` only with `REDIS_URL` (a one-off scan
+//! would only pay for an in-process one).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;

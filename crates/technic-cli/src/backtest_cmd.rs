@@ -1,5 +1,8 @@
 //! `technic backtest`: flags → a panel built by the engine (every symbol as `scan --as-of` would
 //! see it at every date) → the statistics → table, JSON or CSV, and optionally an HTML report.
+//!
+//! The flags become a `BacktestRequest` (the scan's data flags through `ScanRequest::validate`);
+//! refusals name the flag.
 
 use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;

@@ -1,4 +1,6 @@
-//! `technic data import|sync|status`: the local bar store under technic's home.
+//! `technic data import|sync|status|verify`: the local bar store under technic's home.
+//!
+//! `technic data import DIR | sync [--symbols] [--dry-run] [--full] | status | verify`.
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -1,5 +1,13 @@
 //! The `technic` binary: parses flags, opens a market-data source, and hands the work to the
 //! library crates. It holds no scanning logic of its own.
+//!
+//! Every command but `serve` installs a log subscriber on stderr at `warn` (`RUST_LOG` overrides),
+//! so library warnings (a Redis outage) reach the user. Output goes through writes that return
+//! errors, never `println!`: a stdout closed by its reader (`| head`) ends the command with exit 0
+//! and no message (`main` recognises the broken pipe, from io and from serde_json). Sources:
+//! `--data DIR`, `--source polygon` (through the bar store), `--source store` (offline) or the demo
+//! market, put behind a cache where configured ([`open_source`]; a new source gets a
+//! [`SourceKind`]).
 
 mod backtest_cmd;
 /// `println!` that returns the error instead of panicking: a reader that stops early (`| head`)

@@ -1,4 +1,13 @@
 //! `technic scan`: flags → a validated scan request → the engine → table, JSON or CSV.
+//!
+//! clap flags become a `ScanRequest`; the engine validates it and errors are reported against the
+//! flag typed. The progress bar (indicatif) is drawn on stderr only when stdout is a terminal and
+//! neither `--quiet` nor `--stream` is given. `--stream` prints the engine's messages as NDJSON
+//! from a subscription while the scan runs, and stops the scan when nobody reads; Ctrl-C stops it
+//! through its `StopHandle`. `--as-of DATE` passes the date to the engine (`ScanOptions::as_of`),
+//! which cuts every read at it; a replay neither loads nor records learning. Otherwise the learning
+//! store is loaded before and written after (a scan saves what it learned whether or not its output
+//! was read), on a small tokio runtime of the command's own.
 
 use std::io::{BufWriter, IsTerminal, Write};
 use std::time::{Duration, SystemTime};

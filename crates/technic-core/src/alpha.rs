@@ -8,6 +8,10 @@
 //! Each factor is turned into a cross-sectional z-score (winsorised at ±3 so one outlier cannot
 //! dominate); the composite is the mean of a symbol's available z-scores; the score is its
 //! percentile rank (0 = worst, 1 = best; ties share their mean rank).
+//!
+//! `AlphaReference` stores a completed scan's distributions (alpha factors and rating composites)
+//! so a streamed result can be placed before its own universe is complete; only a scan at least as
+//! broad replaces it.
 
 use crate::bars::Bars;
 use crate::indicators::IndicatorFrame;

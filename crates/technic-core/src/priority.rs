@@ -7,6 +7,9 @@
 //! a high-quality signal is a high rating: for the standard rating, the past week's loss (which
 //! the snapshot holds whole); for the classic one, recent trend and where the close sits in its
 //! recent range.
+//!
+//! The order splits the ranked symbols into tiers (`high`, `medium`, `low`) and, with `diversity`,
+//! interleaves sectors within each tier (docs/rating.md, "Priority score").
 
 use crate::bars::Bars;
 use crate::rating::RatingModel;

@@ -3,6 +3,8 @@
 //!
 //! Time is an argument (`now`, seconds since the scan started) so the model never reads a clock:
 //! the engine passes real time, tests pass whatever they like.
+//!
+//! Progress never moves backwards: a smaller count than one already seen is ignored.
 
 use serde::Serialize;
 use serde::ser::SerializeMap;

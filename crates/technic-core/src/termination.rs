@@ -1,4 +1,9 @@
 //! Early termination: when a scan has found enough, or has run long enough, it stops.
+//!
+//! A new criterion is a field of [`TerminationCriteria`], its test in `check` (or `check_time` for
+//! one that depends on time alone) and its [`StopReason`]; the request's side is
+//! `technic_engine::TerminationRequest` and its validation. The engine checks the criteria under
+//! the lock that emits results, so `max_signals` is exact.
 
 /// What the user asked for; every criterion is optional and the first one met stops the scan.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]

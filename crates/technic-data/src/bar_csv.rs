@@ -1,5 +1,18 @@
 //! Reading bar files: column layouts, the split/dividend adjustment, validation with line numbers,
 //! and the tail read that lets a scan touch only the bars its lookback needs.
+//!
+//! Layouts: AlphaVantage, Yahoo and plain, header names matched case-insensitively; `factor =
+//! adjusted_close / close` is applied to open, high, low and close. Every row read must have the
+//! header's width (a shifted row would be read as numbers the file never gave) and be plausible
+//! (`Plausible`: no date after today UTC plus a day, which `FileSource::with_today` fixes for
+//! tests; open and close within low and high).
+//!
+//! A plain CSV asked for its newest N bars is read from the end, so a scan's cost does not grow
+//! with the length of the history on disk (rows older than the window are neither read nor
+//! validated); `.csv.gz`, date-bounded reads and unusual shapes (a blank first line, `\r`-only line
+//! ends) are read front to back, keeping only the window. Line numbers in errors are computed from
+//! byte offsets when an error is reported, so they are right for `\r\n` files too. A message about
+//! a file that is not a bar file describes its shape, never quotes its text.
 
 use std::collections::VecDeque;
 use std::fs::File;

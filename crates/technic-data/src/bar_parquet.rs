@@ -6,6 +6,13 @@
 //! key-value metadata key `technic.symbol` and min/max statistics, so a file's date range is known
 //! from its footer alone. Reading accepts the column layouts the CSV reader accepts, with any of the
 //! physical types other writers use, and validates and adjusts rows by the same rules.
+//!
+//! Written with the `parquet` crate's low-level column API, not Arrow (compile time), in 1,024-row
+//! pages, each with its CRC-32 (`page_checksums.rs`), and atomically (a temporary file beside the
+//! target, fsync, rename). A newest-N read skips older pages without decoding them, as the CSV tail
+//! read does. Files written by pandas, pyarrow or Polars (timestamps, text dates, integer columns,
+//! the CSV layouts' names) are read and adjusted like the CSV. A page that fails its checksum is
+//! `DataError::Damaged`, naming the file and column.
 
 use std::cell::Cell;
 use std::fs::{File, OpenOptions};

@@ -1,5 +1,11 @@
 //! A data directory: `bars/SYMBOL.csv` (or `.csv.gz`, or `.parquet`) and an optional `universe.csv`
 //! (`symbol,name,sector[,industry,market_cap]`, column names matched case-insensitively).
+//!
+//! A symbol two files of a kind name (`AAPL.csv`, `aapl.csv`) is refused rather than one picked. A
+//! `universe.csv` row without a symbol is kept as the member `universe.csv:LINE`, whose bars are
+//! that row's error ([`read_universe_rows`]), so one bad row is a diagnostic, not a failed scan;
+//! [`read_universe`] stays strict, for files technic writes. Every bar file's name comes from
+//! `symbol_file_stem` (`file_names.rs`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

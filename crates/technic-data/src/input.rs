@@ -5,6 +5,11 @@
 //! The limits are far above any real daily bar file (the longest of the S&P 500's, 5,400 rows,
 //! is 400 KB; a century of daily bars would be about 2.5 MB) and low enough that a reader never
 //! holds more than a few of them in memory.
+//!
+//! Every file a data directory reads is opened here: regular files only, checked before opening and
+//! again on the open handle, which is opened non-blocking so a FIFO never waits for a writer.
+//! [`MAX_FILE_BYTES`], [`MAX_LINE_BYTES`] and [`MAX_DECOMPRESSED_BYTES`] bound a read in time and
+//! memory by themselves, not by what the file claims.
 
 use std::fs::{File, FileType};
 use std::io::Read;

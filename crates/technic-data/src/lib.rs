@@ -11,6 +11,16 @@
 //! core's bar invariants, or a [`DataError`] that names the file, the line and what is wrong. A bad
 //! symbol is never a panic and never stops the other symbols. This crate knows nothing of scans or HTTP;
 //! remote sources ([`DailyFeed`]s) live in their own crates.
+//!
+//! Besides `info`, `universe` and `bars(symbol, window)`, the trait carries what wrappers need:
+//! `identity` (what tells one source's data from another's for shared cache keys: a directory's
+//! absolute path, a URL; `info().description`, which clients see, names a data directory by its
+//! name alone, never where it is), `bars_with_lookup` (whether a cache answered, for the scan's hit
+//! and miss counts), `concurrent_reads` (a remote source's requests in flight, which the snapshot
+//! stage uses instead of the core count) and [`DailyFeed`] (a remote source that answers one day
+//! for the whole market, and its `today`). A new source implements [`MarketData`]: here if it reads
+//! local files, in a crate of its own (like `technic-polygon`) if it needs HTTP, and as a
+//! [`DailyFeed`] if the bar store should keep it.
 
 mod bar_csv;
 mod bar_parquet;

@@ -7,6 +7,10 @@
 //! (whatever the source, window or date the bars came through): a new session, a re-adjusted
 //! history or a different lookback is a different key. Everything request-specific (filters,
 //! `min_tech_rating`, the tier, the alpha score, high quality) is applied after, per scan.
+//!
+//! On in `technic serve` ([`crate::Scanner::with_shared_analyses`]). Kept in moka, bounded in
+//! bytes, dropped after 15 minutes unused; a scan that asks while another computes the same key
+//! waits for it. Shared and computed counts are in each scan's metrics.
 
 use std::hash::Hasher;
 use std::sync::Arc;

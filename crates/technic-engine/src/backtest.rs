@@ -7,6 +7,12 @@
 //! out of it in memory for each date, and calls the same function. The alpha score is the scan's
 //! final one: the exact percentile over everything rated that date. Reading once and cutting in
 //! memory is what makes the panel fast; evaluating symbols in parallel (rayon) is the rest.
+//!
+//! Memory: unlike a scan, which holds at most `lookback_days` bars per symbol, the panel holds
+//! every symbol's whole history while it is built (0.7–0.8 GB peak for the daily panel of about
+//! 500 symbols; docs/benchmarks.md has the figures). The statistics are `technic-backtest`'s; the engine depends on it
+//! for the panel's types. Forward and next-period returns come from adjusted closes; the provenance
+//! records survivorship bias and the symbol-dates left out, by reason.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -10,6 +10,10 @@
 //! A `Scanner` has two: one for scans' first symbols and one for the rest (see `Scanner::worker`),
 //! so scans compute on at most twice the configured workers at once. A user waits for a scan's
 //! first result, not for its 300th.
+//!
+//! Both queues are as large as the configured workers, so a first symbol never waits for a later
+//! symbol another scan's worker (possibly at nice 19 and starved) has in hand. A rayon pool, tried
+//! before, let the first scans hold every thread.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -4,6 +4,8 @@
 //! Architecture invariants: the engine never fails a scan because one symbol failed (each symbol
 //! ends as a result, a skip with its reason, or an error); a scan holds at most `lookback_days` bars
 //! per symbol (the backtest panel holds whole histories); it knows nothing about HTTP or terminals (progress goes to a [`ScanObserver`]).
+//!
+//! No HTTP, no database, no terminal output; time comes from an injected [`Clock`].
 
 mod analyses;
 pub mod backtest;

@@ -1,6 +1,12 @@
 //! The registry of scans: starts each on a thread of its own (kept for later scans), keeps its
 //! log, stop handle and latest progress where any request can find them, and forgets finished
 //! scans after a retention time.
+//!
+//! Retention: finished scans are dropped after the retention time, and the oldest first beyond a
+//! count and beyond a byte bound, as a scan starts and as each ends; the newest finished scan is
+//! always kept. A finished scan's size is an estimate (`retained_size`): its log's JSON twice (text
+//! and structure) plus its report's encoding. `retained()` reports both, for the server's
+//! `/metrics`. On shutdown the registry stops its scans and refuses new ones.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -1,5 +1,13 @@
 //! What a scan hands back: ranked results, a diagnostic for every symbol that is not a result, and
 //! metrics. These are the JSON shapes of `technic scan --format json`.
+//!
+//! The whole [`ScanReport`] is what a scan hands back: what `technic scan` prints without
+//! `--stream` and what the server's `/scan/results` gives as `final`. The stream's `complete`
+//! message carries a [`ScanSummary`] instead: the ranking as each result's symbol, rank and exact
+//! alpha score, the diagnostics and the metrics, not the results again (a subscriber of the results
+//! already has them, and whole they made the final message 690 KiB for 506 symbols;
+//! docs/benchmarks.md). The progress-only WebSocket, which carries no results, ends with the
+//! summary too.
 
 use chrono::NaiveDate;
 use serde::Serialize;

@@ -1,5 +1,11 @@
 //! A scan request and its validation. JSON bodies and CLI flags share these field names, so an
 //! error names the field the user wrote.
+//!
+//! Nested errors are named as `termination_criteria.max_signals`. `validate()` is linear in the
+//! symbols named (a set for duplicates), and `timeout_seconds` is at most a year
+//! ([`MAX_TIMEOUT_SECONDS`]): a deadline past that overflowed and panicked. A new termination
+//! criterion is a field of [`TerminationRequest`] and its check in `validate`, beside the core's
+//! `TerminationCriteria`.
 
 use serde::Deserialize;
 use technic_core::rating::RatingModel;

@@ -7,6 +7,9 @@
 //! of the runtime's two workers and every request and delivery queued on it. Why not a crate:
 //! rayon's pools make a fixed number of threads up front and are for computing, not for jobs that
 //! run for seconds; `blocking`'s threads end after half a second idle and are made by the caller.
+//!
+//! `start` hands a scan to an idle thread or to a thread that makes new ones; the registry lets an
+//! idle one end after 5 s, so an idle server holds none and its memory returns to the baseline.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};

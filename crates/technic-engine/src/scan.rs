@@ -1,5 +1,30 @@
 //! Running one scan: universe → snapshot and priority order → a pipeline that fetches and computes
 //! each symbol and emits its result the moment it is done → the exact final ranking.
+//!
+//! The four stages, as the progress model names them: `universe_loading` (select symbols);
+//! `data_fetching` (the cheap snapshot, the newest 21 bars, of every symbol, then the priority
+//! order); `symbol_scanning` (workers take the next symbol of the order from a shared cursor, fetch
+//! its lookback, evaluate it and emit the result at once); `finalization` (exact alpha percentiles,
+//! the standard rating placed exactly in the scan's cross-section, the `min_tech_rating` filter on
+//! that final rating, the final ranking).
+//!
+//! Rules the pipeline keeps:
+//! - The `StopHandle` and the termination criteria are checked under the lock that emits results,
+//!   so `max_signals` is exact, and by every worker before it fetches and before it computes, so
+//!   nothing is read or computed after a stop. Symbols never reached end as "not scanned" skips.
+//! - Every symbol of every scan, in the snapshot stage and the scan, takes a permit of the fair
+//!   queues (`fair.rs`); with [`Scanner::with_low_priority_after_first`] (the server) a worker
+//!   drops to nice 19 just before its first permit of the second queue, so the threads serving
+//!   requests and sockets are never queued behind computation. A first symbol's bars are read
+//!   before any permit, and a first symbol some scan has already analysed takes no permit at all
+//!   (it costs a lookup); it can still wait, through shared analyses, for another scan computing
+//!   it. A remote source (`concurrent_reads`) is read in the snapshot stage by as many threads as
+//!   it allows requests in flight, without permits.
+//! - A symbol whose bars cannot be read is reported, with
+//!   [`Scanner::with_source_errors_logged`] (the server), with the error's `public_message` (the bar file's name alone); the whole error goes to the log.
+//! - Request-specific steps (filters, `min_tech_rating`, tier, alpha score, high quality) run per
+//!   scan after the shared analysis. A new pre-analysis filter belongs in the core's
+//!   `evaluate::screen`; one on the rating, beside `min_tech_rating` here.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

@@ -9,6 +9,12 @@
 //! - per universe: the whole list of a finished snapshot stage, so a later scan of the same
 //!   symbols takes it in one lookup instead of 500 (under load that stage is what delayed first
 //!   results: hundreds of threads taking turns on a shared lock).
+//!
+//! Entries live 60 seconds ([`SNAPSHOT_TTL`]) and expired ones are dropped; only a complete stage
+//! is kept per universe, never a stopped scan's part. Hits and misses are in each scan's metrics;
+//! the full bars are always read fresh. The last four priority orders are kept too, each reused
+//! only for the very same snapshot list and learned histories (matched by identity through `Weak`s,
+//! which keep nothing alive), the same diversity setting and the same sectors.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};

@@ -6,6 +6,10 @@
 //! A log gives both: appending never waits for readers, and each reader keeps its own position.
 //! Readers take every message available at once (a batch), so the per-message cost stays low
 //! without holding back the first result.
+//!
+//! The messages are `result`, `progress`, `complete` and `error`; a final message (`complete` or
+//! `error`) closes the log, and nothing is appended after it. Any number of [`Subscription`]s read
+//! it, blocking or async.
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;

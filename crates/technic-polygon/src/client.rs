@@ -1,5 +1,12 @@
 //! The HTTP side: one blocking client, a request-rate limit, a bound on requests in flight, and
 //! retries with backoff. Everything that talks to Polygon.io goes through [`Client::get_json`].
+//!
+//! The rate limit is a sliding window (`POLYGON_RATE_LIMIT`, default `5/min`, the free tier): a
+//! token bucket would let twice the limit through in one window. Requests in flight are capped. 429
+//! (never retried sooner than `Retry-After`), 5xx, timeouts and refused connections are retried
+//! with exponential backoff and jitter; errors say what 401 and 403 mean. A symbol whose requests
+//! keep failing is a `DataError`, which the engine turns into that symbol's diagnostic. The API key
+//! never appears in a message.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};

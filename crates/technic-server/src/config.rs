@@ -1,4 +1,7 @@
 //! Configuration from the environment (DESIGN.md, "Server API"), validated in one place.
+//!
+//! An error names the variable. `EARLY_TERMINATION_DEFAULT` is validated as a request's criteria
+//! would be, so a bad default stops the server at start-up rather than blame every client.
 
 use std::time::Duration;
 

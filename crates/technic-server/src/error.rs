@@ -1,5 +1,12 @@
 //! The one error type of the API: every failure is `{"error": {"code", "message"}}` with the right
 //! status. Internal details are logged, never sent.
+//!
+//! Everything a client sends is answered through it: query strings (`ApiQuery`), bodies
+//! (`ApiJson`), path segments the route cannot take, such as bytes that are not UTF-8 (`ApiPath`,
+//! 400), unknown paths and methods (the router's fallbacks) and a WebSocket endpoint asked for
+//! without a handshake (426). A body whose `Content-Length` is over `MAX_REQUEST_BYTES` is refused
+//! (413, `Connection: close`) before any of it is read, and a chunked one is cut at the same limit;
+//! bodies over 64 KiB are parsed on a blocking thread, never the runtime's.
 
 use axum::Json;
 use axum::body::Bytes;

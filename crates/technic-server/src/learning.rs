@@ -18,6 +18,12 @@
 //! [`MAX_PENDING_RECORDS`] wait (a scan that finds the queue full waits for room and counts as
 //! running meanwhile, so a store that is down holds scans, not memory). Shutdown waits for the
 //! queue to empty, within the time it gives streams to end.
+//!
+//! Details: a read and a record are serialised by one async lock, and each is given 15 s. If the
+//! first read fails, scans go without history until a read succeeds. The alpha reference is handed
+//! out only while its scan is less than a day old. Records are written one at a time because SQLite
+//! would make concurrent writers nap in its busy handler. Records left when the shutdown's 10 s run
+//! out are logged as not saved.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};

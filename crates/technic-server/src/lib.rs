@@ -8,6 +8,28 @@
 //! Architecture invariant: the server computes no indicators and holds no scan logic; it starts
 //! scans in the engine's registry and delivers each scan's event log. A slow client never slows a
 //! scan: every stream reads the log at its own pace.
+//!
+//! How connections are served, and why:
+//! - `serve` runs hyper's HTTP/1 connections itself, not `axum::serve`: that has no header-read
+//!   timeout, and its HTTP version sniffing waits with no deadline for a client's first bytes. A
+//!   connection that has not sent a whole request head `HEADER_READ_TIMEOUT_SECONDS` after it
+//!   opened, or after its last response, is closed.
+//! - Every accepted connection has Nagle's algorithm off (`TCP_NODELAY`): a message is a few
+//!   hundred bytes, and with it on each small write waited for the client's acknowledgement of the
+//!   one before, which a client busy elsewhere delays by its delayed-ACK timer (40 ms).
+//!   `STREAM_SEND_BUFFER_BYTES` bounds the kernel's send buffer per connection (unset, the OS sizes
+//!   it).
+//! - `bind` listens with a backlog of [`LISTEN_BACKLOG`] (4096), not tokio's 128: a connection the
+//!   kernel has no room for waits a second for its handshake to be retried, and fifty users opening
+//!   a scan and its streams at once overflowed 128.
+//! - Every connection's writes fail once one has made no progress for twice the send timeout
+//!   (`tokio-io-timeout` under the listener). That is what ends an SSE stream whose client stopped
+//!   reading (hyper no longer polls its body, so the stream itself cannot notice); the client
+//!   resumes with `Last-Event-ID`.
+//! - On shutdown running scans are stopped, the registry refuses new ones (503: a request still on
+//!   its way would otherwise start a scan nothing stops), and `serve` waits up to 10 s for every
+//!   open stream to deliver its final message and for the learning writer's queue to empty; records
+//!   left then are logged as not saved.
 
 mod backtests;
 mod bodies;

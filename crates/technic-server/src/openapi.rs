@@ -1,5 +1,9 @@
 //! The OpenAPI document, derived from the handlers' annotations and the types they send and take,
 //! so it cannot drift from what the server does. Served at `/openapi.json`.
+//!
+//! Every REST body is a type (`bodies.rs`, and the engine's `ScanRequest`, `ScanMessage`,
+//! `ScanReport`), and `tests/openapi.rs` holds the document as a snapshot, so a change to the API
+//! is a reviewed diff. A new endpoint's handler goes in `paths(...)` below.
 
 use axum::Json;
 use utoipa::OpenApi;

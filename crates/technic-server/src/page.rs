@@ -5,6 +5,12 @@
 //! Every response carries an `ETag` (a hash of the asset, computed at compile time) and
 //! `Cache-Control: no-cache`: browsers keep the files but check them on each load, so a new binary's
 //! page is never mixed with an old cached script, and an unchanged one costs a 304.
+//!
+//! A content-security policy says the page makes no request beyond its own origin. The script
+//! starts a scan with `POST /scan/start`, follows `/ws/results/{id}` (or polls `/scan/results` when
+//! streaming is off), keeps results in a model keyed by symbol with the last `seq` applied, ignores
+//! anything at or below it, and after a drop reconnects with `from_seq` = that `seq`; the table is
+//! drawn from the model, so sorting and filtering never lose or repeat a row.
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -1,4 +1,16 @@
 //! REST endpoints.
+//!
+//! REST handlers start scans in the engine's registry, which also enforces `MAX_CONCURRENT_SCANS`
+//! and keeps finished scans up to `MAX_RETAINED_SCANS` and `MAX_RETAINED_SCAN_BYTES` (shown in
+//! `/metrics`). A request naming more than `MAX_SYMBOLS_PER_REQUEST` symbols is refused (422), and
+//! one naming over 1,000 is checked on a blocking thread, never the runtime's. A legacy `POST
+//! /scan` whose client gives up stops its scan. A scan that fails is logged and counted
+//! (`technic_scans_total{status="failed"}`), and its clients are told what failed, not the source's
+//! detail (the engine's `public_message`): where the data lives is the operator's to know. `/ready`
+//! asks the learning store one query on its tables, not for its contents.
+//!
+//! A new endpoint is a handler here (or in a module of its own), its route in [`router`], its body
+//! types in `bodies.rs`, its errors through `ApiError`, and its path in `openapi.rs`.
 
 use std::sync::Arc;
 use std::time::SystemTime;

@@ -3,6 +3,26 @@
 //! Every stream is a reader of the scan's `EventLog` from its own start point (`Last-Event-ID`,
 //! `?from_seq=N`, `?since_seq=N`), so all subscribers get every message in `seq` order and none can
 //! slow the scan or each other. A stream holds one `MAX_CONCURRENT_STREAMS` permit while open.
+//!
+//! Delivery, and why it is shaped so:
+//! - A start point past the scan's newest message is refused (422); an SSE client that already has
+//!   a finished scan's final message gets 204, which is what stops an `EventSource` reconnecting.
+//! - What is already in the log goes out in one write: on a WebSocket one flush of up to 64
+//!   messages or 64 KiB; on SSE one body frame (64 KiB and the message that crosses it). The SSE
+//!   events are formatted by hand because axum's `Sse` makes a frame per event and hyper writes at
+//!   most 16 frames per system call.
+//! - A WebSocket subscriber that stops reading is closed once a write to it (a batch or a ping) has
+//!   waited the send timeout: code 4000, with the `from_seq` to resume from. No per-subscriber
+//!   buffer exists, so a slow client costs nothing but its socket.
+//! - An idle stream sends a keep-alive (an SSE comment, a WebSocket ping) every
+//!   `STREAM_KEEPALIVE_SECONDS`. The stream timeout ends abandoned streams: a WebSocket whose
+//!   client has sent nothing for that long (every client answers pings, which go at least twice
+//!   within the timeout) is closed with 4001 and the `from_seq` to resume from, however quiet the
+//!   scan; an SSE client cannot answer, so an SSE stream ends when nothing new has come from the
+//!   log for that long (a deadline from the last batch read, which keep-alives do not move), with a
+//!   `timeout` event naming the `Last-Event-ID` to resume with.
+//! - The messages' JSON is encoded once, on the scan's thread as it is appended, so a delivery only
+//!   copies bytes.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

@@ -5,6 +5,13 @@
 //! Architecture invariant: the store only persists the engine's plain learning types; it decides
 //! nothing about scans. Recording is idempotent per scan id, so a retried write never counts a scan
 //! twice.
+//!
+//! It keeps each symbol's history (scans, high-quality signals, last rating and date), the last
+//! completed scan's alpha distribution and its sector statistics, in `technic.db` under technic's
+//! home unless `DATABASE_URL` is set. Recording is one transaction. A stopped scan adds its
+//! outcomes but never replaces the completed scan's distribution. An alpha reference too old to use
+//! is never parsed; one that cannot be read is logged and left out, the histories still served.
+//! (Not to be confused with `technic-barstore`, which keeps bars.)
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -4,6 +4,11 @@
 //! aligns their outputs to the input and names them. A spec such as `rsi_14` or `macd_5_35_5`
 //! names an [`Indicator`] with its parameters; the columns it produces are what CSV headers, JSON
 //! results and the golden files call them (`rsi_14`, `macd`, `macd_signal`, `bb_upper`, …).
+//!
+//! A new indicator today: its kernel call in the family's file (through `kernel.rs`), an
+//! [`Indicator`] variant and its arms in `parse`, `with_periods_at_least`, `lookback`, `columns`,
+//! `compute` and `Display`, an entry in `IndicatorSet::default` if scans should compute it, and a
+//! golden test against TA-Lib.
 
 pub mod average;
 mod kernel;
