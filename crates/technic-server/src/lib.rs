@@ -31,7 +31,7 @@ use technic_store::{Completion, LearningStore};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, EARLY_TERMINATION_ON};
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use openapi::openapi;
