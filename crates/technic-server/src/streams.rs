@@ -313,6 +313,7 @@ pub(crate) fn sse(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let slot = StreamSlot::take(state)?;
+    state.metrics().stream_opened("sse", from);
     let reader = Reader::new(
         &entry,
         from,
@@ -464,6 +465,7 @@ fn websocket(
     let from = from.check(&entry)?;
     let upgrade = upgrade.map_err(|e| ApiError::NotWebSocket(e.body_text()))?;
     let slot = StreamSlot::take(&state)?;
+    state.metrics().stream_opened("websocket", from);
     Ok(upgrade
         .read_buffer_size(WS_READ_BUFFER)
         .max_message_size(WS_MAX_INCOMING)
