@@ -664,6 +664,7 @@ async fn exposed_metrics() -> BTreeSet<String> {
         .expect("text");
     let _stopping = stop.send(());
     let _stopped = tokio::time::timeout(Duration::from_secs(10), server).await;
+    assert_recorded(&text);
     let mut names = BTreeSet::new();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
@@ -678,6 +679,64 @@ async fn exposed_metrics() -> BTreeSet<String> {
         }
     }
     names
+}
+
+/// The value of one series of a Prometheus text exposition.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// What the requests of `exposed_metrics` must have recorded: one waiting scan, its stages, the
+/// SSE stream that resumed after seq 1, and the share of its signals in the high tier.
+fn assert_recorded(text: &str) {
+    let count = |series: &str| sample(text, series).unwrap_or_else(|| panic!("no {series}"));
+    assert_eq!(
+        count(
+            r#"technic_http_request_duration_seconds_count{method="POST",route="/scan",status="200"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        count(
+            r#"technic_http_request_duration_seconds_count{method="GET",route="/events/results/{id}",status="200"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        count(r#"technic_stream_connections_total{transport="sse"}"#),
+        1.0
+    );
+    assert_eq!(
+        count(r#"technic_stream_reconnections_total{transport="sse"}"#),
+        1.0
+    );
+    assert_eq!(
+        count(r#"technic_stream_reconnections_total{transport="websocket"}"#),
+        0.0
+    );
+    for stage in [
+        "universe_loading",
+        "data_fetching",
+        "symbol_scanning",
+        "finalization",
+    ] {
+        assert_eq!(
+            count(&format!(
+                r#"technic_stage_duration_seconds_count{{stage="{stage}"}}"#
+            )),
+            1.0,
+            "{stage}"
+        );
+    }
+    let accuracy = count("technic_priority_accuracy");
+    assert!((0.0..=1.0).contains(&accuracy), "{accuracy}");
+    assert!(count("process_resident_memory_bytes") > 1e6);
+    assert!(
+        count("technic_open_connections") >= 1.0,
+        "the /metrics request's own"
+    );
 }
 
 fn dashboard() -> Value {
