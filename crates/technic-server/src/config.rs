@@ -25,7 +25,8 @@ pub struct Config {
     pub enable_prioritization: bool,
     /// `ENABLE_STREAMING`: whether WebSocket and SSE are offered.
     pub enable_streaming: bool,
-    /// `EARLY_TERMINATION_DEFAULT`: termination criteria (JSON) for requests that give none.
+    /// `EARLY_TERMINATION_DEFAULT`: termination criteria for requests that give none: JSON, or
+    /// `true` ([`EARLY_TERMINATION_ON`]) and `false` (none) as the seeds write it.
     pub early_termination_default: Option<TerminationRequest>,
     /// How long a WebSocket send may take before the client counts as too slow and is closed. Any
     /// connection (an SSE stream, a large report) whose writes make no progress for twice this long
