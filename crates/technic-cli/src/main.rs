@@ -19,6 +19,8 @@ macro_rules! outln {
 }
 
 mod data_cmd;
+#[cfg(test)]
+mod env_file;
 mod indicators_cmd;
 mod output;
 mod scan_cmd;

@@ -134,6 +134,7 @@ fn request(args: &ScanArgs) -> anyhow::Result<ScanRequest> {
             max_percent_scanned: args.max_percent,
             timeout_seconds: args.timeout,
         }),
+        async_mode: None,
     })
 }
 

@@ -14,9 +14,12 @@ pub struct ServeArgs {
     /// Port to listen on.
     #[arg(long, env = "PORT", default_value_t = 8000)]
     port: u16,
-    /// Address to listen on (0.0.0.0 for every interface).
-    #[arg(long, default_value = "127.0.0.1")]
+    /// Address to listen on (0.0.0.0 for every interface, as a container needs).
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
     host: std::net::IpAddr,
+    /// Keep bars in a cache (in process, or in Redis with REDIS_URL); false reads the source every time.
+    #[arg(long, env = "USE_CACHE", default_value_t = true, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    use_cache: bool,
     #[command(flatten)]
     data: DataArgs,
     #[command(flatten)]
@@ -52,7 +55,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .build_global()
         .context("MAX_WORKERS: starting the scan threads")?;
     let source = open_source(&args.data, &args.home, None)?;
-    let source = crate::with_cache(source, &args.data, None, true)?;
+    let source = if args.use_cache {
+        crate::with_cache(source, &args.data, None, true)?
+    } else {
+        source
+    };
     let info = source.info();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

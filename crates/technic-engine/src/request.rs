@@ -64,6 +64,10 @@ pub struct ScanRequest {
     pub termination_criteria: Option<TerminationRequest>,
     /// `standard` (the default) or `classic`, the rating technic gave before the standard one (docs/rating.md).
     pub rating: Option<String>,
+    /// Accepted because the seeds' clients send it: `true` is what `POST /scan/start` always does
+    /// (answer at once, scan in the background); servers refuse `false` there and `true` on the
+    /// waiting `POST /scan`. The scan itself does not read it.
+    pub async_mode: Option<bool>,
 }
 
 /// `termination_criteria` of a request; the first criterion met stops the scan.

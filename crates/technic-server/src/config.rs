@@ -28,7 +28,8 @@ pub struct Config {
     pub enable_prioritization: bool,
     /// `ENABLE_STREAMING`: whether WebSocket and SSE are offered.
     pub enable_streaming: bool,
-    /// `EARLY_TERMINATION_DEFAULT`: termination criteria (JSON) for requests that give none.
+    /// `EARLY_TERMINATION_DEFAULT`: termination criteria for requests that give none: JSON, or
+    /// `true` ([`EARLY_TERMINATION_ON`]) and `false` (none) as the seeds write it.
     pub early_termination_default: Option<TerminationRequest>,
     /// How long a WebSocket send may take before the client counts as too slow and is closed. Any
     /// connection (an SSE stream, a large report) whose writes make no progress for twice this long
@@ -197,29 +198,45 @@ impl Config {
             config.enable_streaming = on;
         }
         if let Some(text) = get("EARLY_TERMINATION_DEFAULT") {
-            let criteria: TerminationRequest = serde_json::from_str(&text).map_err(|e| {
-                fail(
-                    "EARLY_TERMINATION_DEFAULT",
-                    &text,
-                    &format!(
-                        "expected termination criteria as JSON, e.g. {{\"max_signals\": 20}}: {e}"
-                    ),
-                )
-            })?;
-            // Checked now, as a request's would be: refused later, every request would get a 422
-            // blaming its client for the server's setting.
-            criteria.validate().map_err(|e| {
-                let field = e.field.trim_start_matches("termination_criteria.");
-                fail(
-                    "EARLY_TERMINATION_DEFAULT",
-                    &text,
-                    &format!("{field}: {}", e.message),
-                )
-            })?;
-            config.early_termination_default = Some(criteria);
+            config.early_termination_default = early_termination(&text)?;
         }
         Ok(config)
     }
+}
+
+/// What `EARLY_TERMINATION_DEFAULT=true` stands for: the seeds set the variable as a switch, and
+/// the criteria it switches on are the example the README gives for the JSON form.
+pub const EARLY_TERMINATION_ON: TerminationRequest = TerminationRequest {
+    max_signals: Some(20),
+    min_signal_rating: None,
+    max_percent_scanned: None,
+    timeout_seconds: None,
+};
+
+/// `EARLY_TERMINATION_DEFAULT`: `true`/`false` as the seeds write it, or criteria as JSON.
+fn early_termination(text: &str) -> Result<Option<TerminationRequest>, ConfigError> {
+    let fail = |message: String| ConfigError {
+        name: "EARLY_TERMINATION_DEFAULT",
+        value: text.to_owned(),
+        message,
+    };
+    match text.trim().to_ascii_lowercase().as_str() {
+        "" | "false" | "0" | "no" | "off" => return Ok(None),
+        "true" | "1" | "yes" | "on" => return Ok(Some(EARLY_TERMINATION_ON)),
+        _ => {}
+    }
+    let criteria: TerminationRequest = serde_json::from_str(text).map_err(|e| {
+        fail(format!(
+            "expected true, false or termination criteria as JSON, e.g. {{\"max_signals\": 20}}: {e}"
+        ))
+    })?;
+    // Checked now, as a request's would be: refused later, every request would get a 422
+    // blaming its client for the server's setting.
+    criteria.validate().map_err(|e| {
+        let field = e.field.trim_start_matches("termination_criteria.");
+        fail(format!("{field}: {}", e.message))
+    })?;
+    Ok(Some(criteria))
 }
 
 #[cfg(test)]
@@ -270,12 +287,36 @@ mod tests {
             config.early_termination_default.and_then(|t| t.max_signals),
             Some(20)
         );
+        // The seeds' switch form: on is the documented criteria, off is none.
+        for (value, expected) in [
+            ("true", Some(EARLY_TERMINATION_ON)),
+            ("TRUE", Some(EARLY_TERMINATION_ON)),
+            ("false", None),
+            (
+                r#"{"max_percent_scanned": 50}"#,
+                Some(TerminationRequest {
+                    max_percent_scanned: Some(50.0),
+                    ..TerminationRequest::default()
+                }),
+            ),
+        ] {
+            let config = Config::from_lookup(|asked: &str| {
+                (asked == "EARLY_TERMINATION_DEFAULT").then(|| value.to_owned())
+            })
+            .expect(value);
+            assert_eq!(config.early_termination_default, expected, "{value}");
+        }
         // Each refusal names the variable and what is wrong with its value.
         for (name, value, says) in [
             ("STREAM_TIMEOUT_SECONDS", "soon", "soon"),
             ("SCAN_RETENTION_SECONDS", "99999999999999", "a year"),
             ("MAX_CONCURRENT_SCANS", "0", "above 0"),
             ("ENABLE_PRIORITIZATION", "maybe", "true or false"),
+            (
+                "EARLY_TERMINATION_DEFAULT",
+                "maybe",
+                "true, false or termination criteria",
+            ),
             ("HEADER_READ_TIMEOUT_SECONDS", "0", "a year"),
             ("MAX_RETAINED_SCAN_BYTES", "-1", "bytes above 0"),
             ("MAX_SYMBOLS_PER_REQUEST", "0", "above 0"),

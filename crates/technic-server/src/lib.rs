@@ -53,7 +53,7 @@ use technic_store::{Completion, LearningStore};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, EARLY_TERMINATION_ON};
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use openapi::openapi;
@@ -167,8 +167,43 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             error::refuse_oversize_bodies,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            time_requests,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(state)
+}
+
+/// Observes each request's time to its response head in `technic_http_request_duration_seconds`,
+/// labelled by the route's pattern (never the raw path, whose ids would make a series per scan)
+/// and by a method from a fixed list, so no client can grow the number of series.
+async fn time_requests(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = match *request.method() {
+        axum::http::Method::GET => "GET",
+        axum::http::Method::POST => "POST",
+        axum::http::Method::HEAD => "HEAD",
+        axum::http::Method::OPTIONS => "OPTIONS",
+        axum::http::Method::PUT => "PUT",
+        axum::http::Method::DELETE => "DELETE",
+        _ => "other",
+    };
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics()
+        .http_duration
+        .with_label_values(&[&route, method, response.status().as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    response
 }
 
 /// How many connections the kernel may hold for `serve` before it accepts them. Tokio's `bind`
@@ -224,11 +259,17 @@ pub async fn serve(
         write_timeout: state.config().send_timeout * 2,
     };
     let header_read_timeout = state.config().header_read_timeout;
-    let result = serve_connections(listener, app(state), header_read_timeout, async move {
-        shutdown.await;
-        tracing::info!("shutting down: stopping running scans");
-        stopping.registry().stop_all("server shutdown");
-    })
+    let open = state.metrics().open_connections.clone();
+    let result = serve_connections(
+        listener,
+        app(state),
+        (header_read_timeout, open),
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: stopping running scans");
+            stopping.registry().stop_all("server shutdown");
+        },
+    )
     .await;
     janitor.abort();
     if let Some(reader) = reader {
@@ -264,7 +305,7 @@ pub async fn serve(
 async fn serve_connections(
     mut listener: Connections,
     app: Router,
-    header_read_timeout: Duration,
+    (header_read_timeout, open): (Duration, prometheus::IntGauge),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::serve::Listener as _;
@@ -288,6 +329,8 @@ async fn serve_connections(
             .serve_connection(hyper_util::rt::TokioIo::new(io), service)
             .with_upgrades();
         let mut asked = finish_asked.clone();
+        let open = open.clone();
+        open.inc();
         tokio::spawn(async move {
             let mut connection = std::pin::pin!(connection);
             let ended = tokio::select! {
@@ -303,6 +346,7 @@ async fn serve_connections(
             if let Err(e) = ended {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
+            open.dec();
             drop(asked);
         });
     }

@@ -1,9 +1,10 @@
 //! Prometheus metrics of one server (a registry per app, so tests do not share counters).
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
 };
+use technic_core::priority::Tier;
 use technic_engine::{ScanOutcome, ScanStatus};
 
 // Metric names, help texts and buckets below are constants; the constructors only fail on invalid
@@ -30,6 +31,26 @@ pub struct Metrics {
     /// Reads answered by a cache, and reads that went to the source, by cache.
     pub cache_hits: IntCounterVec,
     pub cache_misses: IntCounterVec,
+    /// Of the last finished scan's high-quality signals, the share prioritisation put in the high
+    /// tier (the seeds' "priority accuracy"; unprioritised order would give the tier's share of
+    /// the universe).
+    pub priority_accuracy: Gauge,
+    /// Streams opened, by transport, and those that resumed from a `seq` (a reconnection): their
+    /// ratio is the seeds' reconnection rate.
+    pub stream_connections: IntCounterVec,
+    pub stream_reconnections: IntCounterVec,
+    /// Seconds each stage of a finished scan took, by stage.
+    pub stage_duration: HistogramVec,
+    /// Request to response head (for a stream, until it starts), by route pattern, method and status.
+    pub http_duration: HistogramVec,
+    /// TCP connections accepted and not yet closed.
+    pub open_connections: IntGauge,
+    /// The memory limit of the process's control group (a container's limit), 0 when there is
+    /// none; `process_resident_memory_bytes` over it is the share of the limit in use.
+    pub memory_limit: IntGauge,
+    /// The standard `process_*` metrics (memory, CPU, open files), kept apart from `registry`
+    /// because its prefix would rename them and every dashboard expects the standard names.
+    process: Registry,
 }
 
 fn histogram(name: &str, help: &str, start: f64, count: usize) -> Histogram {
@@ -110,8 +131,58 @@ impl Metrics {
                 &["cache"],
             )
             .expect(CONSTANT),
+            priority_accuracy: Gauge::new(
+                "priority_accuracy",
+                "Share of the last scan's high-quality signals found in the high tier (0-1)",
+            )
+            .expect(CONSTANT),
+            stream_connections: IntCounterVec::new(
+                Opts::new(
+                    "stream_connections_total",
+                    "Streams opened, by transport (websocket, sse)",
+                ),
+                &["transport"],
+            )
+            .expect(CONSTANT),
+            stream_reconnections: IntCounterVec::new(
+                Opts::new(
+                    "stream_reconnections_total",
+                    "Streams opened that resumed after a seq (reconnections), by transport",
+                ),
+                &["transport"],
+            )
+            .expect(CONSTANT),
+            stage_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "stage_duration_seconds",
+                    "Seconds per stage of finished scans",
+                )
+                .buckets(prometheus::exponential_buckets(0.001, 2.0, 18).expect(CONSTANT)),
+                &["stage"],
+            )
+            .expect(CONSTANT),
+            http_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "http_request_duration_seconds",
+                    "Request to response head, by route, method and status",
+                )
+                .buckets(prometheus::exponential_buckets(0.0005, 2.0, 16).expect(CONSTANT)),
+                &["route", "method", "status"],
+            )
+            .expect(CONSTANT),
+            open_connections: IntGauge::new(
+                "open_connections",
+                "TCP connections accepted and not yet closed",
+            )
+            .expect(CONSTANT),
+            memory_limit: IntGauge::new(
+                "memory_limit_bytes",
+                "Memory limit of the process's control group (0: none)",
+            )
+            .expect(CONSTANT),
+            process: Registry::new(),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 15] = [
+        let collectors: [Box<dyn prometheus::core::Collector>; 22] = [
             Box::new(metrics.scans.clone()),
             Box::new(metrics.early_terminations.clone()),
             Box::new(metrics.active_scans.clone()),
@@ -127,11 +198,43 @@ impl Metrics {
             Box::new(metrics.universe_signal_rate.clone()),
             Box::new(metrics.cache_hits.clone()),
             Box::new(metrics.cache_misses.clone()),
+            Box::new(metrics.priority_accuracy.clone()),
+            Box::new(metrics.stream_connections.clone()),
+            Box::new(metrics.stream_reconnections.clone()),
+            Box::new(metrics.stage_duration.clone()),
+            Box::new(metrics.http_duration.clone()),
+            Box::new(metrics.open_connections.clone()),
+            Box::new(metrics.memory_limit.clone()),
         ];
         for collector in collectors {
             metrics.registry.register(collector).expect(CONSTANT);
         }
+        // The collector reads /proc, so Linux only (where technic is deployed).
+        #[cfg(target_os = "linux")]
         metrics
+            .process
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .expect(CONSTANT);
+        for transport in ["websocket", "sse"] {
+            // Present from the start, so a rate over them is 0 rather than absent.
+            metrics.stream_connections.with_label_values(&[transport]);
+            metrics.stream_reconnections.with_label_values(&[transport]);
+        }
+        metrics
+    }
+
+    /// Records a stream that opened from `from` (0: the beginning).
+    pub fn stream_opened(&self, transport: &str, from: u64) {
+        self.stream_connections
+            .with_label_values(&[transport])
+            .inc();
+        if from > 0 {
+            self.stream_reconnections
+                .with_label_values(&[transport])
+                .inc();
+        }
     }
 
     /// Records a scan that could not run (its source failed, or it panicked).
@@ -178,16 +281,60 @@ impl Metrics {
             self.high_tier_signal_rate.set(high);
             self.universe_signal_rate.set(all);
         }
+        for (stage, seconds) in &report.metrics.stage_seconds.0 {
+            self.stage_duration
+                .with_label_values(&[stage])
+                .observe(*seconds);
+        }
+        if let Some(accuracy) = priority_accuracy(outcome) {
+            self.priority_accuracy.set(accuracy);
+        }
     }
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
+        self.memory_limit
+            .set(memory_limit().map_or(0, |b| i64::try_from(b).unwrap_or(i64::MAX)));
+        let mut families = self.registry.gather();
+        families.extend(self.process.gather());
         let mut out = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+        if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
             tracing::error!(error = %e, "encoding metrics");
         }
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// Of a finished scan's high-quality signals, the share in the high tier; `None` when it found
+/// none or was not prioritised (no tiers).
+fn priority_accuracy(outcome: &ScanOutcome) -> Option<f64> {
+    let signals: Vec<_> = outcome
+        .report
+        .results
+        .iter()
+        .filter(|r| r.high_quality)
+        .collect();
+    if signals.is_empty() || signals.iter().all(|r| r.priority_tier.is_none()) {
+        return None;
+    }
+    let high = signals
+        .iter()
+        .filter(|r| r.priority_tier == Some(Tier::High))
+        .count();
+    Some(high as f64 / signals.len() as f64)
+}
+
+/// The memory limit of this process's control group: cgroup v2's `memory.max`, else v1's
+/// `memory.limit_in_bytes`; `None` when unlimited (v2 says `max`; v1 gives a number near
+/// `i64::MAX`) or not in a control group.
+fn memory_limit() -> Option<u64> {
+    let read = |path: &str| std::fs::read_to_string(path).ok();
+    let text = read("/sys/fs/cgroup/memory.max")
+        .or_else(|| read("/sys/fs/cgroup/memory/memory.limit_in_bytes"))?;
+    text.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|&bytes| bytes < 1 << 60)
 }
 
 impl Default for Metrics {

@@ -60,6 +60,70 @@ pub fn router() -> Router<AppState> {
         .method_not_allowed_fallback(crate::error::method_not_allowed)
 }
 
+/// How a start endpoint answers: at once (`/scan/start`, `/scan/stream`) or with the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    AtOnce,
+    Waits,
+}
+
+/// Query parameters of the start endpoints. The seeds' clients (FastAPI handlers whose scalar
+/// arguments are query parameters) send `?enable_prioritization=false`; honoured here, and anything
+/// else is refused (422) rather than silently ignored.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StartQuery {
+    /// The same as the body's `enable_prioritization`; the two may not disagree.
+    enable_prioritization: Option<bool>,
+    /// The same as the body's `enable_streaming`; the two may not disagree.
+    enable_streaming: Option<bool>,
+    /// The same as the body's `async_mode`.
+    async_mode: Option<bool>,
+}
+
+/// A query value into the body's field, refusing a body that says otherwise.
+fn merge_flag(name: &str, body: &mut Option<bool>, query: Option<bool>) -> Result<(), ApiError> {
+    match (*body, query) {
+        (Some(b), Some(q)) if b != q => Err(ApiError::Invalid(format!(
+            "{name}: the query says {q} and the body says {b}; give it once"
+        ))),
+        (_, Some(q)) => {
+            *body = Some(q);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Applies the query parameters to the body, and refuses an `async_mode` the endpoint cannot honour.
+fn with_query(
+    mut request: ScanRequest,
+    query: StartQuery,
+    answer: Answer,
+) -> Result<ScanRequest, ApiError> {
+    merge_flag(
+        "enable_prioritization",
+        &mut request.enable_prioritization,
+        query.enable_prioritization,
+    )?;
+    merge_flag(
+        "enable_streaming",
+        &mut request.enable_streaming,
+        query.enable_streaming,
+    )?;
+    merge_flag("async_mode", &mut request.async_mode, query.async_mode)?;
+    match (answer, request.async_mode) {
+        (Answer::AtOnce, Some(false)) => Err(ApiError::Invalid(
+            "async_mode: false asks to wait for the report, which is POST /scan; this endpoint answers at once".into(),
+        )),
+        (Answer::Waits, Some(true)) => Err(ApiError::Invalid(
+            "async_mode: true asks for an answer at once, which is POST /scan/start; POST /scan waits for the report".into(),
+        )),
+        _ => Ok(request),
+    }
+}
+
 /// Applies the server's defaults to what the request left open, then validates it.
 fn prepare(
     state: &AppState,
@@ -156,24 +220,26 @@ fn started(state: &AppState, entry: &ScanEntry) -> Response {
 }
 
 /// Starts a scan and answers at once with where to follow it.
-#[utoipa::path(post, path = "/scan/start", request_body = ScanRequest, responses(
+#[utoipa::path(post, path = "/scan/start", request_body = ScanRequest, params(StartQuery), responses(
     (status = 202, description = "Scan started", body = ScanStarted),
     (status = 400, description = "Body is not JSON", body = ErrorBody),
     (status = 413, description = "The body is larger than MAX_REQUEST_BYTES (refused before it is read when Content-Length says so)", body = ErrorBody),
-    (status = 422, description = "A field is unknown, of the wrong type or out of range, or `symbols` names more than MAX_SYMBOLS_PER_REQUEST; the message names it", body = ErrorBody),
+    (status = 422, description = "A field or query parameter is unknown, of the wrong type or out of range, the query and the body disagree, `async_mode` is false, or `symbols` names more than MAX_SYMBOLS_PER_REQUEST; the message names it", body = ErrorBody),
     (status = 429, description = "MAX_CONCURRENT_SCANS scans are running", body = ErrorBody),
     (status = 503, description = "Streaming asked for but turned off, or the server is shutting down", body = ErrorBody),
 ))]
 pub(crate) async fn start(
     State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<StartQuery>,
     ApiJson(request): ApiJson<ScanRequest>,
 ) -> Result<Response, ApiError> {
+    let request = with_query(request, query, Answer::AtOnce)?;
     let entry = launch(&state, request, false).await?;
     Ok(started(&state, &entry))
 }
 
 /// `POST /scan/start` with streaming on.
-#[utoipa::path(post, path = "/scan/stream", request_body = ScanRequest, responses(
+#[utoipa::path(post, path = "/scan/stream", request_body = ScanRequest, params(StartQuery), responses(
     (status = 202, description = "Scan started", body = ScanStarted),
     (status = 400, description = "Body is not JSON", body = ErrorBody),
     (status = 413, description = "The body is larger than MAX_REQUEST_BYTES (refused before it is read when Content-Length says so)", body = ErrorBody),
@@ -183,14 +249,16 @@ pub(crate) async fn start(
 ))]
 pub(crate) async fn start_streaming(
     State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<StartQuery>,
     ApiJson(request): ApiJson<ScanRequest>,
 ) -> Result<Response, ApiError> {
+    let request = with_query(request, query, Answer::AtOnce)?;
     let entry = launch(&state, request, true).await?;
     Ok(started(&state, &entry))
 }
 
 /// The legacy batch scan: waits for the end and returns the whole report at once.
-#[utoipa::path(post, path = "/scan", request_body = ScanRequest, responses(
+#[utoipa::path(post, path = "/scan", request_body = ScanRequest, params(StartQuery), responses(
     (status = 200, description = "The finished scan's report", body = ScanReport),
     (status = 400, description = "Body is not JSON", body = ErrorBody),
     (status = 413, description = "The body is larger than MAX_REQUEST_BYTES (refused before it is read when Content-Length says so)", body = ErrorBody),
@@ -200,8 +268,10 @@ pub(crate) async fn start_streaming(
 ))]
 pub(crate) async fn legacy_scan(
     State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<StartQuery>,
     ApiJson(request): ApiJson<ScanRequest>,
 ) -> Result<Json<ScanReport>, ApiError> {
+    let request = with_query(request, query, Answer::Waits)?;
     let entry = launch(&state, request, false).await?;
     // A client that gives up (a timeout, Ctrl-C) drops this handler: the scan it asked for stops
     // rather than run to the end for nobody, holding compute that retries would ask for again.
@@ -261,6 +331,7 @@ pub(crate) async fn progress(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SinceQuery {
     /// Only messages after this `seq`.
@@ -312,10 +383,25 @@ pub(crate) async fn results(
     Ok(Json(results_body(&entry, since)))
 }
 
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StreamQuery {
+    /// Only messages after this `seq`.
+    since_seq: Option<u64>,
+    /// For events: `plain` (the default here: unnamed events, progress fields at the top level) or
+    /// `named` (events named by type, as `/events/results/{id}` sends by default).
+    #[param(inline)]
+    events: Option<streams::Events>,
+}
+
 /// SSE of progress and results for clients that ask for `text/event-stream`; the JSON of the
 /// current results for the others.
-#[utoipa::path(get, path = "/scan/stream/{id}", params(("id" = String, Path, description = "Scan id"), SinceQuery), responses(
-    (status = 200, description = "With `Accept: text/event-stream`: every message as an SSE event whose id is its `seq`. Otherwise the results so far.", content(
+///
+/// This is the seeds' SSE address, and their browser code listens with `EventSource.onmessage`,
+/// which only unnamed events reach: so its events are plain unless `?events=named` says otherwise.
+#[utoipa::path(get, path = "/scan/stream/{id}", params(("id" = String, Path, description = "Scan id"), StreamQuery), responses(
+    (status = 200, description = "With `Accept: text/event-stream`: every message as an SSE event whose id is its `seq`, unnamed (`onmessage`) and with progress fields also at the top level unless `?events=named`. Otherwise the results so far.", content(
         (ResultsPage = "application/json"),
         (ScanMessage = "text/event-stream"),
     )),
@@ -328,7 +414,7 @@ pub(crate) async fn stream_or_results(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
-    ApiQuery(query): ApiQuery<SinceQuery>,
+    ApiQuery(query): ApiQuery<StreamQuery>,
 ) -> Result<Response, ApiError> {
     let since = ResumePoint::query(query.since_seq, "since_seq");
     let wants_events = headers
@@ -336,7 +422,8 @@ pub(crate) async fn stream_or_results(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|accept| accept.contains("text/event-stream"));
     if wants_events {
-        return streams::sse(&state, &id, &headers, since);
+        let events = query.events.unwrap_or(streams::Events::Plain);
+        return streams::sse(&state, &id, &headers, since, events);
     }
     let entry = state.registry().get(&id)?;
     Ok(Json(results_body(&entry, since.check(&entry)?)).into_response())

@@ -223,13 +223,62 @@ fn start_seq(headers: &HeaderMap, query: ResumePoint) -> Result<ResumePoint, Api
     }
 }
 
+/// How a stream writes its messages (`?events=`).
+///
+/// `named`, what the page uses: each SSE event is named by its message's `type` (`result`,
+/// `progress`, …), for `addEventListener`. `plain`, what the seeds' clients expect: SSE events are
+/// unnamed, so `EventSource.onmessage` receives them (the type is in the data, as always), and a
+/// progress message also carries its snapshot's fields at the top level (`overall_progress`,
+/// `current_stage`, `stages`, …) beside `type`, `data` and `metadata`, so code written for the
+/// seeds' bare progress objects reads it unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Events {
+    Named,
+    Plain,
+}
+
+impl Events {
+    /// The message as this style writes it. The plain progress form is encoded per stream: only
+    /// progress messages (at most about a hundred per stage) pay for it, and only for the clients
+    /// that ask for it.
+    fn wire(self, message: &ScanMessage) -> Arc<str> {
+        match (&message.payload, self) {
+            (Payload::Progress(snapshot), Events::Plain) => flat_progress(message, snapshot),
+            _ => message.to_json(),
+        }
+    }
+}
+
+/// A progress message with its snapshot's fields also at the top level; the envelope's own keys
+/// (`type`, `data`, `metadata`) win over a snapshot field of the same name.
+fn flat_progress(
+    message: &ScanMessage,
+    snapshot: &technic_core::progress::ProgressSnapshot,
+) -> Arc<str> {
+    let envelope = message.to_json();
+    let (Ok(serde_json::Value::Object(mut fields)), Ok(serde_json::Value::Object(outer))) = (
+        serde_json::to_value(snapshot),
+        serde_json::from_str::<serde_json::Value>(&envelope),
+    ) else {
+        return envelope;
+    };
+    fields.extend(outer);
+    serde_json::to_string(&fields).map_or(envelope, Arc::from)
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FromQuery {
     /// Resume after this `seq` (the last one the client has).
     from_seq: Option<u64>,
     /// The same as `from_seq`.
     since_seq: Option<u64>,
+    /// `named` or `plain` (see the endpoint for its default): `plain` sends unnamed SSE events and
+    /// progress messages with the snapshot's fields also at the top level.
+    #[param(inline)]
+    events: Option<Events>,
 }
 
 impl FromQuery {
@@ -243,11 +292,13 @@ impl FromQuery {
 
 /// Appends one event in the SSE wire format; a line break in `data` starts another `data:` line,
 /// as the format requires (serde_json never writes one, so a message is one line).
-fn push_event(out: &mut String, id: Option<u64>, event: &str, data: &str) {
+fn push_event(out: &mut String, id: Option<u64>, event: Option<&str>, data: &str) {
     if let Some(id) = id {
         let _ = writeln!(out, "id: {id}");
     }
-    let _ = writeln!(out, "event: {event}");
+    if let Some(event) = event {
+        let _ = writeln!(out, "event: {event}");
+    }
     for line in data.split('\n') {
         let _ = writeln!(out, "data: {line}");
     }
@@ -271,6 +322,7 @@ pub(crate) fn sse(
     id: &str,
     headers: &HeaderMap,
     query: ResumePoint,
+    events: Events,
 ) -> Result<Response, ApiError> {
     let entry = state.registry().get(id)?;
     let from = start_seq(headers, query)?.check(&entry)?;
@@ -281,6 +333,7 @@ pub(crate) fn sse(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let slot = StreamSlot::take(state)?;
+    state.metrics().stream_opened("sse", from);
     let reader = Reader::new(
         &entry,
         from,
@@ -308,7 +361,8 @@ pub(crate) fn sse(
                 SseStep::Next(Next::Message(mut message)) => loop {
                     latency.observe(elapsed_since(&message));
                     let seq = message.metadata.seq;
-                    push_event(&mut out, Some(seq), kind(&message), &message.to_json());
+                    let name = (events == Events::Named).then(|| kind(&message));
+                    push_event(&mut out, Some(seq), name, &events.wire(&message));
                     match reader.ready() {
                         Some(more) if out.len() < BATCH_BYTES => message = more,
                         Some(more) => {
@@ -324,7 +378,7 @@ pub(crate) fn sse(
                     push_event(
                         &mut out,
                         None,
-                        "timeout",
+                        Some("timeout"),
                         &format!(
                             "nothing new for the stream timeout; reconnect with Last-Event-ID: {seq} to resume"
                         ),
@@ -347,7 +401,7 @@ pub(crate) fn sse(
 
 /// Server-Sent Events of the scan's messages; each event's id is its `seq`, so `Last-Event-ID` resumes.
 #[utoipa::path(get, path = "/events/results/{id}", params(("id" = String, Path, description = "Scan id"), FromQuery), responses(
-    (status = 200, description = "Events `result`, `progress`, `complete`, `error`; data is a ScanMessage", body = ScanMessage, content_type = "text/event-stream"),
+    (status = 200, description = "Events `result`, `progress`, `complete`, `error`; data is a ScanMessage. With `?events=plain` the events are unnamed (`EventSource.onmessage`) and progress messages also carry the snapshot's fields at the top level", body = ScanMessage, content_type = "text/event-stream"),
     (status = 204, description = "The scan has ended and the start point is its final message: nothing to send (an EventSource stops reconnecting)"),
     (status = 404, description = "No such scan", body = ErrorBody),
     (status = 422, description = "`from_seq`, `since_seq` or `Last-Event-ID` is not a seq or is past the scan's newest message", body = ErrorBody),
@@ -359,7 +413,13 @@ pub async fn sse_results(
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<FromQuery>,
 ) -> Result<Response, ApiError> {
-    sse(&state, &id, &headers, query.resume_point())
+    sse(
+        &state,
+        &id,
+        &headers,
+        query.resume_point(),
+        query.events.unwrap_or(Events::Named),
+    )
 }
 
 /// WebSocket of results, progress and completion, one ScanMessage per text frame.
@@ -376,13 +436,20 @@ pub async fn ws_results(
     ApiQuery(query): ApiQuery<FromQuery>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    websocket(state, id, query.resume_point(), Carry::All, upgrade)
+    let events = query.events.unwrap_or(Events::Named);
+    websocket(
+        state,
+        id,
+        query.resume_point(),
+        (Carry::All, events),
+        upgrade,
+    )
 }
 
 /// WebSocket of progress and the final message. The final message ranks results this stream does
 /// not carry; the results themselves are at the scan's `results_url`.
 #[utoipa::path(get, path = "/scan/ws/{id}", params(("id" = String, Path, description = "Scan id"), FromQuery), responses(
-    (status = 101, description = "Upgraded; text frames carry progress ScanMessages and the final one (its ranking names results this stream does not carry: read them at the scan's results_url)", body = ScanMessage),
+    (status = 101, description = "Upgraded; text frames carry progress ScanMessages and the final one (its ranking names results this stream does not carry: read them at the scan's results_url). By default (`?events=plain`) a progress message also carries its snapshot's fields at the top level (`overall_progress`, `current_stage`, ...), as the seeds' clients read them; `?events=named` sends the envelope only", body = ScanMessage),
     (status = 404, description = "No such scan", body = ErrorBody),
     (status = 422, description = "`from_seq`, `since_seq` or `Last-Event-ID` is not a seq or is past the scan's newest message", body = ErrorBody),
     (status = 426, description = "Not a WebSocket handshake", body = ErrorBody),
@@ -394,14 +461,22 @@ pub async fn ws_progress(
     ApiQuery(query): ApiQuery<FromQuery>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    websocket(state, id, query.resume_point(), Carry::Progress, upgrade)
+    // The seeds' progress socket: their clients read `progress.overall_progress` unchanged.
+    let events = query.events.unwrap_or(Events::Plain);
+    websocket(
+        state,
+        id,
+        query.resume_point(),
+        (Carry::Progress, events),
+        upgrade,
+    )
 }
 
 fn websocket(
     state: AppState,
     id: String,
     from: ResumePoint,
-    carry: Carry,
+    (carry, events): (Carry, Events),
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     // Checked before the upgrade, so an unknown scan, a wrong cursor or a full server is a plain
@@ -410,11 +485,12 @@ fn websocket(
     let from = from.check(&entry)?;
     let upgrade = upgrade.map_err(|e| ApiError::NotWebSocket(e.body_text()))?;
     let slot = StreamSlot::take(&state)?;
+    state.metrics().stream_opened("websocket", from);
     Ok(upgrade
         .read_buffer_size(WS_READ_BUFFER)
         .max_message_size(WS_MAX_INCOMING)
         .max_frame_size(WS_MAX_INCOMING)
-        .on_upgrade(move |socket| deliver(socket, entry, from, carry, state, slot)))
+        .on_upgrade(move |socket| deliver(socket, entry, from, (carry, events), state, slot)))
 }
 
 /// A subscriber sends only pings, pongs and a close (a close reason is at most 123 bytes): with
@@ -442,7 +518,7 @@ async fn deliver(
     socket: WebSocket,
     entry: Arc<ScanEntry>,
     from: u64,
-    carry: Carry,
+    (carry, events): (Carry, Events),
     state: AppState,
     _slot: StreamSlot,
 ) {
@@ -499,7 +575,7 @@ async fn deliver(
                     .into_iter()
                     .map(|message| {
                         metrics.delivery_latency.observe(elapsed_since(&message));
-                        Message::Text((&*message.to_json()).into())
+                        Message::Text((&*events.wire(&message)).into())
                     })
                     .chain(frame);
                 let send = async {
@@ -573,11 +649,12 @@ mod tests {
     #[test]
     fn an_event_is_in_the_wire_format_and_a_line_break_starts_another_data_line() {
         let mut out = String::new();
-        push_event(&mut out, Some(7), "result", r#"{"a":1}"#);
-        push_event(&mut out, None, "timeout", "first\nsecond");
+        push_event(&mut out, Some(7), Some("result"), r#"{"a":1}"#);
+        push_event(&mut out, None, Some("timeout"), "first\nsecond");
+        push_event(&mut out, Some(8), None, "{}");
         assert_eq!(
             out,
-            "id: 7\nevent: result\ndata: {\"a\":1}\n\nevent: timeout\ndata: first\ndata: second\n\n"
+            "id: 7\nevent: result\ndata: {\"a\":1}\n\nevent: timeout\ndata: first\ndata: second\n\nid: 8\ndata: {}\n\n"
         );
     }
 }
