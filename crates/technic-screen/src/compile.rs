@@ -45,7 +45,7 @@ pub struct Screen {
     /// The inner value of each cross-sectional call, evaluated per symbol, then ranked.
     pub(crate) cross: Vec<(CrossFn, Num)>,
     indicators: Vec<Indicator>,
-    reads_fields: bool,
+    reads_rating: bool,
 }
 
 /// What a typed node needs, for the checks of its parents.
@@ -97,7 +97,7 @@ impl Screen {
             options,
             series: Vec::new(),
             cross: Vec::new(),
-            reads_fields: false,
+            reads_rating: false,
         };
         let mut history = 1;
         let filter = match filter {
@@ -176,7 +176,7 @@ impl Screen {
             history,
             cross: compiler.cross,
             indicators,
-            reads_fields: compiler.reads_fields,
+            reads_rating: compiler.reads_rating,
         })
     }
 
@@ -203,10 +203,10 @@ impl Screen {
         !self.cross.is_empty()
     }
 
-    /// Whether it reads the scan's result fields (`tech_rating`, `alpha_score`, the sub-scores,
-    /// `sector`, `signal`), which exist only once a symbol is rated.
-    pub fn reads_fields(&self) -> bool {
-        self.reads_fields
+    /// Whether it reads what the rating gives (`tech_rating`, `alpha_score`, the sub-scores,
+    /// `signal`), which exists only once a symbol is rated; `sector` is known before.
+    pub fn reads_rating(&self) -> bool {
+        self.reads_rating
     }
 }
 
@@ -215,7 +215,7 @@ struct Compiler<'a> {
     options: &'a ScreenOptions,
     series: Vec<SeriesColumn>,
     cross: Vec<(CrossFn, Num)>,
-    reads_fields: bool,
+    reads_rating: bool,
 }
 
 type Checked = Result<(Typed, Meta), ScreenError>;
@@ -344,11 +344,14 @@ impl<'a> Compiler<'a> {
                 Ok((Typed::Num(Num::Series(slot)), per_bar))
             }
             Ok(Column::Field(field)) => {
-                self.reads_fields = true;
+                self.reads_rating = true;
                 Ok((Typed::Num(Num::Field(field)), newest_only))
             }
             Ok(Column::Text(field)) => {
-                self.reads_fields = true;
+                // The sector is the universe's, known before any rating.
+                if field == TextField::Signal {
+                    self.reads_rating = true;
+                }
                 Ok((Typed::Text(Text::Field(field)), newest_only))
             }
             Err(NameError::Unknown(suggestion)) => {
