@@ -14,6 +14,7 @@ mod data_cmd;
 mod indicators_cmd;
 mod output;
 mod scan_cmd;
+mod screens_cmd;
 mod serve_cmd;
 
 use std::path::PathBuf;
@@ -56,6 +57,8 @@ enum Command {
     /// What the scanner's signals were worth: every date evaluated as `scan --as-of` would, then
     /// rank IC, quantiles, signal groups and a long portfolio.
     Backtest(backtest_cmd::BacktestArgs),
+    /// Saved screens: add, list, show, rm (README, "Screens").
+    Screens(screens_cmd::ScreensArgs),
 }
 
 /// `--source polygon` (through the bar store in the home directory), `--source store` (the store
@@ -274,6 +277,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_cmd::run(args),
         Command::Data(args) => data_cmd::run(args),
         Command::Backtest(args) => backtest_cmd::run(args),
+        Command::Screens(args) => screens_cmd::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -48,6 +48,9 @@ pub struct ScanArgs {
     /// Rank results by EXPR, highest first ('-EXPR' for lowest first), e.g. 'return_126'.
     #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]
     rank_by: Option<String>,
+    /// Run the saved screen NAME (`technic screens add`); --rank-by overrides its ranking.
+    #[arg(long, value_name = "NAME", conflicts_with = "filter")]
+    screen: Option<String>,
     /// Trading days of history per symbol [default: 400, at least 200].
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     lookback_days: Option<i64>,
@@ -169,7 +172,12 @@ fn describe(snapshot: &ProgressSnapshot) -> String {
     )
 }
 
-pub fn run(args: ScanArgs) -> anyhow::Result<()> {
+pub fn run(mut args: ScanArgs) -> anyhow::Result<()> {
+    if let Some(name) = &args.screen {
+        let saved = crate::screens_cmd::saved(&args.home, name)?;
+        args.filter = saved.filter;
+        args.rank_by = args.rank_by.or(saved.rank_by);
+    }
     let request = request(&args)?;
     let valid = request.validate().map_err(|e| {
         // An expression's error points at its column under the expression as typed.

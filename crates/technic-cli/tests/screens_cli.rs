@@ -100,3 +100,99 @@ fn a_bad_expression_names_the_flag_and_points_at_the_column() {
         "{stderr}"
     );
 }
+
+fn stdout_of(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn saved_screens_are_added_listed_run_and_removed() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let h = home.path();
+    let added = technic(
+        h,
+        &[
+            "screens",
+            "add",
+            "uptrend-dip",
+            "--where",
+            "rsi_14 < 45 and close > sma_200",
+            "--rank-by",
+            "-rsi_14",
+            "--description",
+            "a dip in an uptrend",
+        ],
+    );
+    assert_eq!(stdout_of(&added), "saved screen 'uptrend-dip'\n");
+    let refused = technic(h, &["screens", "add", "typo", "--where", "rsi14 < 30"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("--where: column 1: unknown name `rsi14`")
+    );
+    let refused = technic(h, &["screens", "add", "../x", "--where", "close > 1"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not a screen name"));
+
+    // A screen saved by an older version that no longer compiles is listed with its error.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let store = technic_store::LearningStore::open_in(h)
+            .await
+            .expect("store");
+        store
+            .save_screen(
+                "legacy",
+                Some("rsi(14) < 30"),
+                None,
+                None,
+                std::time::SystemTime::now(),
+            )
+            .await
+            .expect("save");
+    });
+    let list = stdout_of(&technic(h, &["screens", "list"]));
+    assert!(list.contains("legacy\n  --where 'rsi(14) < 30'\n  does not compile: where: column 1: unknown function `rsi`"), "{list}");
+    assert!(list.contains("uptrend-dip\n  a dip in an uptrend\n  --where 'rsi_14 < 45 and close > sma_200'\n  --rank-by '-rsi_14'"), "{list}");
+
+    // `scan --screen` runs it exactly as the flags would.
+    let by_name = scan_json(h, &["--screen", "uptrend-dip"]);
+    let by_flags = scan_json(
+        h,
+        &[
+            "--where",
+            "rsi_14 < 45 and close > sma_200",
+            "--rank-by",
+            "-rsi_14",
+        ],
+    );
+    let symbols = |r: &serde_json::Value| -> Vec<String> {
+        r["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|x| x["symbol"].as_str().expect("symbol").to_owned())
+            .collect()
+    };
+    assert!(!symbols(&by_name).is_empty());
+    assert_eq!(symbols(&by_name), symbols(&by_flags));
+    let missing = technic(h, &["scan", "--screen", "nope"]);
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no saved screen named 'nope'"));
+
+    assert_eq!(
+        stdout_of(&technic(h, &["screens", "rm", "legacy"])),
+        "removed screen 'legacy'\n"
+    );
+    let gone = technic(h, &["screens", "show", "legacy"]);
+    assert!(!gone.status.success());
+    assert!(
+        stdout_of(&technic(h, &["screens", "show", "uptrend-dip"])).starts_with("uptrend-dip\n")
+    );
+}

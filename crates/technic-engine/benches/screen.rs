@@ -99,7 +99,7 @@ fn main() {
                 timed(|| {
                     std::thread::scope(|scope| {
                         for chunk in histories.chunks(histories.len().div_ceil(threads)) {
-                            scope.spawn(|| {
+                            scope.spawn(move || {
                                 for bars in chunk {
                                     for indicator in &extra_indicators {
                                         std::hint::black_box(
