@@ -4,7 +4,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::{backtests, bodies, routes, streams};
+use crate::{backtests, bodies, routes, screens, streams};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -27,6 +27,11 @@ use crate::{backtests, bodies, routes, streams};
         backtests::start,
         backtests::status,
         backtests::report,
+        screens::list,
+        screens::create,
+        screens::get_one,
+        screens::put,
+        screens::delete,
         routes::health,
         routes::ready,
         routes::metrics,

@@ -18,10 +18,14 @@ struct Server {
 
 impl Server {
     async fn start() -> Self {
+        Self::with_store(None).await
+    }
+
+    async fn with_store(store: Option<technic_store::LearningStore>) -> Self {
         let source = Arc::new(FileSource::open(sp500()).expect("data dir opens"));
         let state = AppState::new(
             Scanner::new(source),
-            None,
+            store,
             Config::default(),
             tokio::runtime::Handle::current(),
         );
@@ -47,6 +51,16 @@ impl Server {
             .send()
             .await
             .expect("post");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = reqwest::Client::new().request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -147,5 +161,125 @@ async fn a_screened_scan_returns_only_matches_in_rank_by_order() {
         previous = rsi;
         assert_eq!(r["rank"], i + 1);
     }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saved_screens_over_rest() {
+    use reqwest::Method;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = technic_store::LearningStore::open_in(dir.path())
+        .await
+        .expect("store");
+    let server = Server::with_store(Some(store.clone())).await;
+    let (status, created) = server
+        .send(
+            Method::POST,
+            "/screens",
+            Some(json!({ "name": "golden-cross", "where": "crosses_above(sma_50, sma_200)", "rank_by": "return_20" })),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["where"], "crosses_above(sma_50, sma_200)");
+    assert!(created.get("error").is_none());
+    let (status, body) = server
+        .send(
+            Method::POST,
+            "/screens",
+            Some(json!({ "name": "golden-cross", "where": "close > 1" })),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    let (status, body) = server
+        .send(
+            Method::POST,
+            "/screens",
+            Some(json!({ "name": "typo", "where": "close > smaa_50" })),
+        )
+        .await;
+    assert_eq!(status, 422);
+    assert_eq!(
+        (
+            body["error"]["field"].clone(),
+            body["error"]["column"].clone()
+        ),
+        (json!("where"), json!(9))
+    );
+    let (status, body) = server
+        .send(
+            Method::POST,
+            "/screens",
+            Some(json!({ "name": "../etc", "where": "close > 1" })),
+        )
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("name")),
+        "{body}"
+    );
+
+    let (status, replaced) = server
+        .send(
+            Method::PUT,
+            "/screens/golden-cross",
+            Some(json!({ "where": "crosses_above(sma_20, sma_50)" })),
+        )
+        .await;
+    assert_eq!(status, 200, "{replaced}");
+    assert_eq!(replaced["created_at"], created["created_at"]);
+    let (status, _) = server
+        .send(
+            Method::PUT,
+            "/screens/volume",
+            Some(json!({ "where": "rel_volume > 2" })),
+        )
+        .await;
+    assert_eq!(status, 201);
+    // One saved by an earlier version that no longer compiles is listed with its error.
+    store
+        .save_screen(
+            "legacy",
+            Some("rsi(14) < 30"),
+            None,
+            None,
+            std::time::SystemTime::now(),
+        )
+        .await
+        .expect("save");
+    let (status, list) = server.send(Method::GET, "/screens", None).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = list
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|s| s["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(names, ["golden-cross", "legacy", "volume"]);
+    assert!(
+        list[1]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("unknown function `rsi`")),
+        "{list}"
+    );
+    let (status, one) = server
+        .send(Method::GET, "/screens/golden-cross", None)
+        .await;
+    assert_eq!(
+        (status, one["where"].clone()),
+        (200, json!("crosses_above(sma_20, sma_50)"))
+    );
+
+    let (status, _) = server.send(Method::DELETE, "/screens/legacy", None).await;
+    assert_eq!(status, 204);
+    let (status, body) = server.send(Method::DELETE, "/screens/legacy", None).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = server.send(Method::GET, "/screens/legacy", None).await;
+    assert_eq!(status, 404);
+    server.stop().await;
+
+    // Without a learning store, the endpoints say so.
+    let server = Server::start().await;
+    let (status, body) = server.send(Method::GET, "/screens", None).await;
+    assert_eq!(status, 503, "{body}");
     server.stop().await;
 }
