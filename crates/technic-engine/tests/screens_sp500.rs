@@ -206,3 +206,46 @@ fn a_bad_expression_is_a_request_error_naming_field_and_column() {
     .expect_err("text ranking");
     assert_eq!(error.field, "rank_by");
 }
+
+/// What a scan streams with a screen: with a bars-only filter, exactly the final results; with a
+/// cross-sectional one, a superset of them (a comparison the universe decides counts as passing).
+#[test]
+fn streamed_results_are_the_final_ones_or_a_superset() {
+    use technic_engine::{EventLog, Payload, ScanOptions};
+    let scanner = Scanner::new(Arc::new(FileSource::open(sp500()).expect("opens")));
+    for (filter, exact) in [
+        ("close > sma_50 and rsi_14 < 60", true),
+        ("close > sma_50 and pct_rank(return_20) > 70", false),
+    ] {
+        let valid = ScanRequest {
+            filter: Some(filter.to_owned()),
+            ..ScanRequest::default()
+        }
+        .validate()
+        .expect("valid");
+        let options = ScanOptions::default();
+        let log = EventLog::new(options.scan_id.clone());
+        let outcome = scanner
+            .execute(&valid, options, &log, &|_: &ProgressSnapshot| {})
+            .expect("scan");
+        let streamed: BTreeSet<String> = log
+            .after(0)
+            .iter()
+            .filter_map(|m| match &m.payload {
+                Payload::Result(r) => Some(r.symbol.clone()),
+                _ => None,
+            })
+            .collect();
+        let final_results = symbols(&outcome.report);
+        assert!(!final_results.is_empty(), "{filter}");
+        if exact {
+            assert_eq!(streamed, final_results, "{filter}");
+        } else {
+            assert!(streamed.is_superset(&final_results), "{filter}");
+            assert!(
+                streamed.len() > final_results.len(),
+                "{filter}: the streamed are candidates"
+            );
+        }
+    }
+}
