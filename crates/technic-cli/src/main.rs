@@ -24,6 +24,7 @@ mod env_file;
 mod indicators_cmd;
 mod output;
 mod scan_cmd;
+mod screens_cmd;
 mod serve_cmd;
 
 use std::path::PathBuf;
@@ -66,6 +67,8 @@ enum Command {
     /// What the scanner's signals were worth: every date evaluated as `scan --as-of` would, then
     /// rank IC, quantiles, signal groups and a long portfolio.
     Backtest(backtest_cmd::BacktestArgs),
+    /// Saved screens: add, list, show, rm (README, "Screens").
+    Screens(screens_cmd::ScreensArgs),
 }
 
 /// `--source polygon` (through the bar store in the home directory), `--source store` (the store
@@ -284,6 +287,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_cmd::run(args),
         Command::Data(args) => data_cmd::run(args),
         Command::Backtest(args) => backtest_cmd::run(args),
+        Command::Screens(args) => screens_cmd::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

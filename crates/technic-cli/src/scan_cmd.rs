@@ -50,6 +50,16 @@ pub struct ScanArgs {
     /// technic gave before; docs/rating.md).
     #[arg(long, value_enum, default_value_t = RatingArg::Standard)]
     rating: RatingArg,
+    /// Keep only symbols for which EXPR is true, e.g. 'rsi_2 < 10 and close > sma_200'
+    /// (README, "Screens").
+    #[arg(long = "where", value_name = "EXPR")]
+    filter: Option<String>,
+    /// Rank results by EXPR, highest first ('-EXPR' for lowest first), e.g. 'return_126'.
+    #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]
+    rank_by: Option<String>,
+    /// Run the saved screen NAME (`technic screens add`); --rank-by overrides its ranking.
+    #[arg(long, value_name = "NAME", conflicts_with = "filter")]
+    screen: Option<String>,
     /// Trading days of history per symbol [default: 400, at least 200].
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     lookback_days: Option<i64>,
@@ -126,6 +136,8 @@ fn request(args: &ScanArgs) -> anyhow::Result<ScanRequest> {
             &format!("between {MIN_BARS} and {MAX_LOOKBACK_DAYS} trading days"),
         )?,
         rating: Some(args.rating.as_str().to_owned()),
+        filter: args.filter.clone(),
+        rank_by: args.rank_by.clone(),
         enable_prioritization: Some(!args.no_prioritization),
         enable_streaming: Some(args.stream),
         termination_criteria: Some(TerminationRequest {
@@ -170,11 +182,32 @@ fn describe(snapshot: &ProgressSnapshot) -> String {
     )
 }
 
-pub fn run(args: ScanArgs) -> anyhow::Result<()> {
+pub fn run(mut args: ScanArgs) -> anyhow::Result<()> {
+    if let Some(name) = &args.screen {
+        let saved = crate::screens_cmd::saved(&args.home, name)?;
+        args.filter = saved.filter;
+        args.rank_by = args.rank_by.or(saved.rank_by);
+    }
     let request = request(&args)?;
-    let valid = request
-        .validate()
-        .map_err(|e| anyhow::anyhow!("{}: {}", flag_of(e.field), e.message))?;
+    let valid = request.validate().map_err(|e| {
+        // An expression's error points at its column under the expression as typed.
+        let typed = match e.field {
+            "where" => args.filter.as_deref(),
+            "rank_by" => args.rank_by.as_deref(),
+            _ => None,
+        };
+        match (typed, e.column) {
+            (Some(typed), Some(column)) if !typed.contains('\n') && typed.len() <= 200 => {
+                anyhow::anyhow!(
+                    "{}: {}\n  {typed}\n  {}^",
+                    flag_of(e.field),
+                    e.message,
+                    " ".repeat(column - 1)
+                )
+            }
+            _ => anyhow::anyhow!("{}: {}", flag_of(e.field), e.message),
+        }
+    })?;
     let source = open_source(&args.data, &args.home, args.symbols.as_deref())?;
     let source = crate::with_cache(source, &args.data, args.symbols.as_deref(), false)?;
     let scanner = Scanner::new(source);

@@ -16,6 +16,7 @@ mod report;
 mod request;
 mod runners;
 mod scan;
+mod screening;
 mod snapshots;
 mod stream;
 
@@ -33,5 +34,6 @@ pub use scan::{
     BATCH_SIZE, Clock, MIN_BARS, ScanError, ScanObserver, ScanOptions, ScanOutcome, Scanner,
     StopHandle, SystemClock, new_scan_id,
 };
+pub use screening::ScreenSpec;
 pub use stream::{EventLog, Metadata, Payload, ScanMessage, Subscription};
 pub use technic_core::progress::{ProgressSnapshot, ScanStatus, Stage};

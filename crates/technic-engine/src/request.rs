@@ -12,6 +12,7 @@ use technic_core::rating::RatingModel;
 use technic_core::termination::TerminationCriteria;
 
 use crate::scan::MIN_BARS;
+use crate::screening::ScreenSpec;
 
 /// The eleven GICS sectors; `sectors` must name some of them (any letter case).
 pub const GICS_SECTORS: [&str; 11] = [
@@ -68,6 +69,13 @@ pub struct ScanRequest {
     /// (answer at once, scan in the background); servers refuse `false` there and `true` on the
     /// waiting `POST /scan`. The scan itself does not read it.
     pub async_mode: Option<bool>,
+    /// A screen's filter (README, "Screens"), e.g. `rsi_2 < 10 and close > sma_200`: only
+    /// symbols for which it is true are results.
+    #[serde(rename = "where")]
+    pub filter: Option<String>,
+    /// A screen's ranking, e.g. `return_126`: results in descending order of it (`-x` for
+    /// ascending) instead of by rating.
+    pub rank_by: Option<String>,
 }
 
 /// `termination_criteria` of a request; the first criterion met stops the scan.
@@ -90,12 +98,15 @@ pub struct TerminationRequest {
 #[error("{field}: {message}")]
 pub struct RequestError {
     pub field: &'static str,
+    /// For an expression field (`where`, `rank_by`): the character column of the mistake.
+    pub column: Option<usize>,
     pub message: String,
 }
 
 fn error(field: &'static str, message: impl Into<String>) -> RequestError {
     RequestError {
         field,
+        column: None,
         message: message.into(),
     }
 }
@@ -116,6 +127,8 @@ pub struct ValidScan {
     pub streaming: bool,
     pub termination: TerminationCriteria,
     pub rating: RatingModel,
+    /// `where` and `rank_by`, compiled.
+    pub screen: Option<ScreenSpec>,
 }
 
 fn non_negative(field: &'static str, value: Option<f64>) -> Result<Option<f64>, RequestError> {
@@ -221,7 +234,9 @@ impl ScanRequest {
                 )
             })?,
         };
+        let screen = ScreenSpec::compile(self.filter.as_deref(), self.rank_by.as_deref())?;
         Ok(ValidScan {
+            screen,
             rating,
             prioritize: self.enable_prioritization.unwrap_or(true),
             streaming: self.enable_streaming.unwrap_or(true),

@@ -45,8 +45,10 @@ use crate::fair::FairPermits;
 use crate::learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
 use crate::report::{Diagnostic, DiagnosticKind, OrderedMap, ScanMetrics, ScanReport, ScanResult};
 use crate::request::{RequestError, ScanRequest, ValidScan};
+use crate::screening::{self, ScreenSpec};
 use crate::snapshots::SnapshotCache;
 use crate::stream::{EventLog, Payload};
+use technic_screen::Captured;
 
 pub use technic_core::evaluate::MIN_BARS;
 
@@ -206,19 +208,21 @@ impl std::fmt::Debug for Scanner {
 }
 
 /// What a rated symbol adds to the cross-section its percentiles are taken over.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct CrossInputs {
     alpha: AlphaFactors,
     /// The standard rating's composite; `None` under the classic rating.
     composite: Option<f64>,
+    /// The series the request's screen reads (`screening.rs`); `None` without a screen.
+    screen: Option<Arc<Captured>>,
 }
 
 /// How one symbol ended.
 enum Outcome {
     Scanned(Box<ScanResult>, CrossInputs),
-    /// Rated, but below `min_tech_rating` as streamed: a skip for the user, yet still part of the
-    /// universe the percentiles and signal rates are taken over, and a result after all if the
-    /// final placement lifts it to the minimum.
+    /// Rated, but below `min_tech_rating` (or not matched by the screen) as streamed: a skip for
+    /// the user, yet still part of the universe the percentiles and signal rates are taken over,
+    /// and a result after all if the final placement lifts it to the minimum (or matches it).
     BelowMinRating(Box<ScanResult>, CrossInputs),
     Skipped(String),
     Failed(String),
@@ -529,6 +533,7 @@ impl Scanner {
             stop_reason.as_ref(),
             &self.quality,
             request.min_tech_rating,
+            request.screen.as_ref(),
         );
         let (high_tier_signal_rate, universe_signal_rate) =
             signal_rates(&finalized, request.prioritize);
@@ -972,6 +977,17 @@ impl Scanner {
                     .alpha_reference
                     .as_ref()
                     .and_then(|r| r.score(&factors.alpha));
+            }
+            if !below_min_rating
+                && !screening::may_stream(
+                    ctx.request.screen.as_ref(),
+                    result,
+                    factors.screen.as_deref(),
+                )
+            {
+                below_min_rating = true;
+            }
+            if !below_min_rating {
                 let counts_for_termination = ctx
                     .request
                     .termination
@@ -1025,6 +1041,10 @@ impl Scanner {
             Ok(avg_volume_20) => avg_volume_20,
             Err(skip) => return Outcome::Skipped(skip.to_string()),
         };
+        let captured = match screening::capture(request.screen.as_ref(), &bars) {
+            Ok(captured) => captured,
+            Err(message) => return Outcome::Failed(message),
+        };
         let computed;
         let shared;
         let analysis = match &self.shared_analyses {
@@ -1059,6 +1079,7 @@ impl Scanner {
                 let inputs = CrossInputs {
                     alpha: evaluation.factors,
                     composite: evaluation.rating.composite,
+                    screen: captured,
                 };
                 Outcome::Scanned(Box::new(ScanResult::new(info, *evaluation)), inputs)
             }
@@ -1236,6 +1257,7 @@ fn finalize(
     stop: Option<&StopReason>,
     quality: &SignalQuality,
     min_tech_rating: Option<f64>,
+    screen: Option<&ScreenSpec>,
 ) -> Finalized {
     // Everything rated, results and those below `min_tech_rating` alike: the cross-section.
     let mut rated = Vec::new();
@@ -1289,9 +1311,14 @@ fn finalize(
             }
         }
     }
+    // The screen, exactly, over everything rated (its cross-sectional functions too).
+    let captured: Vec<_> = factors.iter().map(|f| f.screen.clone()).collect();
+    let verdicts = screening::judge(screen, &rated, &captured);
     // The rating filter judges the final rating, so the results are exactly those at or above it.
     let mut results = Vec::with_capacity(rated.len());
-    for result in rated {
+    let mut rank_values = std::collections::HashMap::new();
+    for (i, result) in rated.into_iter().enumerate() {
+        let verdict = verdicts.as_ref().map(|v| v[i]);
         match min_tech_rating {
             Some(min) if result.tech_rating < min => diagnostics.push(Diagnostic {
                 message: format!(
@@ -1301,12 +1328,31 @@ fn finalize(
                 symbol: result.symbol,
                 kind: DiagnosticKind::Skipped,
             }),
-            _ => results.push(result),
+            _ if verdict.is_some_and(|v| !v.matches) => diagnostics.push(Diagnostic {
+                message: screening::refused_message(),
+                symbol: result.symbol,
+                kind: DiagnosticKind::Skipped,
+            }),
+            _ => {
+                if let Some(verdict) = verdict {
+                    rank_values.insert(result.symbol.clone(), verdict.rank_value);
+                }
+                results.push(result)
+            }
         }
     }
+    // `rank_by` first (descending, missing values last), then the usual order.
+    let rank_of = |r: &ScanResult| {
+        rank_values
+            .get(&r.symbol)
+            .copied()
+            .filter(|v| !v.is_nan())
+            .unwrap_or(f64::NEG_INFINITY)
+    };
     results.sort_by(|a, b| {
-        b.tech_rating
-            .total_cmp(&a.tech_rating)
+        rank_of(b)
+            .total_cmp(&rank_of(a))
+            .then_with(|| b.tech_rating.total_cmp(&a.tech_rating))
             .then_with(|| {
                 b.alpha_score
                     .unwrap_or(-1.0)

@@ -134,4 +134,12 @@ pub struct ErrorDetail {
     pub code: String,
     /// For people: names the field or the scan that is wrong.
     pub message: String,
+    /// The request field that is wrong, when one is (`where`, `min_price`,
+    /// `termination_criteria.max_signals`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// For an expression field (`where`, `rank_by`): the character column (1 = first) of the
+    /// mistake.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
 }

@@ -32,6 +32,14 @@ pub enum ApiError {
     /// JSON of the wrong shape or a value out of range; the message names the field.
     #[error("{0}")]
     Invalid(String),
+    /// A request field the engine refused, sent as `field` (and, for an expression such as
+    /// `where`, its character `column`) beside the message, so a page can point at it.
+    #[error("{message}")]
+    InvalidField {
+        field: &'static str,
+        column: Option<usize>,
+        message: String,
+    },
     #[error("{0}")]
     NotFound(String),
     /// The path exists, the method does not.
@@ -63,7 +71,9 @@ impl ApiError {
         match self {
             ApiError::BadJson(_) => (StatusCode::BAD_REQUEST, "bad_json"),
             ApiError::BadPath(_) => (StatusCode::BAD_REQUEST, "bad_path"),
-            ApiError::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
+            ApiError::Invalid(_) | ApiError::InvalidField { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
+            }
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::NotWebSocket(_) => (StatusCode::UPGRADE_REQUIRED, "websocket_required"),
@@ -88,10 +98,16 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
+        let (field, column) = match &self {
+            ApiError::InvalidField { field, column, .. } => (Some((*field).to_owned()), *column),
+            _ => (None, None),
+        };
         let body = ErrorBody {
             error: ErrorDetail {
                 code: code.to_owned(),
                 message,
+                field,
+                column,
             },
         };
         (status, Json(body)).into_response()
@@ -100,7 +116,11 @@ impl IntoResponse for ApiError {
 
 impl From<RequestError> for ApiError {
     fn from(e: RequestError) -> Self {
-        ApiError::Invalid(e.to_string())
+        ApiError::InvalidField {
+            field: e.field,
+            column: e.column,
+            message: e.to_string(),
+        }
     }
 }
 

@@ -40,6 +40,7 @@ mod metrics;
 mod openapi;
 mod page;
 mod routes;
+mod screens;
 mod streams;
 
 use std::future::Future;

@@ -8,7 +8,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::{backtests, bodies, routes, streams};
+use crate::{backtests, bodies, routes, screens, streams};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,11 @@ use crate::{backtests, bodies, routes, streams};
         backtests::start,
         backtests::status,
         backtests::report,
+        screens::list,
+        screens::create,
+        screens::get_one,
+        screens::put,
+        screens::delete,
         routes::health,
         routes::ready,
         routes::metrics,

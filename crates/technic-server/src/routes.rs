@@ -51,6 +51,17 @@ pub fn router() -> Router<AppState> {
         .route("/backtest", post(crate::backtests::start))
         .route("/backtest/{id}", get(crate::backtests::status))
         .route("/backtest/{id}/report", get(crate::backtests::report))
+        // Saved screens (screens.rs).
+        .route(
+            "/screens",
+            get(crate::screens::list).post(crate::screens::create),
+        )
+        .route(
+            "/screens/{name}",
+            get(crate::screens::get_one)
+                .put(crate::screens::put)
+                .delete(crate::screens::delete),
+        )
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))

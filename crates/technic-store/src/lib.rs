@@ -2,8 +2,10 @@
 //! PostgreSQL when `DATABASE_URL` says so. One code path serves both (sqlx's `Any` driver and SQL
 //! that both databases accept); the migrations in `migrations/` run on open.
 //!
-//! Architecture invariant: the store only persists the engine's plain learning types; it decides
-//! nothing about scans. Recording is idempotent per scan id, so a retried write never counts a scan
+//! It also keeps saved screens ([`screens`]) as the text users typed.
+//!
+//! Architecture invariant: the store only persists the engine's plain learning types and saved
+//! screens' text; it decides nothing about scans. Recording is idempotent per scan id, so a retried write never counts a scan
 //! twice.
 //!
 //! It keeps each symbol's history (scans, high-quality signals, last rating and date), the last
@@ -12,6 +14,10 @@
 //! outcomes but never replaces the completed scan's distribution. An alpha reference too old to use
 //! is never parsed; one that cannot be read is logged and left out, the histories still served.
 //! (Not to be confused with `technic-barstore`, which keeps bars.)
+
+mod screens;
+
+pub use screens::{MAX_SCREEN_NAME, Saved, SavedScreen, check_screen_name};
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -42,6 +48,8 @@ pub enum StoreError {
     Unencodable(serde_json::Error),
     #[error("cannot create the directory {path}: {cause}")]
     Directory { path: String, cause: std::io::Error },
+    #[error("'{0}' is not a screen name: a letter, then up to 63 letters, digits, '_' or '-'")]
+    BadScreenName(String),
 }
 
 fn query(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
