@@ -4,10 +4,10 @@
 //! Time is an argument (`now`, seconds since the scan started) so the model never reads a clock:
 //! the engine passes real time, tests pass whatever they like.
 
-use serde::Serialize;
 use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Stage {
@@ -49,7 +49,7 @@ impl Stage {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ScanStatus {
@@ -235,7 +235,7 @@ fn round2(x: f64) -> f64 {
 }
 
 /// A point-in-time view of a scan's progress: the JSON shape of DESIGN.md.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProgressSnapshot {
     pub scan_id: String,
@@ -269,7 +269,7 @@ impl StageTable {
 }
 
 /// One stage's entry in `stages`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StageProgress {
     /// The stage's share of the overall progress.
@@ -291,6 +291,20 @@ impl Serialize for StageTable {
             )?;
         }
         map.end()
+    }
+}
+
+/// Read back as written (a snapshot relayed between server replicas): stages by name, in any
+/// order; a stage missing is at 0.
+impl<'de> Deserialize<'de> for StageTable {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let entries = std::collections::HashMap::<Stage, StageProgress>::deserialize(deserializer)?;
+        Ok(StageTable(Stage::ALL.map(|stage| {
+            (
+                stage,
+                entries.get(&stage).map_or(0.0, |entry| entry.progress),
+            )
+        })))
     }
 }
 

@@ -1,0 +1,333 @@
+//! Scans spread over processes through Redis Streams (docs/ARCHITECTURE.md, "Distributed scans"):
+//! the replica that accepts a scan plans it and queues its batches (`planner.rs`), `technic
+//! worker`s evaluate them (`worker.rs`), and any replica follows any scan's log (`follower.rs`).
+//!
+//! Redis Streams give what this needs without a protocol of technic's own: a consumer group hands
+//! each batch to one worker and keeps it pending until acknowledged, `XAUTOCLAIM` gives a dead
+//! worker's batch to another, and explicit entry ids (`{seq}-0`) make the scan log ordered,
+//! resumable from any `seq`, and refuse a repeated append.
+
+mod follower;
+mod planner;
+mod worker;
+
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use redis::{Connection, RedisError, RedisResult};
+use serde::{Deserialize, Serialize};
+use technic_core::alpha::AlphaFactors;
+use technic_data::SymbolInfo;
+
+use crate::report::ScanResult;
+use crate::request::ValidScan;
+use crate::scan::{CrossInputs, Outcome};
+
+pub use worker::{WorkerOptions, run_worker};
+
+/// The stream of batches every worker reads, and its consumer group.
+const WORK_STREAM: &str = "technic:work";
+const WORKERS_GROUP: &str = "workers";
+
+/// A running scan's keys expire after this, so a scan whose planner died leaves nothing forever.
+const RUNNING_TTL_SECONDS: u64 = 24 * 3600;
+
+/// The keys of one scan.
+struct ScanKeys {
+    settings: String,
+    outcomes: String,
+    log: String,
+    meta: String,
+    stop: String,
+}
+
+impl ScanKeys {
+    fn of(scan_id: &str) -> Self {
+        let key = |part: &str| format!("technic:scan:{scan_id}:{part}");
+        Self {
+            settings: key("settings"),
+            outcomes: key("outcomes"),
+            log: key("log"),
+            meta: key("meta"),
+            stop: key("stop"),
+        }
+    }
+}
+
+/// What a worker needs of a scan to evaluate its symbols, written once per scan.
+#[derive(Debug, Serialize, Deserialize)]
+struct Settings {
+    request: ValidScan,
+    as_of: Option<NaiveDate>,
+}
+
+/// A symbol as a batch names it: what a result carries of it.
+#[derive(Debug, Serialize, Deserialize)]
+struct WireSymbol {
+    symbol: String,
+    name: Option<String>,
+    sector: Option<String>,
+}
+
+impl WireSymbol {
+    fn of(info: &SymbolInfo) -> Self {
+        Self {
+            symbol: info.symbol.clone(),
+            name: info.name.clone(),
+            sector: info.sector.clone(),
+        }
+    }
+
+    fn info(&self) -> SymbolInfo {
+        let mut info = SymbolInfo::new(self.symbol.clone());
+        info.name = self.name.clone();
+        info.sector = self.sector.clone();
+        info
+    }
+}
+
+/// One symbol's outcome as a worker writes it (JSON with exact f64s: `float_roundtrip`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum WireOutcome {
+    Scanned {
+        result: Box<ScanResult>,
+        alpha: [Option<f64>; 3],
+        composite: Option<f64>,
+    },
+    Skipped {
+        message: String,
+    },
+    Failed {
+        message: String,
+    },
+}
+
+impl WireOutcome {
+    fn of(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Scanned(result, inputs) | Outcome::BelowMinRating(result, inputs) => {
+                let a = inputs.alpha;
+                WireOutcome::Scanned {
+                    result,
+                    alpha: [a.momentum_12_1, a.trend_strength, a.vol_adjusted_return],
+                    composite: inputs.composite,
+                }
+            }
+            Outcome::Skipped(message) => WireOutcome::Skipped { message },
+            Outcome::Failed(message) => WireOutcome::Failed { message },
+        }
+    }
+
+    fn into_outcome(self) -> Outcome {
+        match self {
+            WireOutcome::Scanned {
+                result,
+                alpha: [momentum_12_1, trend_strength, vol_adjusted_return],
+                composite,
+            } => Outcome::Scanned(
+                result,
+                CrossInputs {
+                    alpha: AlphaFactors {
+                        momentum_12_1,
+                        trend_strength,
+                        vol_adjusted_return,
+                    },
+                    composite,
+                },
+            ),
+            WireOutcome::Skipped { message } => Outcome::Skipped(message),
+            WireOutcome::Failed { message } => Outcome::Failed(message),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("REDIS_URL {url}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("Redis at {url} cannot be reached: {reason}")]
+    Unreachable { url: String, reason: String },
+}
+
+/// How a distributed deployment behaves; the same for serve replicas and workers.
+#[derive(Debug, Clone)]
+pub struct ClusterOptions {
+    /// A batch pending this long with its worker is claimed by another (`XAUTOCLAIM`).
+    pub visibility: Duration,
+    /// Deliveries of one batch before its symbols become error diagnostics (a batch that kills
+    /// its workers must not kill them all).
+    pub max_deliveries: usize,
+    /// Finished scans' keys expire after this (`SCAN_RETENTION_SECONDS`).
+    pub retention: Duration,
+    /// How long an operation retries a Redis that went away (a restart) before the scan fails.
+    pub outage_limit: Duration,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            visibility: Duration::from_secs(5),
+            max_deliveries: 3,
+            retention: Duration::from_secs(3600),
+            outage_limit: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A Redis that scans are distributed through.
+pub struct Cluster {
+    client: redis::Client,
+    /// The URL without credentials: the only form of it that is logged.
+    shown_url: String,
+    options: ClusterOptions,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("redis", &self.shown_url)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// `redis://user:password@host` without the password.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Cluster {
+    /// Connects once, so a wrong URL or a Redis that is not there stops the process at start.
+    pub fn connect(url: &str, options: ClusterOptions) -> Result<Self, ClusterError> {
+        let shown_url = redact(url);
+        let client = redis::Client::open(url).map_err(|e| ClusterError::InvalidUrl {
+            url: shown_url.clone(),
+            reason: e.to_string(),
+        })?;
+        let cluster = Self {
+            client,
+            shown_url,
+            options,
+        };
+        let mut connection = cluster.open().map_err(|e| ClusterError::Unreachable {
+            url: cluster.shown_url.clone(),
+            reason: e.to_string(),
+        })?;
+        ensure_group(&mut connection).map_err(|e| ClusterError::Unreachable {
+            url: cluster.shown_url.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(cluster)
+    }
+
+    pub fn options(&self) -> &ClusterOptions {
+        &self.options
+    }
+
+    fn open(&self) -> RedisResult<Connection> {
+        let connection = self
+            .client
+            .get_connection_with_timeout(Duration::from_secs(2))?;
+        // Longer than any BLOCK technic asks for, so only a dead server times a read out.
+        connection.set_read_timeout(Some(Duration::from_secs(10)))?;
+        connection.set_write_timeout(Some(Duration::from_secs(10)))?;
+        Ok(connection)
+    }
+
+    fn link(&self) -> Link<'_> {
+        Link {
+            cluster: self,
+            connection: None,
+        }
+    }
+}
+
+/// Creates the work stream's consumer group if it is not there (a new Redis, or one restarted
+/// without its data).
+fn ensure_group(connection: &mut Connection) -> RedisResult<()> {
+    let created: RedisResult<()> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(WORK_STREAM)
+        .arg(WORKERS_GROUP)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query(connection);
+    match created {
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        other => other,
+    }
+}
+
+/// Whether an error means the connection or the server went away (try again on a new
+/// connection) rather than a refused command.
+fn is_gone(e: &RedisError) -> bool {
+    e.is_io_error()
+        || e.is_connection_dropped()
+        || e.is_connection_refusal()
+        || e.is_timeout()
+        || matches!(e.code(), Some("LOADING" | "NOGROUP"))
+}
+
+/// A connection that reconnects: an operation whose Redis went away is retried on a new
+/// connection until `outage_limit` has passed, so a Redis restart costs a pause, not the scan.
+struct Link<'a> {
+    cluster: &'a Cluster,
+    connection: Option<Connection>,
+}
+
+impl Link<'_> {
+    fn run<T>(
+        &mut self,
+        what: &str,
+        mut op: impl FnMut(&mut Connection) -> RedisResult<T>,
+    ) -> Result<T, String> {
+        let deadline = Instant::now() + self.cluster.options.outage_limit;
+        let mut pause = Duration::from_millis(50);
+        let mut warned = false;
+        loop {
+            let error = match self
+                .connection
+                .take()
+                .map_or_else(|| self.cluster.open(), Ok)
+            {
+                Ok(mut connection) => match op(&mut connection) {
+                    Ok(value) => {
+                        self.connection = Some(connection);
+                        if warned {
+                            tracing::info!(redis = %self.cluster.shown_url, "Redis is back");
+                        }
+                        return Ok(value);
+                    }
+                    Err(e) if is_gone(&e) => {
+                        if e.code() == Some("NOGROUP") {
+                            let _created = ensure_group(&mut connection);
+                            self.connection = Some(connection);
+                        }
+                        e
+                    }
+                    Err(e) => return Err(format!("{what}: {e}")),
+                },
+                Err(e) => e,
+            };
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{what}: Redis at {} did not answer for {} s ({error})",
+                    self.cluster.shown_url,
+                    self.cluster.options.outage_limit.as_secs()
+                ));
+            }
+            if !warned {
+                warned = true;
+                tracing::warn!(redis = %self.cluster.shown_url, error = %error, "{what}: Redis went away; retrying");
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+}

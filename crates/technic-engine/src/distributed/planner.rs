@@ -1,0 +1,272 @@
+//! The accepting replica's side: queue a planned scan's batches, take its outcomes back in the
+//! order workers finish them (each position once), and copy its log and report to Redis for the
+//! other replicas.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use redis::streams::StreamReadReply;
+use technic_core::termination::StopReason;
+
+use super::{
+    Cluster, Link, RUNNING_TTL_SECONDS, ScanKeys, Settings, WORK_STREAM, WireOutcome, WireSymbol,
+};
+use crate::registry::ScanEntry;
+use crate::scan::{BATCH_SIZE, Context, Scanner};
+
+/// How long one read of outcomes waits: also how soon a stop asked on another replica is seen.
+const OUTCOME_WAIT_MS: u64 = 200;
+
+/// What the stop key says once the planner is done: workers skip what is left of the scan.
+const ENDED: &str = "the scan ended";
+
+impl Cluster {
+    /// Evaluates a planned scan's symbols on the workers and feeds each outcome, once, to
+    /// `Scanner::finish`, as the in-process workers do; returns when every symbol is in or the
+    /// scan stopped. An `Err` is a Redis that stayed away longer than `outage_limit`.
+    pub(crate) fn scan_remotely(
+        &self,
+        scanner: &Scanner,
+        ctx: &Context<'_>,
+        bars_loaded: &AtomicUsize,
+    ) -> Result<(), String> {
+        let scan_id = ctx.options.scan_id.as_str();
+        let keys = ScanKeys::of(scan_id);
+        let mut link = self.link();
+        let settings = serde_json::to_string(&Settings {
+            request: ctx.request.clone(),
+            as_of: ctx.options.as_of,
+        })
+        .map_err(|e| format!("encoding the scan's settings: {e}"))?;
+        link.run("queueing the scan's batches", |c| {
+            let mut pipe = redis::pipe();
+            pipe.set_ex(&keys.settings, &settings, RUNNING_TTL_SECONDS)
+                .ignore();
+            for (index, batch) in ctx.slots.chunks(BATCH_SIZE).enumerate() {
+                let symbols: Vec<WireSymbol> = batch
+                    .iter()
+                    .map(|slot| WireSymbol::of(&slot.info))
+                    .collect();
+                let symbols = serde_json::to_string(&symbols).unwrap_or_default();
+                pipe.cmd("XADD")
+                    .arg(WORK_STREAM)
+                    .arg("*")
+                    .arg("scan")
+                    .arg(scan_id)
+                    .arg("first")
+                    .arg(index * BATCH_SIZE)
+                    .arg("symbols")
+                    .arg(symbols)
+                    .ignore();
+            }
+            pipe.query::<()>(c)
+        })?;
+        let result = self.collect(scanner, ctx, &keys, &mut link, bars_loaded);
+        // Whatever ended the collection, workers drop what is left of the scan, and the
+        // outcomes are no longer needed.
+        let retention = self.options.retention.as_secs().max(1);
+        let _told = link.run("ending the scan's batches", |c| {
+            redis::pipe()
+                .cmd("SET")
+                .arg(&keys.stop)
+                .arg(ENDED)
+                .arg("EX")
+                .arg(retention)
+                .ignore()
+                .del(&keys.outcomes)
+                .ignore()
+                .del(&keys.settings)
+                .ignore()
+                .query::<()>(c)
+        });
+        result
+    }
+
+    fn collect(
+        &self,
+        scanner: &Scanner,
+        ctx: &Context<'_>,
+        keys: &ScanKeys,
+        link: &mut Link<'_>,
+        bars_loaded: &AtomicUsize,
+    ) -> Result<(), String> {
+        let total = ctx.slots.len();
+        let mut seen = vec![false; total];
+        let mut received = 0;
+        let mut last_id = String::from("0-0");
+        let stop = &ctx.options.stop;
+        while received < total && !stop.is_stopped() {
+            // The stop key first, in the same round trip: outcomes read with a stop already
+            // asked are dropped, as in-process workers drop a symbol finished after a stop.
+            let (asked, reply): (Option<String>, Option<StreamReadReply>) =
+                link.run("reading outcomes", |c| {
+                    redis::pipe()
+                        .cmd("GET")
+                        .arg(&keys.stop)
+                        .cmd("XREAD")
+                        .arg("COUNT")
+                        .arg(500)
+                        .arg("BLOCK")
+                        .arg(OUTCOME_WAIT_MS)
+                        .arg("STREAMS")
+                        .arg(&keys.outcomes)
+                        .arg(&last_id)
+                        .query(c)
+                })?;
+            if let Some(who) = asked {
+                stop.stop(StopReason::Manual(who));
+                break;
+            }
+            for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
+                last_id.clone_from(&entry.id);
+                let position: Option<usize> = entry.get("position");
+                let outcome: Option<String> = entry.get("outcome");
+                let (Some(position), Some(outcome)) = (position, outcome) else {
+                    continue;
+                };
+                // A batch reclaimed after its worker died is evaluated again: the first
+                // outcome of a position is the one, the same as any repeat (evaluation is pure).
+                if position >= total || seen[position] {
+                    continue;
+                }
+                let Ok(outcome) = serde_json::from_str::<WireOutcome>(&outcome) else {
+                    tracing::warn!(position, "an outcome that does not decode; ignored");
+                    continue;
+                };
+                seen[position] = true;
+                received += 1;
+                bars_loaded.fetch_add(entry.get("bars").unwrap_or(0), Ordering::Relaxed);
+                scanner.finish(ctx, position, outcome.into_outcome(), total);
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies a scan's log to Redis as it is appended, on a thread of its own, so any replica
+    /// can follow it; its final message only once the report is stored beside it, so whoever
+    /// sees the end can read the results.
+    pub(crate) fn publish(self: &Arc<Self>, entry: Arc<ScanEntry>) {
+        let cluster = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name("scan publisher".into())
+            .spawn(move || {
+                if let Err(e) = cluster.copy_log(&entry) {
+                    tracing::error!(scan_id = %entry.scan_id, error = %e, "could not publish a scan to Redis");
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "no thread to publish a scan to Redis");
+        }
+    }
+
+    fn copy_log(&self, entry: &ScanEntry) -> Result<(), String> {
+        let keys = ScanKeys::of(&entry.scan_id);
+        let mut link = self.link();
+        let request = serde_json::to_string(&entry.request).map_err(|e| e.to_string())?;
+        link.run("recording the scan", |c| {
+            redis::pipe()
+                .hset(&keys.meta, "request", &request)
+                .ignore()
+                .hset(&keys.meta, "status", "running")
+                .ignore()
+                .expire(&keys.meta, RUNNING_TTL_SECONDS as i64)
+                .ignore()
+                .query::<()>(c)
+        })?;
+        let mut subscription = entry.log.subscribe(0);
+        while !subscription.is_done() {
+            let batch = subscription.next_batch_blocking(Duration::from_secs(1));
+            let (last, rest) = match batch.split_last() {
+                Some((last, rest)) if last.metadata.is_final => (Some(last), rest),
+                _ => (None, &batch[..]),
+            };
+            if !rest.is_empty() {
+                link.run("publishing the scan's log", |c| {
+                    let mut pipe = redis::pipe();
+                    for message in rest {
+                        append(&mut pipe, &keys.log, message);
+                    }
+                    pipe.expire(&keys.log, RUNNING_TTL_SECONDS as i64)
+                        .ignore()
+                        .query::<()>(c)
+                })
+                .or_else(already_there)?;
+            }
+            if let Some(last) = last {
+                let (field, value) = match wait_for_outcome(entry) {
+                    Some(Ok(outcome)) => (
+                        "report",
+                        serde_json::to_string(&outcome.report).map_err(|e| e.to_string())?,
+                    ),
+                    Some(Err(message)) => ("error", message),
+                    None => ("error", "the scan ended without an outcome".to_owned()),
+                };
+                let retention = self.options.retention.as_secs().max(1) as i64;
+                link.run("publishing the scan's end", |c| {
+                    let mut pipe = redis::pipe();
+                    pipe.hset(&keys.meta, field, &value)
+                        .ignore()
+                        .hset(&keys.meta, "status", "finished")
+                        .ignore();
+                    append(&mut pipe, &keys.log, last);
+                    for key in [&keys.meta, &keys.log, &keys.stop] {
+                        pipe.expire(key, retention).ignore();
+                    }
+                    pipe.query::<()>(c)
+                })
+                .or_else(already_there)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks a scan that another replica runs to stop (its planner reads this key).
+    pub(crate) fn request_stop(&self, scan_id: &str, who: &str) -> Result<(), String> {
+        let keys = ScanKeys::of(scan_id);
+        self.link().run("asking a scan to stop", |c| {
+            redis::cmd("SET")
+                .arg(&keys.stop)
+                .arg(who)
+                .arg("NX")
+                .arg("EX")
+                .arg(RUNNING_TTL_SECONDS)
+                .query::<()>(c)
+        })
+    }
+}
+
+fn append(pipe: &mut redis::Pipeline, key: &str, message: &crate::ScanMessage) {
+    // The entry id is the seq: a follower resumes after `{seq}-0`, and an append repeated after
+    // a lost connection is refused instead of copied twice.
+    pipe.cmd("XADD")
+        .arg(key)
+        .arg(format!("{}-0", message.metadata.seq))
+        .arg("json")
+        .arg(&*message.to_json())
+        .ignore();
+}
+
+/// A retried append whose messages the lost connection had already delivered: Redis refuses the
+/// repeated ids, and the log is whole.
+fn already_there(error: String) -> Result<(), String> {
+    if error.contains("equal or smaller") {
+        Ok(())
+    } else {
+        Err(error)
+    }
+}
+
+/// The registry records the outcome just after the scan appends its final message.
+fn wait_for_outcome(entry: &ScanEntry) -> Option<Result<Arc<crate::ScanOutcome>, String>> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(outcome) = entry.outcome() {
+            return Some(outcome);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
