@@ -74,6 +74,14 @@ impl Process {
         }
     }
 
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
     fn kill(&mut self) {
         let _killed = self.child.kill();
         let _reaped = self.child.wait();
@@ -154,7 +162,8 @@ fn worker(home: &Path, redis_url: &str) -> Process {
     let process = Process::spawn(
         technic(home, Some(redis_url))
             .args(["worker", "--data", &sp500()])
-            .env("MAX_WORKERS", "1"),
+            .env("MAX_WORKERS", "1")
+            .env("RUST_LOG", "info"),
     );
     process.wait_for("technic worker");
     process
@@ -259,6 +268,32 @@ async fn websocket(address: &str, scan_id: &str, from_seq: u64) -> Vec<Value> {
     messages
 }
 
+/// Batches pending with a worker process (its one thread's consumer).
+fn pending_with(redis_url: &str, worker: &Process) -> usize {
+    let mut connection = redis::Client::open(redis_url)
+        .and_then(|c| c.get_connection())
+        .expect("Redis");
+    let entries: Vec<redis::Value> = redis::cmd("XPENDING")
+        .arg("technic:work")
+        .arg("workers")
+        .arg("-")
+        .arg("+")
+        .arg(100)
+        .query(&mut connection)
+        .expect("XPENDING");
+    let suffix = format!("-{}-0", worker.child.id());
+    entries
+        .iter()
+        .filter(|entry| match entry {
+            redis::Value::Array(fields) => matches!(
+                fields.get(1),
+                Some(redis::Value::BulkString(name)) if String::from_utf8_lossy(name).ends_with(&suffix)
+            ),
+            _ => false,
+        })
+        .count()
+}
+
 fn seqs(messages: &[Value]) -> Vec<u64> {
     messages
         .iter()
@@ -329,7 +364,7 @@ fn distributed_scans_are_followed_anywhere_survive_a_killed_worker_and_equal_in_
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let client = reqwest::Client::new();
-        let request = json!({"max_symbols": 300});
+        let request = json!({});
 
         // Started on A; followed on B over SSE until 40 results, then resumed on A with
         // Last-Event-ID, with one worker killed in between.
@@ -337,6 +372,19 @@ fn distributed_scans_are_followed_anywhere_survive_a_killed_worker_and_equal_in_
         let scan_id = started["scan_id"].as_str().expect("scan_id").to_owned();
         let first = sse(&client, &b, &scan_id, 0, 40).await;
         assert!(result_symbols(&first).len() >= 40, "B streamed A's scan");
+        // Frozen until Redis shows it holding a batch, then killed: the batch it holds is
+        // pending with a consumer that will never acknowledge it.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            workers[0].signal("-STOP");
+            if pending_with(&url, &workers[0]) == 1 {
+                break;
+            }
+            workers[0].signal("-CONT");
+            assert!(Instant::now() < deadline, "worker 0 never held a batch");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let killed_at = Instant::now();
         workers[0].kill();
         let last = *seqs(&first).last().expect("a message");
         let rest = sse(&client, &a, &scan_id, last, usize::MAX).await;
@@ -359,7 +407,30 @@ fn distributed_scans_are_followed_anywhere_survive_a_killed_worker_and_equal_in_
         let diagnostics = complete["data"]["diagnostics"]
             .as_array()
             .expect("diagnostics");
-        assert_eq!(streamed.len() + diagnostics.len(), 300, "every symbol once");
+        let total = complete["data"]["metrics"]["symbols_total"]
+            .as_u64()
+            .expect("total");
+        assert!(total > 500, "the whole S&P 500 directory");
+        assert_eq!(
+            (streamed.len() + diagnostics.len()) as u64,
+            total,
+            "every symbol once"
+        );
+        assert_eq!(
+            pending_with(&url, &workers[0]),
+            0,
+            "the dead worker's batch was claimed"
+        );
+        let claimed = workers[1..].iter().any(|w| {
+            w.lines
+                .try_iter()
+                .any(|line| line.contains("claimed a batch"))
+        });
+        assert!(claimed, "another worker claimed the batch");
+        eprintln!(
+            "scan of {total} symbols finished {:.2} s after a worker was killed mid-batch",
+            killed_at.elapsed().as_secs_f64()
+        );
 
         // The same scan over a WebSocket on B from the start, and resumed from the middle:
         // the very messages A wrote.
@@ -406,7 +477,7 @@ fn distributed_scans_are_followed_anywhere_survive_a_killed_worker_and_equal_in_
             .expect("results")
             .len();
         let streamed = result_symbols(&stopped).len();
-        assert!(streamed < 505, "the stop cut the scan short");
+        assert!((streamed as u64) < total, "the stop cut the scan short");
         assert_eq!(kept, streamed, "no result after the stop");
     });
 }

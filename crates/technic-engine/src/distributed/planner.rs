@@ -143,10 +143,14 @@ impl Cluster {
         Ok(())
     }
 
-    /// Copies a scan's log to Redis as it is appended, on a thread of its own, so any replica
-    /// can follow it; its final message only once the report is stored beside it, so whoever
-    /// sees the end can read the results.
+    /// Records the scan in Redis before returning, so any replica knows it as soon as its id is
+    /// handed out, then copies its log there as it is appended, on a thread of its own; the
+    /// final message only once the report is stored beside it, so whoever sees the end can
+    /// read the results.
     pub(crate) fn publish(self: &Arc<Self>, entry: Arc<ScanEntry>) {
+        if let Err(e) = self.record(&entry) {
+            tracing::error!(scan_id = %entry.scan_id, error = %e, "could not record a scan in Redis");
+        }
         let cluster = Arc::clone(self);
         let spawned = std::thread::Builder::new()
             .name("scan publisher".into())
@@ -160,11 +164,10 @@ impl Cluster {
         }
     }
 
-    fn copy_log(&self, entry: &ScanEntry) -> Result<(), String> {
+    fn record(&self, entry: &ScanEntry) -> Result<(), String> {
         let keys = ScanKeys::of(&entry.scan_id);
-        let mut link = self.link();
         let request = serde_json::to_string(&entry.request).map_err(|e| e.to_string())?;
-        link.run("recording the scan", |c| {
+        self.link().run("recording the scan", |c| {
             redis::pipe()
                 .hset(&keys.meta, "request", &request)
                 .ignore()
@@ -173,7 +176,12 @@ impl Cluster {
                 .expire(&keys.meta, RUNNING_TTL_SECONDS as i64)
                 .ignore()
                 .query::<()>(c)
-        })?;
+        })
+    }
+
+    fn copy_log(&self, entry: &ScanEntry) -> Result<(), String> {
+        let keys = ScanKeys::of(&entry.scan_id);
+        let mut link = self.link();
         let mut subscription = entry.log.subscribe(0);
         while !subscription.is_done() {
             let batch = subscription.next_batch_blocking(Duration::from_secs(1));
