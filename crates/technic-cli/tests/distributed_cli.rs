@@ -182,6 +182,23 @@ async fn post(client: &reqwest::Client, address: &str, path: &str, body: &Value)
     body
 }
 
+/// A scan's results page once it says the scan is complete (its outcome is recorded a moment
+/// after its final message).
+async fn final_results(client: &reqwest::Client, address: &str, scan_id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = get(client, address, &format!("/scan/results/{scan_id}")).await;
+        if page["complete"] == true {
+            return page;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{scan_id} never complete: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn get(client: &reqwest::Client, address: &str, path: &str) -> Value {
     let response = client
         .get(format!("http://{address}{path}"))
@@ -440,8 +457,8 @@ fn distributed_scans_are_followed_anywhere_survive_a_killed_worker_and_equal_in_
         assert_eq!(resumed[..], all[100..]);
 
         // Both replicas give the same report, equal to an in-process scan's.
-        let on_a = get(&client, &a, &format!("/scan/results/{scan_id}")).await;
-        let on_b = get(&client, &b, &format!("/scan/results/{scan_id}")).await;
+        let on_a = final_results(&client, &a, &scan_id).await;
+        let on_b = final_results(&client, &b, &scan_id).await;
         assert_eq!(on_a["final"], on_b["final"], "one report on every replica");
         let reference = post(&client, &local, "/scan", &request).await;
         let distributed = by_symbol(&on_b["final"]);
@@ -471,7 +488,7 @@ fn distributed_scans_are_followed_anywhere_survive_a_killed_worker_and_equal_in_
         stopped.extend(after);
         let end = stopped.last().expect("final");
         assert_eq!(end["data"]["status"], "stopped", "{end}");
-        let results = get(&client, &b, &format!("/scan/results/{stopped_id}")).await;
+        let results = final_results(&client, &b, &stopped_id).await;
         let kept = results["final"]["results"]
             .as_array()
             .expect("results")
@@ -480,4 +497,145 @@ fn distributed_scans_are_followed_anywhere_survive_a_killed_worker_and_equal_in_
         assert!((streamed as u64) < total, "the stop cut the scan short");
         assert_eq!(kept, streamed, "no result after the stop");
     });
+}
+
+fn redis_command(url: &str, args: &[&str]) -> redis::Value {
+    let mut connection = redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .expect("Redis");
+    let mut command = redis::cmd(args[0]);
+    for arg in &args[1..] {
+        command.arg(*arg);
+    }
+    command.query(&mut connection).expect("Redis command")
+}
+
+fn used_memory(url: &str) -> u64 {
+    let redis::Value::BulkString(info) = redis_command(url, &["INFO", "memory"]) else {
+        panic!("INFO memory");
+    };
+    String::from_utf8_lossy(&info)
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("used_memory")
+}
+
+#[test]
+fn twenty_scans_outlive_a_redis_restart_and_are_trimmed_after_retention() {
+    let test = "twenty_scans_outlive_a_redis_restart_and_are_trimmed_after_retention";
+    if !redis_server_installed(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = |name: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(&path).expect("home");
+        path
+    };
+    let redis_dir = home("redis");
+    let (mut redis, url) = start_redis(&redis_dir);
+    let port = url.rsplit(':').next().expect("port").to_owned();
+    let baseline = used_memory(&url);
+    let replica = |name: &str| {
+        let mut command = technic(&home(name), Some(&url));
+        command
+            .args(["serve", "--port", "0", "--data", &sp500(), "--distributed"])
+            .env("SCAN_RETENTION_SECONDS", "3");
+        let process = Process::spawn(&mut command);
+        let line = process.wait_for("serving on http://");
+        let address = line
+            .split("serving on http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("address")
+            .to_owned();
+        (process, address)
+    };
+    let (_a, a) = replica("a");
+    let (_b, b) = replica("b");
+    let _workers: Vec<Process> = (0..2)
+        .map(|i| worker(&home(&format!("w{i}")), &url))
+        .collect();
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut scans = Vec::new();
+        for i in 0..20 {
+            let max_symbols = 40 + i;
+            let started = post(
+                &client,
+                &a,
+                "/scan/start",
+                &json!({"max_symbols": max_symbols}),
+            )
+            .await;
+            let scan_id = started["scan_id"].as_str().expect("scan_id").to_owned();
+            // Each followed on B from its start, on a task of its own.
+            let (b, id) = (b.clone(), scan_id.clone());
+            let follower = tokio::spawn(async move { websocket(&b, &id, 0).await });
+            scans.push((scan_id, max_symbols, follower));
+        }
+        // Redis killed while the scans run, and restarted from its AOF a second later.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        redis.kill();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        redis = Process::spawn(
+            Command::new("redis-server")
+                .args(["--port", &port, "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "yes"])
+                .arg("--dir")
+                .arg(&redis_dir),
+        );
+        for (scan_id, max_symbols, follower) in scans {
+            let messages = follower.await.expect("follower task");
+            let numbers = seqs(&messages);
+            assert_eq!(
+                numbers,
+                (1..=numbers.len() as u64).collect::<Vec<_>>(),
+                "{scan_id}: seq gapless"
+            );
+            let end = messages.last().expect("final");
+            assert_eq!(end["type"], "complete", "{scan_id}: {end}");
+            assert_eq!(end["data"]["status"], "completed");
+            let streamed = result_symbols(&messages);
+            let unique: BTreeSet<&String> = streamed.iter().collect();
+            assert_eq!(unique.len(), streamed.len(), "{scan_id}: no result twice");
+            let diagnostics = end["data"]["diagnostics"].as_array().expect("diagnostics");
+            assert_eq!(streamed.len() + diagnostics.len(), max_symbols, "{scan_id}");
+            let on_a = final_results(&client, &a, &scan_id).await;
+            let on_b = final_results(&client, &b, &scan_id).await;
+            assert_eq!(on_a["final"], on_b["final"], "{scan_id}: one report");
+        }
+    });
+
+    // Finished scans' keys expire after SCAN_RETENTION_SECONDS (3 s); what a Redis restart made
+    // it forget to expire (the AOF's last second), at most 10 s after it was last written.
+    let finished = used_memory(&url);
+    let ended = Instant::now();
+    loop {
+        let redis::Value::Array(keys) = redis_command(&url, &["KEYS", "technic:scan:*"]) else {
+            panic!("KEYS");
+        };
+        if keys.is_empty() {
+            break;
+        }
+        assert!(
+            ended.elapsed() < Duration::from_secs(15),
+            "scan keys left after retention: {keys:?}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let trimmed_after = ended.elapsed();
+    assert_eq!(
+        redis_command(&url, &["XLEN", "technic:work"]),
+        redis::Value::Int(0)
+    );
+    let trimmed = used_memory(&url);
+    eprintln!(
+        "Redis used_memory: {baseline} B before, {finished} B after 20 scans, {trimmed} B once every scan key expired ({:.1} s after the last scan)",
+        trimmed_after.as_secs_f64()
+    );
+    drop(redis);
 }

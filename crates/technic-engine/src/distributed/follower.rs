@@ -76,6 +76,17 @@ impl Cluster {
                 .arg(format!("{after}-0"))
                 .query(c)
         })?;
+        if reply.is_none() && wait_ms.is_some() {
+            let exists: bool = link.run("following a scan", |c| {
+                redis::cmd("EXISTS").arg(&keys.meta).query(c)
+            })?;
+            if !exists {
+                return Err(
+                    "the scan is gone from Redis: the server that ran it stopped publishing it"
+                        .to_owned(),
+                );
+            }
+        }
         for stream_entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
             let Some(json) = stream_entry.get::<String>("json") else {
                 continue;
@@ -86,18 +97,24 @@ impl Cluster {
                 entry.set_progress((**snapshot).clone());
             }
             let is_final = message.metadata.is_final;
-            let error = match &message.payload {
-                Payload::Error { message } => Some(message.clone()),
+            // The outcome is read before the final message is appended, so it is recorded the
+            // moment the copy's readers see the end.
+            let outcome = match (&message.payload, is_final) {
+                (Payload::Error { message }, true) => Some(Err(message.clone())),
+                (_, true) => Some(self.published_outcome(keys, link)?),
                 _ => None,
             };
+            let seq = message.metadata.seq;
             if !entry.log.append_relayed(message) {
+                if seq > entry.log.len() + 1 && !entry.log.is_closed() {
+                    return Err(format!(
+                        "message {seq} came after {} (Redis lost part of the log)",
+                        entry.log.len()
+                    ));
+                }
                 continue;
             }
-            if is_final {
-                let outcome = match error {
-                    Some(message) => Err(message),
-                    None => self.published_outcome(keys, link)?,
-                };
+            if let Some(outcome) = outcome {
                 entry.finish_followed(outcome);
                 return Ok(true);
             }

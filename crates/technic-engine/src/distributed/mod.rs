@@ -29,8 +29,10 @@ pub use worker::{WorkerOptions, run_worker};
 const WORK_STREAM: &str = "technic:work";
 const WORKERS_GROUP: &str = "workers";
 
-/// A running scan's keys expire after this, so a scan whose planner died leaves nothing forever.
-const RUNNING_TTL_SECONDS: u64 = 24 * 3600;
+/// A running scan's keys expire this long after their writer last touched them (or after the
+/// retention, if longer): a scan whose planner died, or whose end a Redis restart lost, leaves
+/// nothing behind for long. Its writers touch them at least every second.
+const RUNNING_TTL_MIN_SECONDS: u64 = 10;
 
 /// The keys of one scan.
 struct ScanKeys {
@@ -164,6 +166,16 @@ pub struct ClusterOptions {
     pub outage_limit: Duration,
 }
 
+impl ClusterOptions {
+    fn running_ttl(&self) -> u64 {
+        self.retention.as_secs().max(RUNNING_TTL_MIN_SECONDS)
+    }
+
+    fn retention_seconds(&self) -> u64 {
+        self.retention.as_secs().max(1)
+    }
+}
+
 impl Default for ClusterOptions {
     fn default() -> Self {
         Self {
@@ -244,6 +256,7 @@ impl Cluster {
         Link {
             cluster: self,
             connection: None,
+            outages: 0,
         }
     }
 }
@@ -279,6 +292,10 @@ fn is_gone(e: &RedisError) -> bool {
 struct Link<'a> {
     cluster: &'a Cluster,
     connection: Option<Connection>,
+    /// Operations that succeeded only after Redis came back: what was written before may be
+    /// lost (a restart loses the AOF's last second, or everything without one), so callers
+    /// that count this write their state again.
+    outages: usize,
 }
 
 impl Link<'_> {
@@ -300,6 +317,7 @@ impl Link<'_> {
                     Ok(value) => {
                         self.connection = Some(connection);
                         if warned {
+                            self.outages += 1;
                             tracing::info!(redis = %self.cluster.shown_url, "Redis is back");
                         }
                         return Ok(value);

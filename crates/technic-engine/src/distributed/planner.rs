@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 use redis::streams::StreamReadReply;
 use technic_core::termination::StopReason;
 
-use super::{
-    Cluster, Link, RUNNING_TTL_SECONDS, ScanKeys, Settings, WORK_STREAM, WireOutcome, WireSymbol,
-};
+use super::{Cluster, Link, ScanKeys, Settings, WORK_STREAM, WireOutcome, WireSymbol};
 use crate::registry::ScanEntry;
 use crate::scan::{BATCH_SIZE, Context, Scanner};
 
@@ -34,38 +32,11 @@ impl Cluster {
         let scan_id = ctx.options.scan_id.as_str();
         let keys = ScanKeys::of(scan_id);
         let mut link = self.link();
-        let settings = serde_json::to_string(&Settings {
-            request: ctx.request.clone(),
-            as_of: ctx.options.as_of,
-        })
-        .map_err(|e| format!("encoding the scan's settings: {e}"))?;
-        link.run("queueing the scan's batches", |c| {
-            let mut pipe = redis::pipe();
-            pipe.set_ex(&keys.settings, &settings, RUNNING_TTL_SECONDS)
-                .ignore();
-            for (index, batch) in ctx.slots.chunks(BATCH_SIZE).enumerate() {
-                let symbols: Vec<WireSymbol> = batch
-                    .iter()
-                    .map(|slot| WireSymbol::of(&slot.info))
-                    .collect();
-                let symbols = serde_json::to_string(&symbols).unwrap_or_default();
-                pipe.cmd("XADD")
-                    .arg(WORK_STREAM)
-                    .arg("*")
-                    .arg("scan")
-                    .arg(scan_id)
-                    .arg("first")
-                    .arg(index * BATCH_SIZE)
-                    .arg("symbols")
-                    .arg(symbols)
-                    .ignore();
-            }
-            pipe.query::<()>(c)
-        })?;
+        queue(ctx, &keys, &mut link, None)?;
         let result = self.collect(scanner, ctx, &keys, &mut link, bars_loaded);
         // Whatever ended the collection, workers drop what is left of the scan, and the
         // outcomes are no longer needed.
-        let retention = self.options.retention.as_secs().max(1);
+        let retention = self.options.retention_seconds();
         let _told = link.run("ending the scan's batches", |c| {
             redis::pipe()
                 .cmd("SET")
@@ -96,12 +67,20 @@ impl Cluster {
         let mut received = 0;
         let mut last_id = String::from("0-0");
         let stop = &ctx.options.stop;
+        let mut outages = link.outages;
         while received < total && !stop.is_stopped() {
+            if link.outages != outages {
+                outages = link.outages;
+                tracing::warn!(scan_id = %ctx.options.scan_id, "Redis came back: queueing again the batches not finished");
+                queue(ctx, keys, link, Some(&seen))?;
+            }
             // The stop key first, in the same round trip: outcomes read with a stop already
             // asked are dropped, as in-process workers drop a symbol finished after a stop.
             let (asked, reply): (Option<String>, Option<StreamReadReply>) =
                 link.run("reading outcomes", |c| {
                     redis::pipe()
+                        .expire(&keys.settings, self.options.running_ttl() as i64)
+                        .ignore()
                         .cmd("GET")
                         .arg(&keys.stop)
                         .cmd("XREAD")
@@ -173,35 +152,24 @@ impl Cluster {
                 .ignore()
                 .hset(&keys.meta, "status", "running")
                 .ignore()
-                .expire(&keys.meta, RUNNING_TTL_SECONDS as i64)
+                .expire(&keys.meta, self.options.running_ttl() as i64)
                 .ignore()
                 .query::<()>(c)
         })
     }
 
+    /// Each round appends whatever the local log holds past the newest message in Redis, so a
+    /// Redis that lost its last writes in a restart (or everything, without its AOF) gets them
+    /// again, in order and without a gap; the subscription only says when there is more.
     fn copy_log(&self, entry: &ScanEntry) -> Result<(), String> {
         let keys = ScanKeys::of(&entry.scan_id);
         let mut link = self.link();
         let mut subscription = entry.log.subscribe(0);
-        while !subscription.is_done() {
+        loop {
             let batch = subscription.next_batch_blocking(Duration::from_secs(1));
-            let (last, rest) = match batch.split_last() {
-                Some((last, rest)) if last.metadata.is_final => (Some(last), rest),
-                _ => (None, &batch[..]),
-            };
-            if !rest.is_empty() {
-                link.run("publishing the scan's log", |c| {
-                    let mut pipe = redis::pipe();
-                    for message in rest {
-                        append(&mut pipe, &keys.log, message);
-                    }
-                    pipe.expire(&keys.log, RUNNING_TTL_SECONDS as i64)
-                        .ignore()
-                        .query::<()>(c)
-                })
-                .or_else(already_there)?;
-            }
-            if let Some(last) = last {
+            let ended = batch.last().is_some_and(|m| m.metadata.is_final);
+            // The final message goes with the report, once the registry has recorded it.
+            let end = if ended {
                 let (field, value) = match wait_for_outcome(entry) {
                     Some(Ok(outcome)) => (
                         "report",
@@ -210,23 +178,55 @@ impl Cluster {
                     Some(Err(message)) => ("error", message),
                     None => ("error", "the scan ended without an outcome".to_owned()),
                 };
-                let retention = self.options.retention.as_secs().max(1) as i64;
-                link.run("publishing the scan's end", |c| {
-                    let mut pipe = redis::pipe();
-                    pipe.hset(&keys.meta, field, &value)
+                Some((field, value))
+            } else {
+                None
+            };
+            if batch.is_empty() && !subscription.is_done() {
+                // Quiet, not dead: the keys outlive their running TTL.
+                let ttl = self.options.running_ttl() as i64;
+                link.run("keeping the scan's keys", |c| {
+                    redis::pipe()
+                        .expire(&keys.log, ttl)
                         .ignore()
-                        .hset(&keys.meta, "status", "finished")
-                        .ignore();
-                    append(&mut pipe, &keys.log, last);
-                    for key in [&keys.meta, &keys.log, &keys.stop] {
-                        pipe.expire(key, retention).ignore();
+                        .expire(&keys.meta, ttl)
+                        .ignore()
+                        .query::<()>(c)
+                })?;
+                continue;
+            }
+            let retention = self.options.retention_seconds() as i64;
+            link.run("publishing the scan's log", |c| {
+                let kept = published_len(&keys, c)?;
+                let mut pipe = redis::pipe();
+                for message in entry.log.after(kept) {
+                    if message.metadata.is_final && end.is_none() {
+                        break;
                     }
-                    pipe.query::<()>(c)
-                })
-                .or_else(already_there)?;
+                    append(&mut pipe, &keys.log, &message);
+                }
+                match &end {
+                    Some((field, value)) => {
+                        pipe.hset(&keys.meta, *field, value)
+                            .ignore()
+                            .hset(&keys.meta, "status", "finished")
+                            .ignore();
+                        for key in [&keys.meta, &keys.log, &keys.stop] {
+                            pipe.expire(key, retention).ignore();
+                        }
+                    }
+                    None => {
+                        for key in [&keys.log, &keys.meta] {
+                            pipe.expire(key, self.options.running_ttl() as i64).ignore();
+                        }
+                    }
+                }
+                pipe.query::<()>(c)
+            })?;
+            if end.is_some() || subscription.is_done() {
+                return Ok(());
             }
         }
-        Ok(())
     }
 
     /// Asks a scan that another replica runs to stop (its planner reads this key).
@@ -238,10 +238,54 @@ impl Cluster {
                 .arg(who)
                 .arg("NX")
                 .arg("EX")
-                .arg(RUNNING_TTL_SECONDS)
+                .arg(self.options.running_ttl())
                 .query::<()>(c)
         })
     }
+}
+
+/// Writes the scan's settings and queues its batches: all of them, or those holding a position
+/// not yet `seen` (again after Redis lost them: a repeat is harmless, the first outcome of a
+/// position is kept).
+fn queue(
+    ctx: &Context<'_>,
+    keys: &ScanKeys,
+    link: &mut Link<'_>,
+    seen: Option<&[bool]>,
+) -> Result<(), String> {
+    let running_ttl = link.cluster.options.running_ttl();
+    let scan_id = ctx.options.scan_id.as_str();
+    let settings = serde_json::to_string(&Settings {
+        request: ctx.request.clone(),
+        as_of: ctx.options.as_of,
+    })
+    .map_err(|e| format!("encoding the scan's settings: {e}"))?;
+    link.run("queueing the scan's batches", |c| {
+        let mut pipe = redis::pipe();
+        pipe.set_ex(&keys.settings, &settings, running_ttl).ignore();
+        for (index, batch) in ctx.slots.chunks(BATCH_SIZE).enumerate() {
+            let first = index * BATCH_SIZE;
+            if seen.is_some_and(|seen| seen[first..first + batch.len()].iter().all(|s| *s)) {
+                continue;
+            }
+            let symbols: Vec<WireSymbol> = batch
+                .iter()
+                .map(|slot| WireSymbol::of(&slot.info))
+                .collect();
+            let symbols = serde_json::to_string(&symbols).unwrap_or_default();
+            pipe.cmd("XADD")
+                .arg(WORK_STREAM)
+                .arg("*")
+                .arg("scan")
+                .arg(scan_id)
+                .arg("first")
+                .arg(first)
+                .arg("symbols")
+                .arg(symbols)
+                .ignore();
+        }
+        pipe.query::<()>(c)
+    })
 }
 
 fn append(pipe: &mut redis::Pipeline, key: &str, message: &crate::ScanMessage) {
@@ -255,14 +299,20 @@ fn append(pipe: &mut redis::Pipeline, key: &str, message: &crate::ScanMessage) {
         .ignore();
 }
 
-/// A retried append whose messages the lost connection had already delivered: Redis refuses the
-/// repeated ids, and the log is whole.
-fn already_there(error: String) -> Result<(), String> {
-    if error.contains("equal or smaller") {
-        Ok(())
-    } else {
-        Err(error)
-    }
+/// The `seq` of the newest message of the scan's log in Redis (0 for none).
+fn published_len(keys: &ScanKeys, connection: &mut redis::Connection) -> redis::RedisResult<u64> {
+    let newest: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+        .arg(&keys.log)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query(connection)?;
+    Ok(newest
+        .ids
+        .first()
+        .and_then(|entry| entry.id.split('-').next()?.parse().ok())
+        .unwrap_or(0))
 }
 
 /// The registry records the outcome just after the scan appends its final message.

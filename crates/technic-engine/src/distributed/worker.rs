@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
 
 use super::{
-    Cluster, Link, RUNNING_TTL_SECONDS, ScanKeys, Settings, WORK_STREAM, WORKERS_GROUP,
-    WireOutcome, WireSymbol,
+    Cluster, Link, ScanKeys, Settings, WORK_STREAM, WORKERS_GROUP, WireOutcome, WireSymbol,
 };
 use crate::scan::{Outcome, Scanner};
 
@@ -192,6 +191,7 @@ impl<'a> Thread<'a> {
         if poisoned {
             tracing::warn!(batch = %batch.id, scan_id = %batch.scan_id, deliveries, "a batch delivered too often; its symbols become errors");
         }
+        let running_ttl = self.cluster.options.running_ttl();
         for (offset, symbol) in batch.symbols.iter().enumerate() {
             let (outcome, bars) = if poisoned {
                 let message = format!(
@@ -218,13 +218,18 @@ impl<'a> Thread<'a> {
                     .arg(bars)
                     .cmd("EXPIRE")
                     .arg(&keys.outcomes)
-                    .arg(RUNNING_TTL_SECONDS)
+                    .arg(running_ttl)
                     .cmd("GET")
                     .arg(&keys.stop)
                     .query(c)?;
                 Ok(stop)
             })?;
             if stop.is_some() {
+                // The planner is done with the outcomes (it deleted them as it set the key):
+                // this one would only outlive the scan.
+                self.link.run("dropping a late outcome", |c| {
+                    redis::cmd("DEL").arg(&keys.outcomes).query::<()>(c)
+                })?;
                 break;
             }
         }
