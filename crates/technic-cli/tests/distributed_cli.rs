@@ -639,3 +639,72 @@ fn twenty_scans_outlive_a_redis_restart_and_are_trimmed_after_retention() {
     );
     drop(redis);
 }
+
+/// A batch whose workers keep dying is not retried forever: past `WORKER_MAX_DELIVERIES` its
+/// symbols become error diagnostics and the scan completes.
+#[test]
+fn a_batch_delivered_too_often_becomes_error_diagnostics() {
+    let test = "a_batch_delivered_too_often_becomes_error_diagnostics";
+    if !redis_server_installed(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = |name: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(&path).expect("home");
+        path
+    };
+    let (_redis, url) = start_redis(&home("redis"));
+    let (_a, a) = serve(&home("a"), Some(&url), true);
+    let spawn_worker = |name: &str| {
+        let process = Process::spawn(
+            technic(&home(name), Some(&url))
+                .args(["worker", "--data", &sp500()])
+                .env("MAX_WORKERS", "1")
+                .env("WORKER_MAX_DELIVERIES", "1")
+                .env("RUST_LOG", "info"),
+        );
+        process.wait_for("technic worker");
+        process
+    };
+    let mut doomed = spawn_worker("doomed");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let started = post(&client, &a, "/scan/start", &json!({"max_symbols": 100})).await;
+        let scan_id = started["scan_id"].as_str().expect("scan_id").to_owned();
+        // Its first batch in hand, the only worker is frozen and killed: delivered once.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            doomed.signal("-STOP");
+            if pending_with(&url, &doomed) == 1 {
+                break;
+            }
+            doomed.signal("-CONT");
+            assert!(Instant::now() < deadline, "the worker never held a batch");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        doomed.kill();
+        let _survivor = spawn_worker("survivor");
+        let messages = websocket(&a, &scan_id, 0).await;
+        let end = messages.last().expect("final");
+        assert_eq!(end["data"]["status"], "completed", "{end}");
+        let diagnostics = end["data"]["diagnostics"].as_array().expect("diagnostics");
+        let poisoned = diagnostics
+            .iter()
+            .filter(|d| {
+                d["kind"] == "error"
+                    && d["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("its batch was taken 2 times"))
+            })
+            .count();
+        // The batch's symbols the killed worker had not yet written (it writes each outcome
+        // as it is done; those it wrote stand), and no other.
+        assert!(
+            (1..=25).contains(&poisoned),
+            "{poisoned} of one 25-symbol batch: {diagnostics:?}"
+        );
+        assert_eq!(result_symbols(&messages).len() + diagnostics.len(), 100);
+    });
+}
