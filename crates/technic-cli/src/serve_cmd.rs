@@ -67,6 +67,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let cluster = args.cluster.connect(
             args.data.redis_url.as_deref(),
             "--distributed / DISTRIBUTED",
+            config.retention,
         )?;
         scanner = scanner.with_cluster(cluster);
     }

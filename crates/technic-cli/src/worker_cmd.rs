@@ -30,19 +30,17 @@ pub struct ClusterArgs {
         value_name = "N"
     )]
     worker_max_deliveries: usize,
-    /// Finished distributed scans are kept in Redis this long.
-    #[arg(
-        long,
-        env = "SCAN_RETENTION_SECONDS",
-        default_value_t = 3600,
-        value_name = "SECONDS"
-    )]
-    scan_retention_seconds: u64,
 }
 
 impl ClusterArgs {
-    /// The cluster at `redis_url`, connected once so a wrong URL stops the process now.
-    pub fn connect(&self, redis_url: Option<&str>, flag: &str) -> anyhow::Result<Arc<Cluster>> {
+    /// The cluster at `redis_url`, connected once so a wrong URL stops the process now;
+    /// finished scans are kept in Redis for `retention` (`SCAN_RETENTION_SECONDS`).
+    pub fn connect(
+        &self,
+        redis_url: Option<&str>,
+        flag: &str,
+        retention: Duration,
+    ) -> anyhow::Result<Arc<Cluster>> {
         let url = redis_url
             .filter(|u| !u.trim().is_empty())
             .with_context(|| format!("{flag} needs --redis-url or REDIS_URL"))?;
@@ -58,7 +56,7 @@ impl ClusterArgs {
         let options = ClusterOptions {
             visibility: Duration::from_secs_f64(self.worker_visibility_seconds.min(86_400.0)),
             max_deliveries: self.worker_max_deliveries,
-            retention: Duration::from_secs(self.scan_retention_seconds.max(1)),
+            retention,
             ..ClusterOptions::default()
         };
         Ok(Arc::new(
@@ -78,12 +76,28 @@ pub struct WorkerArgs {
     /// Batches evaluated at once [default: the number of cores]
     #[arg(long, env = "MAX_WORKERS", value_name = "N")]
     max_workers: Option<usize>,
+    /// How long a finished scan's keys stay in Redis, as `serve` has it (bounds what an outcome
+    /// written after its scan ended may keep).
+    #[arg(
+        long,
+        env = "SCAN_RETENTION_SECONDS",
+        default_value_t = 3600.0,
+        value_name = "SECONDS"
+    )]
+    scan_retention_seconds: f64,
 }
 
 pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
-    let cluster = args
-        .cluster
-        .connect(args.data.redis_url.as_deref(), "technic worker")?;
+    if !(args.scan_retention_seconds.is_finite() && args.scan_retention_seconds >= 0.0) {
+        anyhow::bail!(
+            "--scan-retention-seconds / SCAN_RETENTION_SECONDS must be a number of seconds >= 0, got {}",
+            args.scan_retention_seconds
+        );
+    }
+    let retention = Duration::from_secs_f64(args.scan_retention_seconds.min(1e9));
+    let cluster =
+        args.cluster
+            .connect(args.data.redis_url.as_deref(), "technic worker", retention)?;
     let source = open_source(&args.data, &args.home, None)?;
     let source = crate::with_cache(source, &args.data, None, true)?;
     let threads = match args.max_workers {

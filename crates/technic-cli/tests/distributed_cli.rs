@@ -555,7 +555,16 @@ fn twenty_scans_outlive_a_redis_restart_and_are_trimmed_after_retention() {
     let (_a, a) = replica("a");
     let (_b, b) = replica("b");
     let _workers: Vec<Process> = (0..2)
-        .map(|i| worker(&home(&format!("w{i}")), &url))
+        .map(|i| {
+            let process = Process::spawn(
+                technic(&home(&format!("w{i}")), Some(&url))
+                    .args(["worker", "--data", &sp500()])
+                    .env("MAX_WORKERS", "1")
+                    .env("SCAN_RETENTION_SECONDS", "3"),
+            );
+            process.wait_for("technic worker");
+            process
+        })
         .collect();
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
