@@ -192,7 +192,7 @@ fn main() {
     let client = reqwest::Client::new();
     println!("| setup | first result (s) | total (s) | Redis commands per scan |");
     println!("| --- | ---: | ---: | ---: |");
-    let mut measure = |label: &str, address: &str, redis: Option<&str>| {
+    let measure = |label: &str, address: &str, redis: Option<&str>| {
         let mut firsts = Vec::new();
         let mut totals = Vec::new();
         let mut commands = Vec::new();
