@@ -1,8 +1,9 @@
-//! Distributed scans with real processes on loopback: a `redis-server` of the test's own, two
-//! `technic serve --distributed` replicas, three `technic worker`s, and an in-process `technic
-//! serve` for reference. Scans start on one replica and are followed on the other over SSE and
-//! WebSocket, resuming across replicas; a worker is SIGKILLed mid-scan; a scan is stopped through
-//! the replica that did not plan it.
+//! Distributed scans with real processes on loopback: a `redis-server` of the test's own (AOF
+//! on), `technic serve --distributed` replicas, `technic worker`s, and an in-process `technic
+//! serve` for reference. Scans start on one replica and are followed on others over SSE and
+//! WebSocket, resuming on a replica that had not seen them; a worker is SIGKILLed holding a
+//! batch; a scan is stopped through a replica that did not plan it; Redis is killed and
+//! restarted mid-scan; finished scans' keys expire.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -373,6 +374,7 @@ fn distributed_scans_are_followed_anywhere_survive_a_killed_worker_and_equal_in_
     let (_redis, url) = start_redis(&home("redis"));
     let (_a, a) = serve(&home("a"), Some(&url), true);
     let (_b, b) = serve(&home("b"), Some(&url), true);
+    let (_c, c) = serve(&home("c"), Some(&url), true);
     let (_local, local) = serve(&home("local"), None, false);
     let mut workers: Vec<Process> = (0..3)
         .map(|i| worker(&home(&format!("w{i}")), &url))
@@ -383,8 +385,8 @@ fn distributed_scans_are_followed_anywhere_survive_a_killed_worker_and_equal_in_
         let client = reqwest::Client::new();
         let request = json!({});
 
-        // Started on A; followed on B over SSE until 40 results, then resumed on A with
-        // Last-Event-ID, with one worker killed in between.
+        // Started on A; followed on B over SSE until 40 results, then resumed with
+        // Last-Event-ID on C, which has not seen the scan yet, with one worker killed between.
         let started = post(&client, &a, "/scan/start", &request).await;
         let scan_id = started["scan_id"].as_str().expect("scan_id").to_owned();
         let first = sse(&client, &b, &scan_id, 0, 40).await;
@@ -404,7 +406,7 @@ fn distributed_scans_are_followed_anywhere_survive_a_killed_worker_and_equal_in_
         let killed_at = Instant::now();
         workers[0].kill();
         let last = *seqs(&first).last().expect("a message");
-        let rest = sse(&client, &a, &scan_id, last, usize::MAX).await;
+        let rest = sse(&client, &c, &scan_id, last, usize::MAX).await;
         let mut all = first.clone();
         all.extend(rest);
         let numbers = seqs(&all);
