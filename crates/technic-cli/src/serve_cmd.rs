@@ -68,6 +68,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             args.data.redis_url.as_deref(),
             "--distributed / DISTRIBUTED",
             config.retention,
+            crate::worker_cmd::SCAN_OUTAGE_LIMIT,
         )?;
         scanner = scanner.with_cluster(cluster);
     }

@@ -9,6 +9,9 @@ use anyhow::Context;
 use technic_engine::Scanner;
 use technic_engine::distributed::{Cluster, ClusterOptions, WorkerOptions, run_worker};
 
+/// How long a replica's scan waits for a Redis that went away before it ends with an error.
+pub const SCAN_OUTAGE_LIMIT: Duration = Duration::from_secs(30);
+
 use crate::{DataArgs, HomeArgs, open_source};
 
 /// How a deployment distributes scans; `serve --distributed` and `worker` take the same.
@@ -40,6 +43,7 @@ impl ClusterArgs {
         redis_url: Option<&str>,
         flag: &str,
         retention: Duration,
+        outage_limit: Duration,
     ) -> anyhow::Result<Arc<Cluster>> {
         let url = redis_url
             .filter(|u| !u.trim().is_empty())
@@ -57,7 +61,7 @@ impl ClusterArgs {
             visibility: Duration::from_secs_f64(self.worker_visibility_seconds.min(86_400.0)),
             max_deliveries: self.worker_max_deliveries,
             retention,
-            ..ClusterOptions::default()
+            outage_limit,
         };
         Ok(Arc::new(
             Cluster::connect(url, options).context("--redis-url / REDIS_URL")?,
@@ -95,9 +99,13 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
         );
     }
     let retention = Duration::from_secs_f64(args.scan_retention_seconds.min(1e9));
-    let cluster =
-        args.cluster
-            .connect(args.data.redis_url.as_deref(), "technic worker", retention)?;
+    let cluster = args.cluster.connect(
+        args.data.redis_url.as_deref(),
+        "technic worker",
+        retention,
+        // A worker has no client to answer: it waits for Redis however long it is away.
+        Duration::from_secs(365 * 86_400),
+    )?;
     let source = open_source(&args.data, &args.home, None)?;
     let source = crate::with_cache(source, &args.data, None, true)?;
     let threads = match args.max_workers {
