@@ -28,8 +28,6 @@ pub struct ServeArgs {
     /// serves every replica's scans.
     #[arg(long, env = "DISTRIBUTED")]
     distributed: bool,
-    #[command(flatten)]
-    cluster: crate::worker_cmd::ClusterArgs,
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default `info`); colours only on a terminal.
@@ -64,12 +62,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_low_priority_after_first()
         .with_shared_analyses(SHARED_ANALYSES_BYTES);
     if args.distributed {
-        let cluster = args.cluster.connect(
-            args.data.redis_url.as_deref(),
-            "--distributed / DISTRIBUTED",
-            config.retention,
-            crate::worker_cmd::SCAN_OUTAGE_LIMIT,
-        )?;
+        let cluster =
+            crate::worker_cmd::replica_cluster(args.data.redis_url.as_deref(), config.retention)?;
         scanner = scanner.with_cluster(cluster);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -9,14 +9,45 @@ use anyhow::Context;
 use technic_engine::Scanner;
 use technic_engine::distributed::{Cluster, ClusterOptions, WorkerOptions, run_worker};
 
-/// How long a replica's scan waits for a Redis that went away before it ends with an error.
-pub const SCAN_OUTAGE_LIMIT: Duration = Duration::from_secs(30);
-
 use crate::{DataArgs, HomeArgs, open_source};
 
-/// How a deployment distributes scans; `serve --distributed` and `worker` take the same.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ClusterArgs {
+/// How long a replica's scan waits for a Redis that went away before it ends with an error.
+const SCAN_OUTAGE_LIMIT: Duration = Duration::from_secs(30);
+
+/// The cluster at `redis_url`, connected once so a wrong URL stops the process now.
+fn connect(
+    redis_url: Option<&str>,
+    flag: &str,
+    options: ClusterOptions,
+) -> anyhow::Result<Arc<Cluster>> {
+    let url = redis_url
+        .filter(|u| !u.trim().is_empty())
+        .with_context(|| format!("{flag} needs --redis-url or REDIS_URL"))?;
+    Ok(Arc::new(
+        Cluster::connect(url, options).context("--redis-url / REDIS_URL")?,
+    ))
+}
+
+/// `serve --distributed`'s cluster: finished scans kept in Redis for `retention`
+/// (`SCAN_RETENTION_SECONDS`, as the server reads it).
+pub fn replica_cluster(
+    redis_url: Option<&str>,
+    retention: Duration,
+) -> anyhow::Result<Arc<Cluster>> {
+    let options = ClusterOptions {
+        retention,
+        outage_limit: SCAN_OUTAGE_LIMIT,
+        ..ClusterOptions::default()
+    };
+    connect(redis_url, "--distributed / DISTRIBUTED", options)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WorkerArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[command(flatten)]
+    home: HomeArgs,
     /// A batch pending this long with a worker that stopped answering is taken by another.
     #[arg(
         long,
@@ -33,50 +64,6 @@ pub struct ClusterArgs {
         value_name = "N"
     )]
     worker_max_deliveries: usize,
-}
-
-impl ClusterArgs {
-    /// The cluster at `redis_url`, connected once so a wrong URL stops the process now;
-    /// finished scans are kept in Redis for `retention` (`SCAN_RETENTION_SECONDS`).
-    pub fn connect(
-        &self,
-        redis_url: Option<&str>,
-        flag: &str,
-        retention: Duration,
-        outage_limit: Duration,
-    ) -> anyhow::Result<Arc<Cluster>> {
-        let url = redis_url
-            .filter(|u| !u.trim().is_empty())
-            .with_context(|| format!("{flag} needs --redis-url or REDIS_URL"))?;
-        if !(self.worker_visibility_seconds.is_finite() && self.worker_visibility_seconds > 0.0) {
-            anyhow::bail!(
-                "--worker-visibility-seconds / WORKER_VISIBILITY_SECONDS must be a number of seconds > 0, got {}",
-                self.worker_visibility_seconds
-            );
-        }
-        if self.worker_max_deliveries == 0 {
-            anyhow::bail!("--worker-max-deliveries / WORKER_MAX_DELIVERIES must be at least 1");
-        }
-        let options = ClusterOptions {
-            visibility: Duration::from_secs_f64(self.worker_visibility_seconds.min(86_400.0)),
-            max_deliveries: self.worker_max_deliveries,
-            retention,
-            outage_limit,
-        };
-        Ok(Arc::new(
-            Cluster::connect(url, options).context("--redis-url / REDIS_URL")?,
-        ))
-    }
-}
-
-#[derive(Debug, clap::Args)]
-pub struct WorkerArgs {
-    #[command(flatten)]
-    data: DataArgs,
-    #[command(flatten)]
-    home: HomeArgs,
-    #[command(flatten)]
-    cluster: ClusterArgs,
     /// Batches evaluated at once [default: the number of cores]
     #[arg(long, env = "MAX_WORKERS", value_name = "N")]
     max_workers: Option<usize>,
@@ -99,13 +86,23 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
         );
     }
     let retention = Duration::from_secs_f64(args.scan_retention_seconds.min(1e9));
-    let cluster = args.cluster.connect(
-        args.data.redis_url.as_deref(),
-        "technic worker",
+    if !(args.worker_visibility_seconds.is_finite() && args.worker_visibility_seconds > 0.0) {
+        anyhow::bail!(
+            "--worker-visibility-seconds / WORKER_VISIBILITY_SECONDS must be a number of seconds > 0, got {}",
+            args.worker_visibility_seconds
+        );
+    }
+    if args.worker_max_deliveries == 0 {
+        anyhow::bail!("--worker-max-deliveries / WORKER_MAX_DELIVERIES must be at least 1");
+    }
+    let options = ClusterOptions {
+        visibility: Duration::from_secs_f64(args.worker_visibility_seconds.min(86_400.0)),
+        max_deliveries: args.worker_max_deliveries,
         retention,
         // A worker has no client to answer: it waits for Redis however long it is away.
-        Duration::from_secs(365 * 86_400),
-    )?;
+        outage_limit: Duration::from_secs(365 * 86_400),
+    };
+    let cluster = connect(args.data.redis_url.as_deref(), "technic worker", options)?;
     let source = open_source(&args.data, &args.home, None)?;
     let source = crate::with_cache(source, &args.data, None, true)?;
     let threads = match args.max_workers {
