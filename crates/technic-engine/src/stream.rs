@@ -71,15 +71,16 @@ impl ScanMessage {
     /// A message from its JSON text, as another process encoded it (a scan followed from a server
     /// replica that did not start it): the text is kept and handed out as is.
     pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
-        let mut value: serde_json::Value = serde_json::from_str(json)?;
-        let metadata = value
-            .as_object_mut()
-            .and_then(|o| o.remove("metadata"))
-            .unwrap_or_default();
-        let message = Self::new(
-            serde_json::from_value(value)?,
-            serde_json::from_value(metadata)?,
-        );
+        // Not through `serde_json::Value`: its objects sort their keys, and a result's indicator
+        // columns keep their order.
+        #[derive(Deserialize)]
+        struct Wire {
+            #[serde(flatten)]
+            payload: Payload,
+            metadata: Metadata,
+        }
+        let wire: Wire = serde_json::from_str(json)?;
+        let message = Self::new(wire.payload, wire.metadata);
         let _kept = message.json.set(json.into());
         Ok(message)
     }

@@ -349,3 +349,100 @@ impl Link<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use technic_data::demo::DemoMarket;
+    use technic_data::memory::MemorySource;
+    use technic_data::{BarWindow, MarketData};
+
+    use super::WireOutcome;
+    use crate::scan::{Outcome, Scanner};
+    use crate::stream::{EventLog, ScanMessage};
+
+    /// Every f64 a worker sends comes back to the bit: the final ranking is computed from them.
+    #[test]
+    fn outcomes_cross_processes_to_the_bit() {
+        let market =
+            MemorySource::snapshot(&DemoMarket::new(), &BarWindow::last(300)).expect("demo");
+        let universe = market.universe().expect("universe");
+        let scanner = Scanner::new(Arc::new(market));
+        let request = crate::ScanRequest::default().validate().expect("valid");
+        let mut rated = 0;
+        for info in universe.iter().take(40) {
+            let (outcome, _) = scanner.evaluate_symbol(info, &request, None);
+            let Outcome::Scanned(result, inputs) = outcome else {
+                continue;
+            };
+            rated += 1;
+            let json =
+                serde_json::to_string(&WireOutcome::of(Outcome::Scanned(result.clone(), inputs)))
+                    .expect("encodes");
+            let decoded = serde_json::from_str::<WireOutcome>(&json).expect("decodes");
+            let Outcome::Scanned(back, back_inputs) = decoded.into_outcome() else {
+                panic!("a scanned outcome stays one");
+            };
+            assert_eq!(back, result);
+            let bits = |x: Option<f64>| x.map(f64::to_bits);
+            assert_eq!(bits(back_inputs.composite), bits(inputs.composite));
+            assert_eq!(
+                bits(back_inputs.alpha.momentum_12_1),
+                bits(inputs.alpha.momentum_12_1)
+            );
+            assert_eq!(
+                bits(back_inputs.alpha.vol_adjusted_return),
+                bits(inputs.alpha.vol_adjusted_return)
+            );
+            assert_eq!(
+                back.indicators
+                    .0
+                    .iter()
+                    .map(|(_, v)| v.map(f64::to_bits))
+                    .collect::<Vec<_>>(),
+                result
+                    .indicators
+                    .0
+                    .iter()
+                    .map(|(_, v)| v.map(f64::to_bits))
+                    .collect::<Vec<_>>()
+            );
+        }
+        assert!(rated > 10, "the demo market rates most symbols");
+    }
+
+    /// A followed scan's messages are the planner's: the same text, and decoded to what encodes
+    /// to it again.
+    #[test]
+    fn messages_read_back_from_their_json_are_the_same_messages() {
+        let market =
+            MemorySource::snapshot(&DemoMarket::new(), &BarWindow::last(300)).expect("demo");
+        let scanner = Scanner::new(Arc::new(market));
+        let request = crate::ScanRequest {
+            max_symbols: Some(30),
+            ..Default::default()
+        }
+        .validate()
+        .expect("valid");
+        let options = crate::ScanOptions::default();
+        let log = EventLog::new(options.scan_id.clone());
+        scanner
+            .execute(&request, options, &log, &|_: &crate::ProgressSnapshot| {})
+            .expect("scan");
+        let copy = EventLog::new(log.scan_id());
+        for message in log.after(0) {
+            let json = message.to_json();
+            let back = ScanMessage::from_json(&json).expect("decodes");
+            // Encoded again, the same text (progress is rounded as written, not as computed).
+            assert_eq!(serde_json::to_string(&back).expect("encodes"), *json);
+            assert_eq!(back.to_json(), json);
+            assert!(copy.append_relayed(back), "next in order");
+        }
+        assert!(copy.is_closed());
+        assert!(
+            !copy.append_relayed(ScanMessage::from_json(&log.after(0)[0].to_json()).expect("json")),
+            "nothing after the final message"
+        );
+    }
+}
