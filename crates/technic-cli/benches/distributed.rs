@@ -1,7 +1,9 @@
 //! The cost of distribution (docs/benchmarks.md): one S&P 500 scan in-process against 1, 2 and
 //! 3 local `technic worker`s (time to first result, total, Redis commands per scan), and the time
 //! a dead worker's batch takes to be claimed. Real processes on loopback and a `redis-server` of
-//! its own; `cargo bench -p technic-cli --bench distributed`.
+//! its own; `cargo bench -p technic-cli --bench distributed` (or, with a release binary already
+//! built, `TECHNIC_BIN=target/release/technic cargo bench --profile dev -p technic-cli --bench
+//! distributed`, which builds no second optimised binary).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -59,7 +61,10 @@ impl Drop for Process {
 }
 
 fn technic(home: &Path, redis_url: Option<&str>) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_technic"));
+    // TECHNIC_BIN: a release binary measured by a harness built without optimisation.
+    let binary =
+        std::env::var_os("TECHNIC_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_technic").into());
+    let mut command = Command::new(binary);
     command
         .env("TECHNIC_HOME", home)
         .env("RUST_LOG", "warn")
@@ -102,6 +107,32 @@ fn worker(home: &Path, redis_url: &str) -> Process {
     );
     process.wait_for("technic worker");
     process
+}
+
+/// Batches pending with the worker process `pid` (its one thread's consumer).
+fn pending_with(url: &str, pid: u32) -> usize {
+    let mut connection = redis::Client::open(url)
+        .and_then(|c| c.get_connection())
+        .expect("Redis");
+    let entries: Vec<redis::Value> = redis::cmd("XPENDING")
+        .arg("technic:work")
+        .arg("workers")
+        .arg("-")
+        .arg("+")
+        .arg(100)
+        .query(&mut connection)
+        .unwrap_or_default();
+    let suffix = format!("-{pid}-0");
+    entries
+        .iter()
+        .filter(|entry| match entry {
+            redis::Value::Array(fields) => matches!(
+                fields.get(1),
+                Some(redis::Value::BulkString(name)) if String::from_utf8_lossy(name).ends_with(&suffix)
+            ),
+            _ => false,
+        })
+        .count()
 }
 
 fn commands_processed(url: &str) -> u64 {
@@ -241,11 +272,25 @@ fn main() {
                         .block_on(scan(&reqwest::Client::new(), &replica))
                 }
             });
-            std::thread::sleep(Duration::from_millis(300));
             for w in &workers {
                 let _old: Vec<String> = w.lines.try_iter().collect();
             }
             let mut victim = workers.remove(0);
+            // Frozen until Redis shows it holding a batch, then killed.
+            let signal = |name: &str| {
+                let _sent = Command::new("kill")
+                    .args([name, &victim.child.id().to_string()])
+                    .status();
+            };
+            let frozen_by = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < frozen_by {
+                signal("-STOP");
+                if pending_with(&url, victim.child.id()) > 0 {
+                    break;
+                }
+                signal("-CONT");
+                std::thread::sleep(Duration::from_micros(500));
+            }
             let killed = Instant::now();
             let _killed = victim.child.kill();
             let _reaped = victim.child.wait();
