@@ -219,6 +219,7 @@ fn main() {
     std::thread::sleep(Duration::from_millis(300));
     let (_local, local) = serve(&home("local"), None);
     let (_replica, replica) = serve(&home("replica"), Some(&url));
+    let (_second, second) = serve(&home("second"), Some(&url));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let client = reqwest::Client::new();
     println!("| setup | first result (s) | total (s) | Redis commands per scan |");
@@ -260,6 +261,34 @@ fn main() {
             Some(&url),
         );
     }
+
+    // Throughput: 50 scans at once, half started on each replica, each followed where it started.
+    let started = Instant::now();
+    let totals: Vec<f64> = runtime.block_on(async {
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let address = if i % 2 == 0 {
+                    replica.clone()
+                } else {
+                    second.clone()
+                };
+                tokio::spawn(async move { scan(&reqwest::Client::new(), &address).await.1 })
+            })
+            .collect();
+        let mut totals = Vec::new();
+        for task in tasks {
+            totals.push(task.await.expect("scan"));
+        }
+        totals
+    });
+    let wall = started.elapsed().as_secs_f64();
+    let slowest = totals.iter().copied().fold(0.0, f64::max);
+    println!(
+        "\n50 concurrent S&P 500 scans through 2 replicas, 3 workers: {wall:.2} s in all ({:.1} scans/s, {:.0} symbols/s), per scan median {:.2} s, slowest {slowest:.2} s",
+        50.0 / wall,
+        50.0 * 506.0 / wall,
+        median(totals.clone())
+    );
 
     // Reclaim: a worker killed while it holds a batch; the time until another claims it.
     let reclaims: Vec<f64> = (0..3)
