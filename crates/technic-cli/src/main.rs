@@ -26,6 +26,7 @@ mod output;
 mod scan_cmd;
 mod screens_cmd;
 mod serve_cmd;
+mod worker_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +63,8 @@ enum Command {
     Indicators(indicators_cmd::IndicatorsArgs),
     /// Serve the HTTP API: REST, WebSocket and SSE scans, metrics.
     Serve(serve_cmd::ServeArgs),
+    /// Evaluate distributed scans' batches from Redis (`serve --distributed` queues them).
+    Worker(worker_cmd::WorkerArgs),
     /// The local bar store: import a data directory, sync from Polygon.io, status.
     Data(data_cmd::DataCmdArgs),
     /// What the scanner's signals were worth: every date evaluated as `scan --as-of` would, then
@@ -285,6 +288,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan_cmd::run(args),
         Command::Indicators(args) => indicators_cmd::run(args),
         Command::Serve(args) => serve_cmd::run(args),
+        Command::Worker(args) => worker_cmd::run(args),
         Command::Data(args) => data_cmd::run(args),
         Command::Backtest(args) => backtest_cmd::run(args),
         Command::Screens(args) => screens_cmd::run(args),

@@ -27,6 +27,10 @@ pub struct ServeArgs {
     /// Log one JSON object per line (for log collectors) instead of text.
     #[arg(long, env = "LOG_JSON")]
     log_json: bool,
+    /// Scans run on `technic worker`s through Redis (needs --redis-url), and this replica
+    /// serves every replica's scans.
+    #[arg(long, env = "DISTRIBUTED")]
+    distributed: bool,
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default `info`); colours only on a terminal.
@@ -61,6 +65,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         source
     };
     let info = source.info();
+    let mut scanner = Scanner::new(source)
+        .with_low_priority_after_first()
+        .with_shared_analyses(SHARED_ANALYSES_BYTES);
+    if args.distributed {
+        let cluster =
+            crate::worker_cmd::replica_cluster(args.data.redis_url.as_deref(), config.retention)?;
+        scanner = scanner.with_cluster(cluster);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -71,7 +83,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let listener = technic_server::bind(address).with_context(|| format!("listening on {address} (--port / PORT)"))?;
         // The bound address, not the asked one: `--port 0` picks a free port and says which.
         let address = listener.local_addr().context("reading the bound address")?;
-        let state = AppState::new(Scanner::new(source).with_low_priority_after_first().with_shared_analyses(SHARED_ANALYSES_BYTES), Some(store.clone()), config, tokio::runtime::Handle::current());
+        let state = AppState::new(scanner, Some(store.clone()), config, tokio::runtime::Handle::current());
         tracing::info!(%address, data = %info.description, store = %store.location(), "technic serving");
         eprintln!("technic serving on http://{address} (data: {}; learning store: {})", info.description, store.location());
         technic_server::serve(listener, state, shutdown_signal()).await.context("serving")

@@ -6,10 +6,10 @@
 //!
 //! Progress never moves backwards: a smaller count than one already seen is ignored.
 
-use serde::Serialize;
 use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Stage {
@@ -51,7 +51,7 @@ impl Stage {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ScanStatus {
@@ -237,7 +237,7 @@ fn round2(x: f64) -> f64 {
 }
 
 /// A point-in-time view of a scan's progress: the JSON shape of DESIGN.md.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ProgressSnapshot {
     pub scan_id: String,
@@ -271,7 +271,7 @@ impl StageTable {
 }
 
 /// One stage's entry in `stages`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StageProgress {
     /// The stage's share of the overall progress.
@@ -293,6 +293,20 @@ impl Serialize for StageTable {
             )?;
         }
         map.end()
+    }
+}
+
+/// Read back as written (a snapshot relayed between server replicas): stages by name, in any
+/// order; a stage missing is at 0.
+impl<'de> Deserialize<'de> for StageTable {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let entries = std::collections::HashMap::<Stage, StageProgress>::deserialize(deserializer)?;
+        Ok(StageTable(Stage::ALL.map(|stage| {
+            (
+                stage,
+                entries.get(&stage).map_or(0.0, |entry| entry.progress),
+            )
+        })))
     }
 }
 

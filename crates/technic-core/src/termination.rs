@@ -6,7 +6,7 @@
 //! the lock that emits results, so `max_signals` is exact.
 
 /// What the user asked for; every criterion is optional and the first one met stops the scan.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TerminationCriteria {
     /// Stop after this many high-quality signals.
     pub max_signals: Option<usize>,

@@ -114,6 +114,30 @@ pub struct SourceInfo {
     pub synthetic: bool,
 }
 
+/// Read back from JSON a server replica relayed: `kind` names one of technic's sources, so it is
+/// matched to that name rather than kept as a string of its own.
+impl<'de> serde::Deserialize<'de> for SourceInfo {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Wire {
+            kind: String,
+            description: String,
+            synthetic: bool,
+        }
+        const KINDS: [&str; 5] = ["demo", "files", "polygon", "store", "memory"];
+        let wire = Wire::deserialize(deserializer)?;
+        let kind = KINDS
+            .into_iter()
+            .find(|k| *k == wire.kind)
+            .unwrap_or("unknown");
+        Ok(SourceInfo {
+            kind,
+            description: wire.description,
+            synthetic: wire.synthetic,
+        })
+    }
+}
+
 /// Why a symbol's bars (or the universe) could not be loaded. Each variant names the file and,
 /// where there is one, the line.
 #[derive(Debug, thiserror::Error)]

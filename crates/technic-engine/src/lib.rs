@@ -9,6 +9,7 @@
 
 mod analyses;
 pub mod backtest;
+pub mod distributed;
 mod fair;
 mod learning;
 mod registry;

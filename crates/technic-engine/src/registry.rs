@@ -42,9 +42,39 @@ pub struct ScanEntry {
     finished_at: Mutex<Option<Instant>>,
     /// The estimate of what the finished scan keeps in memory (see `retained_size`); 0 while it runs.
     retained_bytes: AtomicU64,
+    /// Planned by another server replica and followed from Redis (`technic serve --distributed`):
+    /// stopped through Redis, and not one of this server's running scans.
+    followed: bool,
 }
 
 impl ScanEntry {
+    fn new(scan_id: String, request: ValidScan, log: Arc<EventLog>, stop: StopHandle) -> Self {
+        Self {
+            scan_id,
+            request,
+            log,
+            stop,
+            started: Instant::now(),
+            progress: Mutex::new(None),
+            outcome: Mutex::new(None),
+            finished_at: Mutex::new(None),
+            retained_bytes: AtomicU64::new(0),
+            followed: false,
+        }
+    }
+
+    pub fn is_followed(&self) -> bool {
+        self.followed
+    }
+
+    pub(crate) fn set_progress(&self, snapshot: ProgressSnapshot) {
+        *self.progress.lock().unwrap_or_else(PoisonError::into_inner) = Some(snapshot);
+    }
+
+    pub(crate) fn finish_followed(&self, outcome: Result<Arc<ScanOutcome>, String>) {
+        self.finish(outcome);
+    }
+
     pub fn progress(&self) -> Option<ProgressSnapshot> {
         self.progress
             .lock()
@@ -62,6 +92,10 @@ impl ScanEntry {
 
     pub fn is_finished(&self) -> bool {
         self.finished_when().is_some()
+    }
+
+    fn is_running_here(&self) -> bool {
+        !self.followed && !self.is_finished()
     }
 
     fn finished_when(&self) -> Option<Instant> {
@@ -283,28 +317,26 @@ impl ScanRegistry {
             learned,
             ..ScanOptions::default()
         };
-        let entry = Arc::new(ScanEntry {
-            scan_id: options.scan_id.clone(),
-            request: request.clone(),
-            log: EventLog::encoded_on_append(options.scan_id.clone()),
-            stop: options.stop.clone(),
-            started: Instant::now(),
-            progress: Mutex::new(None),
-            outcome: Mutex::new(None),
-            finished_at: Mutex::new(None),
-            retained_bytes: AtomicU64::new(0),
-        });
+        let entry = Arc::new(ScanEntry::new(
+            options.scan_id.clone(),
+            request.clone(),
+            EventLog::encoded_on_append(options.scan_id.clone()),
+            options.stop.clone(),
+        ));
         {
             let mut scans = self.scans();
             if self.closing.load(Ordering::SeqCst) {
                 return Err(RegistryError::ShuttingDown);
             }
             // Counted under the same lock as the insert, so concurrent starts cannot both pass.
-            if scans.values().filter(|e| !e.is_finished()).count() >= self.max_running {
+            if scans.values().filter(|e| e.is_running_here()).count() >= self.max_running {
                 return Err(RegistryError::TooManyScans(self.max_running));
             }
             drop_beyond(&mut scans, self.bounds);
             scans.insert(entry.scan_id.clone(), Arc::clone(&entry));
+        }
+        if let Some(cluster) = self.scanner.cluster() {
+            cluster.publish(Arc::clone(&entry));
         }
         let (scanner, running, on_finish) = (
             Arc::clone(&self.scanner),
@@ -366,11 +398,40 @@ impl ScanRegistry {
         Ok(entry)
     }
 
+    /// A scan of this server's, or, distributed, one another replica published (followed from
+    /// then on). Distributed, this may ask Redis (one round trip on loopback or a LAN).
     pub fn get(&self, scan_id: &str) -> Result<Arc<ScanEntry>, RegistryError> {
-        self.scans()
-            .get(scan_id)
-            .cloned()
-            .ok_or_else(|| RegistryError::UnknownScan(scan_id.to_owned()))
+        if let Some(entry) = self.scans().get(scan_id) {
+            return Ok(Arc::clone(entry));
+        }
+        let unknown = || RegistryError::UnknownScan(scan_id.to_owned());
+        let cluster = self.scanner.cluster().ok_or_else(unknown)?;
+        let request = match cluster.published_request(scan_id) {
+            Ok(Some(request)) => request,
+            Ok(None) => return Err(unknown()),
+            Err(e) => {
+                tracing::warn!(scan_id, error = %e, "could not look a scan up in Redis");
+                return Err(unknown());
+            }
+        };
+        let entry = Arc::new(ScanEntry {
+            followed: true,
+            ..ScanEntry::new(
+                scan_id.to_owned(),
+                request,
+                EventLog::new(scan_id),
+                StopHandle::default(),
+            )
+        });
+        let mut scans = self.scans();
+        // Another request may have started following it meanwhile: one copy per server.
+        if let Some(entry) = scans.get(scan_id) {
+            return Ok(Arc::clone(entry));
+        }
+        scans.insert(scan_id.to_owned(), Arc::clone(&entry));
+        drop(scans);
+        cluster.follow(Arc::clone(&entry));
+        Ok(entry)
     }
 
     /// Asks a running scan to stop; its results so far are kept.
@@ -379,7 +440,15 @@ impl ScanRegistry {
         if entry.is_finished() || entry.log.is_closed() {
             return Err(RegistryError::AlreadyFinished(scan_id.to_owned()));
         }
-        entry.stop.stop(StopReason::Manual(who.to_owned()));
+        if entry.followed {
+            if let Some(cluster) = self.scanner.cluster()
+                && let Err(e) = cluster.request_stop(scan_id, who)
+            {
+                tracing::warn!(scan_id, error = %e, "could not ask a scan to stop through Redis");
+            }
+        } else {
+            entry.stop.stop(StopReason::Manual(who.to_owned()));
+        }
         Ok(entry)
     }
 
@@ -398,8 +467,12 @@ impl ScanRegistry {
         self.scanner.source().info()
     }
 
+    /// Scans running on this server (not those it follows).
     pub fn running(&self) -> usize {
-        self.scans().values().filter(|e| !e.is_finished()).count()
+        self.scans()
+            .values()
+            .filter(|e| e.is_running_here())
+            .count()
     }
 
     pub fn len(&self) -> usize {

@@ -10,15 +10,15 @@
 //! summary too.
 
 use chrono::NaiveDate;
-use serde::Serialize;
 use serde::ser::SerializeMap;
+use serde::{Deserialize, Serialize};
 use technic_core::evaluate::Evaluation;
 use technic_core::priority::Tier;
 use technic_core::progress::ScanStatus;
 use technic_core::rating::{Signal, TrendDirection};
 use technic_data::{SourceInfo, SymbolInfo};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanResult {
     /// 1 = best, after the final ranking (tech_rating, then alpha_score, then symbol).
@@ -108,6 +108,52 @@ impl<K: Serialize, V: Serialize> Serialize for OrderedMap<K, V> {
     }
 }
 
+/// A key of an [`OrderedMap`] read back from JSON.
+pub trait MapKey: Sized {
+    fn from_key(key: String) -> Self;
+}
+
+impl MapKey for String {
+    fn from_key(key: String) -> Self {
+        key
+    }
+}
+
+/// Stage names: the only `&'static str` keys technic writes.
+impl MapKey for &'static str {
+    fn from_key(key: String) -> Self {
+        technic_core::progress::Stage::ALL
+            .into_iter()
+            .map(technic_core::progress::Stage::as_str)
+            .find(|name| *name == key)
+            .unwrap_or("unknown")
+    }
+}
+
+/// Read back in the order written (results relayed between server replicas and workers).
+impl<'de, K: MapKey, V: Deserialize<'de>> Deserialize<'de> for OrderedMap<K, V> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries<K, V>(std::marker::PhantomData<(K, V)>);
+        impl<'de, K: MapKey, V: Deserialize<'de>> serde::de::Visitor<'de> for Entries<K, V> {
+            type Value = OrderedMap<K, V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some((key, value)) = map.next_entry::<String, V>()? {
+                    entries.push((K::from_key(key), value));
+                }
+                Ok(OrderedMap(entries))
+            }
+        }
+        deserializer.deserialize_map(Entries(std::marker::PhantomData))
+    }
+}
+
 /// Latest value of each indicator column, `None` during its warm-up.
 pub type IndicatorValues = OrderedMap<String, Option<f64>>;
 
@@ -120,7 +166,7 @@ impl IndicatorValues {
 /// Seconds per stage, in stage order.
 pub type StageSeconds = OrderedMap<&'static str, f64>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum DiagnosticKind {
@@ -130,7 +176,7 @@ pub enum DiagnosticKind {
     Error,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Diagnostic {
     pub symbol: String,
@@ -138,7 +184,7 @@ pub struct Diagnostic {
     pub message: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanMetrics {
     /// Symbols the scan set out to process (after the universe filters).
@@ -182,7 +228,7 @@ pub struct ScanMetrics {
     pub analyses_computed: usize,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanReport {
     pub scan_id: String,
@@ -199,7 +245,7 @@ pub struct ScanReport {
 
 /// A result's final place in the ranking: what the final message says of each result, whose other
 /// fields its subscribers already have from the result's own message.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RankedSymbol {
     pub symbol: String,
@@ -221,7 +267,7 @@ pub struct RankedSymbol {
 /// What a scan's final (`complete`) message carries: the ranking of the results already streamed
 /// (symbol, rank, final alpha score and rating), the diagnostics and the metrics. The whole report, results
 /// included, is at the scan's `results_url`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScanSummary {
     pub scan_id: String,

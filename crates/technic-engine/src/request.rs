@@ -112,7 +112,7 @@ fn error(field: &'static str, message: impl Into<String>) -> RequestError {
 }
 
 /// A request whose every value has been checked; the engine only runs these.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 pub struct ValidScan {
     pub max_symbols: Option<usize>,
     pub min_tech_rating: Option<f64>,

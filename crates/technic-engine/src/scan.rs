@@ -102,6 +102,9 @@ pub enum ScanError {
     InvalidRequest(#[from] RequestError),
     #[error("could not load the universe: {0}")]
     Universe(DataError),
+    /// A distributed scan lost its Redis for longer than it waits.
+    #[error("the distributed scan failed: {0}")]
+    Distributed(String),
 }
 
 impl ScanError {
@@ -110,7 +113,7 @@ impl ScanError {
     /// answer), which is for whoever runs the scanner and goes to its log.
     pub fn public_message(&self) -> String {
         match self {
-            ScanError::InvalidRequest(_) => self.to_string(),
+            ScanError::InvalidRequest(_) | ScanError::Distributed(_) => self.to_string(),
             ScanError::Universe(_) => {
                 "could not load the universe: the market data source failed (the detail is in the log)"
                     .to_owned()
@@ -197,6 +200,8 @@ pub struct Scanner {
     shared_analyses: Option<SharedAnalyses>,
     /// See [`Scanner::with_source_errors_logged`].
     source_errors_logged: bool,
+    /// See [`Scanner::with_cluster`]; `None` scans on this process's threads.
+    cluster: Option<Arc<crate::distributed::Cluster>>,
 }
 
 impl std::fmt::Debug for Scanner {
@@ -209,16 +214,16 @@ impl std::fmt::Debug for Scanner {
 
 /// What a rated symbol adds to the cross-section its percentiles are taken over.
 #[derive(Debug, Clone)]
-struct CrossInputs {
-    alpha: AlphaFactors,
+pub(crate) struct CrossInputs {
+    pub(crate) alpha: AlphaFactors,
     /// The standard rating's composite; `None` under the classic rating.
-    composite: Option<f64>,
+    pub(crate) composite: Option<f64>,
     /// The series the request's screen reads (`screening.rs`); `None` without a screen.
-    screen: Option<Arc<Captured>>,
+    pub(crate) screen: Option<Arc<Captured>>,
 }
 
 /// How one symbol ended.
-enum Outcome {
+pub(crate) enum Outcome {
     Scanned(Box<ScanResult>, CrossInputs),
     /// Rated, but below `min_tech_rating` (or not matched by the screen) as streamed: a skip for
     /// the user, yet still part of the universe the percentiles and signal rates are taken over,
@@ -309,8 +314,8 @@ struct AnalysisCounts {
 }
 
 /// One symbol's place in the scan order.
-struct Slot {
-    info: SymbolInfo,
+pub(crate) struct Slot {
+    pub(crate) info: SymbolInfo,
     tier: Option<Tier>,
 }
 
@@ -341,7 +346,20 @@ impl Scanner {
             low_priority_after_first: false,
             shared_analyses: None,
             source_errors_logged: false,
+            cluster: None,
         }
+    }
+
+    /// Scans evaluate their symbols on `technic worker`s through Redis instead of this
+    /// process's threads (`technic serve --distributed`); planning, streaming and the final
+    /// ranking stay here, so they are the in-process scan's.
+    pub fn with_cluster(mut self, cluster: Arc<crate::distributed::Cluster>) -> Self {
+        self.cluster = Some(cluster);
+        self
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<crate::distributed::Cluster>> {
+        self.cluster.as_ref()
     }
 
     /// A symbol whose bars cannot be read is reported without the machine's paths (the bar file
@@ -493,11 +511,22 @@ impl Scanner {
         // iterator would split the order into ranges and start one thread in the low tier.)
         // Always threads of their own, even for one worker: a worker may lower its priority for
         // good, and the calling thread is the caller's, or a registry's thread kept for more scans.
-        std::thread::scope(|scope| {
-            for _ in 0..self.permits.capacity() {
-                scope.spawn(|| self.worker(&ctx, &cursor, &bars_loaded));
+        match &self.cluster {
+            Some(cluster) => {
+                if let Err(message) = cluster.scan_remotely(self, &ctx, &bars_loaded) {
+                    let error = ScanError::Distributed(message);
+                    let message = error.public_message();
+                    progress.update(|t, now| t.finish(ScanStatus::Failed, now, message.clone()));
+                    log.append(Payload::Error { message }, progress.timestamp());
+                    return Err(error);
+                }
             }
-        });
+            None => std::thread::scope(|scope| {
+                for _ in 0..self.permits.capacity() {
+                    scope.spawn(|| self.worker(&ctx, &cursor, &bars_loaded));
+                }
+            }),
+        }
 
         if let (unread @ 1.., Some(first)) =
             unread.into_inner().unwrap_or_else(PoisonError::into_inner)
@@ -935,7 +964,13 @@ impl Scanner {
 
     /// Records a finished symbol and emits its result, under the scanning lock so `seq` follows
     /// the order symbols finish and the termination counters are exact.
-    fn finish(&self, ctx: &Context<'_>, position: usize, mut outcome: Outcome, total: usize) {
+    pub(crate) fn finish(
+        &self,
+        ctx: &Context<'_>,
+        position: usize,
+        mut outcome: Outcome,
+        total: usize,
+    ) {
         let mut state = ctx.scanning.lock().unwrap_or_else(PoisonError::into_inner);
         let stop = &ctx.options.stop;
         if let Some(reason) = ctx.request.termination.check_time(ctx.progress.now()) {
@@ -1024,6 +1059,32 @@ impl Scanner {
         ctx.progress.item(finished, total, || {
             format!("Scanning {symbol} ({finished}/{total})")
         });
+    }
+
+    /// One symbol of a batch a `technic worker` took: read and evaluated exactly as the
+    /// in-process worker does (`Scanner::worker`). Returns the outcome and the bars read.
+    pub(crate) fn evaluate_symbol(
+        &self,
+        info: &SymbolInfo,
+        request: &ValidScan,
+        as_of: Option<NaiveDate>,
+    ) -> (Outcome, usize) {
+        let window = BarWindow {
+            last: Some(request.lookback_days),
+            from: None,
+            to: as_of,
+        };
+        match self.source.bars(&info.symbol, &window) {
+            Ok(bars) => {
+                let count = bars.len();
+                let outcome = self.scan_symbol(info, bars, request, &AnalysisCounts::default());
+                (outcome, count)
+            }
+            Err(e) => {
+                tracing::debug!(symbol = %info.symbol, error = %e, "could not read a symbol's bars");
+                (Outcome::Failed(e.public_message()), 0)
+            }
+        }
     }
 
     fn scan_symbol(
@@ -1158,10 +1219,10 @@ impl Drop for Watchdog {
 }
 
 /// What every worker of one scan reads.
-struct Context<'a> {
-    request: &'a ValidScan,
-    options: &'a ScanOptions,
-    slots: &'a [Slot],
+pub(crate) struct Context<'a> {
+    pub(crate) request: &'a ValidScan,
+    pub(crate) options: &'a ScanOptions,
+    pub(crate) slots: &'a [Slot],
     scanning: &'a Mutex<Scanning>,
     progress: &'a Progress<'a>,
     window: BarWindow,

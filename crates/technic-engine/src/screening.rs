@@ -37,6 +37,24 @@ impl PartialEq for ScreenSpec {
     }
 }
 
+/// A screen crosses processes (a distributed scan's request) as its texts, and is compiled again
+/// where it is read: the compiled program is a function of them.
+impl serde::Serialize for ScreenSpec {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (&self.filter, &self.rank_by).serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ScreenSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let (filter, rank_by): (Option<String>, Option<String>) =
+            serde::Deserialize::deserialize(deserializer)?;
+        ScreenSpec::compile(filter.as_deref(), rank_by.as_deref())
+            .map_err(|e| serde::de::Error::custom(e.to_string()))?
+            .ok_or_else(|| serde::de::Error::custom("a screen with neither where nor rank_by"))
+    }
+}
+
 impl ScreenSpec {
     /// Compiles the request's `where` and `rank_by`; `None` when it has neither. An error names
     /// the field and carries the character column of the mistake.

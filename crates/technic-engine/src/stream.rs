@@ -15,12 +15,12 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use technic_core::progress::ProgressSnapshot;
 
 use crate::report::{ScanResult, ScanSummary};
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Payload {
@@ -34,7 +34,7 @@ pub enum Payload {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Metadata {
     pub timestamp: DateTime<Utc>,
@@ -70,6 +70,23 @@ impl ScanMessage {
             metadata,
             json: std::sync::OnceLock::new(),
         }
+    }
+
+    /// A message from its JSON text, as another process encoded it (a scan followed from a server
+    /// replica that did not start it): the text is kept and handed out as is.
+    pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
+        // Not through `serde_json::Value`: its objects sort their keys, and a result's indicator
+        // columns keep their order.
+        #[derive(Deserialize)]
+        struct Wire {
+            #[serde(flatten)]
+            payload: Payload,
+            metadata: Metadata,
+        }
+        let wire: Wire = serde_json::from_str(json)?;
+        let message = Self::new(wire.payload, wire.metadata);
+        let _kept = message.json.set(json.into());
+        Ok(message)
     }
 
     /// The message as JSON text, encoded once.
@@ -164,6 +181,23 @@ impl EventLog {
         self.appended.notify_all();
         self.newest.send_replace(seq);
         Some(seq)
+    }
+
+    /// Appends a message another process numbered (a followed scan), if it is the next one:
+    /// returns whether it was appended. A repeat or a gap is refused, so the copy stays the log.
+    pub fn append_relayed(&self, message: ScanMessage) -> bool {
+        let seq = message.metadata.seq;
+        {
+            let mut state = self.lock();
+            if state.closed || seq != state.messages.len() as u64 + 1 {
+                return false;
+            }
+            state.closed = message.metadata.is_final;
+            state.messages.push(Arc::new(message));
+        }
+        self.appended.notify_all();
+        self.newest.send_replace(seq);
+        true
     }
 
     /// Every message with `seq > after`, in order.

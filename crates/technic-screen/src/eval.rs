@@ -70,6 +70,17 @@ impl Captured {
             .unwrap_or(f64::NAN)
     }
 
+    /// The values (slot-major, newest first, NaN where undefined) and how many bars of each
+    /// series are kept: what a distributed scan's worker sends its planner.
+    pub fn parts(&self) -> (&[f64], usize) {
+        (&self.values, self.history)
+    }
+
+    /// A capture from [`Captured::parts`].
+    pub fn from_parts(values: Vec<f64>, history: usize) -> Self {
+        Self { values, history }
+    }
+
     /// Bytes held, for the scan's memory estimates.
     pub fn bytes(&self) -> usize {
         self.values.len() * std::mem::size_of::<f64>()
