@@ -75,23 +75,33 @@ fn example() -> BTreeMap<String, Entry> {
 }
 
 /// The variables `technic serve`'s flags take from the environment, with their defaults.
+/// The variables the deployed processes' flags read (`technic serve` and `technic worker`), with
+/// their defaults; a variable both read must have one default.
 fn serve_flags() -> BTreeMap<String, Option<String>> {
     let mut cli = Cli::command();
     // Built, so implied defaults (a flag's `false`) are filled in as parsing sees them.
     cli.build();
-    let serve = cli.find_subcommand("serve").expect("serve subcommand");
-    serve
-        .get_arguments()
-        .filter_map(|arg| {
-            let name = arg.get_env()?.to_str()?.to_owned();
+    let mut flags = BTreeMap::new();
+    for command in ["serve", "worker"] {
+        let command = cli.find_subcommand(command).expect("subcommand");
+        for arg in command.get_arguments() {
+            let Some(name) = arg.get_env().and_then(|n| n.to_str()) else {
+                continue;
+            };
             let default = arg
                 .get_default_values()
                 .first()
                 .and_then(|v| v.to_str())
                 .map(str::to_owned);
-            Some((name, default))
-        })
-        .collect()
+            if let Some(other) = flags.insert(name.to_owned(), default.clone()) {
+                assert_eq!(
+                    other, default,
+                    "{name}: serve and worker default it differently"
+                );
+            }
+        }
+    }
+    flags
 }
 
 /// The names a lookup-based parser asks for.
