@@ -1,13 +1,16 @@
 //! `technic worker`: evaluates distributed scans' batches from Redis until Ctrl-C (a SIGTERM or
 //! SIGKILL ends it at once: its batch in hand is claimed by another worker).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
 use technic_engine::Scanner;
-use technic_engine::distributed::{Cluster, ClusterOptions, WorkerOptions, run_worker};
+use technic_engine::distributed::{
+    Cluster, ClusterOptions, WorkerOptions, WorkerStats, run_worker, work_backlog,
+};
 
 use crate::{DataArgs, HomeArgs, open_source};
 
@@ -76,6 +79,13 @@ pub struct WorkerArgs {
         value_name = "SECONDS"
     )]
     scan_retention_seconds: f64,
+    /// Port of the worker's /health, /ready and /metrics (as `serve`'s). A port another process
+    /// holds (several workers on one machine) is logged and the worker runs without them.
+    #[arg(long, env = "PORT", default_value_t = 8000)]
+    port: u16,
+    /// Address of the worker's /health, /ready and /metrics (0.0.0.0 in a container).
+    #[arg(long, env = "HOST", default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
 }
 
 pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
@@ -119,7 +129,13 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let options = WorkerOptions {
         threads,
         name: format!("{host}-{}", std::process::id()),
+        stats: Arc::new(WorkerStats::default()),
     };
+    status::start(
+        SocketAddr::new(args.host, args.port),
+        Arc::clone(&cluster),
+        Arc::clone(&options.stats),
+    );
     eprintln!(
         "technic worker {} ({threads} threads, data: {})",
         options.name,
@@ -127,4 +143,127 @@ pub fn run(args: WorkerArgs) -> anyhow::Result<()> {
     );
     let scanner = Arc::new(Scanner::new(source).with_source_errors_logged());
     run_worker(scanner, cluster, &options, shutdown).map_err(|e| anyhow::anyhow!(e))
+}
+
+/// The worker's `/health`, `/ready` and `/metrics`, on a thread of their own: the probes and the
+/// metrics of deploy/ (k8s, compose, alert rules, dashboard) read them.
+mod status {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+
+    use axum::Router;
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use tokio::sync::Mutex;
+
+    use super::{Cluster, WorkerStats, work_backlog};
+
+    /// A backlog read older than this makes the worker not ready (Redis is not answering).
+    const FRESH: Duration = Duration::from_secs(15);
+
+    #[derive(Clone)]
+    struct Status {
+        cluster: Arc<Cluster>,
+        stats: Arc<WorkerStats>,
+        /// The last backlog read and when it was made.
+        backlog: Arc<Mutex<Option<(u64, Instant)>>>,
+    }
+
+    pub fn start(address: SocketAddr, cluster: Arc<Cluster>, stats: Arc<WorkerStats>) {
+        let status = Status {
+            cluster,
+            stats,
+            backlog: Arc::new(Mutex::new(None)),
+        };
+        let spawned = std::thread::Builder::new()
+            .name("worker status".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(e) => return tracing::warn!("worker status endpoint not started: {e}"),
+                };
+                runtime.block_on(serve(address, status));
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("worker status endpoint not started: {e}");
+        }
+    }
+
+    async fn serve(address: SocketAddr, status: Status) {
+        let listener = match tokio::net::TcpListener::bind(address).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                return tracing::warn!(
+                    "worker /health, /ready and /metrics not served: listening on {address} (--port / PORT): {e}"
+                );
+            }
+        };
+        // The bound address: `--port 0` picks a free port and says which.
+        let address = listener.local_addr().unwrap_or(address);
+        tracing::info!("worker /health, /ready and /metrics on http://{address}");
+        let app = Router::new()
+            .route("/health", get(|| async { "ok" }))
+            .route("/ready", get(ready))
+            .route("/metrics", get(metrics))
+            .with_state(status);
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::warn!("worker status endpoint stopped: {e}");
+        }
+    }
+
+    /// Reads the backlog from Redis (off the runtime's thread; at most one read at a time).
+    async fn backlog(status: &Status) -> Option<u64> {
+        let mut last = status.backlog.lock().await;
+        if let Some((value, at)) = *last
+            && at.elapsed() < Duration::from_secs(1)
+        {
+            return Some(value);
+        }
+        let cluster = Arc::clone(&status.cluster);
+        match tokio::task::spawn_blocking(move || work_backlog(&cluster)).await {
+            Ok(Ok(value)) => {
+                *last = Some((value, Instant::now()));
+                Some(value)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!("worker backlog: {e}");
+                last.filter(|(_, at)| at.elapsed() < FRESH).map(|(v, _)| v)
+            }
+            Err(_) => None,
+        }
+    }
+
+    async fn ready(State(status): State<Status>) -> (StatusCode, &'static str) {
+        match backlog(&status).await {
+            Some(_) => (StatusCode::OK, "ready"),
+            None => (StatusCode::SERVICE_UNAVAILABLE, "Redis is not answering"),
+        }
+    }
+
+    /// Three values read at scrape time, in Prometheus' text format; a registry would only copy
+    /// them.
+    async fn metrics(State(status): State<Status>) -> String {
+        let mut text = String::new();
+        if let Some(backlog) = backlog(&status).await {
+            text.push_str(&format!(
+                "# HELP technic_worker_backlog Symbols queued for the worker group and not yet done.\n\
+                 # TYPE technic_worker_backlog gauge\ntechnic_worker_backlog {backlog}\n"
+            ));
+        }
+        let in_flight = status.stats.in_flight_batches.load(Ordering::Relaxed);
+        let processed = status.stats.symbols_processed.load(Ordering::Relaxed);
+        text.push_str(&format!(
+            "# HELP technic_worker_in_flight_batches Batches this worker is evaluating.\n\
+             # TYPE technic_worker_in_flight_batches gauge\ntechnic_worker_in_flight_batches {in_flight}\n\
+             # HELP technic_worker_symbols_processed_total Symbols this worker evaluated and wrote back.\n\
+             # TYPE technic_worker_symbols_processed_total counter\ntechnic_worker_symbols_processed_total {processed}\n"
+        ));
+        text
+    }
 }

@@ -132,6 +132,8 @@ fn technic(home: &Path, redis_url: Option<&str>) -> Command {
         .env("TECHNIC_HOME", home)
         .env("RUST_LOG", "warn")
         .env("WORKER_VISIBILITY_SECONDS", "1")
+        // Every worker's status endpoint on a port of its own.
+        .env("PORT", "0")
         .env_remove("DATABASE_URL")
         .env_remove("DISTRIBUTED")
         .env_remove("REDIS_URL");
@@ -717,5 +719,85 @@ fn a_batch_delivered_too_often_becomes_error_diagnostics() {
             "{poisoned} of one 25-symbol batch: {diagnostics:?}"
         );
         assert_eq!(result_symbols(&messages).len() + diagnostics.len(), 100);
+    });
+}
+
+/// What deploy/ reads of a worker: `/health`, `/ready` (Redis answering) and the three metrics of
+/// the alert rules and the dashboard, which count what it did.
+#[test]
+fn a_worker_serves_health_readiness_and_its_metrics() {
+    let test = "a_worker_serves_health_readiness_and_its_metrics";
+    if !redis_server_installed(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = |name: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(&path).expect("home");
+        path
+    };
+    let (_redis, url) = start_redis(&home("redis"));
+    let (_a, a) = serve(&home("a"), Some(&url), true);
+    let worker = Process::spawn(
+        technic(&home("w"), Some(&url))
+            .args(["worker", "--data", &sp500()])
+            .env("MAX_WORKERS", "1")
+            .env("RUST_LOG", "info"),
+    );
+    let line = worker.wait_for("/metrics on http://");
+    let status = line
+        .split("/metrics on http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("status address")
+        .to_owned();
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let text = |path: &'static str| {
+            let (client, status) = (client.clone(), status.clone());
+            async move {
+                let response = client
+                    .get(format!("http://{status}{path}"))
+                    .send()
+                    .await
+                    .expect("request");
+                (
+                    response.status().as_u16(),
+                    response.text().await.expect("body"),
+                )
+            }
+        };
+        assert_eq!(text("/health").await, (200, "ok".to_owned()));
+        assert_eq!(text("/ready").await.0, 200);
+        let metric = |body: &str, name: &str| -> f64 {
+            body.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name} ")))
+                .unwrap_or_else(|| panic!("{name} in {body}"))
+                .parse()
+                .expect("a number")
+        };
+        let before = text("/metrics").await.1;
+        assert_eq!(
+            metric(&before, "technic_worker_symbols_processed_total"),
+            0.0
+        );
+        assert_eq!(metric(&before, "technic_worker_in_flight_batches"), 0.0);
+        assert_eq!(metric(&before, "technic_worker_backlog"), 0.0);
+        let started = post(&client, &a, "/scan/start", &json!({"max_symbols": 60})).await;
+        let scan_id = started["scan_id"].as_str().expect("scan_id").to_owned();
+        let messages = websocket(&a, &scan_id, 0).await;
+        assert_eq!(
+            messages.last().expect("final")["data"]["status"],
+            "completed"
+        );
+        let after = text("/metrics").await.1;
+        assert_eq!(
+            metric(&after, "technic_worker_symbols_processed_total"),
+            60.0,
+            "{after}"
+        );
+        assert_eq!(metric(&after, "technic_worker_in_flight_batches"), 0.0);
+        assert_eq!(metric(&after, "technic_worker_backlog"), 0.0);
     });
 }

@@ -36,12 +36,9 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Variables the files set for `technic serve --distributed` and `technic worker` (DISTRIBUTED),
-/// which another branch adds; the check below holds them to this list until then.
-const PENDING_ENV: [&str; 1] = ["DISTRIBUTED"];
-
-/// Metrics `technic worker` exposes (README, "Deploy"): rules and panels may query them although a
-/// server's `/metrics` does not show them.
+/// Metrics `technic worker` exposes on its own `/metrics` (README, "Deploy"; shown by
+/// technic-cli's `distributed_cli.rs`): rules and panels may query them although a server's
+/// `/metrics` does not show them.
 const WORKER_METRICS: [&str; 3] = [
     "technic_worker_backlog",
     "technic_worker_in_flight_batches",
@@ -127,7 +124,7 @@ fn assert_known_env<'a>(names: impl IntoIterator<Item = &'a String>, file: &str)
     for name in names {
         count += 1;
         assert!(
-            known.contains_key(name) || PENDING_ENV.contains(&name.as_str()),
+            known.contains_key(name),
             "{file} sets {name}, which technic does not read (.env.example)"
         );
     }

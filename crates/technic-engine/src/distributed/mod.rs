@@ -25,7 +25,7 @@ use crate::report::ScanResult;
 use crate::request::ValidScan;
 use crate::scan::{CrossInputs, Outcome};
 
-pub use worker::{WorkerOptions, run_worker};
+pub use worker::{WorkerOptions, WorkerStats, run_worker, work_backlog};
 
 /// The stream of batches every worker reads, and its consumer group.
 const WORK_STREAM: &str = "technic:work";

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, StreamReadReply};
 
@@ -19,6 +19,31 @@ const READ_WAIT_MS: u64 = 1000;
 /// Settings of this many scans are kept per thread, so a batch costs no read of them.
 const SETTINGS_KEPT: usize = 64;
 
+/// What a worker process reports about itself (`technic worker`'s `/metrics`).
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    /// Batches being evaluated now.
+    pub in_flight_batches: AtomicU64,
+    /// Symbols evaluated and written back since the process started.
+    pub symbols_processed: AtomicU64,
+}
+
+/// Counts a batch in flight for as long as it lives, however its processing ends.
+struct InFlight<'a>(&'a WorkerStats);
+
+impl<'a> InFlight<'a> {
+    fn start(stats: &'a WorkerStats) -> Self {
+        stats.in_flight_batches.fetch_add(1, Ordering::Relaxed);
+        Self(stats)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight_batches.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
     /// Batches evaluated at once (`MAX_WORKERS`), each on a thread with its own connection.
@@ -26,6 +51,8 @@ pub struct WorkerOptions {
     /// Consumer names start with this (host and process id): unique per process, so a restarted
     /// worker never takes a dead one's pending batches as its own without claiming them.
     pub name: String,
+    /// Shared with whatever reports them (the worker's metrics endpoint).
+    pub stats: Arc<WorkerStats>,
 }
 
 /// Runs until `shutdown` is set (each thread finishes its batch first), or until Redis stays
@@ -38,15 +65,16 @@ pub fn run_worker(
 ) -> Result<(), String> {
     let threads: Vec<_> = (0..options.threads.max(1))
         .map(|i| {
-            let (scanner, cluster, shutdown) = (
+            let (scanner, cluster, shutdown, stats) = (
                 Arc::clone(&scanner),
                 Arc::clone(&cluster),
                 Arc::clone(&shutdown),
+                Arc::clone(&options.stats),
             );
             let consumer = format!("{}-{i}", options.name);
             std::thread::Builder::new()
                 .name(format!("worker {i}"))
-                .spawn(move || Thread::new(&scanner, &cluster, consumer).run(&shutdown))
+                .spawn(move || Thread::new(&scanner, &cluster, consumer, stats).run(&shutdown))
                 .map_err(|e| format!("starting a worker thread: {e}"))
         })
         .collect::<Result<_, _>>()?;
@@ -68,6 +96,7 @@ struct Thread<'a> {
     link: Link<'a>,
     consumer: String,
     settings: HashMap<String, Arc<Settings>>,
+    stats: Arc<WorkerStats>,
 }
 
 /// A batch as queued.
@@ -79,13 +108,19 @@ struct Batch {
 }
 
 impl<'a> Thread<'a> {
-    fn new(scanner: &'a Scanner, cluster: &'a Cluster, consumer: String) -> Self {
+    fn new(
+        scanner: &'a Scanner,
+        cluster: &'a Cluster,
+        consumer: String,
+        stats: Arc<WorkerStats>,
+    ) -> Self {
         Self {
             scanner,
             cluster,
             link: cluster.link(),
             consumer,
             settings: HashMap::new(),
+            stats,
         }
     }
 
@@ -159,6 +194,8 @@ impl<'a> Thread<'a> {
     }
 
     fn process(&mut self, entry: &StreamId, deliveries: usize) -> Result<(), String> {
+        let stats = Arc::clone(&self.stats);
+        let _in_flight = InFlight::start(&stats);
         let batch = decode(entry);
         if let Some(batch) = &batch {
             self.evaluate(batch, deliveries)?;
@@ -224,6 +261,7 @@ impl<'a> Thread<'a> {
                     .query(c)?;
                 Ok(stop)
             })?;
+            self.stats.symbols_processed.fetch_add(1, Ordering::Relaxed);
             if stop.is_some() {
                 // The planner is done with the outcomes (it deleted them as it set the key):
                 // this one would only outlive the scan.
@@ -301,4 +339,29 @@ fn decode(entry: &StreamId) -> Option<Batch> {
         first: entry.get("first")?,
         symbols: serde_json::from_str(&symbols).ok()?,
     })
+}
+
+/// Symbols queued for the worker group and not yet done: every batch still in the work stream
+/// (acknowledged batches are deleted), waiting or in a worker's hands. One read, no retries: a
+/// metrics scrape must not wait out a Redis outage.
+pub fn work_backlog(cluster: &Cluster) -> Result<u64, String> {
+    let mut connection = cluster
+        .client
+        .get_connection_with_timeout(std::time::Duration::from_secs(2))
+        .map_err(|e| format!("Redis: {e}"))?;
+    connection
+        .set_read_timeout(Some(std::time::Duration::from_secs(2)))
+        .map_err(|e| format!("Redis: {e}"))?;
+    let entries: Vec<StreamId> = redis::cmd("XRANGE")
+        .arg(WORK_STREAM)
+        .arg("-")
+        .arg("+")
+        .query::<redis::streams::StreamRangeReply>(&mut connection)
+        .map_err(|e| format!("reading the work stream: {e}"))?
+        .ids;
+    Ok(entries
+        .iter()
+        .filter_map(decode)
+        .map(|batch| batch.symbols.len() as u64)
+        .sum())
 }
