@@ -395,46 +395,38 @@ fn comparison(input: &mut Input<'_>) -> ModalResult<Expr> {
 }
 
 fn additive(input: &mut Input<'_>) -> ModalResult<Expr> {
-    chain(input, |input| {
-        let start = offset(input);
-        let mut left = term.parse_next(input)?;
-        loop {
-            let checkpoint = input.checkpoint();
-            blank.parse_next(input)?;
-            let Some(op) = opt(one_of(['+', '-'])).parse_next(input)? else {
-                input.reset(&checkpoint);
-                return Ok(left);
-            };
-            deeper(input)?;
-            let right = cut_err(preceded(blank, term))
-                .context(operand("a value after the operator"))
-                .parse_next(input)?;
-            let op = if op == '+' { BinOp::Add } else { BinOp::Sub };
-            left = spanned(
-                ExprKind::Arith(op, Box::new(left), Box::new(right)),
-                start,
-                input,
-            );
-        }
-    })
+    arithmetic_level(input, [('+', BinOp::Add), ('-', BinOp::Sub)], term)
 }
 
 fn term(input: &mut Input<'_>) -> ModalResult<Expr> {
+    arithmetic_level(input, [('*', BinOp::Mul), ('/', BinOp::Div)], unary)
+}
+
+/// One left-associative level of arithmetic, `next (op next)*`, with `ops` its two operators.
+fn arithmetic_level(
+    input: &mut Input<'_>,
+    ops: [(char, BinOp); 2],
+    next: fn(&mut Input<'_>) -> ModalResult<Expr>,
+) -> ModalResult<Expr> {
     chain(input, |input| {
         let start = offset(input);
-        let mut left = unary.parse_next(input)?;
+        let mut left = next(input)?;
         loop {
             let checkpoint = input.checkpoint();
             blank.parse_next(input)?;
-            let Some(op) = opt(one_of(['*', '/'])).parse_next(input)? else {
+            let Some(symbol) = opt(one_of([ops[0].0, ops[1].0])).parse_next(input)? else {
                 input.reset(&checkpoint);
                 return Ok(left);
             };
             deeper(input)?;
-            let right = cut_err(preceded(blank, unary))
+            let right = cut_err(preceded(blank, next))
                 .context(operand("a value after the operator"))
                 .parse_next(input)?;
-            let op = if op == '*' { BinOp::Mul } else { BinOp::Div };
+            let op = if symbol == ops[0].0 {
+                ops[0].1
+            } else {
+                ops[1].1
+            };
             left = spanned(
                 ExprKind::Arith(op, Box::new(left), Box::new(right)),
                 start,
