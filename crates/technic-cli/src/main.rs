@@ -174,12 +174,12 @@ fn home_dir(args: &HomeArgs) -> anyhow::Result<PathBuf> {
 }
 
 /// The learning store: PostgreSQL when a URL is configured, else `technic.db` in the home directory.
-pub(crate) async fn open_store(args: &HomeArgs) -> anyhow::Result<technic_store::LearningStore> {
+pub(crate) async fn open_store(args: &HomeArgs) -> anyhow::Result<technic_learning::LearningStore> {
     Ok(match &args.database_url {
-        Some(url) => technic_store::LearningStore::open(url)
+        Some(url) => technic_learning::LearningStore::open(url)
             .await
             .context("--database-url / DATABASE_URL")?,
-        None => technic_store::LearningStore::open_in(&home_dir(args)?)
+        None => technic_learning::LearningStore::open_in(&home_dir(args)?)
             .await
             .context("--home / TECHNIC_HOME")?,
     })

@@ -19,7 +19,7 @@ use technic_engine::{
     EventLog, MAX_LOOKBACK_DAYS, MIN_BARS, ProgressSnapshot, ScanError, ScanOptions, ScanRequest,
     Scanner, TerminationRequest,
 };
-use technic_store::Completion;
+use technic_learning::Completion;
 
 use crate::output::{self, Format};
 use crate::{DataArgs, RatingArg, open_source};

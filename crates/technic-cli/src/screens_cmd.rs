@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use technic_engine::ScreenSpec;
-use technic_store::{LearningStore, Saved, SavedScreen};
+use technic_learning::{LearningStore, Saved, SavedScreen};
 
 #[derive(Debug, Args)]
 pub struct ScreensArgs {

@@ -144,7 +144,7 @@ fn saved_screens_are_added_listed_run_and_removed() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let store = technic_store::LearningStore::open_in(h)
+        let store = technic_learning::LearningStore::open_in(h)
             .await
             .expect("store");
         store

@@ -535,7 +535,7 @@ async fn start_server(
     source: Arc<dyn MarketData>,
     config: Config,
     share_analyses: bool,
-    store: Option<technic_store::LearningStore>,
+    store: Option<technic_learning::LearningStore>,
 ) -> (String, AppState) {
     // As `technic serve` sizes it: one scan worker per core but one.
     let scanner = Scanner::new(source)
@@ -622,7 +622,7 @@ async fn run() {
     // round the fifty scans share what they compute among themselves; in the second (within the
     // analyses' 15 minutes) everything was computed by the first.
     let home = tempfile::tempdir().expect("temporary home");
-    let store = technic_store::LearningStore::open_in(home.path())
+    let store = technic_learning::LearningStore::open_in(home.path())
         .await
         .expect("learning store");
     let (base, state) = start_server(Arc::clone(&files), config.clone(), true, Some(store)).await;

@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt;
 use technic_engine::{Learned, LearningUpdate};
-use technic_store::{Completion, LearningStore, Remembered, StoreError, is_fresh};
+use technic_learning::{Completion, LearningStore, Remembered, StoreError, is_fresh};
 
 /// How old the last completed scan's alpha distribution may be and still score streamed results.
 const ALPHA_REFERENCE_MAX_AGE: Duration = Duration::from_secs(24 * 3600);

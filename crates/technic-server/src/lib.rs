@@ -50,7 +50,7 @@ use std::time::Duration;
 use axum::Router;
 use learning::Learning;
 use technic_engine::{OnFinish, ScanRegistry, Scanner};
-use technic_store::{Completion, LearningStore};
+use technic_learning::{Completion, LearningStore};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use technic_engine::ScreenSpec;
-use technic_store::{LearningStore, SavedScreen, StoreError};
+use technic_learning::{LearningStore, SavedScreen, StoreError};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -90,7 +90,7 @@ async fn save(
     create_only: bool,
 ) -> Result<Response, ApiError> {
     let store = store(state)?;
-    technic_store::check_screen_name(name).map_err(store_error)?;
+    technic_learning::check_screen_name(name).map_err(store_error)?;
     if input.filter.is_none() && input.rank_by.is_none() {
         return Err(ApiError::InvalidField {
             field: "where",
@@ -119,7 +119,7 @@ async fn save(
         .await
         .map_err(store_error)?
         .ok_or_else(|| ApiError::Internal(format!("screen '{name}' vanished after saving")))?;
-    let status = if saved == technic_store::Saved::Created {
+    let status = if saved == technic_learning::Saved::Created {
         StatusCode::CREATED
     } else {
         StatusCode::OK

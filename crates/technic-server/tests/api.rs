@@ -78,7 +78,7 @@ impl Server {
 
     async fn with_store(
         source: Arc<dyn MarketData>,
-        store: Option<technic_store::LearningStore>,
+        store: Option<technic_learning::LearningStore>,
         config: Config,
     ) -> Self {
         let scanner = Scanner::new(source);
@@ -871,9 +871,9 @@ async fn a_symbol_whose_file_is_broken_is_reported_without_the_servers_paths() {
 }
 
 /// A learning store as `technic serve` keeps it: SQLite in a home directory of its own.
-async fn sqlite_store() -> (tempfile::TempDir, technic_store::LearningStore) {
+async fn sqlite_store() -> (tempfile::TempDir, technic_learning::LearningStore) {
     let home = tempfile::tempdir().expect("temp dir");
-    let store = technic_store::LearningStore::open_in(home.path())
+    let store = technic_learning::LearningStore::open_in(home.path())
         .await
         .expect("store");
     (home, store)

@@ -21,7 +21,7 @@ impl Server {
         Self::with_store(None).await
     }
 
-    async fn with_store(store: Option<technic_store::LearningStore>) -> Self {
+    async fn with_store(store: Option<technic_learning::LearningStore>) -> Self {
         let source = Arc::new(FileSource::open(sp500()).expect("data dir opens"));
         let state = AppState::new(
             Scanner::new(source),
@@ -168,7 +168,7 @@ async fn a_screened_scan_returns_only_matches_in_rank_by_order() {
 async fn saved_screens_over_rest() {
     use reqwest::Method;
     let dir = tempfile::tempdir().expect("tempdir");
-    let store = technic_store::LearningStore::open_in(dir.path())
+    let store = technic_learning::LearningStore::open_in(dir.path())
         .await
         .expect("store");
     let server = Server::with_store(Some(store.clone())).await;

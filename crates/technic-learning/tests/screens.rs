@@ -2,7 +2,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use technic_store::{LearningStore, Saved};
+use technic_learning::{LearningStore, Saved};
 
 async fn screens_persist(url: &str) {
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);

@@ -10,7 +10,7 @@ use technic_engine::{
     EventLog, LearningUpdate, ProgressSnapshot, ScanOptions, ScanRequest, ScanStatus, Scanner,
     SymbolOutcome, TerminationRequest,
 };
-use technic_store::{Completion, LearningStore};
+use technic_learning::{Completion, LearningStore};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
