@@ -248,36 +248,45 @@ fn operand(what: &'static str) -> StrContext {
 }
 
 fn or_expr(input: &mut Input<'_>) -> ModalResult<Expr> {
-    chain(input, |input| {
-        let start = offset(input);
-        let mut left = and_expr.parse_next(input)?;
-        while opt(preceded(blank, keyword("or")))
-            .parse_next(input)?
-            .is_some()
-        {
-            deeper(input)?;
-            let right = cut_err(preceded(blank, and_expr))
-                .context(operand("a condition after `or`"))
-                .parse_next(input)?;
-            left = spanned(ExprKind::Or(Box::new(left), Box::new(right)), start, input);
-        }
-        Ok(left)
-    })
+    logical_level(
+        input,
+        "or",
+        "a condition after `or`",
+        and_expr,
+        ExprKind::Or,
+    )
 }
 
 fn and_expr(input: &mut Input<'_>) -> ModalResult<Expr> {
+    logical_level(
+        input,
+        "and",
+        "a condition after `and`",
+        not_expr,
+        ExprKind::And,
+    )
+}
+
+/// One left-associative level of `and` or `or`: `next (word next)*`.
+fn logical_level(
+    input: &mut Input<'_>,
+    word: &'static str,
+    after: &'static str,
+    next: fn(&mut Input<'_>) -> ModalResult<Expr>,
+    join: fn(Box<Expr>, Box<Expr>) -> ExprKind,
+) -> ModalResult<Expr> {
     chain(input, |input| {
         let start = offset(input);
-        let mut left = not_expr.parse_next(input)?;
-        while opt(preceded(blank, keyword("and")))
+        let mut left = next(input)?;
+        while opt(preceded(blank, keyword(word)))
             .parse_next(input)?
             .is_some()
         {
             deeper(input)?;
-            let right = cut_err(preceded(blank, not_expr))
-                .context(operand("a condition after `and`"))
+            let right = cut_err(preceded(blank, next))
+                .context(operand(after))
                 .parse_next(input)?;
-            left = spanned(ExprKind::And(Box::new(left), Box::new(right)), start, input);
+            left = spanned(join(Box::new(left), Box::new(right)), start, input);
         }
         Ok(left)
     })
