@@ -406,7 +406,9 @@ async function screen(facts) {
   check(/rsi_14/.test(error.text) && error.field === 'where' && error.column === '1' && error.invalid === 'true',
     'the error names the column and suggests the name', error);
   facts.expression_error = error;
-  facts.screenshots.push(await shot('screen-error-1280x800.png'));
+  const errorShot = join(shots, 'screen-error-box.png');
+  await page.locator(t('screen-box')).screenshot({ path: errorShot });
+  facts.screenshots.push(errorShot);
 
   await page.fill(t('where'), 'rsi_14 < 50 and close > sma_200');
   await page.fill(t('rank-by'), '-rsi_14');
@@ -426,7 +428,9 @@ async function screen(facts) {
     && [...document.getElementById('screen').options].some((o) => o.value === 'pullback-uptrend'));
   facts.saved_status = await page.textContent(t('save-screen-status'));
   facts.selected_screen = await page.inputValue(t('screen-select'));
-  facts.screenshots.push(await shot('screen-saved-1280x800.png'));
+  const savedShot = join(shots, 'screen-saved-box.png');
+  await page.locator(t('screen-box')).screenshot({ path: savedShot });
+  facts.screenshots.push(savedShot);
   facts.check = ['/screens'];
 }
 
