@@ -390,8 +390,25 @@ document.addEventListener('technic:open-symbol', (event) => {
   if (detail && detail.symbol && detail.result) open(detail);
 });
 document.addEventListener('keydown', (event) => {
-  if (event.key === 'Escape' && ui && !ui.panel.hidden) {
+  if (!ui || ui.panel.hidden) return;
+  if (event.key === 'Escape') {
     event.preventDefault();
     close();
+    return;
+  }
+  // A modal dialog keeps Tab inside it: from the last control back to the first, and round.
+  if (event.key === 'Tab') {
+    const controls = /** @type {HTMLElement[]} */ ([...ui.panel.querySelectorAll('button, a[href], select, input, [tabindex="0"]')]);
+    if (!controls.length) return;
+    const first = controls[0];
+    const last = controls[controls.length - 1];
+    const inside = ui.panel.contains(document.activeElement);
+    if (event.shiftKey && (document.activeElement === first || !inside)) {
+      event.preventDefault();
+      last.focus();
+    } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+      event.preventDefault();
+      first.focus();
+    }
   }
 });

@@ -368,6 +368,13 @@ async function detail(facts) {
     history: desk.history, indicators: Object.fromEntries(desk.indicators.map((i) => [i.name, i.value])) };
   facts.screenshots.push(await shot('detail-1280x800.png'));
 
+  // Tab stays in the dialog: from the title through its controls and round to the first.
+  const tabbed = [];
+  for (let i = 0; i < 4; i += 1) {
+    await page.keyboard.press('Tab');
+    tabbed.push(await page.evaluate(() => Boolean(document.activeElement.closest('[data-testid="detail"]'))));
+  }
+  check(tabbed.every(Boolean), 'Tab keeps focus inside the detail', tabbed);
   await page.keyboard.press('Escape');
   const closed = await page.evaluate(readDetail);
   check(closed.hidden, 'Escape closes the detail', closed);
