@@ -236,4 +236,5 @@ function init() {
   });
 }
 
-init();
+// Only in a browser: node imports this module for its unit tests.
+if (typeof document !== 'undefined') init();

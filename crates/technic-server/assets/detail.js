@@ -385,30 +385,35 @@ function close() {
   opener = null;
 }
 
-document.addEventListener('technic:open-symbol', (event) => {
-  const detail = /** @type {CustomEvent<OpenSymbol>} */ (event).detail;
-  if (detail && detail.symbol && detail.result) open(detail);
-});
-document.addEventListener('keydown', (event) => {
-  if (!ui || ui.panel.hidden) return;
-  if (event.key === 'Escape') {
-    event.preventDefault();
-    close();
-    return;
-  }
-  // A modal dialog keeps Tab inside it: from the last control back to the first, and round.
-  if (event.key === 'Tab') {
-    const controls = /** @type {HTMLElement[]} */ ([...ui.panel.querySelectorAll('button, a[href], select, input, [tabindex="0"]')]);
-    if (!controls.length) return;
-    const first = controls[0];
-    const last = controls[controls.length - 1];
-    const inside = ui.panel.contains(document.activeElement);
-    if (event.shiftKey && (document.activeElement === first || !inside)) {
+// Only in a browser: node imports this module for its unit tests of the pure parts above.
+if (typeof document !== 'undefined') listen();
+
+function listen() {
+  document.addEventListener('technic:open-symbol', (event) => {
+    const detail = /** @type {CustomEvent<OpenSymbol>} */ (event).detail;
+    if (detail && detail.symbol && detail.result) open(detail);
+  });
+  document.addEventListener('keydown', (event) => {
+    if (!ui || ui.panel.hidden) return;
+    if (event.key === 'Escape') {
       event.preventDefault();
-      last.focus();
-    } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
-      event.preventDefault();
-      first.focus();
+      close();
+      return;
     }
-  }
-});
+    // A modal dialog keeps Tab inside it: from the last control back to the first, and round.
+    if (event.key === 'Tab') {
+      const controls = /** @type {HTMLElement[]} */ ([...ui.panel.querySelectorAll('button, a[href], select, input, [tabindex="0"]')]);
+      if (!controls.length) return;
+      const first = controls[0];
+      const last = controls[controls.length - 1];
+      const inside = ui.panel.contains(document.activeElement);
+      if (event.shiftKey && (document.activeElement === first || !inside)) {
+        event.preventDefault();
+        last.focus();
+      } else if (!event.shiftKey && (document.activeElement === last || !inside)) {
+        event.preventDefault();
+        first.focus();
+      }
+    }
+  });
+}

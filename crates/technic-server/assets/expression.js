@@ -195,4 +195,5 @@ function init() {
   loadScreens();
 }
 
-init();
+// Only in a browser: node imports this module for its unit tests.
+if (typeof document !== 'undefined') init();

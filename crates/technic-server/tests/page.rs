@@ -791,3 +791,34 @@ fn a_backtest_runs_from_the_page_and_shows_its_tables() {
     assert_eq!(report["symbols"], 20);
     assert_eq!(report["quantiles"], 4);
 }
+
+/// The detail, screen and backtest modules' pure parts under node's test runner
+/// (`tests/browser/panels.test.mjs`); needs node alone.
+#[test]
+fn the_page_modules_pass_their_unit_tests() {
+    let node = Command::new("node").arg("--version").output();
+    if !node.is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI: node is not installed; scripts/test installs it"
+        );
+        eprintln!("SKIPPED the page modules' unit tests: node is not installed");
+        return;
+    }
+    let output = Command::new("node")
+        .args(["--test", "panels.test.mjs"])
+        .current_dir(browser_dir())
+        .stdin(Stdio::null())
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "node --test panels.test.mjs failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("# pass 6") && stdout.contains("# fail 0"),
+        "{stdout}"
+    );
+}
