@@ -460,9 +460,9 @@ async function backtest(facts) {
   }));
   check(shown.factors.length > 0 && shown.quantiles.length === 4 && shown.canvases > 0, 'the report shows its tables and chart', shown);
   facts.backtest = shown;
-  await page.evaluate(() => document.getElementById('backtest').scrollIntoView());
-  await page.screenshot({ path: join(shots, 'backtest-1280x800.png') });
-  facts.screenshots.push(join(shots, 'backtest-1280x800.png'));
+  const backtestShot = join(shots, 'backtest-section-1280.png');
+  await page.locator(t('backtest')).screenshot({ path: backtestShot });
+  facts.screenshots.push(backtestShot);
   facts.check = [`/backtest/${shown.id}`];
 }
 
