@@ -415,6 +415,12 @@
       if (value !== undefined) termination[name] = value;
     }
     if (Object.keys(termination).length) body.termination_criteria = termination;
+    // The screen's expressions (expression.js checks them as they are typed).
+    for (const name of ['where', 'rank_by']) {
+      const field = el.form.elements[name];
+      const value = field ? field.value.trim() : '';
+      if (value) body[name] = value;
+    }
     return body;
   }
 
@@ -659,7 +665,7 @@
     const change = Number.isFinite(d.change_pct) ? `${d.change_pct > 0 ? '+' : ''}${d.change_pct.toFixed(2)}%` : '—';
     const direction = d.change_pct > 0 ? 'up' : d.change_pct < 0 ? 'down' : 'flat';
     const tier = d.priority_tier || 'none';
-    return `<tr data-symbol="${esc(d.symbol)}" data-seq="${seq ?? ''}" data-signal="${esc(d.signal)}" data-sector="${esc(d.sector)}" data-tier="${esc(tier)}" data-rating="${d.tech_rating}" data-rank="${d.rank || ''}" data-alpha="${d.alpha_score ?? ''}"${d.high_quality ? ' class="hq"' : ''}>
+    return `<tr tabindex="0" data-symbol="${esc(d.symbol)}" data-seq="${seq ?? ''}" data-signal="${esc(d.signal)}" data-sector="${esc(d.sector)}" data-tier="${esc(tier)}" data-rating="${d.tech_rating}" data-rank="${d.rank || ''}" data-alpha="${d.alpha_score ?? ''}"${d.high_quality ? ' class="hq"' : ''}>
       <th scope="row" class="sym">${esc(d.symbol)}</th>
       <td class="num">${d.rank ? d.rank : '—'}</td>
       <td class="name" title="${esc(d.name || '')}">${esc(d.name || '')}</td>
@@ -751,6 +757,18 @@
       renderTable();
       announce(el.rowCount.textContent);
     };
+    // A row opens the symbol's detail (detail.js), by click or Enter.
+    const openRow = (target) => {
+      const tr = target.closest('tr[data-symbol]');
+      const row = tr && model.rows.get(tr.dataset.symbol);
+      if (row) document.dispatchEvent(new CustomEvent('technic:open-symbol', { detail: { symbol: row.data.symbol, result: row.data } }));
+    };
+    el.body.addEventListener('click', (event) => openRow(event.target));
+    el.body.addEventListener('keydown', (event) => {
+      if (event.key !== 'Enter') return;
+      event.preventDefault();
+      openRow(event.target);
+    });
     el.filterText.addEventListener('input', onFilter);
     for (const select of [el.filterSignal, el.filterSector, el.filterTier]) select.addEventListener('change', onFilter);
     el.clearFilters.addEventListener('click', () => {

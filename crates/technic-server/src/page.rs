@@ -1,6 +1,7 @@
-//! The live web page (`GET /`): one HTML file, a script and a style sheet, built into the binary so
+//! The live web page (`GET /`): one HTML file, its scripts and style sheets, built into the binary so
 //! the page works wherever the server runs, with no network beyond the server itself and no build
-//! step (`assets/` is plain HTML, CSS and JavaScript).
+//! step (`assets/` is plain HTML, CSS and JavaScript; `detail.js`, `expression.js` and `backtest.js`
+//! are ES modules, and the chart library they import is vendored in `assets/vendor/`).
 //!
 //! Every response carries an `ETag` (a hash of the asset, computed at compile time) and
 //! `Cache-Control: no-cache`: browsers keep the files but check them on each load, so a new binary's
@@ -57,6 +58,42 @@ static SCRIPT: Asset = Asset::new(
     "text/javascript; charset=utf-8",
 );
 static STYLE: Asset = Asset::new(include_str!("../assets/app.css"), "text/css; charset=utf-8");
+static DETAIL: Asset = Asset::new(
+    include_str!("../assets/detail.js"),
+    "text/javascript; charset=utf-8",
+);
+static BACKTEST: Asset = Asset::new(
+    include_str!("../assets/backtest.js"),
+    "text/javascript; charset=utf-8",
+);
+static EXPRESSION: Asset = Asset::new(
+    include_str!("../assets/expression.js"),
+    "text/javascript; charset=utf-8",
+);
+static PANELS_STYLE: Asset = Asset::new(
+    include_str!("../assets/panels.css"),
+    "text/css; charset=utf-8",
+);
+/// TradingView's lightweight-charts, the npm package's standalone ES module as published
+/// (assets/vendor/NOTICE): served from here, so the page needs no other host.
+static CHARTS: Asset = Asset::new(
+    include_str!("../assets/vendor/lightweight-charts.standalone.production.mjs"),
+    "text/javascript; charset=utf-8",
+);
+
+/// Every asset but the page itself, by the path it is served at.
+static ASSETS: [(&str, &Asset); 7] = [
+    ("/assets/app.js", &SCRIPT),
+    ("/assets/app.css", &STYLE),
+    ("/assets/detail.js", &DETAIL),
+    ("/assets/backtest.js", &BACKTEST),
+    ("/assets/expression.js", &EXPRESSION),
+    ("/assets/panels.css", &PANELS_STYLE),
+    (
+        "/assets/vendor/lightweight-charts.standalone.production.mjs",
+        &CHARTS,
+    ),
+];
 
 /// The page only talks to its own origin; inline style attributes carry the widths of the bars.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self'; \
@@ -64,19 +101,18 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self'; \
      form-action 'self'; frame-ancestors 'none'";
 
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
+    ASSETS.iter().fold(
+        Router::new().route(
             "/",
             get(|headers: HeaderMap| async move { serve(&INDEX, &headers) }),
-        )
-        .route(
-            "/assets/app.js",
-            get(|headers: HeaderMap| async move { serve(&SCRIPT, &headers) }),
-        )
-        .route(
-            "/assets/app.css",
-            get(|headers: HeaderMap| async move { serve(&STYLE, &headers) }),
-        )
+        ),
+        |router, &(path, asset)| {
+            router.route(
+                path,
+                get(move |headers: HeaderMap| async move { serve(asset, &headers) }),
+            )
+        },
+    )
 }
 
 fn serve(asset: &'static Asset, request: &HeaderMap) -> Response {
@@ -130,14 +166,41 @@ mod tests {
 
     #[test]
     fn the_page_links_only_its_own_assets() {
-        for path in ["/assets/app.js", "/assets/app.css"] {
+        for path in [
+            "/assets/app.js",
+            "/assets/app.css",
+            "/assets/detail.js",
+            "/assets/backtest.js",
+            "/assets/expression.js",
+            "/assets/panels.css",
+        ] {
             assert!(INDEX.body.contains(path), "index.html links {path}");
         }
-        for asset in [&INDEX, &SCRIPT, &STYLE] {
-            assert!(
-                !asset.body.contains("http://") && !asset.body.contains("https://"),
-                "no asset loads anything from another host"
-            );
+        assert!(
+            DETAIL
+                .body
+                .contains("'./vendor/lightweight-charts.standalone.production.mjs'")
+        );
+        // Addresses of other hosts only as links a person follows (the symbol on TradingView, the
+        // chart library's attribution), the licence's text and the SVG namespace: nothing loaded.
+        let allowed = [
+            "https://www.tradingview.com/symbols/",
+            "https://www.tradingview.com/?utm_medium=lwc-link",
+            "https://www.apache.org/licenses/LICENSE-2.0",
+            "http://www.w3.org/2000/svg",
+        ];
+        for (path, asset) in std::iter::once(("/", &INDEX)).chain(ASSETS.iter().copied()) {
+            for (at, _) in asset.body.match_indices("http") {
+                let rest = &asset.body[at..];
+                if !(rest.starts_with("http://") || rest.starts_with("https://")) {
+                    continue;
+                }
+                assert!(
+                    allowed.iter().any(|a| rest.starts_with(a)),
+                    "{path} names another host: {}",
+                    rest.chars().take(60).collect::<String>()
+                );
+            }
         }
     }
 
