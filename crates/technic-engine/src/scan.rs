@@ -316,7 +316,18 @@ struct AnalysisCounts {
 /// One symbol's place in the scan order.
 pub(crate) struct Slot {
     pub(crate) info: SymbolInfo,
-    tier: Option<Tier>,
+    pub(crate) tier: Option<Tier>,
+}
+
+/// What a replica taking over a distributed scan starts from (`distributed/takeover.rs`).
+pub(crate) struct Takeover {
+    /// The planned order as the planner queued it; `None` if it died before (planned again).
+    pub(crate) plan: Option<Vec<Slot>>,
+    /// Whether the planner had queued the batches (it had, if there is a plan).
+    pub(crate) queued: bool,
+    /// Positions whose result the planner already streamed: not streamed again, and kept even
+    /// if a stop had been asked (the planner took them before it saw the stop).
+    pub(crate) streamed: std::collections::HashSet<usize>,
 }
 
 /// What the workers share while scanning, behind one lock: outcomes in order position, and the
@@ -434,6 +445,31 @@ impl Scanner {
         log: &EventLog,
         observer: &dyn ScanObserver,
     ) -> Result<ScanOutcome, ScanError> {
+        self.run_scan(request, options, log, observer, None)
+    }
+
+    /// Finishes a distributed scan whose planner died (`distributed/takeover.rs`): `log` holds
+    /// what the planner published, and the scan goes on from there with its plan and the
+    /// outcomes the workers wrote, replayed in the order the planner took them.
+    pub(crate) fn take_over(
+        &self,
+        request: &ValidScan,
+        options: ScanOptions,
+        log: &EventLog,
+        observer: &dyn ScanObserver,
+        takeover: Takeover,
+    ) -> Result<ScanOutcome, ScanError> {
+        self.run_scan(request, options, log, observer, Some(takeover))
+    }
+
+    fn run_scan(
+        &self,
+        request: &ValidScan,
+        options: ScanOptions,
+        log: &EventLog,
+        observer: &dyn ScanObserver,
+        mut takeover: Option<Takeover>,
+    ) -> Result<ScanOutcome, ScanError> {
         // Whatever happens below, even a panic, readers of the log see it end.
         let _close = CloseLogOnDrop {
             log,
@@ -444,6 +480,7 @@ impl Scanner {
             .termination
             .timeout_seconds
             .map(|seconds| Watchdog::start(seconds, options.stop.clone()));
+        let lookups = SourceLookups::default();
         let progress = Progress {
             tracker: Mutex::new(ProgressTracker::new(options.scan_id.clone())),
             observer,
@@ -453,23 +490,12 @@ impl Scanner {
         };
 
         let scan_id = options.scan_id.clone();
-        tracing::info!(%scan_id, stage = Stage::UniverseLoading.as_str(), "stage started");
-        progress.update(|t, now| t.start_stage(Stage::UniverseLoading, 1, now, "Loading universe"));
-        let universe = match self.source.universe() {
-            Ok(universe) => select(universe, request),
-            Err(e) => {
-                let error = ScanError::Universe(e);
-                let message = error.public_message();
-                progress.update(|t, now| t.finish(ScanStatus::Failed, now, message.clone()));
-                log.append(Payload::Error { message }, progress.timestamp());
-                return Err(error);
-            }
+        let planned = takeover.as_mut().and_then(|t| t.plan.take());
+        let (slots, cache) = match planned {
+            Some(slots) => (slots, CacheCounts::default()),
+            None => self.plan(request, &options, &progress, log, &lookups)?,
         };
-        let total = universe.len();
-
-        tracing::info!(%scan_id, stage = Stage::DataFetching.as_str(), symbols = total, prioritize = request.prioritize, elapsed = progress.now(), "stage started");
-        let lookups = SourceLookups::default();
-        let (slots, cache) = self.order(universe, request, &options, &progress, &lookups);
+        let total = slots.len();
         tracing::info!(%scan_id, stage = Stage::SymbolScanning.as_str(), symbols = total, cache_hits = cache.hits, cache_misses = cache.misses, elapsed = progress.now(), "stage started");
 
         progress.update(|t, now| {
@@ -506,6 +532,7 @@ impl Scanner {
             lookups: &lookups,
             analyses: &analyses,
             unread: &unread,
+            takeover: takeover.as_ref(),
         };
         // Workers take the next symbol of the priority order from a shared cursor. (A parallel
         // iterator would split the order into ranges and start one thread in the low tier.)
@@ -692,6 +719,33 @@ impl Scanner {
             progress.timestamp(),
         );
         Ok(ScanOutcome { report, learning })
+    }
+
+    /// Stages `universe_loading` and `data_fetching`: the scan's symbols in the order they are
+    /// scanned. Only an unreadable universe is an `Err` (and the scan's final message).
+    fn plan(
+        &self,
+        request: &ValidScan,
+        options: &ScanOptions,
+        progress: &Progress<'_>,
+        log: &EventLog,
+        lookups: &SourceLookups,
+    ) -> Result<(Vec<Slot>, CacheCounts), ScanError> {
+        let scan_id = &options.scan_id;
+        tracing::info!(%scan_id, stage = Stage::UniverseLoading.as_str(), "stage started");
+        progress.update(|t, now| t.start_stage(Stage::UniverseLoading, 1, now, "Loading universe"));
+        let universe = match self.source.universe() {
+            Ok(universe) => select(universe, request),
+            Err(e) => {
+                let error = ScanError::Universe(e);
+                let message = error.public_message();
+                progress.update(|t, now| t.finish(ScanStatus::Failed, now, message.clone()));
+                log.append(Payload::Error { message }, progress.timestamp());
+                return Err(error);
+            }
+        };
+        tracing::info!(%scan_id, stage = Stage::DataFetching.as_str(), symbols = universe.len(), prioritize = request.prioritize, elapsed = progress.now(), "stage started");
+        Ok(self.order(universe, request, options, progress, lookups))
     }
 
     /// Stage `data_fetching`: the cheap snapshot of every symbol, then the priority order. Without
@@ -976,8 +1030,9 @@ impl Scanner {
         if let Some(reason) = ctx.request.termination.check_time(ctx.progress.now()) {
             stop.stop(reason);
         }
+        let streamed_before = ctx.streamed_before(position);
         // A symbol that finishes after the stop was decided is not a result "so far".
-        if stop.is_stopped() {
+        if stop.is_stopped() && !streamed_before {
             return;
         }
         state.finished += 1;
@@ -1039,9 +1094,11 @@ impl Scanner {
                 state
                     .first_result_at
                     .get_or_insert_with(|| ctx.progress.now());
-                ctx.progress
-                    .log
-                    .append(Payload::Result(result.clone()), ctx.progress.timestamp());
+                if !streamed_before {
+                    ctx.progress
+                        .log
+                        .append(Payload::Result(result.clone()), ctx.progress.timestamp());
+                }
             }
         }
         if below_min_rating && let Outcome::Scanned(result, factors) = outcome {
@@ -1230,6 +1287,16 @@ pub(crate) struct Context<'a> {
     analyses: &'a AnalysisCounts,
     /// Symbols whose bars could not be read, and the first such error, for the log.
     unread: &'a Mutex<(usize, Option<String>)>,
+    /// Set when this replica finishes a scan another one planned.
+    pub(crate) takeover: Option<&'a Takeover>,
+}
+
+impl Context<'_> {
+    /// Whether the planner this scan was taken over from already streamed this position.
+    pub(crate) fn streamed_before(&self, position: usize) -> bool {
+        self.takeover
+            .is_some_and(|t| t.streamed.contains(&position))
+    }
 }
 
 /// The calling thread to the lowest priority of its scheduling policy (nice 19 under Linux's
