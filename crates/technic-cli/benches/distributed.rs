@@ -5,6 +5,8 @@
 //! on loopback and a `redis-server` of its own; `cargo bench -p technic-cli --bench distributed`
 //! (or, with a release binary already built, `TECHNIC_BIN=target/release/technic cargo bench
 //! --profile dev -p technic-cli --bench distributed`, which builds no second optimised binary).
+//! `DISTRIBUTED_BENCH=reclaim,takeover` runs only those sections (of `overhead`, `concurrent`,
+//! `reclaim`, `takeover`).
 
 use std::time::{Duration, Instant};
 
@@ -81,8 +83,14 @@ fn main() {
     let (_second, second) = technic.serve(&home("second"), Some(&url));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let client = reqwest::Client::new();
-    println!("| setup | first result (s) | total (s) | Redis commands per scan |");
-    println!("| --- | ---: | ---: | ---: |");
+    // DISTRIBUTED_BENCH: the sections to run (comma-separated), all by default.
+    let sections = std::env::var("DISTRIBUTED_BENCH")
+        .unwrap_or_else(|_| "overhead,concurrent,reclaim,takeover".to_owned());
+    let wanted = |section: &str| sections.split(',').any(|s| s.trim() == section);
+    if wanted("overhead") {
+        println!("| setup | first result (s) | total (s) | Redis commands per scan |");
+        println!("| --- | ---: | ---: | ---: |");
+    }
     let measure = |label: &str, address: &str, redis: Option<&str>| {
         let mut firsts = Vec::new();
         let mut totals = Vec::new();
@@ -110,145 +118,155 @@ fn main() {
             median(totals)
         );
     };
-    measure("in-process (MAX_WORKERS default)", &local, None);
+    if wanted("overhead") {
+        measure("in-process (MAX_WORKERS default)", &local, None);
+    }
     let mut workers = Vec::new();
     for count in 1..=3 {
         workers.push(technic.worker(&home(&format!("w{count}")), &url, &[]));
-        measure(
-            &format!("distributed, {count} worker(s) × 1 thread"),
-            &replica,
-            Some(&url),
+        if wanted("overhead") {
+            measure(
+                &format!("distributed, {count} worker(s) × 1 thread"),
+                &replica,
+                Some(&url),
+            );
+        }
+    }
+
+    if wanted("concurrent") {
+        // Throughput: 50 scans at once, half started on each replica, each followed where it started.
+        let started = Instant::now();
+        let totals: Vec<f64> = runtime.block_on(async {
+            let tasks: Vec<_> = (0..50)
+                .map(|i| {
+                    let address = if i % 2 == 0 {
+                        replica.clone()
+                    } else {
+                        second.clone()
+                    };
+                    tokio::spawn(async move { scan(&reqwest::Client::new(), &address).await.1 })
+                })
+                .collect();
+            let mut totals = Vec::new();
+            for task in tasks {
+                totals.push(task.await.expect("scan"));
+            }
+            totals
+        });
+        let wall = started.elapsed().as_secs_f64();
+        let slowest = totals.iter().copied().fold(0.0, f64::max);
+        println!(
+            "\n50 concurrent S&P 500 scans through 2 replicas, 3 workers: {wall:.2} s in all ({:.1} scans/s, {:.0} symbols/s), per scan median {:.2} s, slowest {slowest:.2} s",
+            50.0 / wall,
+            50.0 * 506.0 / wall,
+            median(totals.clone())
         );
     }
 
-    // Throughput: 50 scans at once, half started on each replica, each followed where it started.
-    let started = Instant::now();
-    let totals: Vec<f64> = runtime.block_on(async {
-        let tasks: Vec<_> = (0..50)
+    if wanted("reclaim") {
+        // Reclaim: a worker killed while it holds a batch; the time until another claims it.
+        let reclaims: Vec<f64> = (0..3)
             .map(|i| {
-                let address = if i % 2 == 0 {
-                    replica.clone()
-                } else {
-                    second.clone()
-                };
-                tokio::spawn(async move { scan(&reqwest::Client::new(), &address).await.1 })
+                let scan = std::thread::spawn({
+                    let replica = replica.clone();
+                    move || {
+                        tokio::runtime::Runtime::new()
+                            .expect("runtime")
+                            .block_on(scan(&reqwest::Client::new(), &replica))
+                    }
+                });
+                for w in &workers {
+                    let _old: Vec<String> = w.lines.try_iter().collect();
+                }
+                let mut victim = workers.remove(0);
+                freeze_holding_a_batch(&url, &victim, Duration::from_secs(20));
+                let killed = Instant::now();
+                let pid = victim.id();
+                victim.kill();
+                let deadline = killed + Duration::from_secs(30);
+                let mut claimed = None;
+                while claimed.is_none() && Instant::now() < deadline {
+                    if workers
+                        .iter()
+                        .any(|w| w.lines.try_iter().any(|l| l.contains("claimed a batch")))
+                    {
+                        claimed = Some(killed.elapsed().as_secs_f64());
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                scan.join().expect("scan");
+                assert_eq!(batches_pending_with(&url, pid), 0, "the batch was claimed");
+                workers.push(technic.worker(&home(&format!("r{i}")), &url, &[]));
+                claimed.unwrap_or(f64::NAN)
             })
             .collect();
-        let mut totals = Vec::new();
-        for task in tasks {
-            totals.push(task.await.expect("scan"));
-        }
-        totals
-    });
-    let wall = started.elapsed().as_secs_f64();
-    let slowest = totals.iter().copied().fold(0.0, f64::max);
-    println!(
-        "\n50 concurrent S&P 500 scans through 2 replicas, 3 workers: {wall:.2} s in all ({:.1} scans/s, {:.0} symbols/s), per scan median {:.2} s, slowest {slowest:.2} s",
-        50.0 / wall,
-        50.0 * 506.0 / wall,
-        median(totals.clone())
-    );
+        println!(
+            "\nreclaim after SIGKILL (WORKER_VISIBILITY_SECONDS=1): {}",
+            reclaims
+                .iter()
+                .map(|s| format!("{s:.2} s"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
 
-    // Reclaim: a worker killed while it holds a batch; the time until another claims it.
-    let reclaims: Vec<f64> = (0..3)
-        .map(|i| {
-            let scan = std::thread::spawn({
-                let replica = replica.clone();
-                move || {
-                    tokio::runtime::Runtime::new()
-                        .expect("runtime")
-                        .block_on(scan(&reqwest::Client::new(), &replica))
+    if wanted("takeover") {
+        // Takeover: the replica that planned a scan killed mid-scan (workers frozen for the moment
+        // of the kill, so it lands mid-scan); the time until another replica holds the scan, and
+        // until a client following it elsewhere has its `complete`.
+        let takeovers: Vec<(f64, f64)> = (0..3)
+            .map(|i| {
+                let (mut planner, address) = technic.serve(&home(&format!("p{i}")), Some(&url));
+                let follower = second.clone();
+                let (scan_id, first) = runtime.block_on(async {
+                    let client = reqwest::Client::new();
+                    let started = post(&client, &address, "/scan/start", &json!({})).await;
+                    let scan_id = started["scan_id"].as_str().expect("scan_id").to_owned();
+                    let first = websocket(&follower, &scan_id, 0, 20).await;
+                    (scan_id, first)
+                });
+                for worker in &workers {
+                    worker.signal("-STOP");
                 }
-            });
-            for w in &workers {
-                let _old: Vec<String> = w.lines.try_iter().collect();
-            }
-            let mut victim = workers.remove(0);
-            freeze_holding_a_batch(&url, &victim, Duration::from_secs(20));
-            let killed = Instant::now();
-            let pid = victim.id();
-            victim.kill();
-            let deadline = killed + Duration::from_secs(30);
-            let mut claimed = None;
-            while claimed.is_none() && Instant::now() < deadline {
-                if workers
-                    .iter()
-                    .any(|w| w.lines.try_iter().any(|l| l.contains("claimed a batch")))
-                {
-                    claimed = Some(killed.elapsed().as_secs_f64());
+                let killed = Instant::now();
+                planner.kill();
+                for worker in &workers {
+                    worker.signal("-CONT");
                 }
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            scan.join().expect("scan");
-            assert_eq!(batches_pending_with(&url, pid), 0, "the batch was claimed");
-            workers.push(technic.worker(&home(&format!("r{i}")), &url, &[]));
-            claimed.unwrap_or(f64::NAN)
-        })
-        .collect();
-    println!(
-        "\nreclaim after SIGKILL (WORKER_VISIBILITY_SECONDS=1): {}",
-        reclaims
-            .iter()
-            .map(|s| format!("{s:.2} s"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-
-    // Takeover: the replica that planned a scan killed mid-scan (workers frozen for the moment
-    // of the kill, so it lands mid-scan); the time until another replica holds the scan, and
-    // until a client following it elsewhere has its `complete`.
-    let takeovers: Vec<(f64, f64)> = (0..3)
-        .map(|i| {
-            let (mut planner, address) = technic.serve(&home(&format!("p{i}")), Some(&url));
-            let follower = second.clone();
-            let (scan_id, first) = runtime.block_on(async {
-                let client = reqwest::Client::new();
-                let started = post(&client, &address, "/scan/start", &json!({})).await;
-                let scan_id = started["scan_id"].as_str().expect("scan_id").to_owned();
-                let first = websocket(&follower, &scan_id, 0, 20).await;
-                (scan_id, first)
-            });
-            for worker in &workers {
-                worker.signal("-STOP");
-            }
-            let killed = Instant::now();
-            planner.kill();
-            for worker in &workers {
-                worker.signal("-CONT");
-            }
-            let dead = format!("-{}-", planner.id());
-            let mut claimed = f64::NAN;
-            while killed.elapsed() < Duration::from_secs(30) {
-                if planners(&url).iter().any(|owner| !owner.contains(&dead)) {
-                    claimed = killed.elapsed().as_secs_f64();
-                    break;
+                let dead = format!("-{}-", planner.id());
+                let mut claimed = f64::NAN;
+                while killed.elapsed() < Duration::from_secs(30) {
+                    if planners(&url).iter().any(|owner| !owner.contains(&dead)) {
+                        claimed = killed.elapsed().as_secs_f64();
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
                 }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            let last = *seqs(&first).last().expect("a message");
-            let rest = runtime.block_on(websocket(&follower, &scan_id, last, usize::MAX));
-            let complete = killed.elapsed().as_secs_f64();
-            assert_eq!(
-                rest.last().expect("final")["type"],
-                "complete",
-                "the scan completed on another replica"
-            );
-            (claimed, complete)
-        })
-        .collect();
-    println!(
-        "\ntakeover after SIGKILL of the planning replica (SCAN_TAKEOVER_SECONDS=1): claimed by the other replica after {}; complete for its follower after {}",
-        takeovers
-            .iter()
-            .map(|(claimed, _)| format!("{claimed:.2} s"))
-            .collect::<Vec<_>>()
-            .join(", "),
-        takeovers
-            .iter()
-            .map(|(_, complete)| format!("{complete:.2} s"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+                let last = *seqs(&first).last().expect("a message");
+                let rest = runtime.block_on(websocket(&follower, &scan_id, last, usize::MAX));
+                let complete = killed.elapsed().as_secs_f64();
+                assert_eq!(
+                    rest.last().expect("final")["type"],
+                    "complete",
+                    "the scan completed on another replica"
+                );
+                (claimed, complete)
+            })
+            .collect();
+        println!(
+            "\ntakeover after SIGKILL of the planning replica (SCAN_TAKEOVER_SECONDS=1): claimed by the other replica after {}; complete for its follower after {}",
+            takeovers
+                .iter()
+                .map(|(claimed, _)| format!("{claimed:.2} s"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            takeovers
+                .iter()
+                .map(|(_, complete)| format!("{complete:.2} s"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
 }
 
 /// The consumer holding each planners' entry: the replica planning each running scan.
