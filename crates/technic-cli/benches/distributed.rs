@@ -8,6 +8,7 @@
 //! `DISTRIBUTED_BENCH=reclaim,takeover` runs only those sections (of `overhead`, `concurrent`,
 //! `reclaim`, `takeover`).
 
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -73,10 +74,13 @@ fn main() {
         std::fs::create_dir_all(&path).expect("home");
         path
     };
-    // TECHNIC_BIN: a release binary measured by a harness built without optimisation.
-    let technic = Technic::new(
-        std::env::var_os("TECHNIC_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_technic").into()),
+    // TECHNIC_BIN: a release binary measured by a harness built without optimisation; a relative
+    // path is the workspace's (cargo runs benches in the package's directory).
+    let binary = std::env::var_os("TECHNIC_BIN").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_technic")),
+        |path| Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path),
     );
+    let technic = Technic::new(binary);
     let (_redis, url) = start_redis(&home("redis"));
     let (_local, local) = technic.serve(&home("local"), None);
     let (_replica, replica) = technic.serve(&home("replica"), Some(&url));
