@@ -78,7 +78,11 @@ fn main() {
     // path is the workspace's (cargo runs benches in the package's directory).
     let binary = std::env::var_os("TECHNIC_BIN").map_or_else(
         || PathBuf::from(env!("CARGO_BIN_EXE_technic")),
-        |path| Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path),
+        |path| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../..")
+                .join(path)
+        },
     );
     let technic = Technic::new(binary);
     let (_redis, url) = start_redis(&home("redis"));
