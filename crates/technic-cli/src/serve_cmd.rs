@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context;
 use technic_engine::Scanner;
@@ -31,6 +32,15 @@ pub struct ServeArgs {
     /// serves every replica's scans.
     #[arg(long, env = "DISTRIBUTED")]
     distributed: bool,
+    /// Distributed: a scan whose planning replica has not been heard of for this long is
+    /// finished by another replica.
+    #[arg(
+        long,
+        env = "SCAN_TAKEOVER_SECONDS",
+        default_value_t = 5.0,
+        value_name = "SECONDS"
+    )]
+    takeover_seconds: f64,
 }
 
 /// Logs go to stderr, filtered by `RUST_LOG` (default `info`); colours only on a terminal.
@@ -69,8 +79,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_low_priority_after_first()
         .with_shared_analyses(SHARED_ANALYSES_BYTES);
     if args.distributed {
-        let cluster =
-            crate::worker_cmd::replica_cluster(args.data.redis_url.as_deref(), config.retention)?;
+        if !(args.takeover_seconds.is_finite() && args.takeover_seconds > 0.0) {
+            anyhow::bail!(
+                "--takeover-seconds / SCAN_TAKEOVER_SECONDS must be a number of seconds > 0, got {}",
+                args.takeover_seconds
+            );
+        }
+        let cluster = crate::worker_cmd::replica_cluster(
+            args.data.redis_url.as_deref(),
+            config.retention,
+            Duration::from_secs_f64(args.takeover_seconds.min(86_400.0)),
+        )?;
         scanner = scanner.with_cluster(cluster);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

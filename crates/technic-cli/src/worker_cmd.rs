@@ -32,13 +32,16 @@ fn connect(
 }
 
 /// `serve --distributed`'s cluster: finished scans kept in Redis for `retention`
-/// (`SCAN_RETENTION_SECONDS`, as the server reads it).
+/// (`SCAN_RETENTION_SECONDS`, as the server reads it); a scan whose planner is silent for
+/// `takeover` finished by another replica.
 pub fn replica_cluster(
     redis_url: Option<&str>,
     retention: Duration,
+    takeover: Duration,
 ) -> anyhow::Result<Arc<Cluster>> {
     let options = ClusterOptions {
         retention,
+        visibility: takeover,
         outage_limit: SCAN_OUTAGE_LIMIT,
         ..ClusterOptions::default()
     };

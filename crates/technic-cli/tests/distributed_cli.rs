@@ -1,188 +1,39 @@
 //! Distributed scans with real processes on loopback: a `redis-server` of the test's own (AOF
 //! on), `technic serve --distributed` replicas, `technic worker`s, and an in-process `technic
 //! serve` for reference. Scans start on one replica and are followed on others over SSE and
-//! WebSocket, resuming on a replica that had not seen them; a worker is SIGKILLed holding a
-//! batch; a scan is stopped through a replica that did not plan it; Redis is killed and
-//! restarted mid-scan; finished scans' keys expire.
+//! WebSocket, resuming on a replica that had not seen them; the replica that planned a scan is
+//! SIGKILLed mid-scan and another finishes it; twenty scans go through two replicas while a
+//! worker and a replica are SIGKILLed; a scan is stopped through a replica that did not plan it;
+//! Redis is killed and restarted mid-scan; finished scans' keys expire.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::Receiver;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use serde_json::{Value, json};
+use technic_testkit::clients::{ended, get, post, result_symbols, seqs, sse, websocket};
+use technic_testkit::processes::{
+    Process, Technic, batches_pending_with, freeze_holding_a_batch, redis_command, redis_info,
+    redis_on, redis_server_installed, start_redis,
+};
 
-fn sp500() -> String {
-    technic_testkit::sp500().to_string_lossy().into_owned()
+fn technic() -> Technic {
+    Technic::new(env!("CARGO_BIN_EXE_technic"))
 }
 
-/// Under CI a missing `redis-server` fails the test; elsewhere the test says it skipped.
-fn redis_server_installed(test: &str) -> bool {
-    let installed = Command::new("redis-server")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !installed {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI: redis-server is not installed; scripts/test installs it"
-        );
-        eprintln!("SKIPPED {test}: redis-server is not installed; scripts/test installs it");
-    }
-    installed
-}
+/// A fresh home directory per process, under one temporary directory.
+struct Homes(tempfile::TempDir);
 
-/// A process killed (SIGKILL) when dropped, with its stderr lines on a channel.
-struct Process {
-    child: Child,
-    lines: Receiver<String>,
-}
-
-impl Process {
-    fn spawn(command: &mut Command) -> Self {
-        let mut child = command
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the process starts");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ignored = tx.send(line);
-            }
-        });
-        Self { child, lines }
+impl Homes {
+    fn new() -> Self {
+        Self(tempfile::tempdir().expect("temp dir"))
     }
 
-    /// Waits for a stderr line containing `text` and returns it.
-    fn wait_for(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = self
-                .lines
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("no line with {text:?} within 60 s"));
-            if line.contains(text) {
-                return line;
-            }
-        }
+    fn get(&self, name: &str) -> PathBuf {
+        let path = self.0.path().join(name);
+        std::fs::create_dir_all(&path).expect("home");
+        path
     }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-
-    fn kill(&mut self) {
-        let _killed = self.child.kill();
-        let _reaped = self.child.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-/// `redis-server` on a port of its own, with the AOF on as the deployment files configure it.
-fn start_redis(dir: &Path) -> (Process, String) {
-    let port = free_port();
-    let process = Process::spawn(
-        Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "yes"])
-            .arg("--dir")
-            .arg(dir),
-    );
-    let url = format!("redis://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let pong = redis::Client::open(url.as_str())
-            .and_then(|c| c.get_connection_with_timeout(Duration::from_secs(1)))
-            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c));
-        if pong.is_ok() {
-            return (process, url);
-        }
-        assert!(Instant::now() < deadline, "redis-server did not answer");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn technic(home: &Path, redis_url: Option<&str>) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_technic"));
-    command
-        .env("TECHNIC_HOME", home)
-        .env("RUST_LOG", "warn")
-        .env("WORKER_VISIBILITY_SECONDS", "1")
-        // Every worker's status endpoint on a port of its own.
-        .env("PORT", "0")
-        .env_remove("DATABASE_URL")
-        .env_remove("DISTRIBUTED")
-        .env_remove("REDIS_URL");
-    if let Some(url) = redis_url {
-        command.env("REDIS_URL", url);
-    }
-    command
-}
-
-/// A `technic serve` on a free port, and its address.
-fn serve(home: &Path, redis_url: Option<&str>, distributed: bool) -> (Process, String) {
-    let mut command = technic(home, redis_url);
-    command.args(["serve", "--port", "0", "--data", &sp500()]);
-    if distributed {
-        command.arg("--distributed");
-    }
-    let process = Process::spawn(&mut command);
-    let line = process.wait_for("serving on http://");
-    let address = line
-        .split("serving on http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("address")
-        .to_owned();
-    (process, address)
-}
-
-fn worker(home: &Path, redis_url: &str) -> Process {
-    let process = Process::spawn(
-        technic(home, Some(redis_url))
-            .args(["worker", "--data", &sp500()])
-            .env("MAX_WORKERS", "1")
-            .env("RUST_LOG", "info"),
-    );
-    process.wait_for("technic worker");
-    process
-}
-
-async fn post(client: &reqwest::Client, address: &str, path: &str, body: &Value) -> Value {
-    let response = client
-        .post(format!("http://{address}{path}"))
-        .json(body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    let body: Value = response.json().await.expect("JSON");
-    assert!(status.is_success(), "{path}: {status} {body}");
-    body
 }
 
 /// A scan's results page once it says the scan is complete (its outcome is recorded a moment
@@ -200,133 +51,6 @@ async fn final_results(client: &reqwest::Client, address: &str, scan_id: &str) -
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-async fn get(client: &reqwest::Client, address: &str, path: &str) -> Value {
-    let response = client
-        .get(format!("http://{address}{path}"))
-        .send()
-        .await
-        .expect("request");
-    let status = response.status();
-    let body: Value = response.json().await.expect("JSON");
-    assert!(status.is_success(), "{path}: {status} {body}");
-    body
-}
-
-/// Messages of a scan's SSE stream after `last_event_id`, until the final one or until `until`
-/// results have come (then the connection is dropped, as a client that goes away).
-async fn sse(
-    client: &reqwest::Client,
-    address: &str,
-    scan_id: &str,
-    last_event_id: u64,
-    until: usize,
-) -> Vec<Value> {
-    let response = client
-        .get(format!("http://{address}/events/results/{scan_id}"))
-        .header("Accept", "text/event-stream")
-        .header("Last-Event-ID", last_event_id.to_string())
-        .send()
-        .await
-        .expect("SSE");
-    assert!(response.status().is_success(), "SSE: {}", response.status());
-    let mut body = response.bytes_stream();
-    let mut buffer = String::new();
-    let mut messages = Vec::new();
-    let mut results = 0;
-    while let Some(chunk) = tokio::time::timeout(Duration::from_secs(60), body.next())
-        .await
-        .expect("SSE went quiet")
-    {
-        buffer.push_str(&String::from_utf8_lossy(&chunk.expect("SSE chunk")));
-        while let Some(end) = buffer.find("\n\n") {
-            let event: String = buffer.drain(..end + 2).collect();
-            let data: String = event
-                .lines()
-                .filter_map(|l| l.strip_prefix("data: "))
-                .collect();
-            let Ok(message) = serde_json::from_str::<Value>(&data) else {
-                continue; // keep-alives, and events that are not messages
-            };
-            if message["metadata"]["seq"].is_null() {
-                continue;
-            }
-            let is_final = message["metadata"]["is_final"] == true;
-            results += usize::from(message["type"] == "result");
-            messages.push(message);
-            if is_final || results >= until {
-                return messages;
-            }
-        }
-    }
-    messages
-}
-
-/// Every message of a scan's results WebSocket after `from_seq`, to the final one.
-async fn websocket(address: &str, scan_id: &str, from_seq: u64) -> Vec<Value> {
-    let url = format!("ws://{address}/ws/results/{scan_id}?from_seq={from_seq}");
-    let (mut socket, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("WebSocket");
-    let mut messages = Vec::new();
-    while let Some(frame) = tokio::time::timeout(Duration::from_secs(60), socket.next())
-        .await
-        .expect("WebSocket went quiet")
-    {
-        let frame = frame.expect("frame");
-        let Ok(text) = frame.to_text() else { continue };
-        let Ok(message) = serde_json::from_str::<Value>(text) else {
-            continue;
-        };
-        let is_final = message["metadata"]["is_final"] == true;
-        messages.push(message);
-        if is_final {
-            break;
-        }
-    }
-    messages
-}
-
-/// Batches pending with a worker process (its one thread's consumer).
-fn pending_with(redis_url: &str, worker: &Process) -> usize {
-    let mut connection = redis::Client::open(redis_url)
-        .and_then(|c| c.get_connection())
-        .expect("Redis");
-    let entries: Vec<redis::Value> = redis::cmd("XPENDING")
-        .arg("technic:work")
-        .arg("workers")
-        .arg("-")
-        .arg("+")
-        .arg(100)
-        .query(&mut connection)
-        .expect("XPENDING");
-    let suffix = format!("-{}-0", worker.child.id());
-    entries
-        .iter()
-        .filter(|entry| match entry {
-            redis::Value::Array(fields) => matches!(
-                fields.get(1),
-                Some(redis::Value::BulkString(name)) if String::from_utf8_lossy(name).ends_with(&suffix)
-            ),
-            _ => false,
-        })
-        .count()
-}
-
-fn seqs(messages: &[Value]) -> Vec<u64> {
-    messages
-        .iter()
-        .map(|m| m["metadata"]["seq"].as_u64().expect("seq"))
-        .collect()
-}
-
-fn result_symbols(messages: &[Value]) -> Vec<String> {
-    messages
-        .iter()
-        .filter(|m| m["type"] == "result")
-        .map(|m| m["data"]["symbol"].as_str().expect("symbol").to_owned())
-        .collect()
 }
 
 /// A ranked result without what depends on when and in which order its symbol finished.
@@ -360,110 +84,119 @@ fn by_symbol(report: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
+/// Stops (SIGSTOP) every worker while `during` runs, so a kill lands mid-scan however fast the
+/// workers are, and lets them go on after (SIGCONT).
+fn with_workers_frozen<T>(workers: &[Process], during: impl FnOnce() -> T) -> T {
+    for worker in workers {
+        worker.signal("-STOP");
+    }
+    let value = during();
+    for worker in workers {
+        worker.signal("-CONT");
+    }
+    value
+}
+
+/// Every message of a scan is there once, in `seq` order with no gap, ending with `complete`,
+/// and every symbol is a streamed result or a diagnostic of that `complete`, once. Returns the
+/// final message.
+fn assert_whole(scan_id: &str, messages: &[Value], symbols: usize) -> Value {
+    let numbers = seqs(messages);
+    assert_eq!(
+        numbers,
+        (1..=numbers.len() as u64).collect::<Vec<_>>(),
+        "{scan_id}: seq gapless and without repeats"
+    );
+    let end = messages.last().expect("a final message").clone();
+    assert_eq!(end["type"], "complete", "{scan_id}: {end}");
+    assert_eq!(end["data"]["status"], "completed", "{scan_id}");
+    let streamed = result_symbols(messages);
+    let unique: BTreeSet<&String> = streamed.iter().collect();
+    assert_eq!(unique.len(), streamed.len(), "{scan_id}: no result twice");
+    let diagnostics = end["data"]["diagnostics"].as_array().expect("diagnostics");
+    let diagnosed: BTreeSet<&str> = diagnostics
+        .iter()
+        .map(|d| d["symbol"].as_str().expect("symbol"))
+        .collect();
+    assert!(
+        unique.iter().all(|s| !diagnosed.contains(s.as_str())),
+        "{scan_id}: a symbol both a result and a diagnostic"
+    );
+    assert_eq!(
+        streamed.len() + diagnostics.len(),
+        symbols,
+        "{scan_id}: every symbol once"
+    );
+    end
+}
+
+/// The replica that planned a scan is SIGKILLed mid-scan: another replica takes it over and
+/// finishes it. A client that followed it on B resumes on C, which had not seen it, and gets
+/// every symbol once with no gap in `seq`; every replica left gives the same report, equal to
+/// an in-process scan's to the bit. Then a scan is stopped through a replica that does not plan
+/// it.
 #[test]
-fn distributed_scans_are_followed_anywhere_survive_a_killed_worker_and_equal_in_process() {
-    let test =
-        "distributed_scans_are_followed_anywhere_survive_a_killed_worker_and_equal_in_process";
+fn a_scan_outlives_its_planning_replica_and_equals_in_process() {
+    let test = "a_scan_outlives_its_planning_replica_and_equals_in_process";
     if !redis_server_installed(test) {
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let home = |name: &str| {
-        let path = dir.path().join(name);
-        std::fs::create_dir_all(&path).expect("home");
-        path
-    };
-    let (_redis, url) = start_redis(&home("redis"));
-    let (_a, a) = serve(&home("a"), Some(&url), true);
-    let (_b, b) = serve(&home("b"), Some(&url), true);
-    let (_c, c) = serve(&home("c"), Some(&url), true);
-    let (_local, local) = serve(&home("local"), None, false);
-    let mut workers: Vec<Process> = (0..3)
-        .map(|i| worker(&home(&format!("w{i}")), &url))
+    let homes = Homes::new();
+    let (_redis, url) = start_redis(&homes.get("redis"));
+    let technic = technic();
+    let (mut planner, a) = technic.serve(&homes.get("a"), Some(&url));
+    let (b_process, b) = technic.serve(&homes.get("b"), Some(&url));
+    let (c_process, c) = technic.serve(&homes.get("c"), Some(&url));
+    let (_local, local) = technic.serve(&homes.get("local"), None);
+    let workers: Vec<Process> = (0..2)
+        .map(|i| technic.worker(&homes.get(&format!("w{i}")), &url, &[]))
         .collect();
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let client = reqwest::Client::new();
         let request = json!({});
-
-        // Started on A; followed on B over SSE until 40 results, then resumed with
-        // Last-Event-ID on C, which has not seen the scan yet, with one worker killed between.
         let started = post(&client, &a, "/scan/start", &request).await;
         let scan_id = started["scan_id"].as_str().expect("scan_id").to_owned();
         let first = sse(&client, &b, &scan_id, 0, 40).await;
         assert!(result_symbols(&first).len() >= 40, "B streamed A's scan");
-        // Frozen until Redis shows it holding a batch, then killed: the batch it holds is
-        // pending with a consumer that will never acknowledge it.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            workers[0].signal("-STOP");
-            if pending_with(&url, &workers[0]) == 1 {
-                break;
-            }
-            workers[0].signal("-CONT");
-            assert!(Instant::now() < deadline, "worker 0 never held a batch");
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        let killed_at = Instant::now();
-        workers[0].kill();
+        let killed_at = with_workers_frozen(&workers, || {
+            planner.kill();
+            Instant::now()
+        });
         let last = *seqs(&first).last().expect("a message");
         let rest = sse(&client, &c, &scan_id, last, usize::MAX).await;
+        let finished_after = killed_at.elapsed();
         let mut all = first.clone();
         all.extend(rest);
-        let numbers = seqs(&all);
+        let total = 506;
+        let complete = assert_whole(&scan_id, &all, total);
         assert_eq!(
-            numbers,
-            (1..=numbers.len() as u64).collect::<Vec<_>>(),
-            "seq gapless and without repeats across the switch"
-        );
-        let complete = all.last().expect("final");
-        assert_eq!(complete["type"], "complete", "{complete}");
-        assert_eq!(complete["data"]["status"], "completed");
-
-        // Every symbol exactly once: a result streamed once, or a diagnostic.
-        let streamed = result_symbols(&all);
-        let unique: BTreeSet<&String> = streamed.iter().collect();
-        assert_eq!(unique.len(), streamed.len(), "no result twice");
-        let diagnostics = complete["data"]["diagnostics"]
-            .as_array()
-            .expect("diagnostics");
-        let total = complete["data"]["metrics"]["symbols_total"]
-            .as_u64()
-            .expect("total");
-        assert!(total > 500, "the whole S&P 500 directory");
-        assert_eq!(
-            (streamed.len() + diagnostics.len()) as u64,
+            complete["data"]["metrics"]["symbols_total"],
             total,
-            "every symbol once"
+            "the whole S&P 500 directory"
         );
-        assert_eq!(
-            pending_with(&url, &workers[0]),
-            0,
-            "the dead worker's batch was claimed"
-        );
-        let claimed = workers[1..].iter().any(|w| {
-            w.lines
-                .try_iter()
-                .any(|line| line.contains("claimed a batch"))
-        });
-        assert!(claimed, "another worker claimed the batch");
+        let took_over = [&b_process, &c_process]
+            .iter()
+            .filter(|p| p.said("taking over a scan whose planner stopped"))
+            .count();
+        assert_eq!(took_over, 1, "one replica took the scan over");
         eprintln!(
-            "scan of {total} symbols finished {:.2} s after a worker was killed mid-batch",
-            killed_at.elapsed().as_secs_f64()
+            "scan of {total} symbols finished {:.2} s after its planning replica was killed (SCAN_TAKEOVER_SECONDS=1)",
+            finished_after.as_secs_f64()
         );
 
-        // The same scan over a WebSocket on B from the start, and resumed from the middle:
-        // the very messages A wrote.
-        let whole = websocket(&b, &scan_id, 0).await;
-        assert_eq!(whole, all, "B's WebSocket gives A's messages");
-        let resumed = websocket(&b, &scan_id, 100).await;
+        // The same scan over a WebSocket on B from the start, and resumed from the middle: the
+        // very messages C relayed.
+        let whole = websocket(&b, &scan_id, 0, usize::MAX).await;
+        assert_eq!(whole, all, "B's WebSocket gives the messages C gave");
+        let resumed = websocket(&b, &scan_id, 100, usize::MAX).await;
         assert_eq!(resumed[..], all[100..]);
 
-        // Both replicas give the same report, equal to an in-process scan's.
-        let on_a = final_results(&client, &a, &scan_id).await;
+        // Both replicas left give the same report, equal to an in-process scan's.
         let on_b = final_results(&client, &b, &scan_id).await;
-        assert_eq!(on_a["final"], on_b["final"], "one report on every replica");
+        let on_c = final_results(&client, &c, &scan_id).await;
+        assert_eq!(on_b["final"], on_c["final"], "one report on every replica");
         let reference = post(&client, &local, "/scan", &request).await;
         let distributed = by_symbol(&on_b["final"]);
         let in_process = by_symbol(&reference);
@@ -475,8 +208,8 @@ fn distributed_scans_are_followed_anywhere_survive_a_killed_worker_and_equal_in_
         let progress = get(&client, &b, &format!("/scan/progress/{scan_id}")).await;
         assert_eq!(progress["status"], "completed", "{progress}");
 
-        // Stopped through B while A plans it: results after the stop are not streamed.
-        let started = post(&client, &a, "/scan/start", &json!({})).await;
+        // Stopped through B while C plans it: results after the stop are not streamed.
+        let started = post(&client, &c, "/scan/start", &json!({})).await;
         let stopped_id = started["scan_id"].as_str().expect("scan_id").to_owned();
         let before = sse(&client, &b, &stopped_id, 0, 5).await;
         post(&client, &b, &format!("/scan/stop/{stopped_id}"), &json!({})).await;
@@ -498,31 +231,133 @@ fn distributed_scans_are_followed_anywhere_survive_a_killed_worker_and_equal_in_
             .expect("results")
             .len();
         let streamed = result_symbols(&stopped).len();
-        assert!((streamed as u64) < total, "the stop cut the scan short");
+        assert!(streamed < total, "the stop cut the scan short");
         assert_eq!(kept, streamed, "no result after the stop");
     });
 }
 
-fn redis_command(url: &str, args: &[&str]) -> redis::Value {
-    let mut connection = redis::Client::open(url)
-        .and_then(|c| c.get_connection())
-        .expect("Redis");
-    let mut command = redis::cmd(args[0]);
-    for arg in &args[1..] {
-        command.arg(*arg);
+/// Follows a scan as a client behind a load balancer does: over WebSocket or SSE, a few results
+/// at a time, each time on the next replica of `replicas` from the last `seq` it has, and on
+/// to the next one when a replica goes away. Returns every message.
+async fn follow_switching(
+    client: &reqwest::Client,
+    replicas: &[String],
+    scan_id: &str,
+    over_websocket: bool,
+) -> Vec<Value> {
+    let mut messages: Vec<Value> = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for turn in 0.. {
+        assert!(Instant::now() < deadline, "{scan_id} never ended");
+        let replica = &replicas[turn % replicas.len()];
+        let last = seqs(&messages).last().copied().unwrap_or(0);
+        let part = if (turn % 2 == 0) == over_websocket {
+            websocket(replica, scan_id, last, 8).await
+        } else {
+            sse(client, replica, scan_id, last, 8).await
+        };
+        messages.extend(part);
+        if ended(&messages) {
+            break;
+        }
+        if turn > 0 && turn % replicas.len() == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
-    command.query(&mut connection).expect("Redis command")
+    messages
+}
+
+/// The deployment the product is built for, at test scale: 2 replicas, 3 workers, 20 scans
+/// started through A and followed through B over WebSocket and SSE, each client switching
+/// replicas as it resumes; a worker SIGKILLed holding a batch and replica A SIGKILLed while the
+/// scans run. Every scan's messages come once, gapless, and its results equal an in-process
+/// scan's.
+#[test]
+fn twenty_scans_through_two_replicas_outlive_a_killed_worker_and_a_killed_replica() {
+    let test = "twenty_scans_through_two_replicas_outlive_a_killed_worker_and_a_killed_replica";
+    if !redis_server_installed(test) {
+        return;
+    }
+    let homes = Homes::new();
+    let (_redis, url) = start_redis(&homes.get("redis"));
+    let technic = technic();
+    let (mut a_process, a) = technic.serve(&homes.get("a"), Some(&url));
+    let (b_process, b) = technic.serve(&homes.get("b"), Some(&url));
+    let (_local, local) = technic.serve(&homes.get("local"), None);
+    let mut workers: Vec<Process> = (0..3)
+        .map(|i| technic.worker(&homes.get(&format!("w{i}")), &url, &[]))
+        .collect();
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let replicas = [b.clone(), a.clone()];
+        let mut scans = Vec::new();
+        for i in 0..20 {
+            let request = json!({"max_symbols": 40 + 3 * i});
+            let started = post(&client, &a, "/scan/start", &request).await;
+            let scan_id = started["scan_id"].as_str().expect("scan_id").to_owned();
+            let (client, replicas, id) = (client.clone(), replicas.clone(), scan_id.clone());
+            let follower =
+                tokio::spawn(
+                    async move { follow_switching(&client, &replicas, &id, i % 2 == 0).await },
+                );
+            scans.push((scan_id, request, follower));
+        }
+        // While the scans run: a worker killed holding a batch, then the replica that planned
+        // every scan.
+        freeze_holding_a_batch(&url, &workers[0], Duration::from_secs(30));
+        let mut dead_worker = workers.remove(0);
+        let pid = dead_worker.id();
+        with_workers_frozen(&workers, || {
+            dead_worker.kill();
+            a_process.kill();
+        });
+        let reference = |request: Value| {
+            let (client, local) = (client.clone(), local.clone());
+            async move { post(&client, &local, "/scan", &request).await }
+        };
+        let mut ids = Vec::new();
+        for (scan_id, request, follower) in scans {
+            let messages = follower.await.expect("follower task");
+            let symbols = request["max_symbols"].as_u64().expect("max_symbols") as usize;
+            assert_whole(&scan_id, &messages, symbols);
+            let on_b = final_results(&client, &b, &scan_id).await;
+            let in_process = reference(request).await;
+            assert_eq!(
+                by_symbol(&on_b["final"]),
+                by_symbol(&in_process),
+                "{scan_id}: the same ranking and numbers as in-process, to the bit"
+            );
+            ids.push(scan_id);
+        }
+        let said: Vec<String> = b_process.lines.try_iter().collect();
+        let taken_over = ids
+            .iter()
+            .filter(|id| {
+                said.iter()
+                    .any(|l| l.contains("taking over a scan") && l.contains(id.as_str()))
+            })
+            .count();
+        assert!(
+            taken_over > 0,
+            "A died with scans running, and B took them over"
+        );
+        assert_eq!(
+            batches_pending_with(&url, pid),
+            0,
+            "the dead worker's batch was claimed"
+        );
+        assert!(
+            workers.iter().any(|w| w.said("claimed a batch")),
+            "a worker claimed the dead one's batch"
+        );
+        eprintln!("{taken_over} of 20 scans were taken over by B");
+    });
 }
 
 fn used_memory(url: &str) -> u64 {
-    let redis::Value::BulkString(info) = redis_command(url, &["INFO", "memory"]) else {
-        panic!("INFO memory");
-    };
-    String::from_utf8_lossy(&info)
-        .lines()
-        .find_map(|l| l.strip_prefix("used_memory:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("used_memory")
+    redis_info(url, "memory", "used_memory")
 }
 
 #[test]
@@ -531,44 +366,26 @@ fn twenty_scans_outlive_a_redis_restart_and_are_trimmed_after_retention() {
     if !redis_server_installed(test) {
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let home = |name: &str| {
-        let path = dir.path().join(name);
-        std::fs::create_dir_all(&path).expect("home");
-        path
-    };
-    let redis_dir = home("redis");
+    let homes = Homes::new();
+    let redis_dir = homes.get("redis");
     let (mut redis, url) = start_redis(&redis_dir);
-    let port = url.rsplit(':').next().expect("port").to_owned();
+    let port: u16 = url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
     let baseline = used_memory(&url);
-    let replica = |name: &str| {
-        let mut command = technic(&home(name), Some(&url));
-        command
-            .args(["serve", "--port", "0", "--data", &sp500(), "--distributed"])
-            .env("SCAN_RETENTION_SECONDS", "3");
-        let process = Process::spawn(&mut command);
-        let line = process.wait_for("serving on http://");
-        let address = line
-            .split("serving on http://")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .expect("address")
-            .to_owned();
-        (process, address)
-    };
-    let (_a, a) = replica("a");
-    let (_b, b) = replica("b");
+    let technic = technic();
+    let retention = [("SCAN_RETENTION_SECONDS", "3")];
+    // The planners are not taken over while Redis is away: 5 s, the default.
+    let replica_env = [
+        ("SCAN_RETENTION_SECONDS", "3"),
+        ("SCAN_TAKEOVER_SECONDS", "5"),
+    ];
+    let (_a, a) = technic.serve_with(&homes.get("a"), Some(&url), &replica_env);
+    let (_b, b) = technic.serve_with(&homes.get("b"), Some(&url), &replica_env);
     let _workers: Vec<Process> = (0..2)
-        .map(|i| {
-            let process = Process::spawn(
-                technic(&home(&format!("w{i}")), Some(&url))
-                    .args(["worker", "--data", &sp500()])
-                    .env("MAX_WORKERS", "1")
-                    .env("SCAN_RETENTION_SECONDS", "3"),
-            );
-            process.wait_for("technic worker");
-            process
-        })
+        .map(|i| technic.worker(&homes.get(&format!("w{i}")), &url, &retention))
         .collect();
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -587,20 +404,14 @@ fn twenty_scans_outlive_a_redis_restart_and_are_trimmed_after_retention() {
             let scan_id = started["scan_id"].as_str().expect("scan_id").to_owned();
             // Each followed on B from its start, on a task of its own.
             let (b, id) = (b.clone(), scan_id.clone());
-            let follower = tokio::spawn(async move { websocket(&b, &id, 0).await });
+            let follower = tokio::spawn(async move { websocket(&b, &id, 0, usize::MAX).await });
             scans.push((scan_id, max_symbols, follower));
         }
         // Redis killed while the scans run, and restarted from its AOF a second later.
         tokio::time::sleep(Duration::from_millis(300)).await;
         redis.kill();
         tokio::time::sleep(Duration::from_secs(1)).await;
-        redis = Process::spawn(
-            Command::new("redis-server")
-                .args(["--port", &port, "--bind", "127.0.0.1"])
-                .args(["--save", "", "--appendonly", "yes"])
-                .arg("--dir")
-                .arg(&redis_dir),
-        );
+        redis = redis_on(port, &redis_dir);
         for (scan_id, max_symbols, follower) in scans {
             let messages = follower.await.expect("follower task");
             let numbers = seqs(&messages);
@@ -661,25 +472,12 @@ fn a_batch_delivered_too_often_becomes_error_diagnostics() {
     if !redis_server_installed(test) {
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let home = |name: &str| {
-        let path = dir.path().join(name);
-        std::fs::create_dir_all(&path).expect("home");
-        path
-    };
-    let (_redis, url) = start_redis(&home("redis"));
-    let (_a, a) = serve(&home("a"), Some(&url), true);
-    let spawn_worker = |name: &str| {
-        let process = Process::spawn(
-            technic(&home(name), Some(&url))
-                .args(["worker", "--data", &sp500()])
-                .env("MAX_WORKERS", "1")
-                .env("WORKER_MAX_DELIVERIES", "1")
-                .env("RUST_LOG", "info"),
-        );
-        process.wait_for("technic worker");
-        process
-    };
+    let homes = Homes::new();
+    let (_redis, url) = start_redis(&homes.get("redis"));
+    let technic = technic();
+    let (_a, a) = technic.serve(&homes.get("a"), Some(&url));
+    let spawn_worker =
+        |name: &str| technic.worker(&homes.get(name), &url, &[("WORKER_MAX_DELIVERIES", "1")]);
     let mut doomed = spawn_worker("doomed");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
@@ -687,19 +485,10 @@ fn a_batch_delivered_too_often_becomes_error_diagnostics() {
         let started = post(&client, &a, "/scan/start", &json!({"max_symbols": 100})).await;
         let scan_id = started["scan_id"].as_str().expect("scan_id").to_owned();
         // Its first batch in hand, the only worker is frozen and killed: delivered once.
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            doomed.signal("-STOP");
-            if pending_with(&url, &doomed) == 1 {
-                break;
-            }
-            doomed.signal("-CONT");
-            assert!(Instant::now() < deadline, "the worker never held a batch");
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        freeze_holding_a_batch(&url, &doomed, Duration::from_secs(30));
         doomed.kill();
         let _survivor = spawn_worker("survivor");
-        let messages = websocket(&a, &scan_id, 0).await;
+        let messages = websocket(&a, &scan_id, 0, usize::MAX).await;
         let end = messages.last().expect("final");
         assert_eq!(end["data"]["status"], "completed", "{end}");
         let diagnostics = end["data"]["diagnostics"].as_array().expect("diagnostics");
@@ -730,17 +519,15 @@ fn a_worker_serves_health_readiness_and_its_metrics() {
     if !redis_server_installed(test) {
         return;
     }
-    let dir = tempfile::tempdir().expect("temp dir");
-    let home = |name: &str| {
-        let path = dir.path().join(name);
-        std::fs::create_dir_all(&path).expect("home");
-        path
-    };
-    let (_redis, url) = start_redis(&home("redis"));
-    let (_a, a) = serve(&home("a"), Some(&url), true);
+    let homes = Homes::new();
+    let (_redis, url) = start_redis(&homes.get("redis"));
+    let technic = technic();
+    let (_a, a) = technic.serve(&homes.get("a"), Some(&url));
     let worker = Process::spawn(
-        technic(&home("w"), Some(&url))
-            .args(["worker", "--data", &sp500()])
+        technic
+            .command(&homes.get("w"), Some(&url))
+            .args(["worker", "--data"])
+            .arg(&technic.data)
             .env("MAX_WORKERS", "1")
             .env("RUST_LOG", "info"),
     );
@@ -786,7 +573,7 @@ fn a_worker_serves_health_readiness_and_its_metrics() {
         assert_eq!(metric(&before, "technic_worker_backlog"), 0.0);
         let started = post(&client, &a, "/scan/start", &json!({"max_symbols": 60})).await;
         let scan_id = started["scan_id"].as_str().expect("scan_id").to_owned();
-        let messages = websocket(&a, &scan_id, 0).await;
+        let messages = websocket(&a, &scan_id, 0, usize::MAX).await;
         assert_eq!(
             messages.last().expect("final")["data"]["status"],
             "completed"

@@ -42,13 +42,21 @@ pub struct ScanEntry {
     finished_at: Mutex<Option<Instant>>,
     /// The estimate of what the finished scan keeps in memory (see `retained_size`); 0 while it runs.
     retained_bytes: AtomicU64,
-    /// Planned by another server replica and followed from Redis (`technic serve --distributed`):
-    /// stopped through Redis, and not one of this server's running scans.
+    /// Its log is copied from Redis (`technic serve --distributed`): planned by another replica,
+    /// and stopped through Redis, or by this one (`planned_here`).
     followed: bool,
+    /// Distributed, planned by this replica: one of its running scans, whose clients read it as
+    /// Redis has it, as any other replica's do.
+    planned_here: bool,
 }
 
 impl ScanEntry {
-    fn new(scan_id: String, request: ValidScan, log: Arc<EventLog>, stop: StopHandle) -> Self {
+    pub(crate) fn new(
+        scan_id: String,
+        request: ValidScan,
+        log: Arc<EventLog>,
+        stop: StopHandle,
+    ) -> Self {
         Self {
             scan_id,
             request,
@@ -60,6 +68,7 @@ impl ScanEntry {
             finished_at: Mutex::new(None),
             retained_bytes: AtomicU64::new(0),
             followed: false,
+            planned_here: false,
         }
     }
 
@@ -95,7 +104,7 @@ impl ScanEntry {
     }
 
     fn is_running_here(&self) -> bool {
-        !self.followed && !self.is_finished()
+        (!self.followed || self.planned_here) && !self.is_finished()
     }
 
     fn finished_when(&self) -> Option<Instant> {
@@ -252,7 +261,12 @@ impl ScanRegistry {
         &self.scanner
     }
 
+    /// Distributed (the scanner has a cluster), this replica also finishes the scans of
+    /// replicas that died (`distributed/takeover.rs`).
     pub fn new(scanner: Arc<Scanner>, retention: Duration, on_finish: Option<OnFinish>) -> Self {
+        if let Some(cluster) = scanner.cluster() {
+            cluster.watch_planners(Arc::downgrade(&scanner));
+        }
         Self {
             scanner,
             scans: Arc::default(),
@@ -317,12 +331,30 @@ impl ScanRegistry {
             learned,
             ..ScanOptions::default()
         };
-        let entry = Arc::new(ScanEntry::new(
-            options.scan_id.clone(),
+        let scan_id = options.scan_id.clone();
+        let running = Arc::new(ScanEntry::new(
+            scan_id.clone(),
             request.clone(),
-            EventLog::encoded_on_append(options.scan_id.clone()),
+            EventLog::encoded_on_append(scan_id.clone()),
             options.stop.clone(),
         ));
+        let cluster = self.scanner.cluster();
+        // Distributed, this replica's clients read the scan as Redis has it, as every other
+        // replica's do: whatever any client has seen is in Redis, so a replica that takes the
+        // scan over when this one dies goes on from there without a gap or a repeat.
+        let entry = match cluster {
+            Some(_) => Arc::new(ScanEntry {
+                followed: true,
+                planned_here: true,
+                ..ScanEntry::new(
+                    scan_id.clone(),
+                    request.clone(),
+                    EventLog::new(scan_id),
+                    options.stop.clone(),
+                )
+            }),
+            None => Arc::clone(&running),
+        };
         {
             let mut scans = self.scans();
             if self.closing.load(Ordering::SeqCst) {
@@ -335,17 +367,14 @@ impl ScanRegistry {
             drop_beyond(&mut scans, self.bounds);
             scans.insert(entry.scan_id.clone(), Arc::clone(&entry));
         }
-        if let Some(cluster) = self.scanner.cluster() {
-            cluster.publish(Arc::clone(&entry));
+        if let Some(cluster) = cluster {
+            cluster.publish(Arc::clone(&running));
+            cluster.follow(Arc::clone(&entry));
         }
-        let (scanner, running, on_finish) = (
-            Arc::clone(&self.scanner),
-            Arc::clone(&entry),
-            self.on_finish.clone(),
-        );
+        let (scanner, on_finish) = (Arc::clone(&self.scanner), self.on_finish.clone());
         let (all_scans, bounds) = (Arc::clone(&self.scans), self.bounds);
         let could_not_start = {
-            let (entry, on_finish) = (Arc::clone(&entry), self.on_finish.clone());
+            let (entry, on_finish) = (Arc::clone(&running), self.on_finish.clone());
             move |e: std::io::Error| {
                 // No thread: the scan cannot run; record that rather than leave it "running" forever.
                 tracing::error!(scan_id = %entry.scan_id, error = %e, "no thread for a scan");
@@ -398,6 +427,17 @@ impl ScanRegistry {
         Ok(entry)
     }
 
+    /// A scan this server runs or already follows: never asks Redis.
+    pub fn get_local(&self, scan_id: &str) -> Option<Arc<ScanEntry>> {
+        self.scans().get(scan_id).cloned()
+    }
+
+    /// Whether `get`, `start` and `stop` may wait on Redis (the scanner has a cluster): an async
+    /// caller runs them off its runtime's workers.
+    pub fn is_distributed(&self) -> bool {
+        self.scanner.cluster().is_some()
+    }
+
     /// A scan of this server's, or, distributed, one another replica published (followed from
     /// then on). Distributed, this may ask Redis (one round trip on loopback or a LAN).
     pub fn get(&self, scan_id: &str) -> Result<Arc<ScanEntry>, RegistryError> {
@@ -440,14 +480,15 @@ impl ScanRegistry {
         if entry.is_finished() || entry.log.is_closed() {
             return Err(RegistryError::AlreadyFinished(scan_id.to_owned()));
         }
-        if entry.followed {
-            if let Some(cluster) = self.scanner.cluster()
-                && let Err(e) = cluster.request_stop(scan_id, who)
-            {
-                tracing::warn!(scan_id, error = %e, "could not ask a scan to stop through Redis");
-            }
-        } else {
+        if entry.planned_here || !entry.followed {
             entry.stop.stop(StopReason::Manual(who.to_owned()));
+        }
+        // Also through Redis when planned here: another replica may have taken it over.
+        if entry.followed
+            && let Some(cluster) = self.scanner.cluster()
+            && let Err(e) = cluster.request_stop(scan_id, who)
+        {
+            tracing::warn!(scan_id, error = %e, "could not ask a scan to stop through Redis");
         }
         Ok(entry)
     }

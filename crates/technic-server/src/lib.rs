@@ -50,7 +50,7 @@ use std::time::Duration;
 
 use axum::Router;
 use learning::Learning;
-use technic_engine::{OnFinish, ScanRegistry, Scanner};
+use technic_engine::{OnFinish, RegistryError, ScanEntry, ScanRegistry, Scanner};
 use technic_learning::{Completion, LearningStore};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -142,6 +142,31 @@ impl AppState {
 
     pub fn registry(&self) -> &ScanRegistry {
         &self.inner.registry
+    }
+
+    /// The scan `id`: in this server's registry, or, distributed, looked up in Redis on a
+    /// blocking thread, so a slow Redis never holds up the runtime's workers.
+    pub(crate) async fn scan(&self, id: &str) -> Result<Arc<ScanEntry>, error::ApiError> {
+        if let Some(entry) = self.registry().get_local(id) {
+            return Ok(entry);
+        }
+        let id = id.to_owned();
+        self.registry_call(move |registry| registry.get(&id)).await
+    }
+
+    /// Runs `call` on the registry: here when it cannot wait on Redis, else on a blocking thread.
+    pub(crate) async fn registry_call<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&ScanRegistry) -> Result<T, RegistryError> + Send + 'static,
+    ) -> Result<T, error::ApiError> {
+        if !self.registry().is_distributed() {
+            return Ok(call(self.registry())?);
+        }
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || call(state.registry()))
+            .await
+            .map_err(|e| error::ApiError::Internal(format!("a scan registry call: {e}")))?
+            .map_err(error::ApiError::from)
     }
 
     pub fn metrics(&self) -> &Metrics {

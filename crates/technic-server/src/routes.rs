@@ -220,7 +220,9 @@ async fn launch(
         prepare(state, request, force_streaming)?
     };
     let learned = learned(state).await;
-    let entry = state.registry().start(valid, learned)?;
+    let entry = state
+        .registry_call(move |registry| registry.start(valid, learned))
+        .await?;
     tracing::info!(scan_id = %entry.scan_id, "scan started");
     Ok(entry)
 }
@@ -347,7 +349,7 @@ pub(crate) async fn progress(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ProgressSnapshot>, ApiError> {
-    let entry = state.registry().get(&id)?;
+    let entry = state.scan(&id).await?;
     Ok(Json(
         entry
             .progress()
@@ -403,7 +405,7 @@ pub(crate) async fn results(
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<SinceQuery>,
 ) -> Result<Json<ResultsPage>, ApiError> {
-    let entry = state.registry().get(&id)?;
+    let entry = state.scan(&id).await?;
     let since = ResumePoint::query(query.since_seq, "since_seq").check(&entry)?;
     Ok(Json(results_body(&entry, since)))
 }
@@ -448,9 +450,9 @@ pub(crate) async fn stream_or_results(
         .is_some_and(|accept| accept.contains("text/event-stream"));
     if wants_events {
         let events = query.events.unwrap_or(streams::Events::Plain);
-        return streams::sse(&state, &id, &headers, since, events);
+        return streams::sse(&state, &id, &headers, since, events).await;
     }
-    let entry = state.registry().get(&id)?;
+    let entry = state.scan(&id).await?;
     Ok(Json(results_body(&entry, since.check(&entry)?)).into_response())
 }
 
@@ -463,7 +465,7 @@ pub(crate) async fn stats(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<ScanStats>, ApiError> {
-    let entry = state.registry().get(&id)?;
+    let entry = state.scan(&id).await?;
     let messages = entry.log.after(0);
     let results: Vec<_> = messages
         .iter()
@@ -543,7 +545,10 @@ pub(crate) async fn stop(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<StopAccepted>, ApiError> {
-    let entry = state.registry().stop(&id, "POST /scan/stop")?;
+    let stopped = id.clone();
+    let entry = state
+        .registry_call(move |registry| registry.stop(&stopped, "POST /scan/stop"))
+        .await?;
     tracing::info!(scan_id = %entry.scan_id, "stop requested");
     Ok(Json(StopAccepted {
         scan_id: id,

@@ -317,14 +317,14 @@ enum SseStep {
 /// event, and hyper writes at most 16 frames per system call, so a subscriber that is behind got
 /// its backlog a few hundred bytes at a time. Here everything already in the log (until a frame
 /// passes `BATCH_BYTES`) goes out as one frame, as on the WebSocket.
-pub(crate) fn sse(
+pub(crate) async fn sse(
     state: &AppState,
     id: &str,
     headers: &HeaderMap,
     query: ResumePoint,
     events: Events,
 ) -> Result<Response, ApiError> {
-    let entry = state.registry().get(id)?;
+    let entry = state.scan(id).await?;
     let from = start_seq(headers, query)?.check(&entry)?;
     if entry.log.is_closed() && from >= entry.log.len() {
         // The client has every message of a scan that has ended. 204 is what tells an
@@ -420,6 +420,7 @@ pub async fn sse_results(
         query.resume_point(),
         query.events.unwrap_or(Events::Named),
     )
+    .await
 }
 
 /// WebSocket of results, progress and completion, one ScanMessage per text frame.
@@ -444,6 +445,7 @@ pub async fn ws_results(
         (Carry::All, events),
         upgrade,
     )
+    .await
 }
 
 /// WebSocket of progress and the final message. The final message ranks results this stream does
@@ -470,9 +472,10 @@ pub async fn ws_progress(
         (Carry::Progress, events),
         upgrade,
     )
+    .await
 }
 
-fn websocket(
+async fn websocket(
     state: AppState,
     id: String,
     from: ResumePoint,
@@ -481,7 +484,7 @@ fn websocket(
 ) -> Result<Response, ApiError> {
     // Checked before the upgrade, so an unknown scan, a wrong cursor or a full server is a plain
     // HTTP error.
-    let entry = state.registry().get(&id)?;
+    let entry = state.scan(&id).await?;
     let from = from.check(&entry)?;
     let upgrade = upgrade.map_err(|e| ApiError::NotWebSocket(e.body_text()))?;
     let slot = StreamSlot::take(&state)?;

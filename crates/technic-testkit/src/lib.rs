@@ -1,12 +1,16 @@
 //! What the tests and benchmarks of every technic crate share, in one place instead of a copy in
 //! each: where `../shared` (the real market data, TA-Lib's golden values, recorded Polygon
-//! responses) is, and [`polygon_fake`], the loopback stand-in for Polygon.io.
+//! responses) is, [`polygon_fake`], the loopback stand-in for Polygon.io, and for the distributed
+//! tests and benchmark, [`processes`] (Redis, replicas and workers as real processes) and
+//! [`clients`] (REST, SSE and WebSocket as a client sees them).
 //!
 //! A dev-dependency only: no library or binary of technic depends on it.
 
 use std::path::{Path, PathBuf};
 
+pub mod clients;
 pub mod polygon_fake;
+pub mod processes;
 
 /// `../shared` beside the workspace, or `$TECHNIC_SHARED`. Panics with what to do when the market
 /// data is not there, rather than letting a test fail on a missing file further on.

@@ -9,9 +9,11 @@
 
 mod follower;
 mod planner;
+mod takeover;
 mod worker;
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
@@ -31,6 +33,12 @@ pub use worker::{WorkerOptions, WorkerStats, run_worker, work_backlog};
 const WORK_STREAM: &str = "technic:work";
 const WORKERS_GROUP: &str = "workers";
 
+/// One entry per running scan, pending with the consumer of the replica that plans it; the
+/// planner keeps it fresh, and another replica claims it (`XAUTOCLAIM`) once it is idle past
+/// the visibility timeout, and finishes the scan (`takeover.rs`).
+const PLANS_STREAM: &str = "technic:plans";
+const PLANNERS_GROUP: &str = "planners";
+
 /// A running scan's keys expire this long after their writer last touched them (or after the
 /// retention, if longer): a scan whose planner died, or whose end a Redis restart lost, leaves
 /// nothing behind for long. Its writers touch them at least every second.
@@ -38,7 +46,10 @@ const RUNNING_TTL_MIN_SECONDS: u64 = 10;
 
 /// The keys of one scan.
 struct ScanKeys {
+    scan_id: String,
     settings: String,
+    /// The planned order (symbols and tiers), for a replica that takes the scan over.
+    plan: String,
     outcomes: String,
     log: String,
     meta: String,
@@ -49,12 +60,18 @@ impl ScanKeys {
     fn of(scan_id: &str) -> Self {
         let key = |part: &str| format!("technic:scan:{scan_id}:{part}");
         Self {
+            scan_id: scan_id.to_owned(),
             settings: key("settings"),
+            plan: key("plan"),
             outcomes: key("outcomes"),
             log: key("log"),
             meta: key("meta"),
             stop: key("stop"),
         }
+    }
+
+    fn scan_id(&self) -> &str {
+        &self.scan_id
     }
 }
 
@@ -63,6 +80,14 @@ impl ScanKeys {
 struct Settings {
     request: ValidScan,
     as_of: Option<NaiveDate>,
+}
+
+/// A symbol's place in a scan's plan.
+#[derive(Debug, Serialize, Deserialize)]
+struct PlannedSlot {
+    #[serde(flatten)]
+    symbol: WireSymbol,
+    tier: Option<technic_core::priority::Tier>,
 }
 
 /// A symbol as a batch names it: what a result carries of it.
@@ -170,7 +195,8 @@ pub enum ClusterError {
 /// How a distributed deployment behaves; the same for serve replicas and workers.
 #[derive(Debug, Clone)]
 pub struct ClusterOptions {
-    /// A batch pending this long with its worker is claimed by another (`XAUTOCLAIM`).
+    /// A batch pending this long with its worker is claimed by another (`XAUTOCLAIM`), and a
+    /// scan whose planner has not been heard of for this long is taken over by another replica.
     pub visibility: Duration,
     /// Deliveries of one batch before its symbols become error diagnostics (a batch that kills
     /// its workers must not kill them all).
@@ -188,6 +214,12 @@ impl ClusterOptions {
 
     fn retention_seconds(&self) -> u64 {
         self.retention.as_secs().max(1)
+    }
+
+    /// How often a planner says it is alive: several times per visibility timeout, so one slow
+    /// round does not hand its scans to another replica.
+    fn heartbeat(&self) -> Duration {
+        (self.visibility / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
     }
 }
 
@@ -208,6 +240,11 @@ pub struct Cluster {
     /// The URL without credentials: the only form of it that is logged.
     shown_url: String,
     options: ClusterOptions,
+    /// This process's consumer name in the planners' group: unique per process, so a restarted
+    /// replica never takes a dead one's scans as its own without claiming them.
+    replica: String,
+    /// Scans this process plans (its own, and those it took over): never taken over by itself.
+    planning: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -237,10 +274,17 @@ impl Cluster {
             url: shown_url.clone(),
             reason: e.to_string(),
         })?;
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map_or_else(|_| "replica".to_owned(), |h| h.trim().to_owned());
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
         let cluster = Self {
             client,
             shown_url,
             options,
+            replica: format!("{host}-{}-{started:x}", std::process::id()),
+            planning: Mutex::default(),
         };
         let mut connection = cluster.open().map_err(|e| ClusterError::Unreachable {
             url: cluster.shown_url.clone(),
@@ -255,6 +299,27 @@ impl Cluster {
 
     pub fn options(&self) -> &ClusterOptions {
         &self.options
+    }
+
+    fn heartbeat(&self) -> Duration {
+        self.options.heartbeat()
+    }
+
+    /// Records that this process plans `scan_id` (`true`) or no longer does.
+    fn planning(&self, scan_id: &str, planning: bool) {
+        let mut scans = self.planning.lock().unwrap_or_else(PoisonError::into_inner);
+        if planning {
+            scans.insert(scan_id.to_owned());
+        } else {
+            scans.remove(scan_id);
+        }
+    }
+
+    fn plans(&self, scan_id: &str) -> bool {
+        self.planning
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(scan_id)
     }
 
     fn open(&self) -> RedisResult<Connection> {
@@ -276,20 +341,23 @@ impl Cluster {
     }
 }
 
-/// Creates the work stream's consumer group if it is not there (a new Redis, or one restarted
-/// without its data).
+/// Creates the work stream's and the plans stream's consumer groups if they are not there (a
+/// new Redis, or one restarted without its data).
 fn ensure_group(connection: &mut Connection) -> RedisResult<()> {
-    let created: RedisResult<()> = redis::cmd("XGROUP")
-        .arg("CREATE")
-        .arg(WORK_STREAM)
-        .arg(WORKERS_GROUP)
-        .arg("0")
-        .arg("MKSTREAM")
-        .query(connection);
-    match created {
-        Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
-        other => other,
+    for (stream, group) in [(WORK_STREAM, WORKERS_GROUP), (PLANS_STREAM, PLANNERS_GROUP)] {
+        let created: RedisResult<()> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(stream)
+            .arg(group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query(connection);
+        match created {
+            Err(e) if e.code() == Some("BUSYGROUP") => {}
+            other => other?,
+        }
     }
+    Ok(())
 }
 
 /// Whether an error means the connection or the server went away (try again on a new

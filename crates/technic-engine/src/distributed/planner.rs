@@ -6,12 +6,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use redis::streams::StreamReadReply;
+use std::collections::HashSet;
+
+use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use technic_core::termination::StopReason;
 
-use super::{Cluster, Link, ScanKeys, Settings, WORK_STREAM, WireOutcome, WireSymbol};
+use super::{
+    Cluster, Link, PLANNERS_GROUP, PLANS_STREAM, PlannedSlot, ScanKeys, Settings, WORK_STREAM,
+    WireOutcome, WireSymbol,
+};
 use crate::registry::ScanEntry;
 use crate::scan::{BATCH_SIZE, Context, Scanner};
+
+/// Appends to a scan's log only while this replica plans it (see the script).
+const PUBLISH_SCRIPT: &str = include_str!("publish.lua");
 
 /// How long one read of outcomes waits: also how soon a stop asked on another replica is seen.
 const OUTCOME_WAIT_MS: u64 = 200;
@@ -22,36 +30,76 @@ const ENDED: &str = "the scan ended";
 impl Cluster {
     /// Evaluates a planned scan's symbols on the workers and feeds each outcome, once, to
     /// `Scanner::finish`, as the in-process workers do; returns when every symbol is in or the
-    /// scan stopped. An `Err` is a Redis that stayed away longer than `outage_limit`.
+    /// scan stopped. An `Err` is a Redis that stayed away longer than `outage_limit`. Workers
+    /// are told the scan ended when its final message is published (`publish.lua`).
     pub(crate) fn scan_remotely(
         &self,
         scanner: &Scanner,
         ctx: &Context<'_>,
         bars_loaded: &AtomicUsize,
     ) -> Result<(), String> {
-        let scan_id = ctx.options.scan_id.as_str();
-        let keys = ScanKeys::of(scan_id);
+        let keys = ScanKeys::of(&ctx.options.scan_id);
         let mut link = self.link();
-        queue(ctx, &keys, &mut link, None)?;
-        let result = self.collect(scanner, ctx, &keys, &mut link, bars_loaded);
-        // Whatever ended the collection, workers drop what is left of the scan, and the
-        // outcomes are no longer needed.
-        let retention = self.options.retention_seconds();
-        let _told = link.run("ending the scan's batches", |c| {
-            redis::pipe()
-                .cmd("SET")
-                .arg(&keys.stop)
-                .arg(ENDED)
-                .arg("EX")
-                .arg(retention)
-                .ignore()
-                .del(&keys.outcomes)
-                .ignore()
-                .del(&keys.settings)
-                .ignore()
-                .query::<()>(c)
-        });
-        result
+        let mut taken = Taken::new(ctx.slots.len());
+        match &ctx.takeover {
+            Some(takeover) if takeover.queued => {
+                self.catch_up(scanner, ctx, &keys, &mut link, &mut taken, bars_loaded)?;
+            }
+            _ => queue(ctx, &keys, &mut link, |_, _| false)?,
+        }
+        self.collect(scanner, ctx, &keys, &mut link, &mut taken, bars_loaded)
+    }
+
+    /// A scan taken over from a planner that died: the outcomes the workers wrote so far, in
+    /// the order the planner read them, then its batches that are neither done nor still
+    /// queued (the planner may have died queueing them) queued again.
+    fn catch_up(
+        &self,
+        scanner: &Scanner,
+        ctx: &Context<'_>,
+        keys: &ScanKeys,
+        link: &mut Link<'_>,
+        taken: &mut Taken,
+        bars_loaded: &AtomicUsize,
+    ) -> Result<(), String> {
+        let (asked, outcomes, work): (Option<String>, StreamRangeReply, StreamRangeReply) = link
+            .run("reading a taken-over scan's outcomes", |c| {
+                redis::pipe()
+                    .atomic()
+                    .cmd("GET")
+                    .arg(&keys.stop)
+                    .cmd("XRANGE")
+                    .arg(&keys.outcomes)
+                    .arg("-")
+                    .arg("+")
+                    .cmd("XRANGE")
+                    .arg(WORK_STREAM)
+                    .arg("-")
+                    .arg("+")
+                    .query(c)
+            })?;
+        // A stop asked before the planner died: what it streamed stands, nothing else counts.
+        if let Some(who) = asked {
+            ctx.options.stop.stop(StopReason::Manual(who));
+        }
+        for entry in &outcomes.ids {
+            taken.take(scanner, ctx, entry, bars_loaded);
+        }
+        if ctx.options.stop.is_stopped() {
+            return Ok(());
+        }
+        let scan_id = ctx.options.scan_id.as_str();
+        let queued: HashSet<usize> = work
+            .ids
+            .iter()
+            .filter_map(super::worker::decode)
+            .filter(|batch| batch.scan_id == scan_id)
+            .map(|batch| batch.first)
+            .collect();
+        let seen = &taken.seen;
+        queue(ctx, keys, link, |first, len| {
+            queued.contains(&first) || seen[first..first + len].iter().all(|s| *s)
+        })
     }
 
     fn collect(
@@ -60,26 +108,30 @@ impl Cluster {
         ctx: &Context<'_>,
         keys: &ScanKeys,
         link: &mut Link<'_>,
+        taken: &mut Taken,
         bars_loaded: &AtomicUsize,
     ) -> Result<(), String> {
         let total = ctx.slots.len();
-        let mut seen = vec![false; total];
-        let mut received = 0;
-        let mut last_id = String::from("0-0");
         let stop = &ctx.options.stop;
         let mut outages = link.outages;
-        while received < total && !stop.is_stopped() {
+        let ttl = self.options.running_ttl() as i64;
+        while taken.received < total && !stop.is_stopped() {
             if link.outages != outages {
                 outages = link.outages;
                 tracing::warn!(scan_id = %ctx.options.scan_id, "Redis came back: queueing again the batches not finished");
-                queue(ctx, keys, link, Some(&seen))?;
+                let seen = &taken.seen;
+                queue(ctx, keys, link, |first, len| {
+                    seen[first..first + len].iter().all(|s| *s)
+                })?;
             }
             // The stop key first, in the same round trip: outcomes read with a stop already
             // asked are dropped, as in-process workers drop a symbol finished after a stop.
             let (asked, reply): (Option<String>, Option<StreamReadReply>) =
                 link.run("reading outcomes", |c| {
                     redis::pipe()
-                        .expire(&keys.settings, self.options.running_ttl() as i64)
+                        .expire(&keys.settings, ttl)
+                        .ignore()
+                        .expire(&keys.plan, ttl)
                         .ignore()
                         .cmd("GET")
                         .arg(&keys.stop)
@@ -90,7 +142,7 @@ impl Cluster {
                         .arg(OUTCOME_WAIT_MS)
                         .arg("STREAMS")
                         .arg(&keys.outcomes)
-                        .arg(&last_id)
+                        .arg(&taken.last_id)
                         .query(c)
                 })?;
             if let Some(who) = asked {
@@ -98,25 +150,7 @@ impl Cluster {
                 break;
             }
             for entry in reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
-                last_id.clone_from(&entry.id);
-                let position: Option<usize> = entry.get("position");
-                let outcome: Option<String> = entry.get("outcome");
-                let (Some(position), Some(outcome)) = (position, outcome) else {
-                    continue;
-                };
-                // A batch reclaimed after its worker died is evaluated again: the first
-                // outcome of a position is the one, the same as any repeat (evaluation is pure).
-                if position >= total || seen[position] {
-                    continue;
-                }
-                let Ok(outcome) = serde_json::from_str::<WireOutcome>(&outcome) else {
-                    tracing::warn!(position, "an outcome that does not decode; ignored");
-                    continue;
-                };
-                seen[position] = true;
-                received += 1;
-                bars_loaded.fetch_add(entry.get("bars").unwrap_or(0), Ordering::Relaxed);
-                scanner.finish(ctx, position, outcome.into_outcome(), total);
+                taken.take(scanner, ctx, &entry, bars_loaded);
             }
         }
         Ok(())
@@ -130,13 +164,21 @@ impl Cluster {
         if let Err(e) = self.record(&entry) {
             tracing::error!(scan_id = %entry.scan_id, error = %e, "could not record a scan in Redis");
         }
+        self.publish_from(entry, 0);
+    }
+
+    /// Copies `entry`'s log to Redis past `published` (what is known to be there already) on a
+    /// thread of its own, for as long as this replica plans the scan.
+    pub(super) fn publish_from(self: &Arc<Self>, entry: Arc<ScanEntry>, published: u64) {
+        self.planning(&entry.scan_id, true);
         let cluster = Arc::clone(self);
         let spawned = std::thread::Builder::new()
             .name("scan publisher".into())
             .spawn(move || {
-                if let Err(e) = cluster.copy_log(&entry) {
+                if let Err(e) = cluster.copy_log(&entry, published) {
                     tracing::error!(scan_id = %entry.scan_id, error = %e, "could not publish a scan to Redis");
                 }
+                cluster.planning(&entry.scan_id, false);
             });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "no thread to publish a scan to Redis");
@@ -146,7 +188,8 @@ impl Cluster {
     fn record(&self, entry: &ScanEntry) -> Result<(), String> {
         let keys = ScanKeys::of(&entry.scan_id);
         let request = serde_json::to_string(&entry.request).map_err(|e| e.to_string())?;
-        self.link().run("recording the scan", |c| {
+        let mut link = self.link();
+        link.run("recording the scan", |c| {
             redis::pipe()
                 .hset(&keys.meta, "request", &request)
                 .ignore()
@@ -155,75 +198,94 @@ impl Cluster {
                 .expire(&keys.meta, self.options.running_ttl() as i64)
                 .ignore()
                 .query::<()>(c)
-        })
+        })?;
+        // Its entry in the planners' group, which says this replica plans it.
+        match self.fenced_append(&mut link, &keys, &[], None)? {
+            Some(_) => Ok(()),
+            None => Err("another replica plans a scan with the same id".to_owned()),
+        }
+    }
+
+    /// Appends `messages` to the scan's log in Redis if this replica still plans the scan, and
+    /// with `end` (the report or the error, beside the final message) ends it there; returns
+    /// the newest seq in Redis, or `None` if another replica took the scan over.
+    fn fenced_append(
+        &self,
+        link: &mut Link<'_>,
+        keys: &ScanKeys,
+        messages: &[Arc<crate::ScanMessage>],
+        end: Option<(&str, &str)>,
+    ) -> Result<Option<u64>, String> {
+        let (end_field, end_value) = end.unwrap_or(("", ""));
+        let published: i64 = link.run("publishing the scan's log", |c| {
+            // EVAL rather than EVALSHA: the script is small beside the messages it carries,
+            // and a Redis restarted without its script cache needs no second round trip.
+            let mut eval = redis::cmd("EVAL");
+            eval.arg(PUBLISH_SCRIPT)
+                .arg(7)
+                .arg(PLANS_STREAM)
+                .arg(&keys.meta)
+                .arg(&keys.log)
+                .arg(&keys.stop)
+                .arg(&keys.outcomes)
+                .arg(&keys.settings)
+                .arg(&keys.plan)
+                .arg(PLANNERS_GROUP)
+                .arg(&self.replica)
+                .arg(keys.scan_id())
+                .arg(self.options.running_ttl())
+                .arg(self.options.retention_seconds())
+                .arg(end_field)
+                .arg(end_value)
+                .arg(ENDED);
+            for message in messages {
+                eval.arg(message.metadata.seq).arg(&*message.to_json());
+            }
+            eval.query(c)
+        })?;
+        Ok(u64::try_from(published).ok())
     }
 
     /// Each round appends whatever the local log holds past the newest message in Redis, so a
     /// Redis that lost its last writes in a restart (or everything, without its AOF) gets them
-    /// again, in order and without a gap; the subscription only says when there is more.
-    fn copy_log(&self, entry: &ScanEntry) -> Result<(), String> {
+    /// again, in order and without a gap. A round runs at least every `heartbeat`, messages or
+    /// not: it is what keeps the scan this replica's. Ends with an `Err`, and stops the local
+    /// scan, if another replica took the scan over (this one stalled past the visibility
+    /// timeout).
+    fn copy_log(&self, entry: &ScanEntry, mut published: u64) -> Result<(), String> {
         let keys = ScanKeys::of(&entry.scan_id);
         let mut link = self.link();
-        let mut subscription = entry.log.subscribe(0);
+        let mut subscription = entry.log.subscribe(published);
+        let mut end: Option<(&str, String)> = None;
         loop {
-            let batch = subscription.next_batch_blocking(Duration::from_secs(1));
-            let ended = batch.last().is_some_and(|m| m.metadata.is_final);
+            if entry.log.len() <= published {
+                let _wake = subscription.next_batch_blocking(self.heartbeat());
+            }
+            let messages = entry.log.after(published);
+            let ended = messages.last().is_some_and(|m| m.metadata.is_final);
             // The final message goes with the report, once the registry has recorded it.
-            let end = if ended {
-                let (field, value) = match wait_for_outcome(entry) {
+            if ended && end.is_none() {
+                end = Some(match wait_for_outcome(entry) {
                     Some(Ok(outcome)) => (
                         "report",
                         serde_json::to_string(&outcome.report).map_err(|e| e.to_string())?,
                     ),
                     Some(Err(message)) => ("error", message),
                     None => ("error", "the scan ended without an outcome".to_owned()),
-                };
-                Some((field, value))
-            } else {
-                None
-            };
-            if batch.is_empty() && !subscription.is_done() {
-                // Quiet, not dead: the keys outlive their running TTL.
-                let ttl = self.options.running_ttl() as i64;
-                link.run("keeping the scan's keys", |c| {
-                    redis::pipe()
-                        .expire(&keys.log, ttl)
-                        .ignore()
-                        .expire(&keys.meta, ttl)
-                        .ignore()
-                        .query::<()>(c)
-                })?;
-                continue;
+                });
             }
-            let retention = self.options.retention_seconds() as i64;
-            link.run("publishing the scan's log", |c| {
-                let kept = published_len(&keys, c)?;
-                let mut pipe = redis::pipe();
-                for message in entry.log.after(kept) {
-                    if message.metadata.is_final && end.is_none() {
-                        break;
-                    }
-                    append(&mut pipe, &keys.log, &message);
-                }
-                match &end {
-                    Some((field, value)) => {
-                        pipe.hset(&keys.meta, *field, value)
-                            .ignore()
-                            .hset(&keys.meta, "status", "finished")
-                            .ignore();
-                        for key in [&keys.meta, &keys.log, &keys.stop] {
-                            pipe.expire(key, retention).ignore();
-                        }
-                    }
-                    None => {
-                        for key in [&keys.log, &keys.meta] {
-                            pipe.expire(key, self.options.running_ttl() as i64).ignore();
-                        }
-                    }
-                }
-                pipe.query::<()>(c)
-            })?;
-            if end.is_some() || subscription.is_done() {
+            let this_end = end
+                .as_ref()
+                .filter(|_| ended)
+                .map(|(field, value)| (*field, value.as_str()));
+            let Some(newest) = self.fenced_append(&mut link, &keys, &messages, this_end)? else {
+                entry.stop.stop(StopReason::Manual(
+                    "another replica took the scan over".to_owned(),
+                ));
+                return Err("another replica took the scan over (this one stalled)".to_owned());
+            };
+            published = newest;
+            if ended && messages.last().is_some_and(|m| m.metadata.seq == newest) {
                 return Ok(());
             }
         }
@@ -244,14 +306,60 @@ impl Cluster {
     }
 }
 
-/// Writes the scan's settings and queues its batches: all of them, or those holding a position
-/// not yet `seen` (again after Redis lost them: a repeat is harmless, the first outcome of a
-/// position is kept).
+/// The outcomes a scan has taken: each position's first one (a batch reclaimed after its worker
+/// died is evaluated again; any repeat is the same, evaluation being pure).
+struct Taken {
+    seen: Vec<bool>,
+    received: usize,
+    /// The outcome stream's entry read last.
+    last_id: String,
+}
+
+impl Taken {
+    fn new(total: usize) -> Self {
+        Self {
+            seen: vec![false; total],
+            received: 0,
+            last_id: String::from("0-0"),
+        }
+    }
+
+    fn take(
+        &mut self,
+        scanner: &Scanner,
+        ctx: &Context<'_>,
+        entry: &StreamId,
+        bars_loaded: &AtomicUsize,
+    ) {
+        self.last_id.clone_from(&entry.id);
+        let position: Option<usize> = entry.get("position");
+        let outcome: Option<String> = entry.get("outcome");
+        let (Some(position), Some(outcome)) = (position, outcome) else {
+            return;
+        };
+        if position >= self.seen.len() || self.seen[position] {
+            return;
+        }
+        let Ok(outcome) = serde_json::from_str::<WireOutcome>(&outcome) else {
+            tracing::warn!(position, "an outcome that does not decode; ignored");
+            return;
+        };
+        self.seen[position] = true;
+        self.received += 1;
+        bars_loaded.fetch_add(entry.get("bars").unwrap_or(0), Ordering::Relaxed);
+        scanner.finish(ctx, position, outcome.into_outcome(), self.seen.len());
+    }
+}
+
+/// Writes the scan's settings and plan and queues its batches, but those `skip(first, len)`
+/// names (again after Redis lost them: a repeat is harmless, the first outcome of a position is
+/// kept). One transaction: a replica that takes the scan over finds the plan and every batch,
+/// or neither.
 fn queue(
     ctx: &Context<'_>,
     keys: &ScanKeys,
     link: &mut Link<'_>,
-    seen: Option<&[bool]>,
+    skip: impl Fn(usize, usize) -> bool,
 ) -> Result<(), String> {
     let running_ttl = link.cluster.options.running_ttl();
     let scan_id = ctx.options.scan_id.as_str();
@@ -260,12 +368,23 @@ fn queue(
         as_of: ctx.options.as_of,
     })
     .map_err(|e| format!("encoding the scan's settings: {e}"))?;
+    let plan: Vec<PlannedSlot> = ctx
+        .slots
+        .iter()
+        .map(|slot| PlannedSlot {
+            symbol: WireSymbol::of(&slot.info),
+            tier: slot.tier,
+        })
+        .collect();
+    let plan = serde_json::to_string(&plan).map_err(|e| format!("encoding the plan: {e}"))?;
     link.run("queueing the scan's batches", |c| {
         let mut pipe = redis::pipe();
+        pipe.atomic();
         pipe.set_ex(&keys.settings, &settings, running_ttl).ignore();
+        pipe.set_ex(&keys.plan, &plan, running_ttl).ignore();
         for (index, batch) in ctx.slots.chunks(BATCH_SIZE).enumerate() {
             let first = index * BATCH_SIZE;
-            if seen.is_some_and(|seen| seen[first..first + batch.len()].iter().all(|s| *s)) {
+            if skip(first, batch.len()) {
                 continue;
             }
             let symbols: Vec<WireSymbol> = batch
@@ -286,33 +405,6 @@ fn queue(
         }
         pipe.query::<()>(c)
     })
-}
-
-fn append(pipe: &mut redis::Pipeline, key: &str, message: &crate::ScanMessage) {
-    // The entry id is the seq: a follower resumes after `{seq}-0`, and an append repeated after
-    // a lost connection is refused instead of copied twice.
-    pipe.cmd("XADD")
-        .arg(key)
-        .arg(format!("{}-0", message.metadata.seq))
-        .arg("json")
-        .arg(&*message.to_json())
-        .ignore();
-}
-
-/// The `seq` of the newest message of the scan's log in Redis (0 for none).
-fn published_len(keys: &ScanKeys, connection: &mut redis::Connection) -> redis::RedisResult<u64> {
-    let newest: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
-        .arg(&keys.log)
-        .arg("+")
-        .arg("-")
-        .arg("COUNT")
-        .arg(1)
-        .query(connection)?;
-    Ok(newest
-        .ids
-        .first()
-        .and_then(|entry| entry.id.split('-').next()?.parse().ok())
-        .unwrap_or(0))
 }
 
 /// The registry records the outcome just after the scan appends its final message.

@@ -100,10 +100,10 @@ struct Thread<'a> {
 }
 
 /// A batch as queued.
-struct Batch {
+pub(super) struct Batch {
     id: String,
-    scan_id: String,
-    first: usize,
+    pub(super) scan_id: String,
+    pub(super) first: usize,
     symbols: Vec<WireSymbol>,
 }
 
@@ -331,7 +331,7 @@ impl<'a> Thread<'a> {
     }
 }
 
-fn decode(entry: &StreamId) -> Option<Batch> {
+pub(super) fn decode(entry: &StreamId) -> Option<Batch> {
     let symbols: String = entry.get("symbols")?;
     Some(Batch {
         id: entry.id.clone(),

@@ -57,8 +57,9 @@ use crate::snapshots::SnapshotCache;
 use crate::stream::EventLog;
 pub use control::{Clock, StopHandle, SystemClock};
 use control::{CloseLogOnDrop, Progress, Watchdog};
-use plan::SourceLookups;
+pub(crate) use plan::Slot;
 pub(crate) use plan::select;
+use plan::{CacheCounts, SourceLookups};
 pub(crate) use run::ScanRun;
 
 /// The name `distributed/` knows a running scan by.
@@ -293,6 +294,31 @@ impl Scanner {
         log: &EventLog,
         observer: &dyn ScanObserver,
     ) -> Result<ScanOutcome, ScanError> {
+        self.run_scan(request, options, log, observer, None)
+    }
+
+    /// Finishes a distributed scan whose planner died (`distributed/takeover.rs`): `log` holds
+    /// what the planner published, and the scan goes on from there with its plan and the
+    /// outcomes the workers wrote, replayed in the order the planner took them.
+    pub(crate) fn take_over(
+        &self,
+        request: &ValidScan,
+        options: ScanOptions,
+        log: &EventLog,
+        observer: &dyn ScanObserver,
+        takeover: Takeover,
+    ) -> Result<ScanOutcome, ScanError> {
+        self.run_scan(request, options, log, observer, Some(takeover))
+    }
+
+    fn run_scan(
+        &self,
+        request: &ValidScan,
+        options: ScanOptions,
+        log: &EventLog,
+        observer: &dyn ScanObserver,
+        mut takeover: Option<Takeover>,
+    ) -> Result<ScanOutcome, ScanError> {
         // Whatever happens below, even a panic, readers of the log see it end.
         let _close = CloseLogOnDrop {
             log,
@@ -306,19 +332,37 @@ impl Scanner {
         let progress = Progress::start(options.scan_id.clone(), observer, log, &*self.clock);
 
         let scan_id = options.scan_id.clone();
-        tracing::info!(%scan_id, stage = Stage::UniverseLoading.as_str(), "stage started");
-        let universe = self.load_universe(request, &progress)?;
-        let total = universe.len();
-
-        tracing::info!(%scan_id, stage = Stage::DataFetching.as_str(), symbols = total, prioritize = request.prioritize, elapsed = progress.now(), "stage started");
         let lookups = SourceLookups::default();
-        let (slots, cache) = self.order(universe, request, &options, &progress, &lookups);
+        // A scan taken over keeps the order its planner queued; it is planned again only if the
+        // planner died before queueing it.
+        let (slots, cache) = match takeover.as_mut().and_then(|t| t.plan.take()) {
+            Some(slots) => (slots, CacheCounts::default()),
+            None => {
+                tracing::info!(%scan_id, stage = Stage::UniverseLoading.as_str(), "stage started");
+                let universe = self.load_universe(request, &progress)?;
+                tracing::info!(%scan_id, stage = Stage::DataFetching.as_str(), symbols = universe.len(), prioritize = request.prioritize, elapsed = progress.now(), "stage started");
+                self.order(universe, request, &options, &progress, &lookups)
+            }
+        };
+        let total = slots.len();
         tracing::info!(%scan_id, stage = Stage::SymbolScanning.as_str(), symbols = total, cache_hits = cache.hits, cache_misses = cache.misses, elapsed = progress.now(), "stage started");
 
-        let run = ScanRun::new(request, options, slots, progress, (cache, lookups));
+        let mut run = ScanRun::new(request, options, slots, progress, (cache, lookups));
+        run.takeover = takeover;
         self.scan(&run)?;
         Ok(self.finalise(run))
     }
+}
+
+/// What a replica taking over a distributed scan starts from (`distributed/takeover.rs`).
+pub(crate) struct Takeover {
+    /// The planned order as the planner queued it; `None` if it died before (planned again).
+    pub(crate) plan: Option<Vec<Slot>>,
+    /// Whether the planner had queued the batches (it had, if there is a plan).
+    pub(crate) queued: bool,
+    /// Positions whose result the planner already streamed: not streamed again, and kept even
+    /// if a stop had been asked (the planner took them before it saw the stop).
+    pub(crate) streamed: std::collections::HashSet<usize>,
 }
 
 /// A scan id unique within this process and unlikely to repeat across processes: wall-clock

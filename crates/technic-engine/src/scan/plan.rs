@@ -18,7 +18,7 @@ use crate::request::ValidScan;
 /// One symbol's place in the scan order.
 pub(crate) struct Slot {
     pub(crate) info: SymbolInfo,
-    pub(super) tier: Option<Tier>,
+    pub(crate) tier: Option<Tier>,
 }
 
 /// Reads of one scan answered by the snapshot cache, and those that went to the source.

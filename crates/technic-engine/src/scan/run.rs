@@ -13,7 +13,7 @@ use technic_data::{BarWindow, DataError, SymbolInfo};
 
 use super::control::{Progress, lower_this_threads_priority};
 use super::plan::{CacheCounts, Slot, SourceLookups};
-use super::{BATCH_SIZE, CrossInputs, Outcome, ScanError, ScanOptions, Scanner, place};
+use super::{BATCH_SIZE, CrossInputs, Outcome, ScanError, ScanOptions, Scanner, Takeover, place};
 use crate::report::ScanResult;
 use crate::request::ValidScan;
 use crate::screening;
@@ -37,6 +37,8 @@ pub(crate) struct ScanRun<'a> {
     pub(super) bars_loaded: AtomicUsize,
     /// Symbols whose bars could not be read, and the first such error, for the log.
     pub(super) unread: Mutex<(usize, Option<String>)>,
+    /// Set when this replica finishes a scan another one planned.
+    pub(crate) takeover: Option<Takeover>,
 }
 
 /// What the workers share while scanning, behind one lock: outcomes in order position, and the
@@ -92,7 +94,15 @@ impl<'a> ScanRun<'a> {
             analyses: AnalysisCounts::default(),
             bars_loaded: AtomicUsize::new(0),
             unread: Mutex::new((0, None)),
+            takeover: None,
         }
+    }
+
+    /// Whether the planner this scan was taken over from already streamed this position.
+    pub(crate) fn streamed_before(&self, position: usize) -> bool {
+        self.takeover
+            .as_ref()
+            .is_some_and(|t| t.streamed.contains(&position))
     }
 }
 
@@ -232,8 +242,9 @@ impl Scanner {
     ) {
         let mut state = run.scanning.lock().unwrap_or_else(PoisonError::into_inner);
         run.stop_if_out_of_time();
+        let streamed_before = run.streamed_before(position);
         // A symbol that finishes after the stop was decided is not a result "so far".
-        if run.options.stop.is_stopped() {
+        if run.options.stop.is_stopped() && !streamed_before {
             return;
         }
         state.finished += 1;
@@ -241,7 +252,7 @@ impl Scanner {
         let mut below_min_rating = false;
         if let Outcome::Scanned(result, inputs) = &mut outcome {
             if self.place_streamed(run, position, (finished, total), result, inputs) {
-                emit(run, &mut state, result);
+                emit(run, &mut state, result, !streamed_before);
             } else {
                 below_min_rating = true;
             }
@@ -386,7 +397,7 @@ impl Scanner {
 
 /// Counts a result that streams as one for the termination criteria and the metrics, and
 /// appends it to the log.
-fn emit(run: &ScanRun<'_>, state: &mut Scanning, result: &ScanResult) {
+fn emit(run: &ScanRun<'_>, state: &mut Scanning, result: &ScanResult, append: bool) {
     let counts_for_termination = run
         .request
         .termination
@@ -403,10 +414,13 @@ fn emit(run: &ScanRun<'_>, state: &mut Scanning, result: &ScanResult) {
     state
         .first_result_at
         .get_or_insert_with(|| run.progress.now());
-    run.progress.log.append(
-        Payload::Result(Box::new(result.clone())),
-        run.progress.timestamp(),
-    );
+    // A result the planner of a taken-over scan already streamed counts, but is not repeated.
+    if append {
+        run.progress.log.append(
+            Payload::Result(Box::new(result.clone())),
+            run.progress.timestamp(),
+        );
+    }
 }
 
 #[cfg(test)]
