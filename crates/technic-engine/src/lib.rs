@@ -35,6 +35,7 @@ pub use scan::{
     BATCH_SIZE, Clock, MIN_BARS, ScanError, ScanObserver, ScanOptions, ScanOutcome, Scanner,
     StopHandle, SystemClock, new_scan_id,
 };
-pub use screening::ScreenSpec;
+pub use screening::{ScreenLibrary, ScreenSpec};
 pub use stream::{EventLog, Metadata, Payload, ScanMessage, Subscription};
 pub use technic_core::progress::{ProgressSnapshot, ScanStatus, Stage};
+pub use technic_screen::SavedText;
