@@ -4,7 +4,7 @@
 
 use chrono::NaiveDate;
 use technic_backtest::{Panel, StatsOptions};
-use technic_core::IndicatorSet;
+use technic_core::{Bar, Bars, IndicatorSet};
 use technic_data::files::FileSource;
 use technic_data::{BarWindow, MarketData};
 use technic_engine::ScanRequest;
@@ -30,7 +30,7 @@ fn request(symbols: &[String], filter: Option<&str>, factors: &[&str]) -> Backte
         }
         .validate()
         .expect("valid request"),
-        from: Some(date("2017-01-01")),
+        from: Some(date("2018-01-01")),
         to: Some(date("2018-12-31")),
         every: Every::Month,
         horizons: vec![5, 21],
@@ -40,6 +40,23 @@ fn request(symbols: &[String], filter: Option<&str>, factors: &[&str]) -> Backte
 
 fn build(source: &FileSource, request: &BacktestRequest) -> Panel {
     backtest::build_panel(source, request, &|_, _, _| {}).expect("panel builds")
+}
+
+fn window(bars: &Bars, start: usize, end: usize) -> Bars {
+    let mut window = Bars::with_capacity(end - start);
+    for i in start..end {
+        window
+            .push(Bar {
+                date: bars.dates[i],
+                open: bars.open[i],
+                high: bars.high[i],
+                low: bars.low[i],
+                close: bars.close[i],
+                volume: bars.volume[i],
+            })
+            .expect("a bar of the history");
+    }
+    window
 }
 
 fn same(a: f64, b: f64) -> bool {
@@ -61,7 +78,7 @@ fn an_expression_factor_equal_to_a_named_one_gives_the_same_report_rows() {
     let b = build(&source, &request(&symbols, None, &written));
     for (fa, fb) in a.factors.iter().zip(&b.factors) {
         let finite = fa.values.values.iter().filter(|v| v.is_finite()).count();
-        assert!(finite > 500, "{}: {finite} values", fa.name);
+        assert!(finite > 300, "{}: {finite} values", fa.name);
         for (x, y) in fa.values.values.iter().zip(&fb.values.values) {
             assert!(same(*x, *y), "{} against {}: {x} {y}", fa.name, fb.name);
         }
@@ -96,19 +113,17 @@ fn where_restricts_each_date_as_a_hand_written_filter_on_the_same_window() {
     let mut refused = 0;
     let mut kept = 0;
     for (s, symbol) in all.symbols.iter().enumerate() {
+        let history = source.bars(symbol, &BarWindow::default()).expect("bars");
         for (d, as_of) in all.dates.iter().enumerate() {
             let cell = all.cell(d, s);
             if all.signals[cell].is_none() {
                 assert!(screened.signals[cell].is_none(), "{symbol} {as_of}");
                 continue;
             }
-            // The window `scan --as-of` reads, and the filter written out by hand.
-            let window = BarWindow {
-                last: Some(400),
-                from: None,
-                to: Some(*as_of),
-            };
-            let bars = source.bars(symbol, &window).expect("bars");
+            // The window `scan --as-of` reads (the newest 400 bars on or before the date), and
+            // the filter written out by hand.
+            let end = history.dates.partition_point(|day| day <= as_of);
+            let bars = window(&history, end.saturating_sub(400), end);
             let frame = columns.compute(&bars).expect("indicators");
             let last = |i: usize| frame.values[i].last().copied().unwrap_or(f64::NAN);
             let close = *bars.close.last().expect("a bar");
@@ -136,10 +151,7 @@ fn where_restricts_each_date_as_a_hand_written_filter_on_the_same_window() {
             }
         }
     }
-    assert!(
-        kept > 100 && refused > 100,
-        "kept {kept}, refused {refused}"
-    );
+    assert!(kept > 50 && refused > 50, "kept {kept}, refused {refused}");
     let dropped = screened
         .provenance
         .dropped
@@ -164,7 +176,7 @@ fn where_reads_the_placed_rating_of_the_date() {
         assert_eq!(screened.signals[cell].is_some(), expected, "cell {cell}");
         kept += usize::from(expected);
     }
-    assert!(kept > 50, "{kept}");
+    assert!(kept > 30, "{kept}");
 }
 
 #[test]
