@@ -30,7 +30,7 @@ use chrono::{Datelike, NaiveDate};
 use rayon::prelude::*;
 use technic_backtest::{Dropped, Factor, ForwardReturns, Grid, Panel, Provenance, SignalCell};
 use technic_core::alpha::{self, AlphaFactors};
-use technic_core::evaluate::{self, Known, Outcome, Screens, Settings};
+use technic_core::evaluate::{self, Known, Outcome, Settings};
 use technic_core::indicators::momentum::RsiTrack;
 use technic_core::rating::components;
 use technic_core::rating::{RatingModel, Signal, SignalQuality, standard};
@@ -351,10 +351,7 @@ pub fn build_panel(
         .collect();
     let dates = evaluation_dates(&histories, request)?;
     let settings = Settings {
-        screens: Screens {
-            min_price: request.scan.min_price,
-            min_avg_volume: request.scan.min_avg_volume,
-        },
+        screens: request.scan.bar_rules(),
         indicators,
         quality: SignalQuality::default(),
         rating: request.scan.rating,

@@ -11,6 +11,7 @@ mod analyses;
 pub mod backtest;
 pub mod distributed;
 mod fair;
+mod filter;
 mod learning;
 mod registry;
 mod report;
@@ -21,6 +22,7 @@ mod screening;
 mod snapshots;
 mod stream;
 
+pub use filter::{Filter, Place};
 pub use learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
 pub use registry::{OnFinish, RegistryError, Retained, ScanEntry, ScanRegistry};
 pub use report::{
