@@ -70,10 +70,18 @@ pub struct BacktestArgs {
     )]
     horizons: Vec<i64>,
     /// A factor to judge (repeatable): tech_rating, alpha_score, trend_score, momentum_score,
-    /// volume_score, volatility_score, signal, or an indicator column such as rsi_14 or roc_63
-    /// [default: all but indicator columns].
-    #[arg(long = "factor", value_name = "NAME")]
+    /// volume_score, volatility_score, signal, an indicator column such as rsi_14 or roc_63, or
+    /// an expression such as 'return_126 / atr_pct' (README, "Screens") [default: all but
+    /// indicator columns and expressions].
+    #[arg(long = "factor", value_name = "NAME|EXPR", allow_hyphen_values = true)]
     factors: Vec<String>,
+    /// Leave out a symbol on a date EXPR is false for it, e.g. 'close > sma_200' (README,
+    /// "Screens"); evaluated on the date's window, with the date's placed rating.
+    #[arg(long = "where", value_name = "EXPR")]
+    filter: Option<String>,
+    /// Restrict the universe by the saved screen NAME's filter (and --where, if given, too).
+    #[arg(long, value_name = "NAME")]
+    screen: Option<String>,
     /// Quantile buckets per date.
     #[arg(
         long,
@@ -129,9 +137,15 @@ fn request(args: &BacktestArgs) -> anyhow::Result<BacktestRequest> {
         min_avg_volume: args.min_avg_volume,
         lookback_days,
         rating: Some(args.rating.as_str().to_owned()),
+        filter: args.filter.clone(),
+        screen: args.screen.clone(),
         ..ScanRequest::default()
     }
-    .validate()
+    .validate_with(&crate::screens_cmd::library_for(
+        &args.home,
+        args.screen.is_some(),
+        args.filter.as_deref(),
+    )?)
     .map_err(|e| anyhow::anyhow!("{}: {}", flag_of(e.field), e.message))?;
     let horizons = args
         .horizons

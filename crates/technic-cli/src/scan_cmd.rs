@@ -57,8 +57,9 @@ pub struct ScanArgs {
     /// Rank results by EXPR, highest first ('-EXPR' for lowest first), e.g. 'return_126'.
     #[arg(long, value_name = "EXPR", allow_hyphen_values = true)]
     rank_by: Option<String>,
-    /// Run the saved screen NAME (`technic screens add`); --rank-by overrides its ranking.
-    #[arg(long, value_name = "NAME", conflicts_with = "filter")]
+    /// Run the saved screen NAME (`technic screens add`); --where narrows it (both must hold)
+    /// and --rank-by overrides its ranking.
+    #[arg(long, value_name = "NAME")]
     screen: Option<String>,
     /// Trading days of history per symbol [default: 400, at least 200].
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
@@ -138,6 +139,7 @@ fn request(args: &ScanArgs) -> anyhow::Result<ScanRequest> {
         rating: Some(args.rating.as_str().to_owned()),
         filter: args.filter.clone(),
         rank_by: args.rank_by.clone(),
+        screen: args.screen.clone(),
         enable_prioritization: Some(!args.no_prioritization),
         enable_streaming: Some(args.stream),
         termination_criteria: Some(TerminationRequest {
@@ -182,14 +184,11 @@ fn describe(snapshot: &ProgressSnapshot) -> String {
     )
 }
 
-pub fn run(mut args: ScanArgs) -> anyhow::Result<()> {
-    if let Some(name) = &args.screen {
-        let saved = crate::screens_cmd::saved(&args.home, name)?;
-        args.filter = saved.filter;
-        args.rank_by = args.rank_by.or(saved.rank_by);
-    }
+pub fn run(args: ScanArgs) -> anyhow::Result<()> {
     let request = request(&args)?;
-    let valid = request.validate().map_err(|e| {
+    let saved =
+        crate::screens_cmd::library_for(&args.home, args.screen.is_some(), args.filter.as_deref())?;
+    let valid = request.validate_with(&saved).map_err(|e| {
         // An expression's error points at its column under the expression as typed.
         let typed = match e.field {
             "where" => args.filter.as_deref(),

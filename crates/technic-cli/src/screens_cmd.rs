@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use technic_engine::ScreenSpec;
+use technic_engine::{SavedText, ScreenLibrary, ScreenSpec};
 use technic_learning::{LearningStore, Saved, SavedScreen};
 
 #[derive(Debug, Args)]
@@ -46,23 +46,38 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("starting the async runtime")
 }
 
-/// The saved screen NAME, for `technic scan --screen NAME`.
-pub fn saved(home: &crate::HomeArgs, name: &str) -> anyhow::Result<SavedScreen> {
+/// Every saved screen's texts by name, for resolving `screen('name')` and `--screen NAME`.
+fn library_of(screens: &[SavedScreen]) -> ScreenLibrary {
+    screens
+        .iter()
+        .map(|s| {
+            let texts = SavedText {
+                filter: s.filter.clone(),
+                rank_by: s.rank_by.clone(),
+            };
+            (s.name.clone(), texts)
+        })
+        .collect()
+}
+
+/// The saved screens a scan or backtest may refer to: the store is read only when it names a
+/// `--screen` or its `--where` may call `screen(…)`.
+pub fn library_for(
+    home: &crate::HomeArgs,
+    names_screen: bool,
+    filter: Option<&str>,
+) -> anyhow::Result<ScreenLibrary> {
+    if !names_screen && !filter.is_some_and(|f| f.contains("screen")) {
+        return Ok(ScreenLibrary::new());
+    }
     runtime()?.block_on(async {
         let store = crate::open_store(home).await?;
-        store
-            .screen(name)
-            .await
-            .context("--screen")?
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "--screen: no saved screen named '{name}' (see `technic screens list`)"
-                )
-            })
+        let screens = store.screens().await.context("reading saved screens")?;
+        Ok(library_of(&screens))
     })
 }
 
-fn describe(screen: &SavedScreen) -> String {
+fn describe(screen: &SavedScreen, library: &ScreenLibrary) -> String {
     let mut lines = vec![screen.name.clone()];
     if let Some(description) = &screen.description {
         lines.push(format!("  {description}"));
@@ -73,7 +88,12 @@ fn describe(screen: &SavedScreen) -> String {
     if let Some(rank_by) = &screen.rank_by {
         lines.push(format!("  --rank-by '{rank_by}'"));
     }
-    if let Err(e) = ScreenSpec::compile(screen.filter.as_deref(), screen.rank_by.as_deref()) {
+    if let Err(e) = ScreenSpec::compile_with(
+        None,
+        screen.filter.as_deref(),
+        screen.rank_by.as_deref(),
+        library,
+    ) {
         lines.push(format!("  does not compile: {e}"));
     }
     lines.join("\n")
@@ -92,9 +112,20 @@ pub fn run(args: ScreensArgs) -> anyhow::Result<()> {
                 if filter.is_none() && rank_by.is_none() {
                     anyhow::bail!("a screen needs --where, --rank-by or both");
                 }
-                ScreenSpec::compile(filter.as_deref(), rank_by.as_deref()).map_err(|e| {
-                    anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message)
-                })?;
+                // Against the other saved screens with this one replaced: a screen referring
+                // to itself through others is refused as a cycle.
+                let mut library = library_of(&store.screens().await?);
+                library.insert(
+                    name.clone(),
+                    SavedText {
+                        filter: filter.clone(),
+                        rank_by: rank_by.clone(),
+                    },
+                );
+                ScreenSpec::compile_with(None, filter.as_deref(), rank_by.as_deref(), &library)
+                    .map_err(|e| {
+                        anyhow::anyhow!("--{}: {}", e.field.replace('_', "-"), e.message)
+                    })?;
                 let saved = store
                     .save_screen(
                         &name,
@@ -112,14 +143,20 @@ pub fn run(args: ScreensArgs) -> anyhow::Result<()> {
                 outln!("{verb} screen '{name}'")?;
             }
             ScreensCommand::List => {
-                for screen in store.screens().await? {
-                    outln!("{}", describe(&screen))?;
+                let screens = store.screens().await?;
+                let library = library_of(&screens);
+                for screen in &screens {
+                    outln!("{}", describe(screen, &library))?;
                 }
             }
-            ScreensCommand::Show { name } => match store.screen(&name).await? {
-                Some(screen) => outln!("{}", describe(&screen))?,
-                None => anyhow::bail!("no saved screen named '{name}'"),
-            },
+            ScreensCommand::Show { name } => {
+                let screens = store.screens().await?;
+                let library = library_of(&screens);
+                match screens.iter().find(|s| s.name == name) {
+                    Some(screen) => outln!("{}", describe(screen, &library))?,
+                    None => anyhow::bail!("no saved screen named '{name}'"),
+                }
+            }
             ScreensCommand::Rm { name } => {
                 if !store.remove_screen(&name).await? {
                     anyhow::bail!("no saved screen named '{name}'");

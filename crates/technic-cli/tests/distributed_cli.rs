@@ -588,3 +588,80 @@ fn a_worker_serves_health_readiness_and_its_metrics() {
         assert_eq!(metric(&after, "technic_worker_backlog"), 0.0);
     });
 }
+
+/// A saved screen chained to another, named by a distributed scan: the worker, which has no
+/// store of its own, compiles it from the texts the request carries, and the report equals an
+/// in-process scan of the same filter written out.
+#[test]
+fn a_chained_saved_screen_runs_through_the_workers() {
+    let test = "a_chained_saved_screen_runs_through_the_workers";
+    if !redis_server_installed(test) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let home = |name: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(&path).expect("home");
+        path
+    };
+    let (_redis, url) = start_redis(&home("redis"));
+    let (_a, a) = serve(&home("a"), Some(&url), true);
+    let (_local, local) = serve(&home("local"), None, false);
+    let _worker = worker(&home("w"), &url);
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        post(
+            &client,
+            &a,
+            "/screens",
+            &json!({ "name": "uptrend", "where": "close > sma_200 and sma_50 > sma_200" }),
+        )
+        .await;
+        post(
+            &client,
+            &a,
+            "/screens",
+            &json!({ "name": "calm-uptrend", "where": "screen('uptrend') and rsi_14 < 60", "rank_by": "-rsi_14" }),
+        )
+        .await;
+        let started = post(&client, &a, "/scan/start", &json!({ "screen": "calm-uptrend" })).await;
+        let scan_id = started["scan_id"].as_str().expect("scan_id").to_owned();
+        // One worker scans the whole directory: longer than `final_results` waits on a busy
+        // machine, so the scan is awaited first.
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let progress = get(&client, &a, &format!("/scan/progress/{scan_id}")).await;
+            if !["pending", "running"].contains(&progress["status"].as_str().unwrap_or_default()) {
+                assert_eq!(progress["status"], "completed", "{progress}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{scan_id} still running");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let distributed = final_results(&client, &a, &scan_id).await;
+        let reference = post(
+            &client,
+            &local,
+            "/scan",
+            &json!({
+                "where": "close > sma_200 and sma_50 > sma_200 and rsi_14 < 60",
+                "rank_by": "-rsi_14",
+            }),
+        )
+        .await;
+        let results = by_symbol(&distributed["final"]);
+        assert!(results.len() > 20, "{}", results.len());
+        assert_eq!(results, by_symbol(&reference), "the same results, to the bit");
+        let order = |report: &Value| -> Vec<Value> {
+            report["results"]
+                .as_array()
+                .expect("results")
+                .iter()
+                .map(|r| r["symbol"].clone())
+                .collect()
+        };
+        assert_eq!(order(&distributed["final"]), order(&reference), "ranked by -rsi_14");
+    });
+}

@@ -196,3 +196,100 @@ fn saved_screens_are_added_listed_run_and_removed() {
         stdout_of(&technic(h, &["screens", "show", "uptrend-dip"])).starts_with("uptrend-dip\n")
     );
 }
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A saved screen referring to another, `--screen` narrowed by `--where`, a cycle refused, and
+/// `technic backtest --screen … --where … --factor EXPR`.
+#[test]
+fn screens_chain_and_restrict_a_backtest() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let h = home.path();
+    let add = |name: &str, filter: &str| technic(h, &["screens", "add", name, "--where", filter]);
+    assert!(add("uptrend", "close > sma_200").status.success());
+    let chained = add("calm-uptrend", "screen('uptrend') and rsi_14 < 60");
+    assert!(chained.status.success(), "{}", stderr_of(&chained));
+    let cycle = add("uptrend", "screen('calm-uptrend')");
+    assert!(!cycle.status.success());
+    assert!(
+        stderr_of(&cycle).contains(
+            "saved screens refer to each other in a cycle: calm-uptrend → uptrend → calm-uptrend"
+        ),
+        "{}",
+        stderr_of(&cycle)
+    );
+    let symbols = |r: &serde_json::Value| -> Vec<String> {
+        let mut s: Vec<String> = r["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|x| x["symbol"].as_str().expect("symbol").to_owned())
+            .collect();
+        s.sort();
+        s
+    };
+    let by_hand = symbols(&scan_json(
+        h,
+        &["--where", "close > sma_200 and rsi_14 < 60"],
+    ));
+    assert!(by_hand.len() > 20, "{}", by_hand.len());
+    assert_eq!(
+        symbols(&scan_json(h, &["--screen", "calm-uptrend"])),
+        by_hand
+    );
+    assert_eq!(
+        symbols(&scan_json(
+            h,
+            &["--screen", "uptrend", "--where", "rsi_14 < 60"]
+        )),
+        by_hand
+    );
+    let typo = technic(h, &["scan", "--where", "screen('uptrnd')"]);
+    assert!(
+        stderr_of(&typo)
+            .contains("--where: column 1: no saved screen named 'uptrnd'; did you mean 'uptrend'?"),
+        "{}",
+        stderr_of(&typo)
+    );
+
+    let data = sp500();
+    let backtest = |extra: &[&str]| {
+        let mut args = vec![
+            "backtest",
+            "--data",
+            data.to_str().expect("utf-8"),
+            "-q",
+            "--symbols",
+            "AAPL,MSFT,XOM,JPM,KO,PFE,INTC,CSCO,WMT,GE",
+            "--from",
+            "2018-01-01",
+            "--to",
+            "2019-12-31",
+            "--horizons",
+            "21",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let output = technic(h, &args);
+        assert!(output.status.success(), "{}", stderr_of(&output));
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("JSON")
+    };
+    let dropped = |report: &serde_json::Value| -> u64 {
+        report["provenance"]["dropped"]
+            .as_array()
+            .expect("dropped")
+            .iter()
+            .find(|d| d["reason"] == "not matched by the screen (`where`)")
+            .map_or(0, |d| d["symbol_dates"].as_u64().expect("count"))
+    };
+    let plain = backtest(&["--factor", "tech_rating"]);
+    let screened = backtest(&["--screen", "uptrend", "--factor", "return_126 / atr_pct"]);
+    let narrowed = backtest(&["--screen", "uptrend", "--where", "rsi_14 < 60"]);
+    assert_eq!(dropped(&plain), 0);
+    assert!(dropped(&screened) > 0);
+    assert!(dropped(&narrowed) > dropped(&screened));
+    assert_eq!(screened["factors"][0]["name"], "return_126 / atr_pct");
+}

@@ -129,6 +129,7 @@ fn main() {
                 .iter()
                 .map(|s| (*s).to_owned())
                 .collect(),
+            ..ScreenOptions::default()
         },
     )
     .expect("compiles");

@@ -13,22 +13,32 @@
 //! 500 symbols; docs/benchmarks.md has the figures). The statistics are `technic-backtest`'s; the engine depends on it
 //! for the panel's types. Forward and next-period returns come from adjusted closes; the provenance
 //! records survivorship bias and the symbol-dates left out, by reason.
+//!
+//! **Screens.** A request's screen (`where`, `screen`) restricts the universe at each date: a
+//! symbol-date it refuses is left out (counted as dropped) like one below `min_price`, after the
+//! rating and alpha are placed over the whole cross-section, as a scan's screen filters results
+//! without changing what they are placed in. A factor may be an expression (`--factor
+//! 'return_126 / atr_pct'`), evaluated on the same window; its cross-sectional functions are taken
+//! over the symbols rated and trading that date. Both read the same point-in-time window as the
+//! rating, and the screen's rating fields are the placed (final) ones.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{Datelike, NaiveDate};
 use rayon::prelude::*;
 use technic_backtest::{Dropped, Factor, ForwardReturns, Grid, Panel, Provenance, SignalCell};
 use technic_core::alpha::{self, AlphaFactors};
-use technic_core::evaluate::{self, Known, Outcome, Screens, Settings};
+use technic_core::evaluate::{self, Known, Outcome, Settings};
 use technic_core::indicators::momentum::RsiTrack;
 use technic_core::rating::components;
 use technic_core::rating::{RatingModel, Signal, SignalQuality, standard};
 use technic_core::{Bars, Indicator, IndicatorSet};
 use technic_data::{BarWindow, DataError, MarketData};
+use technic_screen::{Captured, Fields, Screen, ScreenOptions};
 
-use crate::request::ValidScan;
+use crate::request::{GICS_SECTORS, ValidScan};
 use crate::scan::select;
 
 /// The factors judged when none is named: the rating, the alpha score, each sub-score, the signal.
@@ -75,7 +85,7 @@ pub struct BacktestRequest {
     pub every: Every,
     /// Trading days, each at least 1; empty means [`DEFAULT_HORIZONS`].
     pub horizons: Vec<usize>,
-    /// Factor names as the user wrote them; empty means [`DEFAULT_FACTORS`].
+    /// Factor names or expressions as the user wrote them; empty means [`DEFAULT_FACTORS`].
     pub factors: Vec<String>,
 }
 
@@ -121,6 +131,53 @@ enum FactorKind {
     Column(String),
     /// One of the standard rating's raw readings.
     Component(String),
+    /// An expression (`--factor 'EXPR'`): the index of its program in [`Programs::factors`].
+    Expression(usize),
+}
+
+/// What a backtest evaluates beside the rating: the screen's filter and the expression factors.
+#[derive(Default)]
+struct Programs {
+    filter: Option<Arc<Screen>>,
+    factors: Vec<Screen>,
+}
+
+impl Programs {
+    fn is_empty(&self) -> bool {
+        self.filter.is_none() && self.factors.is_empty()
+    }
+
+    /// The filter first, then the factors: the order of [`Column::captured`].
+    fn all(&self) -> impl Iterator<Item = &Screen> {
+        self.filter.as_deref().into_iter().chain(&self.factors)
+    }
+}
+
+/// The reason a symbol-date the screen refuses is counted under.
+pub const NOT_MATCHED: &str = "not matched by the screen (`where`)";
+
+/// A factor that is not a named one, compiled as a ranking expression. A plain name that is
+/// neither is reported as the named factor's error (with the expression's suggestion), any other
+/// text as the expression's error.
+fn expression_factor(spec: &str, named_error: String) -> Result<Screen, BacktestError> {
+    let options = ScreenOptions {
+        sectors: GICS_SECTORS.iter().map(|s| (*s).to_owned()).collect(),
+        ..ScreenOptions::default()
+    };
+    Screen::compile(None, Some(spec), &options).map_err(|(_, e)| {
+        let plain = spec
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.'));
+        let message = if plain {
+            match e.message.split_once("; did you mean") {
+                Some((_, hint)) => format!("{named_error}; did you mean{hint}"),
+                None => named_error,
+            }
+        } else {
+            format!("'{spec}' is not a factor expression: {e}")
+        };
+        BacktestError::invalid("factor", message)
+    })
 }
 
 /// The indicators a model's factors read. The classic rating reads the scan's whole default set;
@@ -141,12 +198,12 @@ fn base_indicators(model: RatingModel) -> IndicatorSet {
     }
 }
 
+/// The factors by name, the indicators they read, and the expression factors' programs.
+type Resolved = (Vec<(String, FactorKind)>, IndicatorSet, Vec<Screen>);
+
 /// Resolves factor names, and the indicator set that computes every column asked for (the
 /// model's base set first, so the rating reads the very columns the scan reads).
-fn resolve_factors(
-    names: &[String],
-    model: RatingModel,
-) -> Result<(Vec<(String, FactorKind)>, IndicatorSet), BacktestError> {
+fn resolve_factors(names: &[String], model: RatingModel) -> Result<Resolved, BacktestError> {
     let defaults: Vec<String> = DEFAULT_FACTORS.iter().map(|s| (*s).to_owned()).collect();
     let names = if names.is_empty() { &defaults } else { names };
     let base = base_indicators(model);
@@ -154,8 +211,9 @@ fn resolve_factors(
     let base_columns = scan_set.columns();
     let mut indicators: Vec<Indicator> = base.indicators().to_vec();
     let mut resolved = Vec::new();
-    for name in names {
-        let name = name.trim().to_ascii_lowercase();
+    let mut expressions = Vec::new();
+    for written in names {
+        let name = written.trim().to_ascii_lowercase();
         let kind = match name.as_str() {
             "tech_rating" => FactorKind::TechRating,
             "alpha_score" => FactorKind::AlphaScore,
@@ -181,15 +239,24 @@ fn resolve_factors(
                 FactorKind::Column(column.to_owned())
             }
             spec => {
-                let indicator = Indicator::parse(spec).map_err(|e| {
-                    BacktestError::invalid(
-                        "factor",
-                        format!(
-                            "unknown factor '{spec}' ({e}); known: {}, or an indicator column such as rsi_14 or roc_63",
+                let indicator = match Indicator::parse(spec) {
+                    Ok(indicator) => indicator,
+                    Err(e) => {
+                        let named_error = format!(
+                            "unknown factor '{spec}' ({e}); known: {}, an indicator column such as rsi_14 or roc_63, or an expression such as 'return_126 / atr_pct'",
                             DEFAULT_FACTORS.join(", ")
-                        ),
-                    )
-                })?;
+                        );
+                        let written = written.trim();
+                        expressions.push(expression_factor(written, named_error)?);
+                        if !resolved.iter().any(|(n, _)| n == written) {
+                            resolved.push((
+                                written.to_owned(),
+                                FactorKind::Expression(expressions.len() - 1),
+                            ));
+                        }
+                        continue;
+                    }
+                };
                 let columns = indicator.columns();
                 if !columns.iter().any(|c| c == spec) {
                     return Err(BacktestError::invalid(
@@ -211,7 +278,7 @@ fn resolve_factors(
         }
         resolved.push((name, kind));
     }
-    Ok((resolved, IndicatorSet::new(indicators)))
+    Ok((resolved, IndicatorSet::new(indicators), expressions))
 }
 
 /// Symbol, history (the whole of it, or why it could not be read).
@@ -230,6 +297,12 @@ struct Column {
     forward: Vec<Vec<f64>>,
     next_period: Vec<f64>,
     dropped: BTreeMap<String, usize>,
+    /// With [`Programs`]: `captured[program][date]`, what each reads of the window, where the
+    /// symbol was rated and trading.
+    captured: Vec<Vec<Option<Captured>>>,
+    /// With [`Programs`]: the evaluated rating fields (rating, then the four sub-scores) where
+    /// the symbol was rated and trading.
+    fields: Vec<Option<[f64; 5]>>,
 }
 
 /// What can be checked of a request before any data is read: its factors and horizons. (Its dates
@@ -246,7 +319,17 @@ pub fn build_panel(
     request: &BacktestRequest,
     progress: &(dyn Fn(PanelStage, usize, usize) + Sync),
 ) -> Result<Panel, BacktestError> {
-    let (factors, indicators) = resolve_factors(&request.factors, request.scan.rating)?;
+    let (factors, indicators, expressions) =
+        resolve_factors(&request.factors, request.scan.rating)?;
+    let programs = Programs {
+        filter: request
+            .scan
+            .screen
+            .as_ref()
+            .filter(|spec| spec.compiled.has_filter())
+            .map(|spec| Arc::clone(&spec.compiled)),
+        factors: expressions,
+    };
     let horizons = horizons(&request.horizons)?;
     let universe = select(
         source.universe().map_err(BacktestError::Universe)?,
@@ -268,10 +351,7 @@ pub fn build_panel(
         .collect();
     let dates = evaluation_dates(&histories, request)?;
     let settings = Settings {
-        screens: Screens {
-            min_price: request.scan.min_price,
-            min_avg_volume: request.scan.min_avg_volume,
-        },
+        screens: request.scan.bar_rules(),
         indicators,
         quality: SignalQuality::default(),
         rating: request.scan.rating,
@@ -287,6 +367,7 @@ pub fn build_panel(
                 &horizons,
                 &settings,
                 request.scan.lookback_days,
+                &programs,
             );
             progress(
                 PanelStage::Evaluating,
@@ -296,9 +377,13 @@ pub fn build_panel(
             column
         })
         .collect();
-    Ok(assemble_panel(
-        source, &histories, dates, &factors, &horizons, columns,
-    ))
+    let sectors: Vec<Option<String>> = universe.iter().map(|i| i.sector.clone()).collect();
+    let (mut panel, placed) =
+        assemble_panel(source, &histories, dates, &factors, &horizons, &columns);
+    if !programs.is_empty() {
+        apply_programs(&mut panel, &factors, &programs, &columns, &sectors, &placed);
+    }
+    Ok(panel)
 }
 
 fn horizons(asked: &[usize]) -> Result<Vec<usize>, BacktestError> {
@@ -396,6 +481,7 @@ fn evaluate_symbol(
     horizons: &[usize],
     settings: &Settings,
     lookback_days: usize,
+    programs: &Programs,
 ) -> Column {
     let cells = dates.len();
     let mut column = Column {
@@ -406,6 +492,12 @@ fn evaluate_symbol(
         forward: vec![vec![f64::NAN; cells]; horizons.len()],
         next_period: vec![f64::NAN; cells],
         dropped: BTreeMap::new(),
+        captured: programs.all().map(|_| vec![None; cells]).collect(),
+        fields: if programs.is_empty() {
+            Vec::new()
+        } else {
+            vec![None; cells]
+        },
     };
     let bars = match bars {
         Ok(bars) => bars,
@@ -468,7 +560,28 @@ fn evaluate_symbol(
             drop("no bar on the date (not trading)");
             continue;
         }
+        if !programs.is_empty() {
+            let captured: Vec<Option<Captured>> =
+                programs.all().map(|p| p.capture(&window).ok()).collect();
+            // A filter that cannot be evaluated cannot admit the symbol that date.
+            if programs.filter.is_some() && captured[0].is_none() {
+                drop("the screen's indicators failed");
+                continue;
+            }
+            for (p, captured) in captured.into_iter().enumerate() {
+                column.captured[p][d] = captured;
+            }
+        }
         let rating = &evaluation.rating;
+        if !programs.is_empty() {
+            column.fields[d] = Some([
+                rating.tech_rating,
+                rating.trend_score,
+                rating.momentum_score,
+                rating.volume_score,
+                rating.volatility_score,
+            ]);
+        }
         for (f, (_, kind)) in factors.iter().enumerate() {
             column.values[d * factors.len() + f] = match kind {
                 FactorKind::TechRating => rating.tech_rating,
@@ -477,7 +590,7 @@ fn evaluate_symbol(
                 FactorKind::VolumeScore => rating.volume_score,
                 FactorKind::VolatilityScore => rating.volatility_score,
                 FactorKind::Signal => signal_ordinal(rating.signal),
-                FactorKind::AlphaScore => f64::NAN,
+                FactorKind::AlphaScore | FactorKind::Expression(_) => f64::NAN,
                 FactorKind::Column(name) => evaluation.indicator(name).unwrap_or(f64::NAN),
                 FactorKind::Component(name) => evaluation
                     .components
@@ -539,8 +652,8 @@ fn assemble_panel(
     dates: Vec<NaiveDate>,
     factors: &[(String, FactorKind)],
     horizons: &[usize],
-    columns: Vec<Column>,
-) -> Panel {
+    columns: &[Column],
+) -> (Panel, Vec<Option<f64>>) {
     let symbols: Vec<String> = histories.iter().map(|(s, _)| s.clone()).collect();
     let n = symbols.len();
     let cells = dates.len() * n;
@@ -559,7 +672,7 @@ fn assemble_panel(
         .iter()
         .position(|(_, kind)| *kind == FactorKind::AlphaScore)
     {
-        fill_alpha(&mut panel_factors[alpha].values, &columns, dates.len());
+        fill_alpha(&mut panel_factors[alpha].values, columns, dates.len());
     }
     let forward_returns = horizons
         .iter()
@@ -570,21 +683,21 @@ fn assemble_panel(
         })
         .collect();
     let mut dropped: BTreeMap<String, usize> = BTreeMap::new();
-    for column in &columns {
+    for column in columns {
         for (reason, count) in &column.dropped {
             *dropped.entry(reason.clone()).or_default() += count;
         }
     }
     let mut signals: Vec<Option<SignalCell>> =
         (0..cells).map(|i| columns[i % n].signals[i / n]).collect();
-    place_ratings(
+    let placed = place_ratings(
         &mut panel_factors,
         factors,
         &mut signals,
-        &columns,
+        columns,
         dates.len(),
     );
-    Panel {
+    let panel = Panel {
         next_period_returns: grid(&|d, c| c.next_period[d]),
         signals,
         symbols,
@@ -602,6 +715,88 @@ fn assemble_panel(
                 .collect(),
         },
         dates,
+    };
+    (panel, placed)
+}
+
+/// Fills the expression factors and applies the screen's filter, date by date over the symbols
+/// rated and trading, with the placed rating, signal and alpha score as their fields.
+fn apply_programs(
+    panel: &mut Panel,
+    factors: &[(String, FactorKind)],
+    programs: &Programs,
+    columns: &[Column],
+    sectors: &[Option<String>],
+    placed: &[Option<f64>],
+) {
+    let n = columns.len();
+    let dates = panel.dates.len();
+    let mut alpha = Grid {
+        values: vec![f64::NAN; dates * n],
+    };
+    fill_alpha(&mut alpha, columns, dates);
+    let offset = usize::from(programs.filter.is_some());
+    let mut refused = 0;
+    for d in 0..dates {
+        let cells: Vec<(usize, Fields<'_>)> = (0..n)
+            .filter_map(|s| {
+                let cell = d * n + s;
+                let signal = panel.signals[cell]?;
+                let [tech_rating, trend, momentum, volume, volatility] = columns[s].fields[d]?;
+                Some((
+                    s,
+                    Fields {
+                        tech_rating: placed[cell].unwrap_or(tech_rating),
+                        alpha_score: alpha.values[cell],
+                        trend_score: trend,
+                        momentum_score: momentum,
+                        volume_score: volume,
+                        volatility_score: volatility,
+                        sector: sectors[s].as_deref(),
+                        signal: Some(signal.signal.as_str()),
+                    },
+                ))
+            })
+            .collect();
+        let judge = |program: &Screen, p: usize| -> Vec<(usize, technic_screen::Verdict)> {
+            let rows: Vec<(usize, (&Captured, Fields<'_>))> = cells
+                .iter()
+                .filter_map(|(s, fields)| {
+                    Some((*s, (columns[*s].captured[p][d].as_ref()?, *fields)))
+                })
+                .collect();
+            let (symbols, rows): (Vec<usize>, Vec<_>) = rows.into_iter().unzip();
+            symbols.into_iter().zip(program.judge(&rows)).collect()
+        };
+        for (f, (_, kind)) in factors.iter().enumerate() {
+            if let FactorKind::Expression(k) = kind {
+                for (s, verdict) in judge(&programs.factors[*k], offset + k) {
+                    panel.factors[f].values.values[d * n + s] = verdict.rank_value;
+                }
+            }
+        }
+        if let Some(filter) = &programs.filter {
+            for (s, verdict) in judge(filter, 0) {
+                if !verdict.matches {
+                    let cell = d * n + s;
+                    panel.signals[cell] = None;
+                    for factor in &mut panel.factors {
+                        factor.values.values[cell] = f64::NAN;
+                    }
+                    refused += 1;
+                }
+            }
+        }
+    }
+    if refused > 0 {
+        panel.provenance.dropped.push(Dropped {
+            reason: NOT_MATCHED.to_owned(),
+            symbol_dates: refused,
+        });
+        panel
+            .provenance
+            .dropped
+            .sort_by(|a, b| a.reason.cmp(&b.reason));
     }
 }
 
@@ -631,8 +826,9 @@ fn place_ratings(
     signals: &mut [Option<SignalCell>],
     columns: &[Column],
     dates: usize,
-) {
+) -> Vec<Option<f64>> {
     let n = columns.len();
+    let mut placed_ratings = vec![None; dates * n];
     let quality = SignalQuality::default();
     let rating = factors
         .iter()
@@ -660,6 +856,7 @@ fn place_ratings(
                 signal: placed,
                 high_quality: quality.is_high_quality(placed, percentile),
             };
+            placed_ratings[cell] = Some(percentile);
             if let Some(f) = rating {
                 panel_factors[f].values.values[cell] = percentile;
             }
@@ -668,6 +865,7 @@ fn place_ratings(
             }
         }
     }
+    placed_ratings
 }
 
 /// Whether the universe can only be today's members: no member's history ends more than

@@ -11,6 +11,7 @@ mod analyses;
 pub mod backtest;
 pub mod distributed;
 mod fair;
+mod filter;
 mod learning;
 mod registry;
 mod report;
@@ -21,6 +22,7 @@ mod screening;
 mod snapshots;
 mod stream;
 
+pub use filter::{Filter, Place};
 pub use learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
 pub use registry::{OnFinish, RegistryError, Retained, ScanEntry, ScanRegistry};
 pub use report::{
@@ -35,6 +37,7 @@ pub use scan::{
     BATCH_SIZE, Clock, MIN_BARS, ScanError, ScanObserver, ScanOptions, ScanOutcome, Scanner,
     StopHandle, SystemClock, new_scan_id,
 };
-pub use screening::ScreenSpec;
+pub use screening::{ScreenLibrary, ScreenSpec};
 pub use stream::{EventLog, Metadata, Payload, ScanMessage, Subscription};
 pub use technic_core::progress::{ProgressSnapshot, ScanStatus, Stage};
+pub use technic_screen::SavedText;

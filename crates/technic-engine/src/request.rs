@@ -12,7 +12,7 @@ use technic_core::rating::RatingModel;
 use technic_core::termination::TerminationCriteria;
 
 use crate::scan::MIN_BARS;
-use crate::screening::ScreenSpec;
+use crate::screening::{ScreenLibrary, ScreenSpec};
 
 /// The eleven GICS sectors; `sectors` must name some of them (any letter case).
 pub const GICS_SECTORS: [&str; 11] = [
@@ -76,6 +76,9 @@ pub struct ScanRequest {
     /// A screen's ranking, e.g. `return_126`: results in descending order of it (`-x` for
     /// ascending) instead of by rating.
     pub rank_by: Option<String>,
+    /// A saved screen's name: its filter and `where` must both hold, and its ranking applies
+    /// unless `rank_by` is given. An unknown name is an error of this field.
+    pub screen: Option<String>,
 }
 
 /// `termination_criteria` of a request; the first criterion met stops the scan.
@@ -127,7 +130,7 @@ pub struct ValidScan {
     pub streaming: bool,
     pub termination: TerminationCriteria,
     pub rating: RatingModel,
-    /// `where` and `rank_by`, compiled.
+    /// `screen`, `where` and `rank_by`, compiled.
     pub screen: Option<ScreenSpec>,
 }
 
@@ -157,7 +160,14 @@ fn non_negative(field: &'static str, value: Option<f64>) -> Result<Option<f64>, 
 }
 
 impl ScanRequest {
+    /// Validates a request that refers to no saved screen (one that does is an error of the
+    /// field naming it); [`ScanRequest::validate_with`] resolves them.
     pub fn validate(&self) -> Result<ValidScan, RequestError> {
+        self.validate_with(&ScreenLibrary::new())
+    }
+
+    /// Validates a request, resolving `screen` and `screen('name')` in `saved`.
+    pub fn validate_with(&self, saved: &ScreenLibrary) -> Result<ValidScan, RequestError> {
         if self.max_symbols == Some(0) {
             return Err(error("max_symbols", "must be at least 1"));
         }
@@ -241,7 +251,12 @@ impl ScanRequest {
                 )
             })?,
         };
-        let screen = ScreenSpec::compile(self.filter.as_deref(), self.rank_by.as_deref())?;
+        let screen = ScreenSpec::compile_with(
+            self.screen.as_deref(),
+            self.filter.as_deref(),
+            self.rank_by.as_deref(),
+            saved,
+        )?;
         Ok(ValidScan {
             screen,
             rating,

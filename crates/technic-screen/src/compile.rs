@@ -1,6 +1,8 @@
 //! From the parsed tree to the typed tree the evaluator runs: names become column slots, types
 //! are checked (numbers, true/false, text), and what the screen reads is collected.
 
+use std::collections::BTreeMap;
+
 use technic_core::Indicator;
 
 use crate::eval::{Cond, CrossFn, Num, Text};
@@ -13,6 +15,8 @@ use crate::{ErrorKind, MAX_BARS_BACK, MAX_LENGTH, ScreenError};
 pub enum Part {
     Where,
     RankBy,
+    /// The saved screen a request names (`screen`, `--screen`); the error's column is 1.
+    Screen,
 }
 
 impl Part {
@@ -20,15 +24,30 @@ impl Part {
         match self {
             Part::Where => "where",
             Part::RankBy => "rank_by",
+            Part::Screen => "screen",
         }
     }
 }
+
+/// A saved screen's texts, as `screen('name')` and a request's `screen` read them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SavedText {
+    #[serde(rename = "where")]
+    pub filter: Option<String>,
+    pub rank_by: Option<String>,
+}
+
+/// Deepest chain of screens referring to screens (`screen('a')` whose `a` refers to `b`, …):
+/// each level is a further tree the evaluator recurses into.
+pub const MAX_CHAIN: usize = 8;
 
 /// What a screen is checked against besides its own text.
 #[derive(Debug, Clone, Default)]
 pub struct ScreenOptions {
     /// Sector names `sector` may be compared with (canonical spelling); empty accepts any text.
     pub sectors: Vec<String>,
+    /// Saved screens by name: what `screen('name')` refers to, resolved when compiling.
+    pub saved: BTreeMap<String, SavedText>,
 }
 
 const SIGNALS: [&str; 5] = ["STRONG_BUY", "BUY", "HOLD", "SELL", "STRONG_SELL"];
@@ -46,6 +65,8 @@ pub struct Screen {
     pub(crate) cross: Vec<(CrossFn, Num)>,
     indicators: Vec<Indicator>,
     reads_rating: bool,
+    /// Saved screens it refers to, directly or through another, in the order first met.
+    screens: Vec<String>,
 }
 
 /// What a typed node needs, for the checks of its parents.
@@ -92,68 +113,87 @@ impl Screen {
         rank_by: Option<&str>,
         options: &ScreenOptions,
     ) -> Result<Screen, (Part, ScreenError)> {
+        Self::compile_on(None, filter, rank_by, options)
+    }
+
+    /// Compiles a screen narrowing the saved screen `base`: a symbol matches when both `base`'s
+    /// filter and `filter` are true, and `rank_by` replaces `base`'s ranking when given.
+    pub fn compile_on(
+        base: Option<&str>,
+        filter: Option<&str>,
+        rank_by: Option<&str>,
+        options: &ScreenOptions,
+    ) -> Result<Screen, (Part, ScreenError)> {
         let mut compiler = Compiler {
             source: "",
             options,
             series: Vec::new(),
             cross: Vec::new(),
             reads_rating: false,
+            chain: Vec::new(),
+            screens: Vec::new(),
         };
         let mut history = 1;
-        let filter = match filter {
-            None => None,
-            Some(text) => {
-                let (typed, meta, expr) = compiler.top(text).map_err(|e| (Part::Where, e))?;
+        let mut conds = Vec::new();
+        let mut rank_text = rank_by.map(|text| (text, Part::RankBy));
+        if let Some(name) = base {
+            let whole = |message: String| {
+                (
+                    Part::Screen,
+                    ScreenError {
+                        kind: ErrorKind::UnknownName,
+                        column: 1,
+                        message,
+                    },
+                )
+            };
+            let saved = options.saved.get(name).ok_or_else(|| {
+                whole(format!(
+                    "no saved screen named '{name}'{}",
+                    compiler.nearest_screen(name)
+                ))
+            })?;
+            if saved.filter.is_some() {
+                let (cond, meta) = compiler.reference(name).map_err(|e| {
+                    let kind = e.kind;
+                    let (part, mut error) = whole(e.message);
+                    error.kind = kind;
+                    (part, error)
+                })?;
                 history = history.max(meta.back + 1);
-                match typed {
-                    Typed::Cond(cond) => Some(cond),
-                    other => {
-                        return Err((
-                            Part::Where,
-                            ScreenError::new(
-                                ErrorKind::Type,
-                                text,
-                                expr.span.start,
-                                format!(
-                                    "a filter must be true or false, but `{}` is {}; compare it, e.g. `{} {}`",
-                                    &text[expr.span.clone()].trim(),
-                                    other.kind(),
-                                    &text[expr.span.clone()].trim(),
-                                    if matches!(other, Typed::Text(_)) {
-                                        "== '…'"
-                                    } else {
-                                        "> 0"
-                                    }
-                                ),
-                            ),
-                        ));
-                    }
-                }
+                conds.push(cond);
+            } else {
+                compiler.used(name);
             }
-        };
-        let rank = match rank_by {
+            if rank_text.is_none() {
+                rank_text = saved.rank_by.as_deref().map(|text| (text, Part::Screen));
+            }
+        }
+        if let Some(text) = filter {
+            let (cond, meta) = compiler.filter(text).map_err(|e| (Part::Where, e))?;
+            history = history.max(meta.back + 1);
+            conds.push(cond);
+        }
+        let filter = conds
+            .into_iter()
+            .reduce(|base, own| Cond::And(Box::new(base), Box::new(own)));
+        let rank = match rank_text {
             None => None,
-            Some(text) => {
-                let (typed, meta, expr) = compiler.top(text).map_err(|e| (Part::RankBy, e))?;
-                history = history.max(meta.back + 1);
-                match typed {
-                    Typed::Num(num) => Some(num),
-                    other => {
-                        return Err((
-                            Part::RankBy,
-                            ScreenError::new(
-                                ErrorKind::Type,
-                                text,
-                                expr.span.start,
-                                format!(
-                                    "a ranking must be a number, but `{}` is {}",
-                                    &text[expr.span.clone()].trim(),
-                                    other.kind()
-                                ),
-                            ),
-                        ));
+            Some((text, part)) => {
+                let (num, meta) = compiler.ranking(text).map_err(|mut e| {
+                    if part == Part::Screen {
+                        e.message = format!(
+                            "the ranking of saved screen '{}' does not compile: column {}: {}",
+                            base.unwrap_or_default(),
+                            e.column,
+                            e.message
+                        );
+                        e.column = 1;
                     }
-                }
+                    (part, e)
+                })?;
+                history = history.max(meta.back + 1);
+                Some(num)
             }
         };
         let mut indicators: Vec<Indicator> = Vec::new();
@@ -177,7 +217,14 @@ impl Screen {
             cross: compiler.cross,
             indicators,
             reads_rating: compiler.reads_rating,
+            screens: compiler.screens,
         })
+    }
+
+    /// The saved screens it refers to (`screen('name')`, a request's `screen`), directly or
+    /// through another: what a copy of it compiled elsewhere needs.
+    pub fn screens(&self) -> &[String] {
+        &self.screens
     }
 
     /// The indicators the screen reads: what a scan must compute for it.
@@ -216,6 +263,9 @@ struct Compiler<'a> {
     series: Vec<SeriesColumn>,
     cross: Vec<(CrossFn, Num)>,
     reads_rating: bool,
+    /// The saved screens being expanded, outermost first: a name met again is a cycle.
+    chain: Vec<String>,
+    screens: Vec<String>,
 }
 
 type Checked = Result<(Typed, Meta), ScreenError>;
@@ -243,6 +293,130 @@ impl<'a> Compiler<'a> {
         let expr = syntax::parse(text)?;
         let (typed, meta) = self.check(&expr)?;
         Ok((typed, meta, expr))
+    }
+
+    /// A filter's text, which must be true or false.
+    fn filter(&mut self, text: &'a str) -> Result<(Cond, Meta), ScreenError> {
+        let (typed, meta, expr) = self.top(text)?;
+        match typed {
+            Typed::Cond(cond) => Ok((cond, meta)),
+            other => {
+                let written = text[expr.span.clone()].trim();
+                let hint = if matches!(other, Typed::Text(_)) {
+                    "== '…'"
+                } else {
+                    "> 0"
+                };
+                Err(ScreenError::new(
+                    ErrorKind::Type,
+                    text,
+                    expr.span.start,
+                    format!(
+                        "a filter must be true or false, but `{written}` is {}; compare it, e.g. `{written} {hint}`",
+                        other.kind()
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// A ranking's text, which must be a number.
+    fn ranking(&mut self, text: &'a str) -> Result<(Num, Meta), ScreenError> {
+        let (typed, meta, expr) = self.top(text)?;
+        match typed {
+            Typed::Num(num) => Ok((num, meta)),
+            other => Err(ScreenError::new(
+                ErrorKind::Type,
+                text,
+                expr.span.start,
+                format!(
+                    "a ranking must be a number, but `{}` is {}",
+                    text[expr.span.clone()].trim(),
+                    other.kind()
+                ),
+            )),
+        }
+    }
+
+    fn used(&mut self, name: &str) {
+        if !self.screens.iter().any(|s| s == name) {
+            self.screens.push(name.to_owned());
+        }
+    }
+
+    /// `; did you mean 'x'?` for an unknown saved screen, or the names there are.
+    fn nearest_screen(&self, name: &str) -> String {
+        let known: Vec<&str> = self.options.saved.keys().map(String::as_str).collect();
+        if known.is_empty() {
+            return "; there are no saved screens".to_owned();
+        }
+        match names::nearest(name, &known) {
+            Some(near) => format!("; did you mean '{near}'?"),
+            None => format!("; saved screens are {}", known.join(", ")),
+        }
+    }
+
+    /// The filter of the saved screen `name`, compiled into this screen's slots. An error is
+    /// about the saved screen as a whole: the message says which one and where in its text.
+    fn reference(&mut self, name: &str) -> Result<(Cond, Meta), ScreenError> {
+        let whole = |kind, message: String| ScreenError {
+            kind,
+            column: 1,
+            message,
+        };
+        if let Some(start) = self.chain.iter().position(|s| s == name) {
+            let mut cycle = self.chain[start..].to_vec();
+            cycle.push(name.to_owned());
+            return Err(whole(
+                ErrorKind::Cycle,
+                format!(
+                    "saved screens refer to each other in a cycle: {}",
+                    cycle.join(" → ")
+                ),
+            ));
+        }
+        if self.chain.len() >= MAX_CHAIN {
+            return Err(whole(
+                ErrorKind::TooDeep,
+                format!(
+                    "saved screens refer to one another more than {MAX_CHAIN} deep: {} → {name}",
+                    self.chain.join(" → ")
+                ),
+            ));
+        }
+        let options = self.options;
+        let Some(saved) = options.saved.get(name) else {
+            return Err(whole(
+                ErrorKind::UnknownName,
+                format!(
+                    "no saved screen named '{name}'{}",
+                    self.nearest_screen(name)
+                ),
+            ));
+        };
+        let Some(text) = saved.filter.as_deref() else {
+            return Err(whole(
+                ErrorKind::Type,
+                format!("saved screen '{name}' has no `where` to refer to, only a ranking"),
+            ));
+        };
+        self.used(name);
+        self.chain.push(name.to_owned());
+        let outer = self.source;
+        let result = self.filter(text);
+        self.source = outer;
+        self.chain.pop();
+        result.map_err(|e| match e.kind {
+            // Already names every screen it is about.
+            ErrorKind::Cycle | ErrorKind::TooDeep if e.message.starts_with("saved screens") => e,
+            _ => whole(
+                e.kind,
+                format!(
+                    "saved screen '{name}' does not compile: column {}: {}",
+                    e.column, e.message
+                ),
+            ),
+        })
     }
 
     fn error(&self, kind: ErrorKind, expr: &Expr, message: impl Into<String>) -> ScreenError {
@@ -607,6 +781,9 @@ impl<'a> Compiler<'a> {
     }
 
     fn call(&mut self, expr: &Expr, name: &str, args: &[Expr]) -> Checked {
+        if name == "screen" {
+            return self.screen_call(expr, args);
+        }
         let arity = match name {
             "crosses_above" | "crosses_below" | "rising" | "falling" | "highest" | "lowest" => 2,
             "pct_rank" | "sector_pct_rank" | "zscore" => 1,
@@ -705,6 +882,31 @@ impl<'a> Compiler<'a> {
                     },
                 ))
             }
+        }
+    }
+}
+
+impl Compiler<'_> {
+    /// `screen('name')`: the saved screen's filter, inlined. An error in it points at the call.
+    fn screen_call(&mut self, expr: &Expr, args: &[Expr]) -> Checked {
+        let name = match args {
+            [
+                Expr {
+                    kind: ExprKind::Text(name),
+                    ..
+                },
+            ] => name,
+            _ => {
+                return Err(self.error(
+                    ErrorKind::Type,
+                    expr,
+                    "`screen` takes the name of a saved screen in quotes, e.g. `screen('uptrend')`",
+                ));
+            }
+        };
+        match self.reference(name) {
+            Ok((cond, meta)) => Ok((Typed::Cond(cond), meta)),
+            Err(e) => Err(self.error(e.kind, expr, e.message)),
         }
     }
 }

@@ -20,6 +20,10 @@
 //! Rust implementations evaluate dynamic values through a map per call, which misses the budget of
 //! under a microsecond per symbol.
 //!
+//! **Chained screens.** `screen('uptrend')` is the filter of the saved screen `uptrend`, inlined
+//! when compiling ([`ScreenOptions::saved`] holds the saved texts; the caller reads them from its
+//! store), so a chain costs nothing per symbol. A cycle is an error naming the screens in it.
+//!
 //! **Missing values.** A value in an indicator's warm-up, before the first bar or without a sector
 //! is missing (NaN). Arithmetic on a missing value is missing, and a comparison with one is false,
 //! so a screen never matches on data it does not have (`not` of such a comparison is true).
@@ -36,7 +40,7 @@ mod eval;
 mod names;
 mod syntax;
 
-pub use compile::{Part, Screen, ScreenOptions};
+pub use compile::{MAX_CHAIN, Part, SavedText, Screen, ScreenOptions};
 pub use eval::{Captured, Fields, Verdict, pct_ranks, zscores};
 pub use names::{Column, Field, SeriesColumn, TextField};
 
@@ -59,6 +63,8 @@ pub enum ErrorKind {
     UnknownName,
     Type,
     OutOfRange,
+    /// Saved screens that refer to each other in a loop (`screen('a')` in `b`, `screen('b')` in `a`).
+    Cycle,
 }
 
 /// A mistake in an expression, at a character column (1 = the first character).

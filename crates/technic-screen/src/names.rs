@@ -125,7 +125,7 @@ const OUTPUT_SUFFIXES: [(&str, &str, usize); 10] = [
 ];
 
 /// Function names, for suggestions.
-pub const FUNCTIONS: [&str; 9] = [
+pub const FUNCTIONS: [&str; 10] = [
     "crosses_above",
     "crosses_below",
     "rising",
@@ -135,6 +135,7 @@ pub const FUNCTIONS: [&str; 9] = [
     "pct_rank",
     "sector_pct_rank",
     "zscore",
+    "screen",
 ];
 
 /// Why a name is not a column.

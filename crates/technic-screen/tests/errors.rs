@@ -13,6 +13,7 @@ fn options() -> ScreenOptions {
         ]
         .map(String::from)
         .to_vec(),
+        ..ScreenOptions::default()
     }
 }
 
@@ -167,7 +168,7 @@ const BROKEN: &[(&str, ErrorKind, usize, &str)] = &[
         "foo(close) > 1",
         UnknownName,
         1,
-        "unknown function `foo`; functions are crosses_above, crosses_below, rising, falling, highest, lowest, pct_rank, sector_pct_rank, zscore",
+        "unknown function `foo`; functions are crosses_above, crosses_below, rising, falling, highest, lowest, pct_rank, sector_pct_rank, zscore, screen",
     ),
     (
         "crosses_abov(sma_50, sma_200)",

@@ -28,6 +28,7 @@ fn bars(n: usize) -> Bars {
 fn options() -> ScreenOptions {
     ScreenOptions {
         sectors: vec!["Energy".into(), "Utilities".into()],
+        ..ScreenOptions::default()
     }
 }
 

@@ -45,8 +45,14 @@ pub struct BacktestBody {
     pub every: Option<String>,
     /// Trading days; default 1, 5, 21, 63.
     pub horizons: Option<Vec<usize>>,
-    /// Default: the rating, the alpha score, each sub-score and the signal.
+    /// Factor names or expressions (e.g. `return_126 / atr_pct`). Default: the rating, the alpha
+    /// score, each sub-score and the signal.
     pub factors: Option<Vec<String>>,
+    /// A screen's filter: a symbol is left out on a date it is false (e.g. `close > sma_200`).
+    #[serde(rename = "where")]
+    pub filter: Option<String>,
+    /// A saved screen whose filter restricts the universe (with `where`, both must hold).
+    pub screen: Option<String>,
     /// Quantile buckets per date, at least 2 (default 10).
     pub quantiles: Option<usize>,
     /// Cost per side in basis points (default 10).
@@ -156,7 +162,10 @@ impl Backtests {
 
 /// The body checked into the engine's request and the statistics' options; an error names the
 /// field as the body spells it.
-fn validate(body: BacktestBody) -> Result<(BacktestRequest, StatsOptions), ApiError> {
+fn validate(
+    body: BacktestBody,
+    saved: &technic_engine::ScreenLibrary,
+) -> Result<(BacktestRequest, StatsOptions), ApiError> {
     let scan = ScanRequest {
         symbols: body.symbols,
         sectors: body.sectors,
@@ -164,9 +173,11 @@ fn validate(body: BacktestBody) -> Result<(BacktestRequest, StatsOptions), ApiEr
         min_avg_volume: body.min_avg_volume,
         lookback_days: body.lookback_days,
         rating: body.rating,
+        filter: body.filter,
+        screen: body.screen,
         ..ScanRequest::default()
     }
-    .validate()?;
+    .validate_with(saved)?;
     let every = match body
         .every
         .as_deref()
@@ -230,7 +241,9 @@ pub(crate) async fn start(
     ApiJson(body): ApiJson<BacktestBody>,
 ) -> Result<Response, ApiError> {
     crate::routes::check_symbol_count(&state, body.symbols.as_deref())?;
-    let (request, options) = validate(body)?;
+    let saved =
+        crate::screens::library_for(&state, body.screen.is_some(), body.filter.as_deref()).await?;
+    let (request, options) = validate(body, &saved)?;
     technic_engine::backtest::check(&request).map_err(|e| ApiError::Invalid(e.to_string()))?;
     let backtests = state.backtests();
     let limit = state.config().max_concurrent_scans;

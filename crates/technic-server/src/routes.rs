@@ -154,6 +154,7 @@ fn prepare(
     state: &AppState,
     mut request: ScanRequest,
     force_streaming: bool,
+    saved: &technic_engine::ScreenLibrary,
 ) -> Result<ValidScan, ApiError> {
     let config = state.config();
     request.enable_prioritization = request
@@ -172,7 +173,7 @@ fn prepare(
             .termination_criteria
             .clone_from(&config.early_termination_default);
     }
-    Ok(request.validate()?)
+    Ok(request.validate_with(saved)?)
 }
 
 /// Refuses a request naming more symbols than `MAX_SYMBOLS_PER_REQUEST`: each costs work and
@@ -211,13 +212,16 @@ async fn launch(
         .symbols
         .as_ref()
         .is_some_and(|s| s.len() > SYMBOLS_CHECKED_OFF_THE_RUNTIME);
+    let saved =
+        crate::screens::library_for(state, request.screen.is_some(), request.filter.as_deref())
+            .await?;
     let valid = if many {
         let preparing = state.clone();
-        tokio::task::spawn_blocking(move || prepare(&preparing, request, force_streaming))
+        tokio::task::spawn_blocking(move || prepare(&preparing, request, force_streaming, &saved))
             .await
             .map_err(|e| ApiError::Internal(format!("checking a request: {e}")))??
     } else {
-        prepare(state, request, force_streaming)?
+        prepare(state, request, force_streaming, &saved)?
     };
     let learned = learned(state).await;
     let entry = state

@@ -1,6 +1,8 @@
 //! `GET/POST/PUT/DELETE /screens[/{name}]`: saved screens in the learning store. A screen is
 //! compiled before it is saved (a 422 names the field and column); one that no longer compiles
-//! is listed with its `error`, never dropped.
+//! is listed with its `error`, never dropped. A screen may refer to another (`screen('name')`);
+//! it is compiled against all saved screens, this one as it will be, so a cycle is refused.
+//! Removing a screen others refer to is allowed: they are then listed with their `error`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,7 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use technic_engine::ScreenSpec;
+use technic_engine::{SavedText, ScreenLibrary, ScreenSpec};
 use technic_learning::{LearningStore, SavedScreen, StoreError};
 use utoipa::ToSchema;
 
@@ -48,10 +50,47 @@ fn seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn body_of(screen: SavedScreen) -> ScreenBody {
-    let error = ScreenSpec::compile(screen.filter.as_deref(), screen.rank_by.as_deref())
-        .err()
-        .map(|e| e.to_string());
+/// Every saved screen's texts by name, for resolving `screen('name')`.
+fn library_of(screens: &[SavedScreen]) -> ScreenLibrary {
+    screens
+        .iter()
+        .map(|s| {
+            let texts = SavedText {
+                filter: s.filter.clone(),
+                rank_by: s.rank_by.clone(),
+            };
+            (s.name.clone(), texts)
+        })
+        .collect()
+}
+
+/// The saved screens a scan or backtest request may refer to: none are read unless it names a
+/// `screen` or its `where` may call `screen(…)`. Without a store the library is empty, so a
+/// reference is refused as unknown.
+pub(crate) async fn library_for(
+    state: &AppState,
+    names_screen: bool,
+    filter: Option<&str>,
+) -> Result<ScreenLibrary, ApiError> {
+    let refers = names_screen || filter.is_some_and(|f| f.contains("screen"));
+    match state.learning() {
+        Some(learning) if refers => {
+            let screens = learning.store().screens().await.map_err(store_error)?;
+            Ok(library_of(&screens))
+        }
+        _ => Ok(ScreenLibrary::new()),
+    }
+}
+
+fn body_of(screen: SavedScreen, library: &ScreenLibrary) -> ScreenBody {
+    let error = ScreenSpec::compile_with(
+        None,
+        screen.filter.as_deref(),
+        screen.rank_by.as_deref(),
+        library,
+    )
+    .err()
+    .map(|e| e.to_string());
     ScreenBody {
         name: screen.name,
         filter: screen.filter,
@@ -98,7 +137,22 @@ async fn save(
             message: "a screen needs `where`, `rank_by` or both".into(),
         });
     }
-    ScreenSpec::compile(input.filter.as_deref(), input.rank_by.as_deref())?;
+    // Compiled against the other saved screens with this one replaced, so a screen referring to
+    // itself through others is refused as a cycle.
+    let mut library = library_of(&store.screens().await.map_err(store_error)?);
+    library.insert(
+        name.to_owned(),
+        SavedText {
+            filter: input.filter.clone(),
+            rank_by: input.rank_by.clone(),
+        },
+    );
+    ScreenSpec::compile_with(
+        None,
+        input.filter.as_deref(),
+        input.rank_by.as_deref(),
+        &library,
+    )?;
     if create_only && store.screen(name).await.map_err(store_error)?.is_some() {
         return Err(ApiError::Conflict(format!(
             "a screen named '{name}' exists; PUT /screens/{name} replaces it"
@@ -119,12 +173,13 @@ async fn save(
         .await
         .map_err(store_error)?
         .ok_or_else(|| ApiError::Internal(format!("screen '{name}' vanished after saving")))?;
+    let library = library_of(&store.screens().await.map_err(store_error)?);
     let status = if saved == technic_learning::Saved::Created {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(body_of(screen))).into_response())
+    Ok((status, Json(body_of(screen, &library))).into_response())
 }
 
 #[utoipa::path(get, path = "/screens", operation_id = "list_screens", responses(
@@ -133,7 +188,10 @@ async fn save(
 ))]
 pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<Vec<ScreenBody>>, ApiError> {
     let screens = store(&state)?.screens().await.map_err(store_error)?;
-    Ok(Json(screens.into_iter().map(body_of).collect()))
+    let library = library_of(&screens);
+    Ok(Json(
+        screens.into_iter().map(|s| body_of(s, &library)).collect(),
+    ))
 }
 
 #[utoipa::path(post, path = "/screens", operation_id = "create_screen", request_body = ScreenInput, responses(
@@ -167,11 +225,12 @@ pub(crate) async fn get_one(
 }
 
 async fn get_named(state: &AppState, name: String) -> Result<Json<ScreenBody>, ApiError> {
-    store(state)?
-        .screen(&name)
-        .await
-        .map_err(store_error)?
-        .map(|s| Json(body_of(s)))
+    let screens = store(state)?.screens().await.map_err(store_error)?;
+    let library = library_of(&screens);
+    screens
+        .into_iter()
+        .find(|s| s.name == name)
+        .map(|s| Json(body_of(s, &library)))
         .ok_or_else(|| ApiError::NotFound(format!("no saved screen named '{name}'")))
 }
 

@@ -283,3 +283,142 @@ async fn saved_screens_over_rest() {
     assert_eq!(status, 503, "{body}");
     server.stop().await;
 }
+
+fn symbols_of(report: &Value) -> Vec<String> {
+    let mut symbols: Vec<String> = report["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["symbol"].as_str().expect("symbol").to_owned())
+        .collect();
+    symbols.sort();
+    symbols
+}
+
+/// A scan request naming a saved `screen`, alone and narrowed by `where`; screens chained by
+/// `screen('name')`; a cycle refused on saving; a screen whose base is removed reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_may_name_a_saved_screen_and_screens_chain() {
+    use reqwest::Method;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = technic_learning::LearningStore::open_in(dir.path())
+        .await
+        .expect("store");
+    let server = Server::with_store(Some(store.clone())).await;
+    let save = |name: &str, body: Value| {
+        let path = format!("/screens/{name}");
+        let server = &server;
+        async move { server.send(Method::PUT, &path, Some(body)).await }
+    };
+    let (status, body) = save(
+        "uptrend",
+        json!({ "where": "close > sma_200 and sma_50 > sma_200", "rank_by": "return_126" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = save(
+        "calm-uptrend",
+        json!({ "where": "screen('uptrend') and rsi_14 < 60" }),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+
+    let scan = |request: Value| {
+        let server = &server;
+        async move {
+            let (status, report) = server.post("/scan", request).await;
+            assert_eq!(status, 200, "{report}");
+            report
+        }
+    };
+    let by_name = scan(json!({ "screen": "uptrend", "enable_prioritization": false })).await;
+    let by_text = scan(json!({
+        "where": "close > sma_200 and sma_50 > sma_200",
+        "rank_by": "return_126",
+        "enable_prioritization": false,
+    }))
+    .await;
+    assert!(
+        symbols_of(&by_name).len() >= 20,
+        "{}",
+        symbols_of(&by_name).len()
+    );
+    // The same results in the same order: the saved screen's filter and ranking.
+    let order = |report: &Value| -> Vec<Value> {
+        report["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|r| r["symbol"].clone())
+            .collect()
+    };
+    assert_eq!(order(&by_name), order(&by_text));
+
+    // `screen` with `where`: both hold.
+    let narrowed = scan(json!({ "screen": "uptrend", "where": "rsi_14 < 60" })).await;
+    let by_hand =
+        scan(json!({ "where": "close > sma_200 and sma_50 > sma_200 and rsi_14 < 60" })).await;
+    assert_eq!(symbols_of(&narrowed), symbols_of(&by_hand));
+    assert!(symbols_of(&narrowed).len() < symbols_of(&by_name).len());
+    // A chained saved screen, by name and inside `where`.
+    let chained = scan(json!({ "screen": "calm-uptrend" })).await;
+    assert_eq!(symbols_of(&chained), symbols_of(&by_hand));
+    let inline = scan(json!({ "where": "screen('uptrend') and rsi_14 < 60" })).await;
+    assert_eq!(symbols_of(&inline), symbols_of(&by_hand));
+
+    // An unknown name is a 422 naming the field, with the nearest saved screen.
+    let (status, body) = server.post("/scan", json!({ "screen": "uptrnd" })).await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "screen");
+    assert_eq!(
+        body["error"]["message"],
+        "screen: no saved screen named 'uptrnd'; did you mean 'uptrend'?"
+    );
+    let (status, body) = server
+        .post(
+            "/scan/start",
+            json!({ "where": "rsi_2 < 10 and screen('calm_uptrend')" }),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["field"], "where");
+    assert_eq!(body["error"]["column"], 16, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.ends_with("did you mean 'calm-uptrend'?")),
+        "{body}"
+    );
+
+    // A screen that would refer to itself through another is refused, naming the cycle.
+    let (status, body) = save("uptrend", json!({ "where": "screen('calm-uptrend')" })).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"].as_str().is_some_and(|m| m
+            .contains("saved screens refer to each other in a cycle: calm-uptrend → uptrend → calm-uptrend")),
+        "{body}"
+    );
+
+    // Removing the base leaves the chained screen listed, with why it no longer compiles.
+    let (status, _) = server.send(Method::DELETE, "/screens/uptrend", None).await;
+    assert_eq!(status, 204);
+    let (status, one) = server
+        .send(Method::GET, "/screens/calm-uptrend", None)
+        .await;
+    assert_eq!(status, 200, "{one}");
+    assert!(
+        one["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no saved screen named 'uptrend'")),
+        "{one}"
+    );
+    let (status, body) = server
+        .post("/scan", json!({ "screen": "calm-uptrend" }))
+        .await;
+    assert_eq!(
+        (status, body["error"]["field"].clone()),
+        (422, json!("screen")),
+        "{body}"
+    );
+    server.stop().await;
+}

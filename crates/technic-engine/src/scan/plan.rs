@@ -13,6 +13,7 @@ use technic_data::{BarWindow, DataError, Lookup, MarketData, SymbolInfo};
 
 use super::control::Progress;
 use super::{ScanError, ScanOptions, Scanner};
+use crate::filter::{Filter, Place};
 use crate::request::ValidScan;
 
 /// One symbol's place in the scan order.
@@ -76,12 +77,14 @@ pub(crate) fn select(universe: Vec<SymbolInfo>, request: &ValidScan) -> Vec<Symb
         }
         None => universe,
     };
-    if let Some(sectors) = &request.sectors {
-        selected.retain(|s| {
-            s.sector
-                .as_ref()
-                .is_some_and(|sector| sectors.contains(sector))
-        });
+    for filter in request.filters_at(Place::Universe) {
+        if let Filter::Sectors(sectors) = filter {
+            selected.retain(|s| {
+                s.sector
+                    .as_ref()
+                    .is_some_and(|sector| sectors.contains(sector))
+            });
+        }
     }
     if let Some(max) = request.max_symbols {
         selected.truncate(max);

@@ -7,13 +7,14 @@ use std::sync::{Mutex, PoisonError};
 
 use chrono::NaiveDate;
 use technic_core::Bars;
-use technic_core::evaluate::{self, Outcome as Evaluated, Screens};
+use technic_core::evaluate::{self, Outcome as Evaluated};
 use technic_core::progress::Stage;
 use technic_data::{BarWindow, DataError, SymbolInfo};
 
 use super::control::{Progress, lower_this_threads_priority};
 use super::plan::{CacheCounts, Slot, SourceLookups};
 use super::{BATCH_SIZE, CrossInputs, Outcome, ScanError, ScanOptions, Scanner, Takeover, place};
+use crate::filter::{Filter, Place};
 use crate::report::ScanResult;
 use crate::request::ValidScan;
 use crate::screening;
@@ -293,17 +294,27 @@ impl Scanner {
         result.batch_number = position / BATCH_SIZE + 1;
         result.total_processed = finished;
         result.total_remaining = total - finished;
-        if let Some(min) = run.request.min_tech_rating
-            && result.tech_rating < min
-        {
-            return false;
+        // The rating filter comes first, so a symbol below it streams with no alpha score.
+        let mut scored = false;
+        for filter in run.request.filters_at(Place::AfterAnalysis) {
+            let refused = match filter {
+                // A missing rating is not below the minimum, as before this seam.
+                Filter::MinTechRating(min) => result.tech_rating < min,
+                Filter::Screen(spec) => {
+                    result.alpha_score = reference.and_then(|r| r.score(&inputs.alpha));
+                    scored = true;
+                    !screening::may_stream(Some(spec), result, inputs.screen.as_deref())
+                }
+                _ => false,
+            };
+            if refused {
+                return false;
+            }
         }
-        result.alpha_score = reference.and_then(|r| r.score(&inputs.alpha));
-        screening::may_stream(
-            run.request.screen.as_ref(),
-            result,
-            inputs.screen.as_deref(),
-        )
+        if !scored {
+            result.alpha_score = reference.and_then(|r| r.score(&inputs.alpha));
+        }
+        true
     }
 
     /// One symbol of a batch a `technic worker` took: read and evaluated exactly as the
@@ -339,11 +350,7 @@ impl Scanner {
         request: &ValidScan,
         counts: &AnalysisCounts,
     ) -> Outcome {
-        let screens = Screens {
-            min_price: request.min_price,
-            min_avg_volume: request.min_avg_volume,
-        };
-        let avg_volume_20 = match evaluate::screen(&bars, &screens) {
+        let avg_volume_20 = match evaluate::screen(&bars, &request.bar_rules()) {
             Ok(avg_volume_20) => avg_volume_20,
             Err(skip) => return Outcome::Skipped(skip.to_string()),
         };
