@@ -605,9 +605,10 @@ fn a_chained_saved_screen_runs_through_the_workers() {
         path
     };
     let (_redis, url) = start_redis(&home("redis"));
-    let (_a, a) = serve(&home("a"), Some(&url), true);
-    let (_local, local) = serve(&home("local"), None, false);
-    let _worker = worker(&home("w"), &url);
+    let technic = technic();
+    let (_a, a) = technic.serve(&home("a"), Some(&url));
+    let (_local, local) = technic.serve(&home("local"), None);
+    let _worker = technic.worker(&home("w"), &url, &[]);
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
