@@ -43,7 +43,9 @@ use technic_data::{BarWindow, DataError, Lookup, MarketData, SymbolInfo};
 use crate::analyses::SharedAnalyses;
 use crate::fair::FairPermits;
 use crate::learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
-use crate::report::{Diagnostic, DiagnosticKind, OrderedMap, ScanMetrics, ScanReport, ScanResult};
+use crate::report::{
+    Diagnostic, DiagnosticCause, DiagnosticKind, OrderedMap, ScanMetrics, ScanReport, ScanResult,
+};
 use crate::request::{RequestError, ScanRequest, ValidScan};
 use crate::screening::{self, ScreenSpec};
 use crate::snapshots::SnapshotCache;
@@ -229,7 +231,7 @@ pub(crate) enum Outcome {
     /// the user, yet still part of the universe the percentiles and signal rates are taken over,
     /// and a result after all if the final placement lifts it to the minimum (or matches it).
     BelowMinRating(Box<ScanResult>, CrossInputs),
-    Skipped(String),
+    Skipped(DiagnosticCause, String),
     Failed(String),
 }
 
@@ -604,6 +606,12 @@ impl Scanner {
             .iter()
             .filter(|d| d.kind == DiagnosticKind::Skipped)
             .count();
+        let caused = |cause: DiagnosticCause| {
+            diagnostics
+                .iter()
+                .filter(|d| d.cause == Some(cause))
+                .count()
+        };
         let bars_loaded = bars_loaded.into_inner();
         let metrics = ScanMetrics {
             symbols_total: total,
@@ -611,6 +619,9 @@ impl Scanner {
             results: results.len(),
             skipped,
             errors: diagnostics.len() - skipped,
+            filtered_out: caused(DiagnosticCause::Filtered),
+            no_data: caused(DiagnosticCause::NoData),
+            not_scanned: caused(DiagnosticCause::NotScanned),
             high_quality_signals,
             bars_loaded,
             seconds_total: now,
@@ -1100,7 +1111,7 @@ impl Scanner {
         };
         let avg_volume_20 = match evaluate::screen(&bars, &screens) {
             Ok(avg_volume_20) => avg_volume_20,
-            Err(skip) => return Outcome::Skipped(skip.to_string()),
+            Err(skip) => return Outcome::Skipped(cause_of(&skip), skip.to_string()),
         };
         let captured = match screening::capture(request.screen.as_ref(), &bars) {
             Ok(captured) => captured,
@@ -1144,7 +1155,7 @@ impl Scanner {
                 };
                 Outcome::Scanned(Box::new(ScanResult::new(info, *evaluation)), inputs)
             }
-            Evaluated::Skipped(skip) => Outcome::Skipped(skip.to_string()),
+            Evaluated::Skipped(skip) => Outcome::Skipped(cause_of(&skip), skip.to_string()),
             Evaluated::Failed(message) => Outcome::Failed(message),
         }
     }
@@ -1310,6 +1321,15 @@ struct Finalized {
     rated_high_tier: usize,
 }
 
+/// The request's own filters remove a symbol; the rest of the skips are the data's doing.
+fn cause_of(skip: &technic_core::evaluate::Skip) -> DiagnosticCause {
+    use technic_core::evaluate::Skip;
+    match skip {
+        Skip::BelowMinPrice { .. } | Skip::BelowMinAvgVolume { .. } => DiagnosticCause::Filtered,
+        Skip::NoBars | Skip::TooFewBars { .. } | Skip::NoReadings => DiagnosticCause::NoData,
+    }
+}
+
 /// Exact alpha ranks over everything rated, the final ranking, and a diagnostic for every symbol
 /// that is not a result (including those a stop left unscanned).
 fn finalize(
@@ -1334,18 +1354,21 @@ fn finalize(
         {
             rated_high_tier += 1;
         }
-        let (kind, message) = match outcome {
+        let (kind, cause, message) = match outcome {
             Some(Outcome::Scanned(result, f) | Outcome::BelowMinRating(result, f)) => {
                 factors.push(f);
                 rated.push(*result);
                 continue;
             }
-            Some(Outcome::Skipped(message)) => (DiagnosticKind::Skipped, message),
-            Some(Outcome::Failed(message)) => (DiagnosticKind::Error, message),
+            Some(Outcome::Skipped(cause, message)) => (DiagnosticKind::Skipped, cause, message),
+            Some(Outcome::Failed(message)) => {
+                (DiagnosticKind::Error, DiagnosticCause::Error, message)
+            }
             None => {
                 let why = stop.map_or_else(|| "the scan ended".to_owned(), ToString::to_string);
                 (
                     DiagnosticKind::Skipped,
+                    DiagnosticCause::NotScanned,
                     format!("not scanned: the scan stopped first ({why})"),
                 )
             }
@@ -1353,6 +1376,7 @@ fn finalize(
         diagnostics.push(Diagnostic {
             symbol,
             kind,
+            cause: Some(cause),
             message,
         });
     }
@@ -1388,11 +1412,13 @@ fn finalize(
                 ),
                 symbol: result.symbol,
                 kind: DiagnosticKind::Skipped,
+                cause: Some(DiagnosticCause::Filtered),
             }),
             _ if verdict.is_some_and(|v| !v.matches) => diagnostics.push(Diagnostic {
                 message: screening::refused_message(),
                 symbol: result.symbol,
                 kind: DiagnosticKind::Skipped,
+                cause: Some(DiagnosticCause::Filtered),
             }),
             _ => {
                 if let Some(verdict) = verdict {

@@ -37,6 +37,7 @@ use crate::{backtests, bodies, routes, screens, streams};
         screens::put,
         screens::delete,
         routes::health,
+        routes::meta,
         routes::ready,
         routes::metrics,
     ),

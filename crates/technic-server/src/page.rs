@@ -1,15 +1,16 @@
-//! The live web page (`GET /`): one HTML file, a script and a style sheet, built into the binary so
-//! the page works wherever the server runs, with no network beyond the server itself and no build
-//! step (`assets/` is plain HTML, CSS and JavaScript).
+//! The live web page (`GET /`): one HTML file, its ES modules and a style sheet, built into the
+//! binary so the page works wherever the server runs, with no network beyond the server itself and
+//! no build step (`assets/` is plain HTML, CSS and JavaScript; `assets/package.json` only tells
+//! Node and tsc that the scripts are modules, and is not served).
 //!
 //! Every response carries an `ETag` (a hash of the asset, computed at compile time) and
 //! `Cache-Control: no-cache`: browsers keep the files but check them on each load, so a new binary's
 //! page is never mixed with an old cached script, and an unchanged one costs a 304.
 //!
-//! A content-security policy says the page makes no request beyond its own origin. The script
-//! starts a scan with `POST /scan/start`, follows `/ws/results/{id}` (or polls `/scan/results` when
-//! streaming is off), keeps results in a model keyed by symbol with the last `seq` applied, ignores
-//! anything at or below it, and after a drop reconnects with `from_seq` = that `seq`; the table is
+//! A content-security policy says the page makes no request beyond its own origin. The scripts
+//! start a scan with `POST /scan/start`, follow `/ws/results/{id}` (or poll `/scan/results` when
+//! streaming is off), keep results in a model keyed by symbol with the last `seq` applied, ignore
+//! anything at or below it, and after a drop reconnect with `from_seq` = that `seq`; the table is
 //! drawn from the model, so sorting and filtering never lose or repeat a row.
 
 use axum::Router;
@@ -52,11 +53,27 @@ static INDEX: Asset = Asset::new(
     include_str!("../assets/index.html"),
     "text/html; charset=utf-8",
 );
-static SCRIPT: Asset = Asset::new(
-    include_str!("../assets/app.js"),
-    "text/javascript; charset=utf-8",
-);
 static STYLE: Asset = Asset::new(include_str!("../assets/app.css"), "text/css; charset=utf-8");
+
+const fn module(body: &'static str) -> Asset {
+    Asset::new(body, "text/javascript; charset=utf-8")
+}
+
+/// The page's ES modules, each at `/assets/NAME`; `app.js` is the entry point, which imports the
+/// rest by relative path. A new module is one line here.
+static MODULES: [(&str, Asset); 8] = [
+    ("app.js", module(include_str!("../assets/app.js"))),
+    (
+        "connection.js",
+        module(include_str!("../assets/connection.js")),
+    ),
+    ("format.js", module(include_str!("../assets/format.js"))),
+    ("model.js", module(include_str!("../assets/model.js"))),
+    ("rows.js", module(include_str!("../assets/rows.js"))),
+    ("state.js", module(include_str!("../assets/state.js"))),
+    ("table.js", module(include_str!("../assets/table.js"))),
+    ("words.js", module(include_str!("../assets/words.js"))),
+];
 
 /// The page only talks to its own origin; inline style attributes carry the widths of the bars.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self'; \
@@ -64,19 +81,22 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self'; \
      form-action 'self'; frame-ancestors 'none'";
 
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let mut router = Router::new()
         .route(
             "/",
             get(|headers: HeaderMap| async move { serve(&INDEX, &headers) }),
         )
         .route(
-            "/assets/app.js",
-            get(|headers: HeaderMap| async move { serve(&SCRIPT, &headers) }),
-        )
-        .route(
             "/assets/app.css",
             get(|headers: HeaderMap| async move { serve(&STYLE, &headers) }),
-        )
+        );
+    for (name, asset) in &MODULES {
+        router = router.route(
+            &format!("/assets/{name}"),
+            get(move |headers: HeaderMap| async move { serve(asset, &headers) }),
+        );
+    }
+    router
 }
 
 fn serve(asset: &'static Asset, request: &HeaderMap) -> Response {
@@ -133,7 +153,19 @@ mod tests {
         for path in ["/assets/app.js", "/assets/app.css"] {
             assert!(INDEX.body.contains(path), "index.html links {path}");
         }
-        for asset in [&INDEX, &SCRIPT, &STYLE] {
+        // Every module another imports is served, and nothing else is needed.
+        let served: Vec<&str> = MODULES.iter().map(|(name, _)| *name).collect();
+        for (name, asset) in &MODULES {
+            for import in asset.body.split("from './").skip(1) {
+                let imported = import.split('\'').next().unwrap_or_default();
+                assert!(
+                    served.contains(&imported),
+                    "{name} imports {imported}, which is not served"
+                );
+            }
+        }
+        let modules = MODULES.iter().map(|(_, asset)| asset);
+        for asset in [&INDEX, &STYLE].into_iter().chain(modules) {
             assert!(
                 !asset.body.contains("http://") && !asset.body.contains("https://"),
                 "no asset loads anything from another host"
@@ -143,7 +175,8 @@ mod tests {
 
     #[test]
     fn a_matching_etag_gets_not_modified() {
-        let first = serve(&SCRIPT, &HeaderMap::new());
+        let script = &MODULES[0].1;
+        let first = serve(script, &HeaderMap::new());
         assert_eq!(first.status(), StatusCode::OK);
         assert_eq!(
             first.headers()[header::CONTENT_TYPE],
@@ -152,12 +185,12 @@ mod tests {
         let etag = first.headers()[header::ETAG].clone();
         let mut again = HeaderMap::new();
         again.insert(header::IF_NONE_MATCH, etag.clone());
-        let second = serve(&SCRIPT, &again);
+        let second = serve(script, &again);
         assert_eq!(second.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(second.headers()[header::ETAG], etag);
         let mut other = HeaderMap::new();
         other.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"0\""));
-        assert_eq!(serve(&SCRIPT, &other).status(), StatusCode::OK);
+        assert_eq!(serve(script, &other).status(), StatusCode::OK);
         assert_ne!(
             serve(&STYLE, &HeaderMap::new()).headers()[header::ETAG],
             etag

@@ -34,6 +34,7 @@ fn every_endpoint_of_the_brief_is_documented() {
         ("get", "/scan/stats/{id}"),
         ("post", "/scan/stop/{id}"),
         ("get", "/health"),
+        ("get", "/meta"),
         ("get", "/ready"),
         ("get", "/metrics"),
     ] {
