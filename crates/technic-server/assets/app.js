@@ -12,7 +12,7 @@ import { compact, counted, esc, fixed, seconds, thousands } from './format.js';
 import { applyMessage, changesBetween, fail, finish, finished, freshScan, setProgress } from './model.js';
 import { COLUMNS, FIXED_COLUMNS, SIGNALS, TIERS, columnOf, defaultColumns, toCsv, visibleRows } from './rows.js';
 import { decodeState, encodeState, parseViews, viewOf } from './state.js';
-import { VirtualTable, headHtml } from './table.js';
+import { CARD_COLUMNS, VirtualTable, headHtml } from './table.js';
 import { CAUSE_TEXT, causeOf, describeRequest, diagnosticText, headline, outcomes, statusText } from './words.js';
 
 /** @typedef {import('./model.js').Scan} Scan */
@@ -652,7 +652,7 @@ function emptyText() {
 }
 
 function renderHead() {
-  el.head.innerHTML = headHtml(table.shownKeys(), view.sort);
+  el.head.innerHTML = headHtml(table.cards.matches ? CARD_COLUMNS : view.columns, view.sort);
 }
 
 function renderTable() {

@@ -69,7 +69,7 @@ export const COLUMNS = [
   { key: 'priority_tier', label: 'Tier', kind: 'tier', help: 'Priority tier: how likely a signal looked before the full scan, which decides the scan order' },
   { key: 'close', label: 'Close', kind: 'num' },
   { key: 'change_pct', label: 'Change', kind: 'num', help: 'Change of the last close from the one before' },
-  { key: 'avg_volume_20', label: 'Avg vol 20d', kind: 'num' },
+  { key: 'avg_volume_20', label: 'Avg vol', kind: 'num', help: 'Average daily volume over the last 20 days' },
   { key: 'trend_direction', label: 'Trend', kind: 'text' },
   { key: 'seq', label: 'Arrived', kind: 'num', dir: 'asc', hidden: true, help: 'Order of arrival in the scan’s stream' },
 ];
