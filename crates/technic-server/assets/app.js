@@ -135,7 +135,7 @@ const drawn = { version: -1, view: '', scanId: '' };
 /** @type {Row[]} */
 let shownRows = [];
 /** The last sort's or filter's time from the event to the next paint, in ms. */
-let lastPaint = { what: '', ms: NaN, rows: 0 };
+let lastPaint = { what: '', ms: NaN, script: NaN, rows: 0 };
 
 const announce = (/** @type {string} */ text) => { el.announcer.textContent = text; };
 
@@ -655,6 +655,18 @@ function renderHead() {
   el.head.innerHTML = headHtml(table.cards.matches ? CARD_COLUMNS : view.columns, view.sort);
 }
 
+// The head's sort marks, changed in place: the buttons (and the focus on one) stay.
+function renderSortMarks() {
+  for (const button of el.head.querySelectorAll('button[data-sort]')) {
+    const th = /** @type {HTMLElement} */ (button.parentElement);
+    const active = /** @type {HTMLElement} */ (button).dataset.sort === view.sort.key;
+    if (active) th.setAttribute('aria-sort', view.sort.dir === 'asc' ? 'ascending' : 'descending');
+    else th.removeAttribute('aria-sort');
+    const arrow = button.querySelector('.arrow');
+    if (arrow) arrow.textContent = active ? (view.sort.dir === 'asc' ? '▲' : '▼') : '↕';
+  }
+}
+
 function renderTable() {
   const viewKey = JSON.stringify([view.sort, view.filter, view.columns, model.scanId, finished(model), model.status]);
   if (drawn.version === model.rowsVersion && drawn.view === viewKey) return;
@@ -680,7 +692,10 @@ function renderChanges() {
 }
 
 // The sector list is the server's plus any other sector a result names, so no row is unfilterable.
+let sectorsSeen = -1;
 function renderSectorOptions() {
+  if (sectorsSeen === model.rowsVersion) return;
+  sectorsSeen = model.rowsVersion;
   const known = new Set([...el.filterSector.options].map((o) => o.value));
   for (const row of model.rows.values()) {
     const sector = row.data.sector;
@@ -707,8 +722,9 @@ function renderColumnChooser() {
 function timed(what, change) {
   const started = performance.now();
   change();
+  const script = performance.now() - started;
   requestAnimationFrame(() => setTimeout(() => {
-    lastPaint = { what, ms: performance.now() - started, rows: shownRows.length };
+    lastPaint = { what, ms: performance.now() - started, script, rows: shownRows.length };
     el.table.dataset.paintMs = lastPaint.ms.toFixed(1);
     el.table.dataset.paintWhat = what;
     el.table.dataset.paintRows = String(lastPaint.rows);
@@ -877,12 +893,10 @@ async function init() {
       } else {
         view.sort = { key: column.key, dir: column.dir || (column.kind === 'text' ? 'asc' : 'desc') };
       }
-      renderHead();
+      renderSortMarks();
       renderTable();
     });
     writeUrl();
-    // The header was rebuilt: put focus back on the same button so keyboard users stay put.
-    /** @type {HTMLElement | null} */ (el.head.querySelector(`button[data-sort="${column.key}"]`))?.focus();
     announce(`Sorted by ${column.label}, ${view.sort.dir === 'asc' ? 'ascending' : 'descending'}.`);
   });
   el.filterText.addEventListener('input', onFilter);

@@ -134,8 +134,9 @@ export function filterRows(rows, filter) {
 
 /**
  * Rows sorted by one column; ties, and equal keys, fall back to the symbol, so the order is
- * total and the same on every render. Each key is computed once (not once per comparison),
- * which keeps 10,000 rows well inside a frame.
+ * total and the same on every render. The keys are read once into flat arrays and the sort moves
+ * only indices, with no object or string made per comparison: 10,000 rows sort in a few
+ * milliseconds, inside a frame.
  * @param {Row[]} rows
  * @param {Sort} sort
  * @returns {Row[]}
@@ -143,19 +144,43 @@ export function filterRows(rows, filter) {
 export function sortRows(rows, sort) {
   const column = columnOf(sort.key) ?? /** @type {Column} */ (columnOf('tech_rating'));
   const sign = sort.dir === 'asc' ? 1 : -1;
-  const keyed = rows.map((row) => ({ key: sortValue(row, column), symbol: row.data.symbol, row }));
-  keyed.sort((a, b) => {
-    const x = a.key;
-    const y = b.key;
-    if (x === null || y === null) {
-      if (x !== y) return x === null ? 1 : -1;
-    } else if (x !== y) {
-      if (typeof x === 'number' && typeof y === 'number') return sign * (x - y);
-      return sign * (String(x) < String(y) ? -1 : 1);
+  const n = rows.length;
+  const symbols = new Array(n);
+  /** @type {number[]} */
+  const present = [];
+  /** @type {number[]} */
+  const missing = [];
+  let numbers = new Float64Array(0);
+  /** @type {string[]} */
+  let texts = [];
+  const numeric = column.kind !== 'text' || column.key === 'seq';
+  if (numeric) numbers = new Float64Array(n);
+  else texts = new Array(n);
+  for (let i = 0; i < n; i += 1) {
+    symbols[i] = rows[i].data.symbol;
+    const key = sortValue(rows[i], column);
+    if (key === null) {
+      missing.push(i);
+    } else {
+      present.push(i);
+      if (numeric) numbers[i] = Number(key);
+      else texts[i] = String(key);
     }
-    return a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0;
-  });
-  return keyed.map((k) => k.row);
+  }
+  /** @param {number} a @param {number} b */
+  const bySymbol = (a, b) => (symbols[a] < symbols[b] ? -1 : symbols[a] > symbols[b] ? 1 : 0);
+  if (numeric) {
+    present.sort((a, b) => sign * (numbers[a] - numbers[b]) || bySymbol(a, b));
+  } else {
+    present.sort((a, b) => (texts[a] < texts[b] ? -sign : texts[a] > texts[b] ? sign : bySymbol(a, b)));
+  }
+  // Missing values go last whatever the direction.
+  missing.sort(bySymbol);
+  const out = new Array(n);
+  let k = 0;
+  for (const i of present) out[k++] = rows[i];
+  for (const i of missing) out[k++] = rows[i];
+  return out;
 }
 
 /**

@@ -11,7 +11,7 @@ import { COLUMNS, SIGNALS, TIERS, cellText, columnOf } from './rows.js';
 /** @typedef {import('./rows.js').Sort} Sort */
 
 /** Rows drawn above and below the visible ones, so a fast scroll does not show blank space. */
-const OVERSCAN = 12;
+const OVERSCAN = 8;
 /** Columns a phone's card shows, whatever the chooser says. */
 export const CARD_COLUMNS = ['symbol', 'signal', 'tech_rating', 'change_pct', 'name', 'close'];
 
@@ -120,9 +120,23 @@ export class VirtualTable {
     /** Row index that keeps keyboard focus across redraws; -1 = none. */
     this.focusIndex = -1;
     this.cards = window.matchMedia('(max-width: 640px)');
-    parts.wrap.addEventListener('scroll', () => this.draw(), { passive: true });
-    this.cards.addEventListener('change', () => this.draw(true));
-    window.addEventListener('resize', () => this.draw());
+    /** Read from the style sheet when the layout may have changed, not on every draw. */
+    this.height = 0;
+    // The scroll position as last seen, so a redraw after a sort reads no layout (reading it
+    // would make the browser lay the page out twice in one frame).
+    this.scrollTop = 0;
+    parts.wrap.addEventListener('scroll', () => {
+      this.scrollTop = parts.wrap.scrollTop;
+      this.draw();
+    }, { passive: true });
+    this.cards.addEventListener('change', () => {
+      this.height = 0;
+      this.draw(true);
+    });
+    window.addEventListener('resize', () => {
+      this.height = 0;
+      this.draw();
+    });
     parts.body.addEventListener('click', (event) => {
       const target = /** @type {HTMLElement} */ (event.target);
       const tr = /** @type {HTMLElement | null} */ (target.closest('tr[data-index]'));
@@ -137,8 +151,11 @@ export class VirtualTable {
   }
 
   rowHeight() {
-    const value = Number.parseFloat(getComputedStyle(this.parts.wrap).getPropertyValue('--row-h'));
-    return Number.isFinite(value) && value > 0 ? value : 32;
+    if (!this.height) {
+      const value = Number.parseFloat(getComputedStyle(this.parts.wrap).getPropertyValue('--row-h'));
+      this.height = Number.isFinite(value) && value > 0 ? value : 32;
+    }
+    return this.height;
   }
 
   /**
@@ -167,8 +184,9 @@ export class VirtualTable {
       return;
     }
     const height = this.rowHeight();
-    const first = Math.max(0, Math.floor(wrap.scrollTop / height) - OVERSCAN);
-    const count = Math.ceil((wrap.clientHeight || 600) / height) + 2 * OVERSCAN;
+    // The box is at most the window's height (70vh): reading the window's size costs no layout.
+    const first = Math.max(0, Math.floor(this.scrollTop / height) - OVERSCAN);
+    const count = Math.ceil(window.innerHeight / height) + 2 * OVERSCAN;
     const last = Math.min(this.rows.length, first + count);
     const signature = `${first}:${last}:${keys.join(',')}`;
     if (!force && signature === this.drawn) return;
@@ -206,6 +224,7 @@ export class VirtualTable {
       const headHeight = this.parts.head.getBoundingClientRect().height;
       if (top < wrap.scrollTop) wrap.scrollTop = top;
       else if (top + height > wrap.scrollTop + wrap.clientHeight - headHeight) wrap.scrollTop = top + height - wrap.clientHeight + headHeight;
+      this.scrollTop = wrap.scrollTop;
       this.draw();
     }
     const tr = /** @type {HTMLElement | null} */ (body.querySelector(`tr[data-index="${index}"]`));
