@@ -752,6 +752,10 @@ fn without_streaming_the_page_polls_to_the_same_end() {
     assert_eq!(request["max_symbols"], 40);
     assert_eq!(request["sectors"], json!(["Energy", "Utilities"]));
     assert_eq!(run.symbols_total(), 40);
+    assert_ne!(
+        run.facts["rescanned_from"], run.facts["scan_id"],
+        "the auto-rescan started a scan of its own"
+    );
     assert_eq!(
         run.facts["websockets"],
         json!([]),

@@ -569,7 +569,23 @@ async function polling(facts) {
   check(end.summaryStatus === 'completed', 'the polled scan completes', end.summaryStatus);
   check(end.connection === 'done', 'the indicator ends as finished', end.connection);
   check(end.sectors.every((s) => s === 'Utilities' || s === 'Energy'), 'only the chosen sectors', end.sectors);
-  Object.assign(facts, finalFacts(end));
+
+  // Auto-rescan (every 0.02 minutes here): a second scan of the same settings starts on its own,
+  // and the page says what changed since the first (the data did not: nothing).
+  await page.fill(t('every'), '0.02');
+  await page.dispatchEvent(t('every'), 'change');
+  check(/every=0.02/.test(page.url()), 'the URL holds the rescan period', page.url());
+  await waitFor(page, 'a second scan', (first) =>
+    document.querySelector('[data-testid="connection"]').dataset.scanId !== first
+    && document.querySelector('[data-testid="summary"]').dataset.status === 'completed', end.scanId);
+  const again = await read(page);
+  const changes = await page.textContent(t('changes'));
+  check(await page.isVisible(t('changes')) && /0 new, 0 gone, 0 changed signal/.test(changes), 'the rescan says what changed', changes);
+  check(JSON.stringify([...again.symbols].sort()) === JSON.stringify([...end.symbols].sort()), 'the rescan has the same rows');
+  facts.rescanned_from = end.scanId;
+  await page.fill(t('every'), '0');
+  await page.dispatchEvent(t('every'), 'change');
+  Object.assign(facts, finalFacts(again));
 }
 
 function finalFacts(end) {
