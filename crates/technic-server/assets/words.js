@@ -125,7 +125,8 @@ export function headline(status, stopReason, counts) {
       ? `Finished: no symbol passed your filters (${thousands(counts.filtered)} filtered out).`
       : 'Finished: no symbol gave a result.';
   }
-  return `Finished: all ${counted(counts.total, 'symbol')} were looked at.`;
+  const passed = counts.filtered > 0 ? `; ${thousands(counts.results)} passed your filters` : '';
+  return `Finished: all ${counted(counts.total, 'symbol')} were looked at${passed}.`;
 }
 
 /**
