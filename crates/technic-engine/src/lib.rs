@@ -29,7 +29,7 @@ pub use report::{
 };
 pub use request::{
     DEFAULT_LOOKBACK_DAYS, GICS_SECTORS, MAX_LOOKBACK_DAYS, MAX_TIMEOUT_SECONDS, RequestError,
-    ScanRequest, TerminationRequest, ValidScan,
+    ScanRequest, TICKER_RULE, TerminationRequest, ValidScan, ticker,
 };
 pub use scan::{
     BATCH_SIZE, Clock, MIN_BARS, ScanError, ScanObserver, ScanOptions, ScanOutcome, Scanner,

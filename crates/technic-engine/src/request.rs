@@ -131,6 +131,22 @@ pub struct ValidScan {
     pub screen: Option<ScreenSpec>,
 }
 
+/// What [`ticker`] accepts, for messages.
+pub const TICKER_RULE: &str = "up to 12 letters, digits and . - _ ^ / =";
+
+/// A ticker as technic spells it (trimmed, upper case), or `None` when `raw` is not one
+/// ([`TICKER_RULE`]). The one rule for every symbol a user names: a request's `symbols`, the
+/// server's `/symbols/{symbol}` paths.
+pub fn ticker(raw: &str) -> Option<String> {
+    let symbol = raw.trim().to_ascii_uppercase();
+    let valid = !symbol.is_empty()
+        && symbol.len() <= 12
+        && symbol
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '^' | '/' | '='));
+    valid.then_some(symbol)
+}
+
 fn non_negative(field: &'static str, value: Option<f64>) -> Result<Option<f64>, RequestError> {
     match value {
         Some(v) if !v.is_finite() || v < 0.0 => {
@@ -187,21 +203,12 @@ impl ScanRequest {
                 let mut seen = Vec::new();
                 let mut known = std::collections::HashSet::with_capacity(list.len());
                 for raw in list {
-                    let symbol = raw.trim().to_ascii_uppercase();
-                    let valid = !symbol.is_empty()
-                        && symbol.len() <= 12
-                        && symbol.chars().all(|c| {
-                            c.is_ascii_alphanumeric()
-                                || matches!(c, '.' | '-' | '_' | '^' | '/' | '=')
-                        });
-                    if !valid {
+                    let Some(symbol) = ticker(raw) else {
                         return Err(error(
                             "symbols",
-                            format!(
-                                "'{raw}' is not a ticker symbol (up to 12 letters, digits and . - _ ^ / =)"
-                            ),
+                            format!("'{raw}' is not a ticker symbol ({TICKER_RULE})"),
                         ));
-                    }
+                    };
                     if known.insert(symbol.clone()) {
                         seen.push(symbol);
                     }

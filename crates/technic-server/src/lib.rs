@@ -42,6 +42,7 @@ mod page;
 mod routes;
 mod screens;
 mod streams;
+mod symbols;
 
 use std::future::Future;
 use std::sync::Arc;

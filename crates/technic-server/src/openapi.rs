@@ -8,7 +8,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::{backtests, bodies, routes, screens, streams};
+use crate::{backtests, bodies, routes, screens, streams, symbols};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,6 +36,10 @@ use crate::{backtests, bodies, routes, screens, streams};
         screens::get_one,
         screens::put,
         screens::delete,
+        screens::validate,
+        symbols::bars,
+        symbols::indicators,
+        symbols::history,
         routes::health,
         routes::meta,
         routes::ready,

@@ -1,7 +1,8 @@
-//! The live web page (`GET /`): one HTML file, its ES modules and a style sheet, built into the
+//! The live web page (`GET /`): one HTML file, its ES modules and style sheets, built into the
 //! binary so the page works wherever the server runs, with no network beyond the server itself and
-//! no build step (`assets/` is plain HTML, CSS and JavaScript; `assets/package.json` only tells
-//! Node and tsc that the scripts are modules, and is not served).
+//! no build step (`assets/` is plain HTML, CSS and JavaScript; the chart library `detail.js`
+//! imports is vendored in `assets/vendor/`; `assets/package.json` only tells Node and tsc that the
+//! scripts are modules, and is not served).
 //!
 //! Every response carries an `ETag` (a hash of the asset, computed at compile time) and
 //! `Cache-Control: no-cache`: browsers keep the files but check them on each load, so a new binary's
@@ -54,25 +55,62 @@ static INDEX: Asset = Asset::new(
     "text/html; charset=utf-8",
 );
 static STYLE: Asset = Asset::new(include_str!("../assets/app.css"), "text/css; charset=utf-8");
+static DETAIL: Asset = Asset::new(
+    include_str!("../assets/detail.js"),
+    "text/javascript; charset=utf-8",
+);
+static BACKTEST: Asset = Asset::new(
+    include_str!("../assets/backtest.js"),
+    "text/javascript; charset=utf-8",
+);
+static EXPRESSION: Asset = Asset::new(
+    include_str!("../assets/expression.js"),
+    "text/javascript; charset=utf-8",
+);
+static PANELS_STYLE: Asset = Asset::new(
+    include_str!("../assets/panels.css"),
+    "text/css; charset=utf-8",
+);
+/// TradingView's lightweight-charts, the npm package's standalone ES module as published
+/// (assets/vendor/NOTICE): served from here, so the page needs no other host.
+static CHARTS: Asset = Asset::new(
+    include_str!("../assets/vendor/lightweight-charts.standalone.production.mjs"),
+    "text/javascript; charset=utf-8",
+);
 
 const fn module(body: &'static str) -> Asset {
     Asset::new(body, "text/javascript; charset=utf-8")
 }
 
-/// The page's ES modules, each at `/assets/NAME`; `app.js` is the entry point, which imports the
-/// rest by relative path. A new module is one line here.
-static MODULES: [(&str, Asset); 8] = [
-    ("app.js", module(include_str!("../assets/app.js"))),
+// The live table's modules: `app.js` is the entry point, which imports the rest by relative path.
+static SCRIPT: Asset = module(include_str!("../assets/app.js"));
+static CONNECTION: Asset = module(include_str!("../assets/connection.js"));
+static FORMAT: Asset = module(include_str!("../assets/format.js"));
+static MODEL: Asset = module(include_str!("../assets/model.js"));
+static ROWS: Asset = module(include_str!("../assets/rows.js"));
+static STATE: Asset = module(include_str!("../assets/state.js"));
+static TABLE: Asset = module(include_str!("../assets/table.js"));
+static WORDS: Asset = module(include_str!("../assets/words.js"));
+
+/// Every asset but the page itself, by the path it is served at. A new module is one line here.
+static ASSETS: [(&str, &Asset); 14] = [
+    ("/assets/app.js", &SCRIPT),
+    ("/assets/connection.js", &CONNECTION),
+    ("/assets/format.js", &FORMAT),
+    ("/assets/model.js", &MODEL),
+    ("/assets/rows.js", &ROWS),
+    ("/assets/state.js", &STATE),
+    ("/assets/table.js", &TABLE),
+    ("/assets/words.js", &WORDS),
+    ("/assets/app.css", &STYLE),
+    ("/assets/detail.js", &DETAIL),
+    ("/assets/backtest.js", &BACKTEST),
+    ("/assets/expression.js", &EXPRESSION),
+    ("/assets/panels.css", &PANELS_STYLE),
     (
-        "connection.js",
-        module(include_str!("../assets/connection.js")),
+        "/assets/vendor/lightweight-charts.standalone.production.mjs",
+        &CHARTS,
     ),
-    ("format.js", module(include_str!("../assets/format.js"))),
-    ("model.js", module(include_str!("../assets/model.js"))),
-    ("rows.js", module(include_str!("../assets/rows.js"))),
-    ("state.js", module(include_str!("../assets/state.js"))),
-    ("table.js", module(include_str!("../assets/table.js"))),
-    ("words.js", module(include_str!("../assets/words.js"))),
 ];
 
 /// The page only talks to its own origin; inline style attributes carry the widths of the bars.
@@ -81,22 +119,18 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; connect-src 'self'; \
      form-action 'self'; frame-ancestors 'none'";
 
 pub fn router() -> Router<AppState> {
-    let mut router = Router::new()
-        .route(
+    ASSETS.iter().fold(
+        Router::new().route(
             "/",
             get(|headers: HeaderMap| async move { serve(&INDEX, &headers) }),
-        )
-        .route(
-            "/assets/app.css",
-            get(|headers: HeaderMap| async move { serve(&STYLE, &headers) }),
-        );
-    for (name, asset) in &MODULES {
-        router = router.route(
-            &format!("/assets/{name}"),
-            get(move |headers: HeaderMap| async move { serve(asset, &headers) }),
-        );
-    }
-    router
+        ),
+        |router, &(path, asset)| {
+            router.route(
+                path,
+                get(move |headers: HeaderMap| async move { serve(asset, &headers) }),
+            )
+        },
+    )
 }
 
 fn serve(asset: &'static Asset, request: &HeaderMap) -> Response {
@@ -150,32 +184,58 @@ mod tests {
 
     #[test]
     fn the_page_links_only_its_own_assets() {
-        for path in ["/assets/app.js", "/assets/app.css"] {
+        for path in [
+            "/assets/app.js",
+            "/assets/app.css",
+            "/assets/detail.js",
+            "/assets/backtest.js",
+            "/assets/expression.js",
+            "/assets/panels.css",
+        ] {
             assert!(INDEX.body.contains(path), "index.html links {path}");
         }
         // Every module another imports is served, and nothing else is needed.
-        let served: Vec<&str> = MODULES.iter().map(|(name, _)| *name).collect();
-        for (name, asset) in &MODULES {
+        let served: Vec<&str> = ASSETS.iter().map(|(path, _)| *path).collect();
+        for (name, asset) in &ASSETS {
             for import in asset.body.split("from './").skip(1) {
                 let imported = import.split('\'').next().unwrap_or_default();
                 assert!(
-                    served.contains(&imported),
+                    served.contains(&format!("/assets/{imported}").as_str()),
                     "{name} imports {imported}, which is not served"
                 );
             }
         }
-        let modules = MODULES.iter().map(|(_, asset)| asset);
-        for asset in [&INDEX, &STYLE].into_iter().chain(modules) {
-            assert!(
-                !asset.body.contains("http://") && !asset.body.contains("https://"),
-                "no asset loads anything from another host"
-            );
+        assert!(
+            DETAIL
+                .body
+                .contains("'./vendor/lightweight-charts.standalone.production.mjs'")
+        );
+        // Addresses of other hosts only as links a person follows (the symbol on TradingView, the
+        // chart library's attribution), the licence's text and the SVG namespace: nothing loaded.
+        let allowed = [
+            "https://www.tradingview.com/symbols/",
+            "https://www.tradingview.com/?utm_medium=lwc-link",
+            "https://www.apache.org/licenses/LICENSE-2.0",
+            "http://www.w3.org/2000/svg",
+        ];
+        for (path, asset) in std::iter::once(("/", &INDEX)).chain(ASSETS.iter().copied()) {
+            for (at, _) in asset.body.match_indices("http") {
+                let rest = &asset.body[at..];
+                if !(rest.starts_with("http://") || rest.starts_with("https://")) {
+                    continue;
+                }
+                assert!(
+                    allowed.iter().any(|a| rest.starts_with(a)),
+                    "{path} names another host: {}",
+                    rest.chars().take(60).collect::<String>()
+                );
+            }
         }
     }
 
     #[test]
     fn a_matching_etag_gets_not_modified() {
-        let script = &MODULES[0].1;
+        let script = &SCRIPT;
         let first = serve(script, &HeaderMap::new());
         assert_eq!(first.status(), StatusCode::OK);
         assert_eq!(

@@ -62,6 +62,20 @@ pub fn router() -> Router<AppState> {
                 .put(crate::screens::put)
                 .delete(crate::screens::delete),
         )
+        .route(
+            "/screens/validate",
+            post(crate::screens::validate)
+                .get(crate::screens::get_validate)
+                .put(crate::screens::put_validate)
+                .delete(crate::screens::delete_validate),
+        )
+        // One symbol's detail (symbols.rs).
+        .route("/symbols/{symbol}/bars", get(crate::symbols::bars))
+        .route(
+            "/symbols/{symbol}/indicators",
+            get(crate::symbols::indicators),
+        )
+        .route("/symbols/{symbol}/history", get(crate::symbols::history))
         .route("/health", get(health))
         .route("/meta", get(meta))
         .route("/ready", get(ready))

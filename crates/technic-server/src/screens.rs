@@ -163,7 +163,11 @@ pub(crate) async fn get_one(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<Json<ScreenBody>, ApiError> {
-    store(&state)?
+    get_named(&state, name).await
+}
+
+async fn get_named(state: &AppState, name: String) -> Result<Json<ScreenBody>, ApiError> {
+    store(state)?
         .screen(&name)
         .await
         .map_err(store_error)?
@@ -181,6 +185,14 @@ pub(crate) async fn put(
     ApiPath(name): ApiPath<String>,
     ApiJson(input): ApiJson<ScreenInput>,
 ) -> Result<Response, ApiError> {
+    put_named(&state, name, input).await
+}
+
+async fn put_named(
+    state: &AppState,
+    name: String,
+    input: ScreenInput,
+) -> Result<Response, ApiError> {
     if input.name.as_deref().is_some_and(|n| n != name) {
         return Err(ApiError::InvalidField {
             field: "name",
@@ -188,7 +200,7 @@ pub(crate) async fn put(
             message: "name: differs from the path; rename by DELETE and POST".into(),
         });
     }
-    save(&state, &name, &input, false).await
+    save(state, &name, &input, false).await
 }
 
 #[utoipa::path(delete, path = "/screens/{name}", operation_id = "delete_screen", params(("name" = String, Path, description = "Screen name")), responses(
@@ -199,7 +211,11 @@ pub(crate) async fn delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    if store(&state)?
+    delete_named(&state, name).await
+}
+
+async fn delete_named(state: &AppState, name: String) -> Result<StatusCode, ApiError> {
+    if store(state)?
         .remove_screen(&name)
         .await
         .map_err(store_error)?
@@ -210,4 +226,50 @@ pub(crate) async fn delete(
             "no saved screen named '{name}'"
         )))
     }
+}
+
+/// What `POST /screens/validate` takes: the expressions of a screen, or of a scan request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScreenCheck {
+    #[serde(rename = "where")]
+    pub filter: Option<String>,
+    pub rank_by: Option<String>,
+}
+
+/// `POST /screens/validate`: the answer when both expressions compile.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ScreenValid {
+    pub valid: bool,
+}
+
+/// Compiles `where` and `rank_by` as a scan would, and says whether they would be accepted:
+/// the page checks what the user types with it, before anything runs or is saved.
+#[utoipa::path(post, path = "/screens/validate", operation_id = "validate_screen", request_body = ScreenCheck, responses(
+    (status = 200, description = "Both compile", body = ScreenValid),
+    (status = 422, description = "One does not; `field` and `column` say where", body = crate::bodies::ErrorBody),
+))]
+pub(crate) async fn validate(
+    ApiJson(check): ApiJson<ScreenCheck>,
+) -> Result<Json<ScreenValid>, ApiError> {
+    ScreenSpec::compile(check.filter.as_deref(), check.rank_by.as_deref())?;
+    Ok(Json(ScreenValid { valid: true }))
+}
+
+// `/screens/validate` is a path of its own, so a screen named `validate` is reached through these.
+pub(crate) async fn get_validate(
+    State(state): State<AppState>,
+) -> Result<Json<ScreenBody>, ApiError> {
+    get_named(&state, "validate".into()).await
+}
+
+pub(crate) async fn put_validate(
+    State(state): State<AppState>,
+    ApiJson(input): ApiJson<ScreenInput>,
+) -> Result<Response, ApiError> {
+    put_named(&state, "validate".into(), input).await
+}
+
+pub(crate) async fn delete_validate(State(state): State<AppState>) -> Result<StatusCode, ApiError> {
+    delete_named(&state, "validate".into()).await
 }

@@ -37,6 +37,10 @@ fn every_endpoint_of_the_brief_is_documented() {
         ("get", "/meta"),
         ("get", "/ready"),
         ("get", "/metrics"),
+        ("get", "/symbols/{symbol}/bars"),
+        ("get", "/symbols/{symbol}/indicators"),
+        ("get", "/symbols/{symbol}/history"),
+        ("post", "/screens/validate"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),

@@ -8,7 +8,7 @@
 //! `scripts/test` installs them. Without them each test says so and passes, except under `CI=true`,
 //! where a missing piece means the set-up is broken and the test fails.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -260,6 +260,8 @@ struct Harness {
     universe: usize,
     shutdown: Option<oneshot::Sender<()>>,
     served: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// The learning store's directory (saved screens, signal history), removed at the end.
+    _home: tempfile::TempDir,
 }
 
 impl Harness {
@@ -286,13 +288,22 @@ impl Harness {
             .enable_all()
             .build()
             .expect("runtime");
+        let home = tempfile::tempdir().expect("a home for the learning store");
         let (server, page, control, proxy, shutdown, served) = runtime.block_on(async {
+            let store = technic_learning::LearningStore::open_in(home.path())
+                .await
+                .expect("the learning store opens");
             let scanner = Scanner::new(source).with_workers(WORKERS);
             let config = Config {
                 keep_alive: KEEP_ALIVE,
                 ..Config::default()
             };
-            let state = AppState::new(scanner, None, config, tokio::runtime::Handle::current());
+            let state = AppState::new(
+                scanner,
+                Some(store),
+                config,
+                tokio::runtime::Handle::current(),
+            );
             let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
             let upstream = listener.local_addr().expect("addr");
             let (tx, rx) = oneshot::channel::<()>();
@@ -330,17 +341,23 @@ impl Harness {
             universe,
             shutdown: Some(shutdown),
             served,
+            _home: home,
         }
+    }
+
+    /// `GET path` of the server itself, not through the proxy.
+    fn get(&self, path: &str) -> Value {
+        let url = format!("{}{path}", self.server);
+        self.runtime.block_on(async {
+            let response = reqwest::get(&url).await.expect("GET");
+            assert_eq!(response.status().as_u16(), 200, "{url}");
+            response.json().await.expect("JSON")
+        })
     }
 
     /// What the server says about the scan, asked directly (not through the proxy).
     fn results(&self, scan_id: &str) -> Value {
-        let url = format!("{}/scan/results/{scan_id}", self.server);
-        self.runtime.block_on(async {
-            let response = reqwest::get(&url).await.expect("GET results");
-            assert_eq!(response.status().as_u16(), 200, "{url}");
-            response.json().await.expect("JSON results")
-        })
+        self.get(&format!("/scan/results/{scan_id}"))
     }
 
     fn stop(mut self) {
@@ -388,7 +405,10 @@ fn browser_dir() -> PathBuf {
 /// and what the proxy saw.
 struct Run {
     facts: Value,
+    /// The scan's results as the server has them; `null` for a scenario that ran no scan.
     server: Value,
+    /// What the server answers to each path the script listed in `facts.check`.
+    checked: BTreeMap<String, Value>,
     universe: usize,
     requests: Vec<(u64, String)>,
     refused: usize,
@@ -467,13 +487,23 @@ impl Run {
             .last()
             .and_then(|line| serde_json::from_str(line).ok())
             .unwrap_or_else(|| panic!("page.mjs {scenario} printed no facts:\n{stdout}"));
-        let scan_id = facts["scan_id"]
+        let server = facts["scan_id"]
             .as_str()
-            .unwrap_or_else(|| panic!("facts name the scan: {facts}"));
-        let server = harness.results(scan_id);
+            .map_or(Value::Null, |scan_id| harness.results(scan_id));
+        let checked = facts["check"]
+            .as_array()
+            .map(|paths| {
+                paths
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(|path| (path.to_owned(), harness.get(path)))
+                    .collect()
+            })
+            .unwrap_or_default();
         let run = Run {
             facts,
             server,
+            checked,
             universe: harness.universe,
             requests: harness.proxy.requests(),
             refused: harness.proxy.refused.load(Ordering::SeqCst),
@@ -832,4 +862,147 @@ fn ten_thousand_rows_sort_and_filter_within_50_ms() {
         assert!(script < 50.0, "{timing}");
         assert!(!wall_checked || ms < 50.0, "{timing}");
     }
+}
+
+#[test]
+fn a_rows_detail_charts_the_bars_the_scan_rated() {
+    let Some(run) = Run::scenario("detail") else {
+        return;
+    };
+    run.assert_matches_server();
+    for key in ["detail", "detail_phone"] {
+        let shown = &run.facts[key];
+        let symbol = shown["symbol"].as_str().expect("symbol");
+        let result = run
+            .server_results()
+            .iter()
+            .find(|r| r["symbol"] == symbol)
+            .unwrap_or_else(|| panic!("{symbol} is a result"));
+        assert_eq!(
+            shown["last_close"].as_f64(),
+            result["close"].as_f64(),
+            "{symbol}: the chart's last close is the result's close, to the bit"
+        );
+        assert_eq!(
+            shown["candles"], result["bars"],
+            "{symbol}: one candle per bar the scan read"
+        );
+    }
+    let shown = &run.facts["detail"];
+    let symbol = shown["symbol"].as_str().expect("symbol");
+    let result = run
+        .server_results()
+        .iter()
+        .find(|r| r["symbol"] == symbol)
+        .expect("result");
+    assert_eq!(shown["last_date"], result["date"]);
+    // Every indicator of the result is in the panel.
+    let indicators = result["indicators"].as_object().expect("indicators");
+    let listed = shown["indicators"].as_object().expect("listed");
+    assert_eq!(
+        listed.keys().collect::<Vec<_>>(),
+        indicators.keys().collect::<Vec<_>>()
+    );
+    let history = shown["history"].as_str().expect("history");
+    assert!(
+        history.contains("Recorded scans rated it") || history.contains("No earlier scan"),
+        "the signal history is shown: {history}"
+    );
+}
+
+#[test]
+fn a_screen_is_checked_as_typed_then_run_and_saved() {
+    let Some(run) = Run::scenario("screen") else {
+        return;
+    };
+    run.assert_matches_server();
+    let request = &run.facts["request"];
+    assert_eq!(request["where"], "rsi_14 < 50 and close > sma_200");
+    assert_eq!(request["rank_by"], "-rsi_14");
+    // Every result passes the screen, by the values the result itself reports.
+    let results = run.server_results();
+    assert!(!results.is_empty(), "some symbols pass the screen");
+    for result in results {
+        let value = |name: &str| result["indicators"][name].as_f64().expect(name);
+        assert!(
+            value("rsi_14") < 50.0 && result["close"].as_f64().expect("close") > value("sma_200"),
+            "{} does not pass the screen: {result}",
+            result["symbol"]
+        );
+    }
+    assert_eq!(run.facts["selected_screen"], "pullback-uptrend");
+    let screens = run.checked["/screens"].as_array().expect("screens");
+    let saved = screens
+        .iter()
+        .find(|s| s["name"] == "pullback-uptrend")
+        .unwrap_or_else(|| panic!("the screen was saved: {screens:?}"));
+    assert_eq!(saved["where"], "rsi_14 < 50 and close > sma_200");
+    assert_eq!(saved["rank_by"], "-rsi_14");
+}
+
+#[test]
+fn a_backtest_runs_from_the_page_and_shows_its_tables() {
+    let Some(run) = Run::scenario("backtest") else {
+        return;
+    };
+    let shown = &run.facts["backtest"];
+    let id = shown["id"].as_str().expect("backtest id");
+    let state = &run.checked[&format!("/backtest/{id}")];
+    assert_eq!(state["status"], "completed");
+    let report = &state["report"];
+    let factors: Vec<&Value> = report["factors"]
+        .as_array()
+        .expect("factors")
+        .iter()
+        .map(|f| &f["name"])
+        .collect();
+    assert_eq!(
+        shown["factors"]
+            .as_array()
+            .expect("shown")
+            .iter()
+            .collect::<Vec<_>>(),
+        factors,
+        "one row per factor of the report"
+    );
+    let first = &report["factors"][0]["horizons"][0]["ic"];
+    let mean = first["mean"].as_f64().expect("a mean IC");
+    let text = shown["firstIc"].as_str().expect("text");
+    assert!(
+        text.starts_with(&format!("{mean:.3}")),
+        "the first factor's IC at the first horizon is the report's: {text} vs {mean}"
+    );
+    assert_eq!(report["symbols"], 20);
+    assert_eq!(report["quantiles"], 4);
+}
+
+/// The detail, screen and backtest modules' pure parts under node's test runner
+/// (`tests/browser/panels.test.mjs`); needs node alone.
+#[test]
+fn the_page_modules_pass_their_unit_tests() {
+    let node = Command::new("node").arg("--version").output();
+    if !node.is_ok_and(|o| o.status.success()) {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI: node is not installed; scripts/test installs it"
+        );
+        eprintln!("SKIPPED the page modules' unit tests: node is not installed");
+        return;
+    }
+    let output = Command::new("node")
+        .args(["--test", "panels.test.mjs"])
+        .current_dir(browser_dir())
+        .stdin(Stdio::null())
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "node --test panels.test.mjs failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("# pass 6") && stdout.contains("# fail 0"),
+        "{stdout}"
+    );
 }
