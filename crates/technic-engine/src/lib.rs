@@ -26,8 +26,8 @@ pub use filter::{Filter, Place};
 pub use learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
 pub use registry::{OnFinish, RegistryError, Retained, ScanEntry, ScanRegistry};
 pub use report::{
-    Diagnostic, DiagnosticKind, IndicatorValues, OrderedMap, RankedSymbol, ScanMetrics, ScanReport,
-    ScanResult, ScanSummary,
+    Diagnostic, DiagnosticCause, DiagnosticKind, IndicatorValues, OrderedMap, RankedSymbol,
+    ScanMetrics, ScanReport, ScanResult, ScanSummary,
 };
 pub use request::{
     DEFAULT_LOOKBACK_DAYS, GICS_SECTORS, MAX_LOOKBACK_DAYS, MAX_TIMEOUT_SECONDS, RequestError,

@@ -176,11 +176,30 @@ pub enum DiagnosticKind {
     Error,
 }
 
+/// Why a symbol is not a result, finer than `DiagnosticKind`: `skipped` covers the first three.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum DiagnosticCause {
+    /// Removed by the request's filters: `min_price`, `min_avg_volume`, `min_tech_rating` or the
+    /// screen.
+    Filtered,
+    /// No bars, too little history, or none of the rating's readings.
+    NoData,
+    /// The scan stopped before reaching it.
+    NotScanned,
+    /// The symbol's data could not be used (`kind` = `error`).
+    Error,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Diagnostic {
     pub symbol: String,
     pub kind: DiagnosticKind,
+    /// Absent only from reports of servers older than this field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<DiagnosticCause>,
     pub message: String,
 }
 
@@ -192,8 +211,17 @@ pub struct ScanMetrics {
     /// Symbols whose indicators were computed.
     pub symbols_scanned: usize,
     pub results: usize,
+    /// Diagnostics of kind `skipped`: `filtered_out + no_data + not_scanned`.
     pub skipped: usize,
     pub errors: usize,
+    /// The parts of `skipped`, so that `results + filtered_out + no_data + not_scanned + errors =
+    /// symbols_total`; 0 in reports of servers older than these fields.
+    #[serde(default)]
+    pub filtered_out: usize,
+    #[serde(default)]
+    pub no_data: usize,
+    #[serde(default)]
+    pub not_scanned: usize,
     pub high_quality_signals: usize,
     pub bars_loaded: usize,
     pub seconds_total: f64,

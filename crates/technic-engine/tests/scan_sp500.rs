@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use technic_data::files::FileSource;
 use technic_engine::{
-    DiagnosticKind, ProgressSnapshot, ScanReport, ScanRequest, ScanStatus, Scanner, Stage,
+    DiagnosticCause, DiagnosticKind, ProgressSnapshot, ScanReport, ScanRequest, ScanStatus,
+    Scanner, Stage,
 };
 use technic_testkit::sp500;
 
@@ -151,8 +152,15 @@ fn filters_skip_with_their_reason_and_select_the_universe() {
             "{}",
             d.message
         );
+        // The request's own filters removed these: filtered out, not short of data.
+        assert_eq!(d.cause, Some(DiagnosticCause::Filtered), "{}", d.message);
     }
     assert_eq!(report.results.len() + report.diagnostics.len(), 23);
+    let m = &report.metrics;
+    assert!(m.filtered_out > 0);
+    assert_eq!((m.no_data, m.not_scanned, m.errors), (0, 0, 0));
+    assert_eq!(m.skipped, m.filtered_out + m.no_data + m.not_scanned);
+    assert_eq!(m.results + m.skipped + m.errors, m.symbols_total);
 
     let report = scan(
         &sp500(),

@@ -115,6 +115,27 @@ pub struct Health {
     pub data_source: SourceInfo,
 }
 
+/// `GET /meta`: what a client needs to describe scans without copying the server's constants.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Meta {
+    pub version: String,
+    pub data_source: SourceInfo,
+    /// The progress stages in order, with their shares of the overall progress (summing to 1).
+    pub stages: Vec<StageWeight>,
+    /// The sectors a request's `sectors` may name.
+    pub sectors: Vec<String>,
+    /// The longest a WebSocket subscriber that asked for keep-alives (`?keep_alive=true`) waits
+    /// between two frames while its stream is healthy.
+    pub keep_alive_seconds: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StageWeight {
+    /// As in progress snapshots (`universe_loading`, ...).
+    pub name: String,
+    pub weight: f64,
+}
+
 /// `GET /ready`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Ready {

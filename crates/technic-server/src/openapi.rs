@@ -41,6 +41,7 @@ use crate::{backtests, bodies, routes, screens, streams, symbols};
         symbols::indicators,
         symbols::history,
         routes::health,
+        routes::meta,
         routes::ready,
         routes::metrics,
     ),

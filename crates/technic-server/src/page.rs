@@ -1,16 +1,17 @@
-//! The live web page (`GET /`): one HTML file, its scripts and style sheets, built into the binary so
-//! the page works wherever the server runs, with no network beyond the server itself and no build
-//! step (`assets/` is plain HTML, CSS and JavaScript; `detail.js`, `expression.js` and `backtest.js`
-//! are ES modules, and the chart library they import is vendored in `assets/vendor/`).
+//! The live web page (`GET /`): one HTML file, its ES modules and style sheets, built into the
+//! binary so the page works wherever the server runs, with no network beyond the server itself and
+//! no build step (`assets/` is plain HTML, CSS and JavaScript; the chart library `detail.js`
+//! imports is vendored in `assets/vendor/`; `assets/package.json` only tells Node and tsc that the
+//! scripts are modules, and is not served).
 //!
 //! Every response carries an `ETag` (a hash of the asset, computed at compile time) and
 //! `Cache-Control: no-cache`: browsers keep the files but check them on each load, so a new binary's
 //! page is never mixed with an old cached script, and an unchanged one costs a 304.
 //!
-//! A content-security policy says the page makes no request beyond its own origin. The script
-//! starts a scan with `POST /scan/start`, follows `/ws/results/{id}` (or polls `/scan/results` when
-//! streaming is off), keeps results in a model keyed by symbol with the last `seq` applied, ignores
-//! anything at or below it, and after a drop reconnects with `from_seq` = that `seq`; the table is
+//! A content-security policy says the page makes no request beyond its own origin. The scripts
+//! start a scan with `POST /scan/start`, follow `/ws/results/{id}` (or poll `/scan/results` when
+//! streaming is off), keep results in a model keyed by symbol with the last `seq` applied, ignore
+//! anything at or below it, and after a drop reconnect with `from_seq` = that `seq`; the table is
 //! drawn from the model, so sorting and filtering never lose or repeat a row.
 
 use axum::Router;
@@ -53,10 +54,6 @@ static INDEX: Asset = Asset::new(
     include_str!("../assets/index.html"),
     "text/html; charset=utf-8",
 );
-static SCRIPT: Asset = Asset::new(
-    include_str!("../assets/app.js"),
-    "text/javascript; charset=utf-8",
-);
 static STYLE: Asset = Asset::new(include_str!("../assets/app.css"), "text/css; charset=utf-8");
 static DETAIL: Asset = Asset::new(
     include_str!("../assets/detail.js"),
@@ -81,9 +78,30 @@ static CHARTS: Asset = Asset::new(
     "text/javascript; charset=utf-8",
 );
 
-/// Every asset but the page itself, by the path it is served at.
-static ASSETS: [(&str, &Asset); 7] = [
+const fn module(body: &'static str) -> Asset {
+    Asset::new(body, "text/javascript; charset=utf-8")
+}
+
+// The live table's modules: `app.js` is the entry point, which imports the rest by relative path.
+static SCRIPT: Asset = module(include_str!("../assets/app.js"));
+static CONNECTION: Asset = module(include_str!("../assets/connection.js"));
+static FORMAT: Asset = module(include_str!("../assets/format.js"));
+static MODEL: Asset = module(include_str!("../assets/model.js"));
+static ROWS: Asset = module(include_str!("../assets/rows.js"));
+static STATE: Asset = module(include_str!("../assets/state.js"));
+static TABLE: Asset = module(include_str!("../assets/table.js"));
+static WORDS: Asset = module(include_str!("../assets/words.js"));
+
+/// Every asset but the page itself, by the path it is served at. A new module is one line here.
+static ASSETS: [(&str, &Asset); 14] = [
     ("/assets/app.js", &SCRIPT),
+    ("/assets/connection.js", &CONNECTION),
+    ("/assets/format.js", &FORMAT),
+    ("/assets/model.js", &MODEL),
+    ("/assets/rows.js", &ROWS),
+    ("/assets/state.js", &STATE),
+    ("/assets/table.js", &TABLE),
+    ("/assets/words.js", &WORDS),
     ("/assets/app.css", &STYLE),
     ("/assets/detail.js", &DETAIL),
     ("/assets/backtest.js", &BACKTEST),
@@ -176,6 +194,17 @@ mod tests {
         ] {
             assert!(INDEX.body.contains(path), "index.html links {path}");
         }
+        // Every module another imports is served, and nothing else is needed.
+        let served: Vec<&str> = ASSETS.iter().map(|(path, _)| *path).collect();
+        for (name, asset) in &ASSETS {
+            for import in asset.body.split("from './").skip(1) {
+                let imported = import.split('\'').next().unwrap_or_default();
+                assert!(
+                    served.contains(&format!("/assets/{imported}").as_str()),
+                    "{name} imports {imported}, which is not served"
+                );
+            }
+        }
         assert!(
             DETAIL
                 .body
@@ -206,7 +235,8 @@ mod tests {
 
     #[test]
     fn a_matching_etag_gets_not_modified() {
-        let first = serve(&SCRIPT, &HeaderMap::new());
+        let script = &SCRIPT;
+        let first = serve(script, &HeaderMap::new());
         assert_eq!(first.status(), StatusCode::OK);
         assert_eq!(
             first.headers()[header::CONTENT_TYPE],
@@ -215,12 +245,12 @@ mod tests {
         let etag = first.headers()[header::ETAG].clone();
         let mut again = HeaderMap::new();
         again.insert(header::IF_NONE_MATCH, etag.clone());
-        let second = serve(&SCRIPT, &again);
+        let second = serve(script, &again);
         assert_eq!(second.status(), StatusCode::NOT_MODIFIED);
         assert_eq!(second.headers()[header::ETAG], etag);
         let mut other = HeaderMap::new();
         other.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"0\""));
-        assert_eq!(serve(&SCRIPT, &other).status(), StatusCode::OK);
+        assert_eq!(serve(script, &other).status(), StatusCode::OK);
         assert_ne!(
             serve(&STYLE, &HeaderMap::new()).headers()[header::ETAG],
             etag

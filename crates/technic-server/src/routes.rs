@@ -28,8 +28,8 @@ use technic_engine::{
 
 use crate::AppState;
 use crate::bodies::{
-    CacheStats, EarlyTermination, ErrorBody, Features, Health, PriorityAccuracy, Ready,
-    ResultsPage, ScanStarted, ScanStats, StopAccepted,
+    CacheStats, EarlyTermination, ErrorBody, Features, Health, Meta, PriorityAccuracy, Ready,
+    ResultsPage, ScanStarted, ScanStats, StageWeight, StopAccepted,
 };
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::streams::ResumePoint;
@@ -77,6 +77,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/symbols/{symbol}/history", get(crate::symbols::history))
         .route("/health", get(health))
+        .route("/meta", get(meta))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(openapi::document))
@@ -573,6 +574,31 @@ pub(crate) async fn health(State(state): State<AppState>) -> Json<Health> {
         active_scans: state.registry().running(),
         active_streams: state.metrics().active_streams.get(),
         data_source: state.registry().source_info(),
+    })
+}
+
+/// The data source, progress stages, sectors and keep-alive period, for clients (the web page)
+/// that would otherwise copy them.
+#[utoipa::path(get, path = "/meta", responses((status = 200, description = "Constants of this server's scans", body = Meta)))]
+pub(crate) async fn meta(State(state): State<AppState>) -> Json<Meta> {
+    let config = state.config();
+    // As `streams::deliver` spaces its pings: at least two within the stream timeout.
+    let keep_alive = config.keep_alive.min(config.stream_timeout / 2);
+    Json(Meta {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        data_source: state.registry().source_info(),
+        stages: technic_core::progress::Stage::ALL
+            .iter()
+            .map(|stage| StageWeight {
+                name: stage.as_str().to_owned(),
+                weight: stage.weight(),
+            })
+            .collect(),
+        sectors: technic_engine::GICS_SECTORS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
+        keep_alive_seconds: keep_alive.as_secs_f64(),
     })
 }
 

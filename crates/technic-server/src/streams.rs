@@ -279,6 +279,11 @@ pub struct FromQuery {
     /// progress messages with the snapshot's fields also at the top level.
     #[param(inline)]
     events: Option<Events>,
+    /// WebSocket only: `true` adds a text frame `{"type":"keep_alive"}` to every ping (at least
+    /// every `STREAM_KEEPALIVE_SECONDS`), for a client that cannot see pings (a browser's script)
+    /// yet wants to tell a stalled stream from a quiet one. It has no `metadata.seq`: it is not
+    /// part of the scan's log. Off by default, so existing clients see only ScanMessages.
+    keep_alive: Option<bool>,
 }
 
 impl FromQuery {
@@ -442,7 +447,7 @@ pub async fn ws_results(
         state,
         id,
         query.resume_point(),
-        (Carry::All, events),
+        (Carry::All, events, query.keep_alive.unwrap_or(false)),
         upgrade,
     )
     .await
@@ -469,7 +474,7 @@ pub async fn ws_progress(
         state,
         id,
         query.resume_point(),
-        (Carry::Progress, events),
+        (Carry::Progress, events, query.keep_alive.unwrap_or(false)),
         upgrade,
     )
     .await
@@ -479,7 +484,7 @@ async fn websocket(
     state: AppState,
     id: String,
     from: ResumePoint,
-    (carry, events): (Carry, Events),
+    (carry, events, keep_alive): (Carry, Events, bool),
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
     // Checked before the upgrade, so an unknown scan, a wrong cursor or a full server is a plain
@@ -493,7 +498,16 @@ async fn websocket(
         .read_buffer_size(WS_READ_BUFFER)
         .max_message_size(WS_MAX_INCOMING)
         .max_frame_size(WS_MAX_INCOMING)
-        .on_upgrade(move |socket| deliver(socket, entry, from, (carry, events), state, slot)))
+        .on_upgrade(move |socket| {
+            deliver(
+                socket,
+                entry,
+                from,
+                (carry, events, keep_alive),
+                state,
+                slot,
+            )
+        }))
 }
 
 /// A subscriber sends only pings, pongs and a close (a close reason is at most 123 bytes): with
@@ -515,13 +529,15 @@ const BATCH_BYTES: usize = 64 * 1024;
 /// Close codes in the private range: 4000 = too slow, 4001 = no answer to pings (abandoned); the
 /// reason carries the seq to resume from.
 const CLOSE_TOO_SLOW: u16 = 4000;
+/// Sent with each ping to a subscriber that asked (`?keep_alive=true`).
+const KEEP_ALIVE_FRAME: &str = r#"{"type":"keep_alive"}"#;
 const CLOSE_STALLED: u16 = 4001;
 
 async fn deliver(
     socket: WebSocket,
     entry: Arc<ScanEntry>,
     from: u64,
-    (carry, events): (Carry, Events),
+    (carry, events, keep_alive): (Carry, Events, bool),
     state: AppState,
     _slot: StreamSlot,
 ) {
@@ -605,7 +621,14 @@ async fn deliver(
             }
             _ = ping.tick() => {
                 // A client that stopped reading can leave even a ping unsendable: the same timeout.
-                match tokio::time::timeout(send_timeout, sink.send(Message::Ping(Vec::new().into()))).await {
+                let ping_frames = async {
+                    sink.feed(Message::Ping(Vec::new().into())).await?;
+                    if keep_alive {
+                        sink.feed(Message::Text(KEEP_ALIVE_FRAME.into())).await?;
+                    }
+                    sink.flush().await
+                };
+                match tokio::time::timeout(send_timeout, ping_frames).await {
                     Ok(Ok(())) => {}
                     Ok(Err(_)) | Err(_) => {
                         metrics.websocket_errors.inc();

@@ -34,6 +34,7 @@ fn every_endpoint_of_the_brief_is_documented() {
         ("get", "/scan/stats/{id}"),
         ("post", "/scan/stop/{id}"),
         ("get", "/health"),
+        ("get", "/meta"),
         ("get", "/ready"),
         ("get", "/metrics"),
         ("get", "/symbols/{symbol}/bars"),
@@ -78,4 +79,47 @@ async fn the_server_serves_the_same_document() {
     let served: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
     let expected = serde_json::to_value(technic_server::openapi()).expect("encode");
     assert_eq!(served, expected);
+}
+
+/// `GET /meta`: the constants the page would otherwise copy, as the engine and config have them.
+#[tokio::test]
+async fn meta_names_the_stages_sectors_keep_alive_and_source() {
+    let config = Config {
+        keep_alive: std::time::Duration::from_secs(7),
+        ..Config::default()
+    };
+    let state = AppState::new(
+        Scanner::new(Arc::new(DemoMarket::new())),
+        None,
+        config,
+        tokio::runtime::Handle::current(),
+    );
+    let response = technic_server::app(state)
+        .oneshot(Request::get("/meta").body(Body::empty()).expect("request"))
+        .await
+        .expect("response");
+    assert_eq!(response.status(), 200);
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let meta: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    let stages = meta["stages"].as_array().expect("stages");
+    let names: Vec<&str> = stages.iter().filter_map(|s| s["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "universe_loading",
+            "data_fetching",
+            "symbol_scanning",
+            "finalization"
+        ]
+    );
+    let total: f64 = stages.iter().filter_map(|s| s["weight"].as_f64()).sum();
+    assert!((total - 1.0).abs() < 1e-9, "weights sum to 1: {total}");
+    assert_eq!(
+        meta["sectors"],
+        serde_json::json!(technic_engine::GICS_SECTORS)
+    );
+    assert_eq!(meta["keep_alive_seconds"], 7.0);
+    assert_eq!(meta["data_source"]["synthetic"], true);
 }

@@ -23,7 +23,7 @@ use technic_core::alpha::AlphaFactors;
 use technic_data::SymbolInfo;
 use technic_screen::Captured;
 
-use crate::report::ScanResult;
+use crate::report::{DiagnosticCause, ScanResult};
 use crate::request::ValidScan;
 use crate::scan::{CrossInputs, Outcome};
 
@@ -129,6 +129,9 @@ enum WireOutcome {
     },
     Skipped {
         message: String,
+        /// Absent from workers older than the field: read from the message then.
+        #[serde(default)]
+        cause: Option<DiagnosticCause>,
     },
     Failed {
         message: String,
@@ -151,7 +154,10 @@ impl WireOutcome {
                     }),
                 }
             }
-            Outcome::Skipped(message) => WireOutcome::Skipped { message },
+            Outcome::Skipped(cause, message) => WireOutcome::Skipped {
+                message,
+                cause: Some(cause),
+            },
             Outcome::Failed(message) => WireOutcome::Failed { message },
         }
     }
@@ -178,7 +184,14 @@ impl WireOutcome {
                     }),
                 },
             ),
-            WireOutcome::Skipped { message } => Outcome::Skipped(message),
+            WireOutcome::Skipped { message, cause } => {
+                let cause = cause.unwrap_or(if message.contains("below min_") {
+                    DiagnosticCause::Filtered
+                } else {
+                    DiagnosticCause::NoData
+                });
+                Outcome::Skipped(cause, message)
+            }
             WireOutcome::Failed { message } => Outcome::Failed(message),
         }
     }

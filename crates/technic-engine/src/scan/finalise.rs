@@ -16,7 +16,9 @@ use super::plan::Slot;
 use super::run::{ScanRun, Scanning};
 use super::{CrossInputs, Outcome, ScanOutcome, Scanner, place};
 use crate::learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
-use crate::report::{Diagnostic, DiagnosticKind, OrderedMap, ScanMetrics, ScanReport, ScanResult};
+use crate::report::{
+    Diagnostic, DiagnosticCause, DiagnosticKind, OrderedMap, ScanMetrics, ScanReport, ScanResult,
+};
 use crate::screening::{self, ScreenSpec};
 use crate::stream::Payload;
 
@@ -168,6 +170,12 @@ fn metrics(run: &ScanRun<'_>, finalized: &Finalized, ending: &Ending, now: f64) 
         .iter()
         .filter(|d| d.kind == DiagnosticKind::Skipped)
         .count();
+    let caused = |cause: DiagnosticCause| {
+        diagnostics
+            .iter()
+            .filter(|d| d.cause == Some(cause))
+            .count()
+    };
     let bars_loaded = run.bars_loaded.load(Ordering::Relaxed);
     let state = &ending.state;
     ScanMetrics {
@@ -176,6 +184,9 @@ fn metrics(run: &ScanRun<'_>, finalized: &Finalized, ending: &Ending, now: f64) 
         results: finalized.results.len(),
         skipped,
         errors: diagnostics.len() - skipped,
+        filtered_out: caused(DiagnosticCause::Filtered),
+        no_data: caused(DiagnosticCause::NoData),
+        not_scanned: caused(DiagnosticCause::NotScanned),
         high_quality_signals: finalized.results.iter().filter(|r| r.high_quality).count(),
         bars_loaded,
         seconds_total: now,
@@ -301,18 +312,21 @@ fn sort_outcomes(
         {
             sorted.rated_high_tier += 1;
         }
-        let (kind, message) = match outcome {
+        let (kind, cause, message) = match outcome {
             Some(Outcome::Scanned(result, f) | Outcome::BelowMinRating(result, f)) => {
                 sorted.factors.push(f);
                 sorted.rated.push(*result);
                 continue;
             }
-            Some(Outcome::Skipped(message)) => (DiagnosticKind::Skipped, message),
-            Some(Outcome::Failed(message)) => (DiagnosticKind::Error, message),
+            Some(Outcome::Skipped(cause, message)) => (DiagnosticKind::Skipped, cause, message),
+            Some(Outcome::Failed(message)) => {
+                (DiagnosticKind::Error, DiagnosticCause::Error, message)
+            }
             None => {
                 let why = stop.map_or_else(|| "the scan ended".to_owned(), ToString::to_string);
                 (
                     DiagnosticKind::Skipped,
+                    DiagnosticCause::NotScanned,
                     format!("not scanned: the scan stopped first ({why})"),
                 )
             }
@@ -320,6 +334,7 @@ fn sort_outcomes(
         sorted.diagnostics.push(Diagnostic {
             symbol,
             kind,
+            cause: Some(cause),
             message,
         });
     }
@@ -373,11 +388,13 @@ fn filter(
                 ),
                 symbol: result.symbol,
                 kind: DiagnosticKind::Skipped,
+                cause: Some(DiagnosticCause::Filtered),
             }),
             _ if verdict.is_some_and(|v| !v.matches) => diagnostics.push(Diagnostic {
                 message: screening::refused_message(),
                 symbol: result.symbol,
                 kind: DiagnosticKind::Skipped,
+                cause: Some(DiagnosticCause::Filtered),
             }),
             _ => {
                 if let Some(verdict) = verdict {

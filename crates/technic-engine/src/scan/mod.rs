@@ -51,7 +51,7 @@ use technic_screen::Captured;
 use crate::analyses::SharedAnalyses;
 use crate::fair::FairPermits;
 use crate::learning::{Learned, LearningUpdate};
-use crate::report::{ScanReport, ScanResult};
+use crate::report::{DiagnosticCause, ScanReport, ScanResult};
 use crate::request::{RequestError, ScanRequest, ValidScan};
 use crate::snapshots::SnapshotCache;
 use crate::stream::EventLog;
@@ -187,7 +187,7 @@ pub(crate) enum Outcome {
     /// the user, yet still part of the universe the percentiles and signal rates are taken over,
     /// and a result after all if the final placement lifts it to the minimum (or matches it).
     BelowMinRating(Box<ScanResult>, CrossInputs),
-    Skipped(String),
+    Skipped(DiagnosticCause, String),
     Failed(String),
 }
 

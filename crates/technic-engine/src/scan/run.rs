@@ -15,7 +15,7 @@ use super::control::{Progress, lower_this_threads_priority};
 use super::plan::{CacheCounts, Slot, SourceLookups};
 use super::{BATCH_SIZE, CrossInputs, Outcome, ScanError, ScanOptions, Scanner, Takeover, place};
 use crate::filter::{Filter, Place};
-use crate::report::ScanResult;
+use crate::report::{DiagnosticCause, ScanResult};
 use crate::request::ValidScan;
 use crate::screening;
 use crate::stream::Payload;
@@ -352,7 +352,7 @@ impl Scanner {
     ) -> Outcome {
         let avg_volume_20 = match evaluate::screen(&bars, &request.bar_rules()) {
             Ok(avg_volume_20) => avg_volume_20,
-            Err(skip) => return Outcome::Skipped(skip.to_string()),
+            Err(skip) => return Outcome::Skipped(cause_of(&skip), skip.to_string()),
         };
         let captured = match screening::capture(request.screen.as_ref(), &bars) {
             Ok(captured) => captured,
@@ -396,7 +396,7 @@ impl Scanner {
                 };
                 Outcome::Scanned(Box::new(ScanResult::new(info, *evaluation)), inputs)
             }
-            Evaluated::Skipped(skip) => Outcome::Skipped(skip.to_string()),
+            Evaluated::Skipped(skip) => Outcome::Skipped(cause_of(&skip), skip.to_string()),
             Evaluated::Failed(message) => Outcome::Failed(message),
         }
     }
@@ -427,6 +427,15 @@ fn emit(run: &ScanRun<'_>, state: &mut Scanning, result: &ScanResult, append: bo
             Payload::Result(Box::new(result.clone())),
             run.progress.timestamp(),
         );
+    }
+}
+
+/// The request's own filters remove a symbol; the rest of the skips are the data's doing.
+fn cause_of(skip: &technic_core::evaluate::Skip) -> DiagnosticCause {
+    use technic_core::evaluate::Skip;
+    match skip {
+        Skip::BelowMinPrice { .. } | Skip::BelowMinAvgVolume { .. } => DiagnosticCause::Filtered,
+        Skip::NoBars | Skip::TooFewBars { .. } | Skip::NoReadings => DiagnosticCause::NoData,
     }
 }
 
