@@ -1,21 +1,41 @@
 //! Early termination: when a scan has found enough, or has run long enough, it stops.
 //!
-//! A new criterion is a field of [`TerminationCriteria`], its test in `check` (or `check_time` for
-//! one that depends on time alone) and its [`StopReason`]; the request's side is
-//! `technic_engine::TerminationRequest` and its validation. The engine checks the criteria under
-//! the lock that emits results, so `max_signals` is exact.
+//! [`TerminationCriteria`] is both the request's `termination_criteria` (its JSON shape, its
+//! validation) and what the engine checks. A new criterion is a field, its range in `validate`,
+//! its test in `check` (or `check_time` for one that depends on time alone) and its
+//! [`StopReason`], all in this file. The engine checks the criteria under the lock that emits
+//! results, so `max_signals` is exact.
 
-/// What the user asked for; every criterion is optional and the first one met stops the scan.
+/// The longest `timeout_seconds` accepted: a year, like the server's `*_SECONDS` variables. A
+/// deadline is `now + timeout`, which overflows (and panics) for about 1e11 seconds and more; no
+/// scan needs more than a year.
+pub const MAX_TIMEOUT_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+
+/// `termination_criteria` of a request; the first criterion met stops the scan.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(as = TerminationRequest)
+)]
 pub struct TerminationCriteria {
     /// Stop after this many high-quality signals.
     pub max_signals: Option<usize>,
-    /// The rating a buy signal needs to count towards `max_signals` (default: the high-quality 70).
+    /// The rating a buy signal needs to count towards `max_signals` (default 70).
     pub min_signal_rating: Option<f64>,
-    /// Stop once this percentage of the symbols has been scanned.
+    /// Stop once this percentage (0–100] of the symbols has been scanned.
     pub max_percent_scanned: Option<f64>,
     /// Stop after this many seconds.
     pub timeout_seconds: Option<f64>,
+}
+
+/// A criterion out of its range, named as a request names it (`termination_criteria.FIELD`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct CriterionError {
+    pub field: &'static str,
+    pub message: String,
 }
 
 /// Why a scan stopped early.
@@ -42,6 +62,44 @@ impl std::fmt::Display for StopReason {
 }
 
 impl TerminationCriteria {
+    /// Checks every criterion's range; returns the criteria.
+    pub fn validate(&self) -> Result<Self, CriterionError> {
+        let error = |field: &'static str, message: String| Err(CriterionError { field, message });
+        if self.max_signals == Some(0) {
+            return error(
+                "termination_criteria.max_signals",
+                "must be at least 1".into(),
+            );
+        }
+        if let Some(r) = self.min_signal_rating
+            && !(0.0..=100.0).contains(&r)
+        {
+            return error(
+                "termination_criteria.min_signal_rating",
+                format!("must be between 0 and 100, got {r}"),
+            );
+        }
+        if let Some(p) = self.max_percent_scanned
+            && !(p > 0.0 && p <= 100.0)
+        {
+            return error(
+                "termination_criteria.max_percent_scanned",
+                format!("must be a percentage above 0 and at most 100, got {p}"),
+            );
+        }
+        if let Some(t) = self.timeout_seconds
+            && !(t > 0.0 && t <= MAX_TIMEOUT_SECONDS)
+        {
+            return error(
+                "termination_criteria.timeout_seconds",
+                format!(
+                    "must be a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS} (a year), got {t}"
+                ),
+            );
+        }
+        Ok(*self)
+    }
+
     /// Checked after each finished symbol: `scanned` of `total` done, `signals` counted so far,
     /// `elapsed` seconds since the start.
     pub fn check(

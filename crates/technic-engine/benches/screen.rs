@@ -91,7 +91,10 @@ fn main() {
         .iter()
         .filter_map(|s| memory.bars(&s.symbol, &BarWindow::default()).ok())
         .collect();
-    let extra_indicators = [Indicator::Cci(50), Indicator::Adx(30)];
+    let extra_indicators = [
+        Indicator::parse("cci_50").expect("cci"),
+        Indicator::parse("adx_30").expect("adx"),
+    ];
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let alone = median(
         (0..runs)

@@ -189,12 +189,8 @@ fn expression_factor(spec: &str, named_error: String) -> Result<Screen, Backtest
 fn base_indicators(model: RatingModel) -> IndicatorSet {
     match model {
         RatingModel::Classic => IndicatorSet::default(),
-        RatingModel::Standard => IndicatorSet::new(vec![
-            Indicator::Sma(50),
-            Indicator::Adx(14),
-            Indicator::PlusDi(14),
-            Indicator::MinusDi(14),
-        ]),
+        RatingModel::Standard => IndicatorSet::parse_list("sma_50,adx_14,plus_di_14,minus_di_14")
+            .expect("the standard rating's base set is made of valid specs"),
     }
 }
 

@@ -4,8 +4,7 @@
 //! Nested errors are named as `termination_criteria.max_signals`. `validate()` is linear in the
 //! symbols named (a set for duplicates), and `timeout_seconds` is at most a year
 //! ([`MAX_TIMEOUT_SECONDS`]): a deadline past that overflowed and panicked. A new termination
-//! criterion is a field of [`TerminationRequest`] and its check in `validate`, beside the core's
-//! `TerminationCriteria`.
+//! criterion belongs in the core's `termination.rs` alone: the request reads its type.
 
 use serde::Deserialize;
 use technic_core::rating::RatingModel;
@@ -34,10 +33,7 @@ pub const GICS_SECTORS: [&str; 11] = [
 pub const DEFAULT_LOOKBACK_DAYS: usize = 400;
 pub const MAX_LOOKBACK_DAYS: usize = 10_000;
 
-/// The longest `timeout_seconds` accepted: a year, like the server's `*_SECONDS` variables. A
-/// deadline is `now + timeout`, which overflows (and panics) for about 1e11 seconds and more; no
-/// scan needs more than a year.
-pub const MAX_TIMEOUT_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
+pub use technic_core::termination::MAX_TIMEOUT_SECONDS;
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,20 +77,8 @@ pub struct ScanRequest {
     pub screen: Option<String>,
 }
 
-/// `termination_criteria` of a request; the first criterion met stops the scan.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub struct TerminationRequest {
-    /// Stop after this many high-quality signals.
-    pub max_signals: Option<usize>,
-    /// The rating a buy signal needs to count towards `max_signals` (default 70).
-    pub min_signal_rating: Option<f64>,
-    /// Stop once this percentage (0–100] of the symbols has been scanned.
-    pub max_percent_scanned: Option<f64>,
-    /// Stop after this many seconds.
-    pub timeout_seconds: Option<f64>,
-}
+/// `termination_criteria` of a request: the core's criteria, which are their own JSON shape.
+pub type TerminationRequest = TerminationCriteria;
 
 /// A request error names the field and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -240,7 +224,7 @@ impl ScanRequest {
         }
         let termination = match &self.termination_criteria {
             None => TerminationCriteria::default(),
-            Some(t) => t.validate()?,
+            Some(t) => t.validate().map_err(|e| error(e.field, e.message))?,
         };
         let rating = match self.rating.as_deref() {
             None => RatingModel::default(),
@@ -270,50 +254,6 @@ impl ScanRequest {
             min_price: non_negative("min_price", self.min_price)?,
             min_avg_volume: non_negative("min_avg_volume", self.min_avg_volume)?,
             lookback_days,
-        })
-    }
-}
-
-impl TerminationRequest {
-    /// Checks every criterion; an error names the field as `termination_criteria.FIELD`.
-    pub fn validate(&self) -> Result<TerminationCriteria, RequestError> {
-        if self.max_signals == Some(0) {
-            return Err(error(
-                "termination_criteria.max_signals",
-                "must be at least 1",
-            ));
-        }
-        if let Some(r) = self.min_signal_rating
-            && !(0.0..=100.0).contains(&r)
-        {
-            return Err(error(
-                "termination_criteria.min_signal_rating",
-                format!("must be between 0 and 100, got {r}"),
-            ));
-        }
-        if let Some(p) = self.max_percent_scanned
-            && !(p > 0.0 && p <= 100.0)
-        {
-            return Err(error(
-                "termination_criteria.max_percent_scanned",
-                format!("must be a percentage above 0 and at most 100, got {p}"),
-            ));
-        }
-        if let Some(t) = self.timeout_seconds
-            && !(t > 0.0 && t <= MAX_TIMEOUT_SECONDS)
-        {
-            return Err(error(
-                "termination_criteria.timeout_seconds",
-                format!(
-                    "must be a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS} (a year), got {t}"
-                ),
-            ));
-        }
-        Ok(TerminationCriteria {
-            max_signals: self.max_signals,
-            min_signal_rating: self.min_signal_rating,
-            max_percent_scanned: self.max_percent_scanned,
-            timeout_seconds: self.timeout_seconds,
         })
     }
 }

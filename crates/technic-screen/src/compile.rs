@@ -200,7 +200,7 @@ impl Screen {
         for series in &compiler.series {
             let needed = match series {
                 SeriesColumn::Indicator(indicator, _) => Some(*indicator),
-                SeriesColumn::AtrPct => Some(Indicator::Natr(14)),
+                SeriesColumn::AtrPct => Some(SeriesColumn::atr_pct()),
                 _ => None,
             };
             if let Some(indicator) = needed

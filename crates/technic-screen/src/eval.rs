@@ -128,10 +128,11 @@ impl Screen {
         let mut values = Vec::with_capacity(self.series.len() * history);
         // Each indicator once, even when several of its outputs are read.
         let mut computed: Vec<(technic_core::Indicator, Vec<Vec<f64>>)> = Vec::new();
+        let atr_pct = SeriesColumn::atr_pct();
         for series in &self.series {
             let indicator = match series {
                 SeriesColumn::Indicator(indicator, _) => Some(*indicator),
-                SeriesColumn::AtrPct => Some(technic_core::Indicator::Natr(14)),
+                SeriesColumn::AtrPct => Some(atr_pct),
                 _ => None,
             };
             if let Some(indicator) = indicator
@@ -154,7 +155,7 @@ impl Screen {
                         SeriesColumn::Indicator(indicator, index) => output(*indicator, *index)
                             .and_then(|s| s.get(at).copied())
                             .unwrap_or(f64::NAN),
-                        SeriesColumn::AtrPct => output(technic_core::Indicator::Natr(14), 0)
+                        SeriesColumn::AtrPct => output(atr_pct, 0)
                             .and_then(|s| s.get(at).copied())
                             .unwrap_or(f64::NAN),
                         other => derived(*other, bars, at),

@@ -34,6 +34,16 @@ pub enum SeriesColumn {
     AtrPct,
 }
 
+impl SeriesColumn {
+    /// The indicator `atr_pct` reads.
+    pub(crate) fn atr_pct() -> Indicator {
+        static NATR_14: std::sync::LazyLock<Indicator> = std::sync::LazyLock::new(|| {
+            Indicator::parse("natr_14").expect("natr_14 is a spec of the indicator table")
+        });
+        *NATR_14
+    }
+}
+
 /// A number of the scan's result, known only for the newest bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
@@ -204,7 +214,7 @@ fn indicator(name: &str) -> Result<(Indicator, usize), NameError> {
             if let Some(output) = columns.iter().position(|c| c == name) {
                 return Ok((indicator, output));
             }
-            if columns.len() == 1 || matches!(indicator, Indicator::Macd { .. }) {
+            if columns.len() == 1 || indicator.spec().name == "macd" {
                 // A one-output spec, or `macd_12_26_9` for the MACD line itself.
                 return Ok((indicator, 0));
             }
@@ -287,11 +297,7 @@ mod tests {
 
     #[test]
     fn indicator_columns_resolve_in_both_spellings() {
-        let macd = Indicator::Macd {
-            fast: 12,
-            slow: 26,
-            signal: 9,
-        };
+        let macd = Indicator::parse("macd_12_26_9").expect("macd");
         assert_eq!(series("macd_hist"), SeriesColumn::Indicator(macd, 2));
         assert_eq!(
             series("macd_12_26_9_hist"),
@@ -310,15 +316,15 @@ mod tests {
         );
         assert_eq!(
             series("aroon_up_25"),
-            SeriesColumn::Indicator(Indicator::Aroon(25), 1)
+            SeriesColumn::Indicator(Indicator::parse("aroon_25").expect("aroon"), 1)
         );
         assert_eq!(
             series("rsi_2"),
-            SeriesColumn::Indicator(Indicator::Rsi(2), 0)
+            SeriesColumn::Indicator(Indicator::parse("rsi_2").expect("rsi"), 0)
         );
         assert_eq!(
             series("plus_di_14"),
-            SeriesColumn::Indicator(Indicator::PlusDi(14), 0)
+            SeriesColumn::Indicator(Indicator::parse("plus_di_14").expect("plus_di"), 0)
         );
         assert_eq!(series("return_126"), SeriesColumn::Return(126));
         assert!(matches!(resolve("bb_20_2"), Err(NameError::Ambiguous(_))));

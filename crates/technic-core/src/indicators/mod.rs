@@ -2,13 +2,13 @@
 //!
 //! The kernels are the `ta-lib` crate's (the TA-Lib project's own Rust port); this module only
 //! aligns their outputs to the input and names them. A spec such as `rsi_14` or `macd_5_35_5`
-//! names an [`Indicator`] with its parameters; the columns it produces are what CSV headers, JSON
-//! results and the golden files call them (`rsi_14`, `macd`, `macd_signal`, `bb_upper`, …).
+//! names an [`Indicator`]: a family of [`SPECS`] with its parameters. The columns it produces are
+//! what CSV headers, JSON results and the golden files call them (`rsi_14`, `macd`, `macd_signal`,
+//! `bb_upper`, …).
 //!
-//! A new indicator today: its kernel call in the family's file (through `kernel.rs`), an
-//! [`Indicator`] variant and its arms in `parse`, `with_periods_at_least`, `lookback`, `columns`,
-//! `compute` and `Display`, an entry in `IndicatorSet::default` if scans should compute it, and a
-//! golden test against TA-Lib.
+//! A new indicator: its kernel call in the family's file (through `kernel.rs`), one entry in
+//! [`SPECS`] (name, parameters and defaults, outputs, lookback, compute), its spec in
+//! `DEFAULT_SET` if scans should compute it, and a golden test against TA-Lib.
 
 pub mod average;
 mod kernel;
@@ -18,19 +18,22 @@ pub mod volatility;
 pub mod volume;
 
 use std::fmt;
+use std::sync::LazyLock;
+
+use ta_lib::RetCode;
 
 use crate::bars::Bars;
+use kernel::TA;
 
 /// TA-Lib refuses periods above this; refusing them while parsing names the spec in the error.
 const MAX_PERIOD: u32 = 100_000;
 
+/// The most parameters any family takes.
+const MAX_PARAMS: usize = 3;
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum IndicatorError {
-    #[error(
-        "unknown indicator '{0}'; expected one of sma_N, ema_N, wma_N, kama_N, rsi_N, macd[_FAST_SLOW_SIGNAL], \
-         bb[_N_DEV | _N_UP_DOWN], atr_N, natr_N, adx_N, plus_di_N, minus_di_N, stoch[_K_SLOWK_SLOWD], cci_N, \
-         mfi_N, obv, roc_N, willr_N, aroon_N, sar[_ACCEL_MAX]"
-    )]
+    #[error("unknown indicator '{0}'; expected one of {families}", families = synopses())]
     Unknown(String),
     #[error("indicator '{spec}': {message}")]
     BadParameter { spec: String, message: String },
@@ -48,7 +51,7 @@ pub enum IndicatorError {
 }
 
 impl IndicatorError {
-    fn rejected(indicator: &str, code: ta_lib::RetCode) -> Self {
+    fn rejected(indicator: &str, code: RetCode) -> Self {
         Self::Rejected {
             indicator: indicator.to_owned(),
             code: code.to_string(),
@@ -56,411 +59,438 @@ impl IndicatorError {
     }
 }
 
-/// One indicator with its parameters. Periods are bars.
+/// What one parameter of a spec is.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Indicator {
-    Sma(u32),
-    Ema(u32),
-    Wma(u32),
-    Kama(u32),
-    Rsi(u32),
-    Macd {
-        fast: u32,
-        slow: u32,
-        signal: u32,
-    },
-    Bbands {
-        period: u32,
-        dev_up: f64,
-        dev_down: f64,
-    },
-    Atr(u32),
-    Natr(u32),
-    Adx(u32),
-    PlusDi(u32),
-    MinusDi(u32),
-    Stoch {
-        fast_k: u32,
-        slow_k: u32,
-        slow_d: u32,
-    },
-    Cci(u32),
-    Mfi(u32),
-    Obv,
-    Roc(u32),
-    Willr(u32),
-    Aroon(u32),
-    Sar {
-        acceleration: f64,
-        maximum: f64,
-    },
+enum Kind {
+    /// A whole number of bars, 1 to [`MAX_PERIOD`].
+    Period,
+    /// A non-negative number (a deviation, an acceleration).
+    Real,
 }
 
-const MACD_DEFAULT: (u32, u32, u32) = (12, 26, 9);
-const BBANDS_DEFAULT: (u32, f64, f64) = (20, 2.0, 2.0);
-const STOCH_DEFAULT: (u32, u32, u32) = (14, 3, 3);
-const SAR_DEFAULT: (f64, f64) = (0.02, 0.2);
+impl Kind {
+    fn read(self, text: &str) -> Result<f64, String> {
+        match self {
+            Kind::Period => match text.parse::<u32>() {
+                Ok(n) if (1..=MAX_PERIOD).contains(&n) => Ok(f64::from(n)),
+                _ => Err(format!(
+                    "'{text}' is not a period (a whole number from 1 to {MAX_PERIOD})"
+                )),
+            },
+            Kind::Real => match text.parse::<f64>() {
+                Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+                _ => Err(format!("'{text}' is not a non-negative number")),
+            },
+        }
+    }
+}
+
+/// Every output of an indicator over some bars, from its parameters.
+type Compute = fn(&Bars, &[f64]) -> Result<Vec<Vec<f64>>, IndicatorError>;
+
+/// TA-Lib's lookback of an indicator, from its parameters.
+type Lookback = fn(&[f64]) -> Result<usize, RetCode>;
+
+/// One family of indicators: everything technic knows about it, as one entry of [`SPECS`].
+#[derive(Debug)]
+pub struct Spec {
+    /// The family's name: how its specs and columns start (`macd`, `plus_di`).
+    pub name: &'static str,
+    /// Its parameters, in spec order.
+    params: &'static [Kind],
+    /// The parameters the name alone stands for (`macd` is `macd_12_26_9`); `None` when they must
+    /// be given.
+    defaults: Option<&'static [f64]>,
+    /// The last two parameters, when equal, are written once and may be given once (`bb_20_2`).
+    shared_last: bool,
+    /// The forms of its specs, as the unknown-indicator error lists them; `None` is `NAME_N`.
+    synopsis: Option<&'static str>,
+    /// What a spec with the wrong number of parameters is told; `None` says one period is expected.
+    usage: Option<&'static str>,
+    /// Its output columns' stems in TA-Lib's output order, suffixed with the parameters unless they
+    /// are the defaults; `None` is one output named like the family.
+    outputs: Option<&'static [&'static str]>,
+    /// TA-Lib's lookback (bars consumed before the first value) for these parameters.
+    lookback: Lookback,
+    /// Every output over the bars, each as long as the bars with NaN in the warm-up.
+    compute: Compute,
+}
+
+impl Spec {
+    /// A family of one period and one output named like it (`rsi_14`).
+    const fn single(name: &'static str, lookback: Lookback, compute: Compute) -> Self {
+        Self {
+            name,
+            params: &[Kind::Period],
+            defaults: None,
+            shared_last: false,
+            synopsis: None,
+            usage: None,
+            outputs: None,
+            lookback,
+            compute,
+        }
+    }
+
+    fn synopsis(&self) -> String {
+        self.synopsis
+            .map_or_else(|| format!("{}_N", self.name), str::to_owned)
+    }
+
+    fn usage(&self) -> String {
+        self.usage.map_or_else(
+            || {
+                let name = self.name;
+                format!("expected {name}_N with one period, e.g. {name}_14")
+            },
+            str::to_owned,
+        )
+    }
+}
+
+/// A period parameter as TA-Lib takes it.
+fn p(value: f64) -> i32 {
+    kernel::period(n(value))
+}
+
+/// A period parameter as the kernels take it; parsing made it a whole number in range.
+fn n(value: f64) -> u32 {
+    value as u32
+}
+
+fn one(series: Result<Vec<f64>, IndicatorError>) -> Result<Vec<Vec<f64>>, IndicatorError> {
+    series.map(|s| vec![s])
+}
+
+use Kind::{Period, Real};
+use ta_lib::MAType::SMA;
+
+/// Every indicator family, in the order the unknown-indicator error lists them.
+pub static SPECS: [Spec; 20] = [
+    Spec::single(
+        "sma",
+        |a| TA.sma_lookback(p(a[0])),
+        |b, a| one(average::sma(&b.close, n(a[0]))),
+    ),
+    Spec::single(
+        "ema",
+        |a| TA.ema_lookback(p(a[0])),
+        |b, a| one(average::ema(&b.close, n(a[0]))),
+    ),
+    Spec::single(
+        "wma",
+        |a| TA.wma_lookback(p(a[0])),
+        |b, a| one(average::wma(&b.close, n(a[0]))),
+    ),
+    Spec::single(
+        "kama",
+        |a| TA.kama_lookback(p(a[0])),
+        |b, a| one(average::kama(&b.close, n(a[0]))),
+    ),
+    Spec::single(
+        "rsi",
+        |a| TA.rsi_lookback(p(a[0])),
+        |b, a| one(momentum::rsi(&b.close, n(a[0]))),
+    ),
+    Spec {
+        name: "macd",
+        params: &[Period, Period, Period],
+        defaults: Some(&[12.0, 26.0, 9.0]),
+        shared_last: false,
+        synopsis: Some("macd[_FAST_SLOW_SIGNAL]"),
+        usage: Some("expected macd or macd_FAST_SLOW_SIGNAL, e.g. macd_12_26_9"),
+        outputs: Some(&["macd", "macd_signal", "macd_hist"]),
+        lookback: |a| TA.macd_lookback(p(a[0]), p(a[1]), p(a[2])),
+        compute: |b, a| Ok(momentum::macd(&b.close, n(a[0]), n(a[1]), n(a[2]))?.into()),
+    },
+    Spec {
+        name: "bb",
+        params: &[Period, Real, Real],
+        defaults: Some(&[20.0, 2.0, 2.0]),
+        shared_last: true,
+        synopsis: Some("bb[_N_DEV | _N_UP_DOWN]"),
+        usage: Some("expected bb, bb_N_DEV or bb_N_UP_DOWN, e.g. bb_20_2"),
+        outputs: Some(&["bb_upper", "bb_middle", "bb_lower"]),
+        lookback: |a| TA.bbands_lookback(p(a[0]), a[1], a[2], SMA),
+        compute: |b, a| Ok(volatility::bbands(&b.close, n(a[0]), a[1], a[2])?.into()),
+    },
+    Spec::single(
+        "atr",
+        |a| TA.atr_lookback(p(a[0])),
+        |b, a| one(volatility::atr(&b.high, &b.low, &b.close, n(a[0]))),
+    ),
+    Spec::single(
+        "natr",
+        |a| TA.natr_lookback(p(a[0])),
+        |b, a| one(volatility::natr(&b.high, &b.low, &b.close, n(a[0]))),
+    ),
+    Spec::single(
+        "adx",
+        |a| TA.adx_lookback(p(a[0])),
+        |b, a| one(trend::adx(&b.high, &b.low, &b.close, n(a[0]))),
+    ),
+    Spec::single(
+        "plus_di",
+        |a| TA.plus_di_lookback(p(a[0])),
+        |b, a| one(trend::plus_di(&b.high, &b.low, &b.close, n(a[0]))),
+    ),
+    Spec::single(
+        "minus_di",
+        |a| TA.minus_di_lookback(p(a[0])),
+        |b, a| one(trend::minus_di(&b.high, &b.low, &b.close, n(a[0]))),
+    ),
+    Spec {
+        name: "stoch",
+        params: &[Period, Period, Period],
+        defaults: Some(&[14.0, 3.0, 3.0]),
+        shared_last: false,
+        synopsis: Some("stoch[_K_SLOWK_SLOWD]"),
+        usage: Some("expected stoch or stoch_K_SLOWK_SLOWD, e.g. stoch_14_3_3"),
+        outputs: Some(&["stoch_k", "stoch_d"]),
+        lookback: |a| TA.stoch_lookback(p(a[0]), p(a[1]), SMA, p(a[2]), SMA),
+        compute: |b, a| {
+            let (h, l, c) = (&b.high, &b.low, &b.close);
+            Ok(momentum::stoch(h, l, c, n(a[0]), n(a[1]), n(a[2]))?.into())
+        },
+    },
+    Spec::single(
+        "cci",
+        |a| TA.cci_lookback(p(a[0])),
+        |b, a| one(momentum::cci(&b.high, &b.low, &b.close, n(a[0]))),
+    ),
+    Spec::single(
+        "mfi",
+        |a| TA.mfi_lookback(p(a[0])),
+        |b, a| one(momentum::mfi(&b.high, &b.low, &b.close, &b.volume, n(a[0]))),
+    ),
+    Spec {
+        name: "obv",
+        params: &[],
+        defaults: None,
+        shared_last: false,
+        synopsis: Some("obv"),
+        usage: Some("obv takes no parameters"),
+        outputs: None,
+        lookback: |_| TA.obv_lookback(),
+        compute: |b, _| one(volume::obv(&b.close, &b.volume)),
+    },
+    Spec::single(
+        "roc",
+        |a| TA.roc_lookback(p(a[0])),
+        |b, a| one(momentum::roc(&b.close, n(a[0]))),
+    ),
+    Spec::single(
+        "willr",
+        |a| TA.willr_lookback(p(a[0])),
+        |b, a| one(momentum::willr(&b.high, &b.low, &b.close, n(a[0]))),
+    ),
+    Spec {
+        name: "aroon",
+        params: &[Period],
+        defaults: None,
+        shared_last: false,
+        synopsis: None,
+        usage: None,
+        outputs: Some(&["aroon_down", "aroon_up"]),
+        lookback: |a| TA.aroon_lookback(p(a[0])),
+        compute: |b, a| Ok(momentum::aroon(&b.high, &b.low, n(a[0]))?.into()),
+    },
+    Spec {
+        name: "sar",
+        params: &[Real, Real],
+        defaults: Some(&[0.02, 0.2]),
+        shared_last: false,
+        synopsis: Some("sar[_ACCEL_MAX]"),
+        usage: Some("expected sar or sar_ACCEL_MAX, e.g. sar_0.02_0.2"),
+        outputs: None,
+        lookback: |a| TA.sar_lookback(a[0], a[1]),
+        compute: |b, a| one(trend::sar(&b.high, &b.low, a[0], a[1])),
+    },
+];
+
+/// The set of the TA-Lib reference files, with the column names users know them by: what scans
+/// compute.
+const DEFAULT_SET: &str = "sma_20,sma_50,sma_200,ema_12,ema_26,ema_50,wma_20,rsi_14,macd,bb,atr_14,\
+    natr_14,adx_14,plus_di_14,minus_di_14,stoch,cci_20,mfi_14,obv,roc_10,willr_14,aroon_25,sar,kama_30";
+
+/// Every family's spec forms, for the unknown-indicator error.
+fn synopses() -> String {
+    SPECS
+        .iter()
+        .map(Spec::synopsis)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One indicator: a family of [`SPECS`] with its parameters. Periods are bars.
+#[derive(Clone, Copy)]
+pub struct Indicator {
+    spec: &'static Spec,
+    /// The first `spec.params.len()` are the parameters.
+    args: [f64; MAX_PARAMS],
+}
+
+impl PartialEq for Indicator {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec.name == other.spec.name && self.args() == other.args()
+    }
+}
+
+impl fmt::Debug for Indicator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Indicator({self})")
+    }
+}
 
 impl Indicator {
     /// Parses a spec such as `sma_20`, `macd`, `macd_5_35_5`, `bb_20_2`, `bb_10_1.5_2.5`, `sar_0.01_0.1`.
     pub fn parse(spec: &str) -> Result<Self, IndicatorError> {
         let spec = spec.trim();
         let lower = spec.to_ascii_lowercase();
-        // Longest prefixes first, so `plus_di_14` is not read as something shorter.
-        const FAMILIES: [&str; 20] = [
-            "minus_di", "plus_di", "stoch", "aroon", "willr", "macd", "kama", "natr", "sma", "ema",
-            "wma", "rsi", "atr", "adx", "cci", "mfi", "obv", "roc", "sar", "bb",
-        ];
-        let Some(family) = FAMILIES.iter().find(|f| {
-            lower == **f
-                || lower
-                    .strip_prefix(**f)
-                    .is_some_and(|rest| rest.starts_with('_'))
-        }) else {
-            return Err(IndicatorError::Unknown(spec.to_owned()));
-        };
-        let args: Vec<&str> = lower[family.len()..]
-            .split('_')
-            .filter(|s| !s.is_empty())
-            .collect();
+        // The longest family name that fits, so `plus_di_14` is not read as something shorter.
+        let family = SPECS
+            .iter()
+            .filter(|s| {
+                lower == s.name
+                    || lower
+                        .strip_prefix(s.name)
+                        .is_some_and(|rest| rest.starts_with('_'))
+            })
+            .max_by_key(|s| s.name.len())
+            .ok_or_else(|| IndicatorError::Unknown(spec.to_owned()))?;
         let bad = |message: String| IndicatorError::BadParameter {
             spec: spec.to_owned(),
             message,
         };
-        let int = |text: &str| -> Result<u32, IndicatorError> {
-            match text.parse::<u32>() {
-                Ok(n) if (1..=MAX_PERIOD).contains(&n) => Ok(n),
-                _ => Err(bad(format!(
-                    "'{text}' is not a period (a whole number from 1 to {MAX_PERIOD})"
-                ))),
-            }
-        };
-        let real = |text: &str| -> Result<f64, IndicatorError> {
-            match text.parse::<f64>() {
-                Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
-                _ => Err(bad(format!("'{text}' is not a non-negative number"))),
-            }
-        };
-        let single = |make: fn(u32) -> Indicator| -> Result<Indicator, IndicatorError> {
-            match args.as_slice() {
-                [n] => Ok(make(int(n)?)),
-                _ => Err(bad(format!(
-                    "expected {family}_N with one period, e.g. {family}_14"
-                ))),
-            }
-        };
-        let indicator = match *family {
-            "sma" => single(Indicator::Sma)?,
-            "ema" => single(Indicator::Ema)?,
-            "wma" => single(Indicator::Wma)?,
-            "kama" => single(Indicator::Kama)?,
-            "rsi" => single(Indicator::Rsi)?,
-            "atr" => single(Indicator::Atr)?,
-            "natr" => single(Indicator::Natr)?,
-            "adx" => single(Indicator::Adx)?,
-            "plus_di" => single(Indicator::PlusDi)?,
-            "minus_di" => single(Indicator::MinusDi)?,
-            "cci" => single(Indicator::Cci)?,
-            "mfi" => single(Indicator::Mfi)?,
-            "roc" => single(Indicator::Roc)?,
-            "willr" => single(Indicator::Willr)?,
-            "aroon" => single(Indicator::Aroon)?,
-            "obv" if args.is_empty() => Indicator::Obv,
-            "obv" => return Err(bad("obv takes no parameters".into())),
-            "macd" => {
-                let (fast, slow, signal) = match args.as_slice() {
-                    [] => MACD_DEFAULT,
-                    [f, s, g] => (int(f)?, int(s)?, int(g)?),
-                    _ => {
-                        return Err(bad(
-                            "expected macd or macd_FAST_SLOW_SIGNAL, e.g. macd_12_26_9".into(),
-                        ));
-                    }
-                };
-                Indicator::Macd { fast, slow, signal }
-            }
-            "bb" => {
-                let (period, dev_up, dev_down) = match args.as_slice() {
-                    [] => BBANDS_DEFAULT,
-                    [n, dev] => (int(n)?, real(dev)?, real(dev)?),
-                    [n, up, down] => (int(n)?, real(up)?, real(down)?),
-                    _ => {
-                        return Err(bad(
-                            "expected bb, bb_N_DEV or bb_N_UP_DOWN, e.g. bb_20_2".into()
-                        ));
-                    }
-                };
-                Indicator::Bbands {
-                    period,
-                    dev_up,
-                    dev_down,
-                }
-            }
-            "stoch" => {
-                let (fast_k, slow_k, slow_d) = match args.as_slice() {
-                    [] => STOCH_DEFAULT,
-                    [k, sk, sd] => (int(k)?, int(sk)?, int(sd)?),
-                    _ => {
-                        return Err(bad(
-                            "expected stoch or stoch_K_SLOWK_SLOWD, e.g. stoch_14_3_3".into(),
-                        ));
-                    }
-                };
-                Indicator::Stoch {
-                    fast_k,
-                    slow_k,
-                    slow_d,
-                }
-            }
-            "sar" => {
-                let (acceleration, maximum) = match args.as_slice() {
-                    [] => SAR_DEFAULT,
-                    [a, m] => (real(a)?, real(m)?),
-                    _ => {
-                        return Err(bad(
-                            "expected sar or sar_ACCEL_MAX, e.g. sar_0.02_0.2".into()
-                        ));
-                    }
-                };
-                Indicator::Sar {
-                    acceleration,
-                    maximum,
-                }
-            }
-            _ => return Err(IndicatorError::Unknown(spec.to_owned())),
+        let words: Vec<&str> = lower[family.name.len()..]
+            .split('_')
+            .filter(|s| !s.is_empty())
+            .collect();
+        let indicator = Self {
+            spec: family,
+            args: read_args(family, &words).map_err(bad)?,
         };
         // TA-Lib has further limits (most families need a period of at least 2); asking it for the
         // lookback now reports them against the spec the user typed.
         if indicator.lookback().is_err() {
+            let name = family.name;
             let message = match indicator.with_periods_at_least(2) {
                 Some(raised) if raised.lookback().is_ok() => {
-                    format!("TA-Lib needs every period of {family} to be at least 2")
+                    format!("TA-Lib needs every period of {name} to be at least 2")
                 }
-                _ => format!("TA-Lib rejects these parameters for {family}"),
+                _ => format!("TA-Lib rejects these parameters for {name}"),
             };
             return Err(bad(message));
         }
         Ok(indicator)
     }
 
+    /// The family's spec.
+    pub fn spec(&self) -> &'static Spec {
+        self.spec
+    }
+
+    /// The parameters, in spec order.
+    pub fn args(&self) -> &[f64] {
+        &self.args[..self.spec.params.len()]
+    }
+
     /// The same indicator with every period below `min` raised to it; `None` for those without periods.
     fn with_periods_at_least(self, min: u32) -> Option<Self> {
-        use Indicator::*;
-        let m = |n: u32| n.max(min);
-        Some(match self {
-            Sma(n) => Sma(m(n)),
-            Ema(n) => Ema(m(n)),
-            Wma(n) => Wma(m(n)),
-            Kama(n) => Kama(m(n)),
-            Rsi(n) => Rsi(m(n)),
-            Atr(n) => Atr(m(n)),
-            Natr(n) => Natr(m(n)),
-            Adx(n) => Adx(m(n)),
-            PlusDi(n) => PlusDi(m(n)),
-            MinusDi(n) => MinusDi(m(n)),
-            Cci(n) => Cci(m(n)),
-            Mfi(n) => Mfi(m(n)),
-            Roc(n) => Roc(m(n)),
-            Willr(n) => Willr(m(n)),
-            Aroon(n) => Aroon(m(n)),
-            Macd { fast, slow, signal } => Macd {
-                fast: m(fast),
-                slow: m(slow),
-                signal: m(signal),
-            },
-            Bbands {
-                period,
-                dev_up,
-                dev_down,
-            } => Bbands {
-                period: m(period),
-                dev_up,
-                dev_down,
-            },
-            Stoch {
-                fast_k,
-                slow_k,
-                slow_d,
-            } => Stoch {
-                fast_k: m(fast_k),
-                slow_k: m(slow_k),
-                slow_d: m(slow_d),
-            },
-            Obv | Sar { .. } => return None,
-        })
+        if !self.spec.params.contains(&Period) {
+            return None;
+        }
+        let mut raised = self;
+        for (arg, kind) in raised.args.iter_mut().zip(self.spec.params) {
+            if *kind == Period {
+                *arg = arg.max(f64::from(min));
+            }
+        }
+        Some(raised)
     }
 
     /// Bars consumed before the first value exists (TA-Lib's lookback).
     pub fn lookback(&self) -> Result<usize, IndicatorError> {
-        use kernel::{TA, period as p};
-        use ta_lib::MAType::SMA;
-        let result = match *self {
-            Indicator::Sma(n) => TA.sma_lookback(p(n)),
-            Indicator::Ema(n) => TA.ema_lookback(p(n)),
-            Indicator::Wma(n) => TA.wma_lookback(p(n)),
-            Indicator::Kama(n) => TA.kama_lookback(p(n)),
-            Indicator::Rsi(n) => TA.rsi_lookback(p(n)),
-            Indicator::Macd { fast, slow, signal } => TA.macd_lookback(p(fast), p(slow), p(signal)),
-            Indicator::Bbands {
-                period,
-                dev_up,
-                dev_down,
-            } => TA.bbands_lookback(p(period), dev_up, dev_down, SMA),
-            Indicator::Atr(n) => TA.atr_lookback(p(n)),
-            Indicator::Natr(n) => TA.natr_lookback(p(n)),
-            Indicator::Adx(n) => TA.adx_lookback(p(n)),
-            Indicator::PlusDi(n) => TA.plus_di_lookback(p(n)),
-            Indicator::MinusDi(n) => TA.minus_di_lookback(p(n)),
-            Indicator::Stoch {
-                fast_k,
-                slow_k,
-                slow_d,
-            } => TA.stoch_lookback(p(fast_k), p(slow_k), SMA, p(slow_d), SMA),
-            Indicator::Cci(n) => TA.cci_lookback(p(n)),
-            Indicator::Mfi(n) => TA.mfi_lookback(p(n)),
-            Indicator::Obv => TA.obv_lookback(),
-            Indicator::Roc(n) => TA.roc_lookback(p(n)),
-            Indicator::Willr(n) => TA.willr_lookback(p(n)),
-            Indicator::Aroon(n) => TA.aroon_lookback(p(n)),
-            Indicator::Sar {
-                acceleration,
-                maximum,
-            } => TA.sar_lookback(acceleration, maximum),
-        };
-        result.map_err(|code| IndicatorError::rejected(&self.to_string(), code))
+        (self.spec.lookback)(self.args())
+            .map_err(|code| IndicatorError::rejected(&self.to_string(), code))
     }
 
     /// The output column names, in TA-Lib's output order.
     pub fn columns(&self) -> Vec<String> {
-        let multi = |stems: &[&str], suffix: Option<String>| -> Vec<String> {
-            stems
-                .iter()
-                .map(|stem| match &suffix {
-                    Some(s) => format!("{stem}_{s}"),
-                    None => (*stem).to_owned(),
-                })
-                .collect()
-        };
-        match *self {
-            Indicator::Macd { fast, slow, signal } => {
-                let suffix = ((fast, slow, signal) != MACD_DEFAULT)
-                    .then(|| format!("{fast}_{slow}_{signal}"));
-                multi(&["macd", "macd_signal", "macd_hist"], suffix)
-            }
-            Indicator::Bbands {
-                period,
-                dev_up,
-                dev_down,
-            } => {
-                let suffix = ((period, dev_up, dev_down) != BBANDS_DEFAULT)
-                    .then(|| bb_suffix(period, dev_up, dev_down));
-                multi(&["bb_upper", "bb_middle", "bb_lower"], suffix)
-            }
-            Indicator::Stoch {
-                fast_k,
-                slow_k,
-                slow_d,
-            } => {
-                let suffix = ((fast_k, slow_k, slow_d) != STOCH_DEFAULT)
-                    .then(|| format!("{fast_k}_{slow_k}_{slow_d}"));
-                multi(&["stoch_k", "stoch_d"], suffix)
-            }
-            Indicator::Aroon(n) => multi(&["aroon_down", "aroon_up"], Some(n.to_string())),
-            Indicator::Sar {
-                acceleration,
-                maximum,
-            } if (acceleration, maximum) == SAR_DEFAULT => vec!["sar".into()],
-            _ => vec![self.to_string()],
-        }
+        let suffix = (self.spec.defaults != Some(self.args())).then(|| self.args_text());
+        let stems = self
+            .spec
+            .outputs
+            .unwrap_or(std::slice::from_ref(&self.spec.name));
+        stems
+            .iter()
+            .map(|stem| match &suffix {
+                Some(s) if !s.is_empty() => format!("{stem}_{s}"),
+                _ => (*stem).to_owned(),
+            })
+            .collect()
     }
 
     /// Computes every output column over `bars`, each as long as `bars` with NaN in the warm-up.
     pub fn compute(&self, bars: &Bars) -> Result<Vec<Vec<f64>>, IndicatorError> {
-        let (h, l, c, v) = (
-            &bars.high[..],
-            &bars.low[..],
-            &bars.close[..],
-            &bars.volume[..],
-        );
-        Ok(match *self {
-            Indicator::Sma(n) => vec![average::sma(c, n)?],
-            Indicator::Ema(n) => vec![average::ema(c, n)?],
-            Indicator::Wma(n) => vec![average::wma(c, n)?],
-            Indicator::Kama(n) => vec![average::kama(c, n)?],
-            Indicator::Rsi(n) => vec![momentum::rsi(c, n)?],
-            Indicator::Macd { fast, slow, signal } => momentum::macd(c, fast, slow, signal)?.into(),
-            Indicator::Bbands {
-                period,
-                dev_up,
-                dev_down,
-            } => volatility::bbands(c, period, dev_up, dev_down)?.into(),
-            Indicator::Atr(n) => vec![volatility::atr(h, l, c, n)?],
-            Indicator::Natr(n) => vec![volatility::natr(h, l, c, n)?],
-            Indicator::Adx(n) => vec![trend::adx(h, l, c, n)?],
-            Indicator::PlusDi(n) => vec![trend::plus_di(h, l, c, n)?],
-            Indicator::MinusDi(n) => vec![trend::minus_di(h, l, c, n)?],
-            Indicator::Stoch {
-                fast_k,
-                slow_k,
-                slow_d,
-            } => momentum::stoch(h, l, c, fast_k, slow_k, slow_d)?.into(),
-            Indicator::Cci(n) => vec![momentum::cci(h, l, c, n)?],
-            Indicator::Mfi(n) => vec![momentum::mfi(h, l, c, v, n)?],
-            Indicator::Obv => vec![volume::obv(c, v)?],
-            Indicator::Roc(n) => vec![momentum::roc(c, n)?],
-            Indicator::Willr(n) => vec![momentum::willr(h, l, c, n)?],
-            Indicator::Aroon(n) => momentum::aroon(h, l, n)?.into(),
-            Indicator::Sar {
-                acceleration,
-                maximum,
-            } => vec![trend::sar(h, l, acceleration, maximum)?],
-        })
+        (self.spec.compute)(bars, self.args())
+    }
+
+    /// The parameters as a spec writes them: `12_26_9`, `20_2` (equal deviations once), empty for none.
+    fn args_text(&self) -> String {
+        let mut args = self.args();
+        if self.spec.shared_last && args.len() >= 2 && args[args.len() - 1] == args[args.len() - 2]
+        {
+            args = &args[..args.len() - 1];
+        }
+        args.iter()
+            .zip(self.spec.params)
+            .map(|(value, kind)| match kind {
+                Period => n(*value).to_string(),
+                Real => value.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("_")
+    }
+
+    /// Which output of the shared ADX, +DI and -DI pass this is (`trend::directional`), with its
+    /// period; `None` for every other indicator.
+    fn directional(&self) -> Option<(u32, usize)> {
+        let output = ["adx", "plus_di", "minus_di"]
+            .iter()
+            .position(|name| *name == self.spec.name)?;
+        Some((n(self.args[0]), output))
     }
 }
 
-fn bb_suffix(period: u32, dev_up: f64, dev_down: f64) -> String {
-    if dev_up == dev_down {
-        format!("{period}_{dev_up}")
-    } else {
-        format!("{period}_{dev_up}_{dev_down}")
+/// The parameters `words` give a spec of `family`: all of them, none for the defaults, or (where
+/// the last two may be shared) one fewer.
+fn read_args(family: &Spec, words: &[&str]) -> Result<[f64; MAX_PARAMS], String> {
+    let wanted = family.params.len();
+    let mut args = [0.0; MAX_PARAMS];
+    match (words.len(), family.defaults) {
+        (0, Some(defaults)) => args[..wanted].copy_from_slice(defaults),
+        (given, _) if given == wanted || (family.shared_last && given + 1 == wanted) => {
+            for (i, (word, kind)) in words.iter().zip(family.params).enumerate() {
+                args[i] = kind.read(word)?;
+            }
+            if given < wanted {
+                args[wanted - 1] = args[wanted - 2];
+            }
+        }
+        _ => return Err(family.usage()),
     }
+    Ok(args)
 }
 
 /// The canonical spec, which [`Indicator::parse`] reads back to the same indicator.
 impl fmt::Display for Indicator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            Indicator::Sma(n) => write!(f, "sma_{n}"),
-            Indicator::Ema(n) => write!(f, "ema_{n}"),
-            Indicator::Wma(n) => write!(f, "wma_{n}"),
-            Indicator::Kama(n) => write!(f, "kama_{n}"),
-            Indicator::Rsi(n) => write!(f, "rsi_{n}"),
-            Indicator::Macd { fast, slow, signal } => write!(f, "macd_{fast}_{slow}_{signal}"),
-            Indicator::Bbands {
-                period,
-                dev_up,
-                dev_down,
-            } => write!(f, "bb_{}", bb_suffix(period, dev_up, dev_down)),
-            Indicator::Atr(n) => write!(f, "atr_{n}"),
-            Indicator::Natr(n) => write!(f, "natr_{n}"),
-            Indicator::Adx(n) => write!(f, "adx_{n}"),
-            Indicator::PlusDi(n) => write!(f, "plus_di_{n}"),
-            Indicator::MinusDi(n) => write!(f, "minus_di_{n}"),
-            Indicator::Stoch {
-                fast_k,
-                slow_k,
-                slow_d,
-            } => write!(f, "stoch_{fast_k}_{slow_k}_{slow_d}"),
-            Indicator::Cci(n) => write!(f, "cci_{n}"),
-            Indicator::Mfi(n) => write!(f, "mfi_{n}"),
-            Indicator::Obv => write!(f, "obv"),
-            Indicator::Roc(n) => write!(f, "roc_{n}"),
-            Indicator::Willr(n) => write!(f, "willr_{n}"),
-            Indicator::Aroon(n) => write!(f, "aroon_{n}"),
-            Indicator::Sar {
-                acceleration,
-                maximum,
-            } => write!(f, "sar_{acceleration}_{maximum}"),
+        let args = self.args_text();
+        if args.is_empty() {
+            f.write_str(self.spec.name)
+        } else {
+            write!(f, "{}_{args}", self.spec.name)
         }
     }
 }
@@ -502,52 +532,12 @@ impl IndicatorFrame {
 }
 
 impl Default for IndicatorSet {
-    /// The set of the TA-Lib reference files, with the column names users know them by.
+    /// The set of the TA-Lib reference files (`DEFAULT_SET`).
     fn default() -> Self {
-        use Indicator::*;
-        Self {
-            indicators: vec![
-                Sma(20),
-                Sma(50),
-                Sma(200),
-                Ema(12),
-                Ema(26),
-                Ema(50),
-                Wma(20),
-                Rsi(14),
-                Macd {
-                    fast: 12,
-                    slow: 26,
-                    signal: 9,
-                },
-                Bbands {
-                    period: 20,
-                    dev_up: 2.0,
-                    dev_down: 2.0,
-                },
-                Atr(14),
-                Natr(14),
-                Adx(14),
-                PlusDi(14),
-                MinusDi(14),
-                Stoch {
-                    fast_k: 14,
-                    slow_k: 3,
-                    slow_d: 3,
-                },
-                Cci(20),
-                Mfi(14),
-                Obv,
-                Roc(10),
-                Willr(14),
-                Aroon(25),
-                Sar {
-                    acceleration: 0.02,
-                    maximum: 0.2,
-                },
-                Kama(30),
-            ],
-        }
+        static DEFAULT: LazyLock<IndicatorSet> = LazyLock::new(|| {
+            IndicatorSet::parse_list(DEFAULT_SET).expect("the default set is made of valid specs")
+        });
+        DEFAULT.clone()
     }
 }
 
@@ -599,9 +589,7 @@ impl IndicatorSet {
     fn directional_count(&self, n: u32) -> usize {
         self.indicators
             .iter()
-            .filter(|i| {
-                matches!(i, Indicator::Adx(p) | Indicator::PlusDi(p) | Indicator::MinusDi(p) if *p == n)
-            })
+            .filter(|i| i.directional().is_some_and(|(p, _)| p == n))
             .count()
     }
 
@@ -614,15 +602,10 @@ impl IndicatorSet {
         let mut directional: Vec<(u32, trend::Directional)> = Vec::new();
         for indicator in &self.indicators {
             frame.columns.extend(indicator.columns());
-            let shared = match *indicator {
-                Indicator::Adx(n) | Indicator::PlusDi(n) | Indicator::MinusDi(n)
-                    if self.directional_count(n) > 1 =>
-                {
-                    Some(n)
-                }
-                _ => None,
-            };
-            let Some(n) = shared else {
+            let shared = indicator
+                .directional()
+                .filter(|(n, _)| self.directional_count(*n) > 1);
+            let Some((n, which)) = shared else {
                 frame.values.extend(indicator.compute(bars)?);
                 continue;
             };
@@ -637,9 +620,9 @@ impl IndicatorSet {
             // Each output is moved out the first time it is asked for; a set naming one twice
             // gets a copy the second time.
             let series = &mut directional[position].1;
-            let output = match indicator {
-                Indicator::Adx(_) => &mut series.adx,
-                Indicator::PlusDi(_) => &mut series.plus_di,
+            let output = match which {
+                0 => &mut series.adx,
+                1 => &mut series.plus_di,
                 _ => &mut series.minus_di,
             };
             let values = if output.is_empty() {
@@ -740,6 +723,28 @@ mod tests {
             set.columns(),
             ["rsi_14", "macd", "macd_signal", "macd_hist"]
         );
+    }
+
+    #[test]
+    fn the_default_set_parses_into_the_reference_columns() {
+        let set = IndicatorSet::default();
+        assert_eq!(set.indicators().len(), 24);
+        assert_eq!(set.columns().len(), 30);
+        assert!(set.columns().iter().any(|c| c == "aroon_up_25"));
+    }
+
+    #[test]
+    fn every_family_of_the_table_parses_its_own_synopsis_example() {
+        for spec in &SPECS {
+            let example = match spec.params.len() {
+                0 => spec.name.to_owned(),
+                _ if spec.defaults.is_some() => spec.name.to_owned(),
+                _ => format!("{}_14", spec.name),
+            };
+            let indicator = Indicator::parse(&example).expect(&example);
+            assert_eq!(indicator.spec().name, spec.name);
+            assert!(!indicator.columns().is_empty(), "{example}");
+        }
     }
 
     #[test]
