@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use technic_engine::{SavedText, ScreenLibrary, ScreenSpec};
-use technic_learning::{LearningStore, Saved, SavedScreen};
+use technic_learning::{LearningStore, Saved, SavedScreen, library_of};
 
 #[derive(Debug, Args)]
 pub struct ScreensArgs {
@@ -44,20 +44,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .context("starting the async runtime")
-}
-
-/// Every saved screen's texts by name, for resolving `screen('name')` and `--screen NAME`.
-fn library_of(screens: &[SavedScreen]) -> ScreenLibrary {
-    screens
-        .iter()
-        .map(|s| {
-            let texts = SavedText {
-                filter: s.filter.clone(),
-                rank_by: s.rank_by.clone(),
-            };
-            (s.name.clone(), texts)
-        })
-        .collect()
 }
 
 /// The saved screens a scan or backtest may refer to: the store is read only when it names a

@@ -17,7 +17,7 @@
 
 mod screens;
 
-pub use screens::{MAX_SCREEN_NAME, Saved, SavedScreen, check_screen_name};
+pub use screens::{MAX_SCREEN_NAME, Saved, SavedScreen, check_screen_name, library_of};
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

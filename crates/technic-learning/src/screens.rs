@@ -22,6 +22,21 @@ pub struct SavedScreen {
     pub updated_at: SystemTime,
 }
 
+/// Every saved screen's texts by name: what `screen('name')` and a request's `screen` resolve
+/// against when a screen is compiled.
+pub fn library_of(screens: &[SavedScreen]) -> technic_engine::ScreenLibrary {
+    screens
+        .iter()
+        .map(|s| {
+            let texts = technic_engine::SavedText {
+                filter: s.filter.clone(),
+                rank_by: s.rank_by.clone(),
+            };
+            (s.name.clone(), texts)
+        })
+        .collect()
+}
+
 /// Whether saving made a new screen or replaced one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Saved {

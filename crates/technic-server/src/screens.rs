@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use technic_engine::{SavedText, ScreenLibrary, ScreenSpec};
-use technic_learning::{LearningStore, SavedScreen, StoreError};
+use technic_learning::{LearningStore, SavedScreen, StoreError, library_of};
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -48,20 +48,6 @@ pub struct ScreenInput {
 
 fn seconds(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-/// Every saved screen's texts by name, for resolving `screen('name')`.
-fn library_of(screens: &[SavedScreen]) -> ScreenLibrary {
-    screens
-        .iter()
-        .map(|s| {
-            let texts = SavedText {
-                filter: s.filter.clone(),
-                rank_by: s.rank_by.clone(),
-            };
-            (s.name.clone(), texts)
-        })
-        .collect()
 }
 
 /// The saved screens a scan or backtest request may refer to: none are read unless it names a
