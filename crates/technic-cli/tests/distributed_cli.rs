@@ -666,3 +666,52 @@ fn a_chained_saved_screen_runs_through_the_workers() {
         assert_eq!(order(&distributed["final"]), order(&reference), "ranked by -rsi_14");
     });
 }
+
+/// Three workers start three batches at once, so a low tier's symbol can come back before the
+/// high tier's; the planner holds it until every higher-tier symbol is in, so the stream keeps
+/// the product's promise (the likeliest first), as it does in process.
+#[test]
+fn a_distributed_scan_streams_each_tier_before_the_next() {
+    let test = "a_distributed_scan_streams_each_tier_before_the_next";
+    if !redis_server_installed(test) {
+        return;
+    }
+    let homes = Homes::new();
+    let (_redis, url) = start_redis(&homes.get("redis"));
+    let technic = technic();
+    let (_replica, address) = technic.serve(&homes.get("a"), Some(&url));
+    let _workers: Vec<Process> = (0..3)
+        .map(|i| technic.worker(&homes.get(&format!("w{i}")), &url, &[]))
+        .collect();
+
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        for _ in 0..3 {
+            let started = post(&client, &address, "/scan/start", &json!({})).await;
+            let scan_id = started["scan_id"].as_str().expect("scan_id").to_owned();
+            let messages = websocket(&address, &scan_id, 0, usize::MAX).await;
+            assert!(ended(&messages), "the scan ran to its end");
+            let rank = |tier: &Value| match tier.as_str() {
+                Some("high") => 0,
+                Some("medium") => 1,
+                Some("low") => 2,
+                other => panic!("a prioritised result without a tier: {other:?}"),
+            };
+            let tiers: Vec<u8> = messages
+                .iter()
+                .filter(|m| m["type"] == "result")
+                .map(|m| rank(&m["data"]["priority_tier"]))
+                .collect();
+            assert!(tiers.len() > 100, "results streamed: {}", tiers.len());
+            assert!(
+                tiers.contains(&0) && tiers.contains(&2),
+                "several tiers: {tiers:?}"
+            );
+            assert!(
+                tiers.windows(2).all(|pair| pair[0] <= pair[1]),
+                "every tier streams before the next: {tiers:?}"
+            );
+        }
+    });
+}

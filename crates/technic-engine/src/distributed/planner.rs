@@ -16,7 +16,7 @@ use super::{
     WireOutcome, WireSymbol,
 };
 use crate::registry::ScanEntry;
-use crate::scan::{BATCH_SIZE, Context, Scanner};
+use crate::scan::{BATCH_SIZE, Context, Outcome, Scanner};
 
 /// Appends to a scan's log only while this replica plans it (see the script).
 const PUBLISH_SCRIPT: &str = include_str!("publish.lua");
@@ -313,6 +313,12 @@ struct Taken {
     received: usize,
     /// The outcome stream's entry read last.
     last_id: String,
+    /// The first position not read yet; positions are in priority order.
+    first_unseen: usize,
+    /// Outcomes read while a higher tier still had symbols out. Workers start several batches
+    /// at once, so a low tier's symbol can come back first; held until its betters are in, the
+    /// likeliest results stream first, as they do in process.
+    held: Vec<(usize, Outcome)>,
 }
 
 impl Taken {
@@ -321,6 +327,8 @@ impl Taken {
             seen: vec![false; total],
             received: 0,
             last_id: String::from("0-0"),
+            first_unseen: 0,
+            held: Vec::new(),
         }
     }
 
@@ -347,7 +355,25 @@ impl Taken {
         self.seen[position] = true;
         self.received += 1;
         bars_loaded.fetch_add(entry.get("bars").unwrap_or(0), Ordering::Relaxed);
-        scanner.finish(ctx, position, outcome.into_outcome(), self.seen.len());
+        while self.seen.get(self.first_unseen).is_some_and(|seen| *seen) {
+            self.first_unseen += 1;
+        }
+        self.held.push((position, outcome.into_outcome()));
+        // The tier of the first symbol still out: nothing below it streams yet.
+        let front = ctx.slots.get(self.first_unseen).and_then(|slot| slot.tier);
+        let (mut ready, waiting): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|(position, _)| match (ctx.slots[*position].tier, front) {
+                (Some(tier), Some(front)) => tier <= front,
+                _ => true,
+            });
+        self.held = waiting;
+        // The symbol just in may be the last of its tier, released with the lower ones it held
+        // back: the better tier first, each in the order read.
+        ready.sort_by_key(|(position, _)| ctx.slots[*position].tier);
+        for (position, outcome) in ready {
+            scanner.finish(ctx, position, outcome, self.seen.len());
+        }
     }
 }
 
