@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use technic_core::alpha::AlphaReference;
 use technic_core::priority::SymbolHistory;
+use technic_core::rating::Signal;
 
 /// What earlier scans left, as the engine needs it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -24,6 +25,10 @@ pub struct SymbolOutcome {
     pub high_quality: bool,
     /// ISO date of the newest bar the scan saw.
     pub date: String,
+    /// The signal the rating gave, kept in the symbol's dated history.
+    pub signal: Signal,
+    /// Its alpha score in the scan's final ranking (none when the scan could not score it).
+    pub alpha_score: Option<f64>,
 }
 
 /// A sector's figures in one completed scan.

@@ -8,7 +8,8 @@
 //! screens' text; it decides nothing about scans. Recording is idempotent per scan id, so a retried write never counts a scan
 //! twice.
 //!
-//! It keeps each symbol's history (scans, high-quality signals, last rating and date), the last
+//! It keeps each symbol's history (scans, high-quality signals, last rating and date) and its
+//! signal per as-of date (bounded by [`SIGNAL_HISTORY_DAYS`]), the last
 //! completed scan's alpha distribution and its sector statistics, in `technic.db` under technic's
 //! home unless `DATABASE_URL` is set. Recording is one transaction. A stopped scan adds its
 //! outcomes but never replaces the completed scan's distribution. An alpha reference too old to use
@@ -25,7 +26,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 use technic_core::priority::SymbolHistory;
-use technic_engine::{Learned, LearningUpdate, SectorStats};
+use technic_engine::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -75,6 +76,23 @@ pub struct Remembered {
 /// scores results against the market as it was, which drifts.
 pub fn is_fresh(completed: SystemTime, max_age: Duration, now: SystemTime) -> bool {
     now.duration_since(completed).is_ok_and(|age| age < max_age)
+}
+
+/// How far back a symbol's dated signals are kept, counted back from the as-of date each record
+/// brings: a year of daily scans and a little more, so the history stays bounded however often
+/// scans run (one row per as-of date, whatever the number of scans).
+pub const SIGNAL_HISTORY_DAYS: i64 = 400;
+
+/// One symbol's signal as the last recorded scan of one as-of date gave it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatedSignal {
+    /// The date of the newest bar that scan saw (YYYY-MM-DD).
+    pub as_of: String,
+    /// `STRONG_BUY`, `BUY`, `HOLD`, `SELL` or `STRONG_SELL`.
+    pub signal: String,
+    pub tech_rating: f64,
+    pub alpha_score: Option<f64>,
+    pub high_quality: bool,
 }
 
 /// A connection pool to the learning database.
@@ -235,6 +253,35 @@ impl LearningStore {
             .map_err(query("reading sector statistics"))
     }
 
+    /// The symbol's dated signals, newest first, at most `limit` of them.
+    pub async fn signal_history(
+        &self,
+        symbol: &str,
+        limit: usize,
+    ) -> Result<Vec<DatedSignal>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT as_of, signal, tech_rating, alpha_score, high_quality FROM signal_history \
+             WHERE symbol = $1 ORDER BY as_of DESC LIMIT $2",
+        )
+        .bind(symbol)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query("reading a symbol's dated signals"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(DatedSignal {
+                    as_of: row.try_get("as_of")?,
+                    signal: row.try_get("signal")?,
+                    tech_rating: row.try_get("tech_rating")?,
+                    alpha_score: row.try_get("alpha_score")?,
+                    high_quality: row.try_get::<i64, _>("high_quality")? != 0,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(query("reading a symbol's dated signals"))
+    }
+
     /// Records what a scan learned, in one transaction. Returns `false` if this scan id was already
     /// recorded (nothing is changed then).
     pub async fn record(
@@ -291,6 +338,7 @@ impl LearningStore {
             .execute(&mut *tx)
             .await
             .map_err(query("updating symbol history"))?;
+            record_dated_signal(&mut tx, scan_id, outcome, now).await?;
         }
         if let Some(reference) = &update.alpha_reference {
             let json = serde_json::to_string(reference).map_err(StoreError::Unencodable)?;
@@ -328,6 +376,45 @@ impl LearningStore {
         tx.commit().await.map_err(query("committing"))?;
         Ok(true)
     }
+}
+
+/// Keeps one outcome as its symbol's signal of that as-of date (a later scan of the same date
+/// replaces it), and drops the symbol's signals more than [`SIGNAL_HISTORY_DAYS`] older.
+async fn record_dated_signal(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    scan_id: &str,
+    outcome: &SymbolOutcome,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO signal_history (symbol, as_of, signal, tech_rating, alpha_score, high_quality, scan_id, recorded_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (symbol, as_of) DO UPDATE SET signal = excluded.signal, tech_rating = excluded.tech_rating, \
+         alpha_score = excluded.alpha_score, high_quality = excluded.high_quality, scan_id = excluded.scan_id, \
+         recorded_at = excluded.recorded_at",
+    )
+    .bind(&outcome.symbol)
+    .bind(&outcome.date)
+    .bind(outcome.signal.as_str())
+    .bind(outcome.tech_rating)
+    .bind(outcome.alpha_score)
+    .bind(i64::from(outcome.high_quality))
+    .bind(scan_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(query("recording a dated signal"))?;
+    // ISO dates compare as text; a date the engine did not write is kept rather than guessed at.
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(&outcome.date, "%Y-%m-%d") {
+        let cutoff = date - chrono::Duration::days(SIGNAL_HISTORY_DAYS);
+        sqlx::query("DELETE FROM signal_history WHERE symbol = $1 AND as_of < $2")
+            .bind(&outcome.symbol)
+            .bind(cutoff.format("%Y-%m-%d").to_string())
+            .execute(&mut **tx)
+            .await
+            .map_err(query("pruning old dated signals"))?;
+    }
+    Ok(())
 }
 
 /// A URL without its password, for messages and logs.

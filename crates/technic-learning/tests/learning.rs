@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use technic_core::Signal;
 use technic_data::demo::DemoMarket;
 use technic_data::memory::MemorySource;
 use technic_data::{BarWindow, MarketData};
@@ -10,7 +11,7 @@ use technic_engine::{
     EventLog, LearningUpdate, ProgressSnapshot, ScanOptions, ScanRequest, ScanStatus, Scanner,
     SymbolOutcome, TerminationRequest,
 };
-use technic_learning::{Completion, LearningStore};
+use technic_learning::{Completion, DatedSignal, LearningStore, SIGNAL_HISTORY_DAYS};
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -64,7 +65,7 @@ async fn scan_and_record(
 
 async fn learning_persists(url: &str) {
     let source = source();
-    {
+    let first_report = {
         let store = LearningStore::open(url).await.expect("open");
         let learned = store.load(DAY, SystemTime::now()).await.expect("load");
         assert!(
@@ -78,7 +79,8 @@ async fn learning_persists(url: &str) {
             first.results.iter().all(|r| r.alpha_score.is_some()),
             "the final ranking has exact alpha"
         );
-    }
+        first
+    };
     // A new connection (a new process, as far as the database can tell) sees what was learned.
     let store = LearningStore::open(url).await.expect("reopen");
     let learned = store.load(DAY, SystemTime::now()).await.expect("load");
@@ -139,6 +141,12 @@ async fn learning_persists(url: &str) {
         tech_rating,
         high_quality,
         date: date.to_owned(),
+        signal: if high_quality {
+            Signal::StrongBuy
+        } else {
+            Signal::Hold
+        },
+        alpha_score: high_quality.then_some(88.5),
     };
     let update = LearningUpdate {
         outcomes: vec![
@@ -175,6 +183,22 @@ async fn learning_persists(url: &str) {
     let unreadable = store.load(DAY, SystemTime::now()).await.expect("load");
     assert!(unreadable.alpha_reference.is_none());
     assert_eq!(unreadable.histories, stored.histories);
+
+    // The last scan of 2024-12-31 to rate it: the stopped one if it did (its percentiles are
+    // over its own results, so its figures may differ from the first's).
+    let last_of_first_date = stopped
+        .results
+        .iter()
+        .chain(&first_report.results)
+        .find(|r| r.symbol == known)
+        .expect("the first scan rated it");
+    dated_signals_are_kept_per_as_of_date_and_pruned(
+        &store,
+        &known,
+        last_of_first_date,
+        &first_report,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -186,6 +210,100 @@ async fn learning_persists_in_sqlite() {
     ))
     .await;
     assert!(dir.path().join("learn.db").exists());
+}
+
+/// The dated signals of `known`, after the first (completed) scan of 2024-12-31, a stopped scan
+/// of the same date and the hand-made records of 2025-01-02 and 2025-01-03 (the later one wins).
+async fn dated_signals_are_kept_per_as_of_date_and_pruned(
+    store: &LearningStore,
+    known: &str,
+    rated: &technic_engine::ScanResult,
+    first: &technic_engine::ScanReport,
+) {
+    let dated = store
+        .signal_history(known, 50)
+        .await
+        .expect("dated signals");
+    let dates: Vec<&str> = dated.iter().map(|d| d.as_of.as_str()).collect();
+    assert_eq!(
+        dates,
+        ["2025-01-03", "2025-01-02", "2024-12-31"],
+        "one row per as-of date, newest first: {dated:?}"
+    );
+    assert_eq!(
+        dated[0],
+        DatedSignal {
+            as_of: "2025-01-03".into(),
+            signal: "HOLD".into(),
+            tech_rating: 12.25,
+            alpha_score: None,
+            high_quality: false,
+        }
+    );
+    assert_eq!(dated[1].signal, "STRONG_BUY");
+    assert_eq!(dated[1].alpha_score, Some(88.5));
+    assert_eq!(dated[2].signal, rated.signal.as_str());
+    assert_eq!(dated[2].tech_rating, rated.tech_rating);
+    assert_eq!(dated[2].alpha_score, rated.alpha_score);
+    assert_eq!(dated[2].high_quality, rated.high_quality);
+    assert_eq!(
+        store.signal_history(known, 2).await.expect("limited").len(),
+        2,
+        "the limit holds"
+    );
+    assert!(
+        store
+            .signal_history("NOSUCH", 50)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+
+    // A record far later prunes what is more than SIGNAL_HISTORY_DAYS older, this symbol's only.
+    let later = chrono::NaiveDate::from_ymd_opt(2025, 1, 3).expect("date")
+        + chrono::Duration::days(SIGNAL_HISTORY_DAYS + 1);
+    let update = LearningUpdate {
+        outcomes: vec![SymbolOutcome {
+            symbol: known.to_owned(),
+            tech_rating: 55.0,
+            high_quality: false,
+            date: later.format("%Y-%m-%d").to_string(),
+            signal: Signal::Buy,
+            alpha_score: Some(61.0),
+        }],
+        ..LearningUpdate::default()
+    };
+    assert!(
+        store
+            .record(
+                "much-later",
+                Completion::Stopped,
+                &update,
+                SystemTime::now()
+            )
+            .await
+            .expect("record")
+    );
+    let dated = store
+        .signal_history(known, 50)
+        .await
+        .expect("dated signals");
+    assert_eq!(dated.len(), 1, "older rows pruned: {dated:?}");
+    assert_eq!(dated[0].as_of, later.format("%Y-%m-%d").to_string());
+    let other = first
+        .results
+        .iter()
+        .find(|r| r.symbol != known)
+        .expect("another symbol");
+    assert_eq!(
+        store
+            .signal_history(&other.symbol, 50)
+            .await
+            .expect("other")
+            .len(),
+        1,
+        "another symbol's history is its own"
+    );
 }
 
 /// PostgreSQL at `TECHNIC_TEST_DATABASE_URL` (default: the local server's `test` database). Each run

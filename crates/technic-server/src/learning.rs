@@ -263,6 +263,8 @@ mod tests {
                     tech_rating,
                     high_quality: true,
                     date: "2025-01-02".to_owned(),
+                    signal: technic_core::Signal::Buy,
+                    alpha_score: None,
                 }],
                 ..LearningUpdate::default()
             },

@@ -225,6 +225,8 @@ fn learning_update(
                 tech_rating: r.tech_rating,
                 high_quality: r.high_quality,
                 date: r.date.to_string(),
+                signal: r.signal,
+                alpha_score: r.alpha_score,
             })
             .collect(),
         alpha_reference: completed
