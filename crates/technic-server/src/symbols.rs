@@ -117,6 +117,24 @@ pub struct SymbolHistoryBody {
     pub last_rating: Option<f64>,
     /// The date of the data that scan saw (YYYY-MM-DD).
     pub last_scan_date: Option<String>,
+    /// Its signal by as-of date, newest first (at most `HISTORY_DATES`): per date, what the last
+    /// recorded scan of data of that date gave it.
+    pub dated: Vec<DatedSignalBody>,
+}
+
+/// The most dated signals one answer carries: a year of daily scans.
+pub const HISTORY_DATES: usize = 260;
+
+/// One as-of date of a symbol's signal history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DatedSignalBody {
+    /// The date of the newest bar the scan saw (YYYY-MM-DD).
+    pub as_of: String,
+    /// `STRONG_BUY`, `BUY`, `HOLD`, `SELL` or `STRONG_SELL`.
+    pub signal: String,
+    pub tech_rating: f64,
+    pub alpha_score: Option<f64>,
+    pub high_quality: bool,
 }
 
 /// The universe member a path names, or why not: 422 for what is no ticker, 404 for a ticker the
@@ -320,9 +338,9 @@ pub(crate) async fn indicators(
     }))
 }
 
-/// The symbol's record in the learning store: how often scans rated it and signalled it.
+/// The symbol's record in the learning store and its signal by as-of date.
 #[utoipa::path(get, path = "/symbols/{symbol}/history", operation_id = "symbol_history", params(("symbol" = String, Path, description = "Ticker, e.g. AAPL (any letter case)")), responses(
-    (status = 200, description = "Its record; zero scans when none has rated it yet", body = SymbolHistoryBody),
+    (status = 200, description = "Its record and dated signals; zero scans and no dates when none has rated it yet", body = SymbolHistoryBody),
     (status = 404, description = "The source lists no such symbol", body = ErrorBody),
     (status = 422, description = "Not a ticker symbol", body = ErrorBody),
     (status = 503, description = "The server has no learning store", body = ErrorBody),
@@ -343,6 +361,21 @@ pub(crate) async fn history(
     // The server's copy of the store (read at start, every 30 s, and updated by each record it
     // writes): no query per panel opened.
     let learned = learning.for_scan(SystemTime::now()).await;
+    // The dated signals are read from the store itself: the copy in memory keeps summaries only.
+    let dated = learning
+        .store()
+        .signal_history(&info.symbol, HISTORY_DATES)
+        .await
+        .map_err(|e| ApiError::Internal(format!("reading {}'s dated signals: {e}", info.symbol)))?
+        .into_iter()
+        .map(|d| DatedSignalBody {
+            as_of: d.as_of,
+            signal: d.signal,
+            tech_rating: d.tech_rating,
+            alpha_score: d.alpha_score,
+            high_quality: d.high_quality,
+        })
+        .collect();
     let history = learned.histories.get(&info.symbol);
     let scans = history.map_or(0, |h| h.scans);
     let signals = history.map_or(0, |h| h.signals);
@@ -353,5 +386,6 @@ pub(crate) async fn history(
         signal_rate: (scans > 0).then(|| f64::from(signals) / f64::from(scans)),
         last_rating: history.and_then(|h| h.last_rating),
         last_scan_date: history.and_then(|h| h.last_scan_date.clone()),
+        dated,
     }))
 }

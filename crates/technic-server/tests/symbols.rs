@@ -307,6 +307,7 @@ async fn the_history_is_what_the_learning_store_recorded() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["scans"], 0, "nothing recorded yet: {body}");
     assert_eq!(body["signal_rate"], Value::Null);
+    assert_eq!(body["dated"], json!([]), "no dated signal yet");
 
     let (status, report) = call(
         &state,
@@ -339,6 +340,17 @@ async fn the_history_is_what_the_learning_store_recorded() {
     assert_eq!(body["signal_rate"].as_f64(), Some(signals as f64));
     assert_eq!(body["last_rating"], aapl["tech_rating"]);
     assert_eq!(body["last_scan_date"], aapl["date"]);
+    assert_eq!(
+        body["dated"],
+        json!([{
+            "as_of": aapl["date"],
+            "signal": aapl["signal"],
+            "tech_rating": aapl["tech_rating"],
+            "alpha_score": aapl["alpha_score"],
+            "high_quality": aapl["high_quality"],
+        }]),
+        "the scan's signal, dated by its data"
+    );
     let (status, body) = get(&state, "/symbols/NOPE/history").await;
     assert_eq!(status, 404, "{body}");
 }
