@@ -44,6 +44,22 @@ export function stopReasonText(reason) {
   return `Stopped early: ${reason.replace(/_/g, ' ')}.`;
 }
 
+/**
+ * The server's progress message in the page's words: "Scanning AAPL (120/500): 80 results, 30
+ * filtered out, 10 without data" reads "Scanning AAPL, 120 of 500: 80 results, 30 filtered out,
+ * 10 without data". What the symbols finished so far became is the server's count, kept apart as
+ * the summary keeps it: a filtered symbol is never called skipped. Other messages pass unchanged.
+ * @param {string | null | undefined} message
+ * @returns {string}
+ */
+export function progressText(message) {
+  if (!message) return '';
+  const m = /^Scanning (\S+) \((\d+)\/(\d+)\)(?:: (.*))?$/.exec(message);
+  if (!m) return message;
+  const counts = m[4] ? `: ${m[4].replace(/\d+/g, (n) => thousands(Number(n)))}` : '';
+  return `Scanning ${m[1]}, ${thousands(Number(m[2]))} of ${thousands(Number(m[3]))}${counts}`;
+}
+
 /** Why a symbol of the scan is not a row. */
 /** @typedef {'filtered' | 'no_data' | 'not_scanned' | 'error'} Cause */
 

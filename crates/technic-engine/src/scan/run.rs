@@ -53,6 +53,49 @@ pub(super) struct Scanning {
     pub(super) first_result_at: Option<f64>,
     /// Finish order of high-quality signals (1-based counts of symbols finished at the time).
     pub(super) signal_finish_counts: Vec<usize>,
+    /// What became of the symbols finished so far, for the progress message.
+    pub(super) tally: Tally,
+}
+
+/// The symbols finished so far by what became of them, as the final summary counts them apart:
+/// a symbol a filter removed is never counted with one that had no data.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Tally {
+    results: usize,
+    filtered: usize,
+    no_data: usize,
+    errors: usize,
+}
+
+impl Tally {
+    fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Scanned(..) => self.results += 1,
+            Outcome::BelowMinRating(..) | Outcome::Skipped(DiagnosticCause::Filtered, _) => {
+                self.filtered += 1;
+            }
+            Outcome::Skipped(DiagnosticCause::Error, _) | Outcome::Failed(_) => self.errors += 1,
+            Outcome::Skipped(DiagnosticCause::NoData, _) => self.no_data += 1,
+            // Given only when the scan ends, to what it never reached: not a finished symbol.
+            Outcome::Skipped(DiagnosticCause::NotScanned, _) => {}
+        }
+    }
+
+    /// "12 results, 30 filtered out, 2 without data" (errors only when there are some).
+    fn words(self) -> String {
+        let errors = match self.errors {
+            0 => String::new(),
+            1 => ", 1 error".to_owned(),
+            n => format!(", {n} errors"),
+        };
+        format!(
+            "{} result{}, {} filtered out, {} without data{errors}",
+            self.results,
+            if self.results == 1 { "" } else { "s" },
+            self.filtered,
+            self.no_data,
+        )
+    }
 }
 
 /// Analyses of one scan taken from another scan's computation, and those it computed.
@@ -89,6 +132,7 @@ impl<'a> ScanRun<'a> {
                 signals: 0,
                 first_result_at: None,
                 signal_finish_counts: Vec::new(),
+                tally: Tally::default(),
             }),
             snapshot_cache,
             lookups,
@@ -261,11 +305,13 @@ impl Scanner {
         if below_min_rating && let Outcome::Scanned(result, inputs) = outcome {
             outcome = Outcome::BelowMinRating(result, inputs);
         }
+        state.tally.count(&outcome);
         state.outcomes[position] = Some(outcome);
         run.stop_if_done(finished, total, state.signals);
         let symbol = &run.slots[position].info.symbol;
+        let tally = state.tally;
         run.progress.item(finished, total, || {
-            format!("Scanning {symbol} ({finished}/{total})")
+            format!("Scanning {symbol} ({finished}/{total}): {}", tally.words())
         });
     }
 

@@ -1,7 +1,7 @@
 // Unit tests of the page's plain words (assets/words.js).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { causeOf, describeRequest, diagnosticText, headline, outcomes, stopReasonText } from '../../../assets/words.js';
+import { causeOf, describeRequest, diagnosticText, headline, outcomes, progressText, stopReasonText } from '../../../assets/words.js';
 
 test('every stop reason of the engine reads as plain words', () => {
   const reasons = [
@@ -59,4 +59,16 @@ test('the settings of a request, in words', () => {
   });
   assert.deepEqual(parts, ['Sectors: Energy', 'Rating ≥ 99', 'Avg volume ≥ 1.0M', 'Where rsi_14 < 30', 'Stop at 5 signals rated ≥ 70']);
   assert.deepEqual(describeRequest({}), ['All sectors']);
+});
+
+test('the live progress keeps filtered-out and no-data apart, and never says skipped', () => {
+  assert.equal(progressText('Scanning AAPL (1200/5000): 800 results, 300 filtered out, 100 without data'),
+    'Scanning AAPL, 1,200 of 5,000: 800 results, 300 filtered out, 100 without data');
+  assert.equal(progressText('Scanning BRK.B (3/10): 1 result, 0 filtered out, 2 without data, 1 error'),
+    'Scanning BRK.B, 3 of 10: 1 result, 0 filtered out, 2 without data, 1 error');
+  // An older server's message, without the counts, and other stages' messages pass as they are.
+  assert.equal(progressText('Scanning X (1/2)'), 'Scanning X, 1 of 2');
+  assert.equal(progressText('Snapshot of 500 symbols'), 'Snapshot of 500 symbols');
+  assert.equal(progressText(''), '');
+  assert.doesNotMatch(progressText('Scanning A (5/9): 1 result, 3 filtered out, 1 without data'), /skip/i);
 });
