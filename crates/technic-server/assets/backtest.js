@@ -154,7 +154,7 @@ function init() {
         <label for="bt-horizon">Horizon <select id="bt-horizon" data-testid="bt-horizon">${horizons.map((h, i) => `<option value="${i}">${h.horizon} days</option>`).join('')}</select></label>
       </div>
       <div data-testid="bt-quantiles-wrap"></div>
-      <div class="bt-chart" data-testid="bt-chart" role="img" aria-label="Information coefficient and top-minus-bottom return per date"></div>
+      <div class="bt-chart" data-testid="bt-chart" role="figure" aria-label="Information coefficient and top-minus-bottom return per date"></div>
       <details class="bt-full"><summary>The full report, with every chart</summary>
         <iframe title="Backtest report" src="${esc(state.report_url)}" loading="lazy" data-testid="bt-frame"></iframe></details>`;
     const factorPick = /** @type {HTMLSelectElement} */ (out.querySelector('#bt-factor'));

@@ -2,7 +2,7 @@
 // One symbol's detail: a panel (at the side on a wide screen, the whole screen on a phone) with a
 // candlestick chart of the scan's window (volume, SMA 50/200 and Bollinger bands over the price,
 // RSI and MACD in panes below), every indicator value and sub-score of the result with what it
-// means, the symbol's record in the learning store, and a link to the symbol on TradingView.
+// means, the symbol's record in the learning store with its signal by date, and a link to the symbol on TradingView.
 //
 // It listens for `technic:open-symbol` on the document, with `detail = {symbol, result}`, where
 // `result` is the scan result as the server sent it. The bars and series it draws are the very ones
@@ -25,8 +25,10 @@
  * @typedef {{symbol: string, name: string | null, sector: string | null, bars: Bar[],
  *   source: {kind: string, description: string, synthetic: boolean}}} BarsBody
  * @typedef {{symbol: string, dates: string[], series: Record<string, (number | null)[]>}} IndicatorsBody
+ * @typedef {{as_of: string, signal: string, tech_rating: number, alpha_score: number | null,
+ *   high_quality: boolean}} DatedSignal
  * @typedef {{symbol: string, scans: number, signals: number, signal_rate: number | null,
- *   last_rating: number | null, last_scan_date: string | null}} HistoryBody
+ *   last_rating: number | null, last_scan_date: string | null, dated?: DatedSignal[]}} HistoryBody
  * @typedef {{symbol: string, result: ScanResult}} OpenSymbol
  */
 
@@ -156,7 +158,7 @@ function buildPanel() {
     </div>
     <p class="detail-quote" data-testid="detail-quote"></p>
     <p class="detail-state muted" data-testid="detail-state" role="status"></p>
-    <div class="detail-chart" data-testid="detail-chart" role="img" aria-label="Price chart"></div>
+    <div class="detail-chart" data-testid="detail-chart" role="figure" aria-label="Price chart: candles with volume, SMA 50 and 200, Bollinger bands; RSI and MACD panes"></div>
     <p class="detail-legend muted" aria-hidden="true">
       <span class="key" style="--c:${COLOURS.sma50}">SMA 50</span>
       <span class="key" style="--c:${COLOURS.sma200}">SMA 200</span>
@@ -171,6 +173,11 @@ function buildPanel() {
     <section aria-labelledby="detail-history-title">
       <h3 id="detail-history-title">Signal history</h3>
       <p data-testid="detail-history">…</p>
+      <table class="detail-dated" data-testid="detail-dated" hidden>
+        <caption class="visually-hidden">Signal by date of the data, newest first</caption>
+        <thead><tr><th scope="col">Data of</th><th scope="col">Signal</th><th scope="col" class="num">Rating</th><th scope="col" class="num">Alpha</th></tr></thead>
+        <tbody></tbody>
+      </table>
     </section>
     <section aria-labelledby="detail-indicators-title">
       <h3 id="detail-indicators-title">Indicators</h3>
@@ -191,6 +198,7 @@ function buildPanel() {
     link: /** @type {HTMLAnchorElement} */ (part('detail-link')),
     scores: /** @type {HTMLElement} */ (part('detail-scores').querySelector('tbody')),
     history: part('detail-history'),
+    dated: /** @type {HTMLTableElement} */ (part('detail-dated')),
     indicators: /** @type {HTMLElement} */ (part('detail-indicators').querySelector('tbody')),
   };
 }
@@ -201,6 +209,8 @@ let ui = null;
 let chart = null;
 /** @type {Element | null} */
 let opener = null;
+/** The symbol of the row that opened the panel, if a row did. */
+let openerSymbol = '';
 /** Bumped on every open, so answers for a symbol no longer shown are dropped. */
 let generation = 0;
 
@@ -316,6 +326,25 @@ export function historyText(history) {
   return `Recorded scans rated it ${times}; ${history.signals} of them a high-quality signal${rate}.${last}`;
 }
 
+/** @type {Record<string, string>} */
+const SIGNAL_WORDS = { STRONG_BUY: 'Strong buy', BUY: 'Buy', HOLD: 'Hold', SELL: 'Sell', STRONG_SELL: 'Strong sell' };
+
+/**
+ * The dated signals as table rows, newest first as the server sends them.
+ * @param {DatedSignal[] | undefined} dated
+ * @returns {string}
+ */
+export function datedRowsHtml(dated) {
+  return (dated || []).map((d) => {
+    const words = SIGNAL_WORDS[d.signal] ?? d.signal;
+    const quality = d.high_quality ? ' <span class="hq-mark">high quality</span>' : '';
+    return `<tr data-as-of="${esc(d.as_of)}" data-signal="${esc(d.signal)}"><th scope="row">${esc(d.as_of)}</th>`
+      + `<td><span class="badge signal-${esc(d.signal)}">${esc(words)}</span>${quality}</td>`
+      + `<td class="num">${esc(formatFigure('tech_rating', d.tech_rating))}</td>`
+      + `<td class="num">${esc(formatFigure('alpha_score', d.alpha_score))}</td></tr>`;
+  }).join('');
+}
+
 /**
  * Opens the panel for one result.
  * @param {OpenSymbol} detail
@@ -328,7 +357,11 @@ async function open(detail) {
   }
   generation += 1;
   const mine = generation;
-  if (ui.panel.hidden) opener = document.activeElement;
+  if (ui.panel.hidden) {
+    opener = document.activeElement;
+    const row = opener instanceof HTMLElement ? opener.closest('tr[data-symbol]') : null;
+    openerSymbol = row instanceof HTMLElement ? row.dataset.symbol ?? '' : '';
+  }
   ui.panel.hidden = false;
   ui.panel.dataset.symbol = symbol;
   ui.panel.dataset.state = 'loading';
@@ -341,6 +374,7 @@ async function open(detail) {
   ui.state.textContent = 'Loading the chart…';
   ui.chart.dataset.lastClose = '';
   ui.history.textContent = '…';
+  ui.dated.hidden = true;
   renderFigures(result);
   // The title, not the close button: the Enter that opened the panel would otherwise go on to
   // press the button it lands on, and close the panel again.
@@ -349,8 +383,8 @@ async function open(detail) {
   const id = encodeURIComponent(symbol);
   const span = `lookback_days=${encodeURIComponent(String(result.bars))}&as_of=${encodeURIComponent(result.date)}`;
   const history = getJson(`/symbols/${id}/history`)
-    .then((body) => historyText(body))
-    .catch((error) => `No signal history: ${error.message}.`);
+    .then((body) => ({ text: historyText(body), rows: datedRowsHtml(body.dated) }))
+    .catch((error) => ({ text: `No signal history: ${error.message}.`, rows: '' }));
   try {
     const [bars, indicators] = await Promise.all([
       getJson(`/symbols/${id}/bars?${span}`),
@@ -367,8 +401,11 @@ async function open(detail) {
     ui.state.textContent = `Could not draw the chart: ${/** @type {Error} */ (error).message}`;
     ui.panel.dataset.state = 'error';
   }
-  const text = await history;
-  if (mine === generation && ui) ui.history.textContent = text;
+  const { text, rows } = await history;
+  if (mine !== generation || !ui) return;
+  /** @type {HTMLElement} */ (ui.dated.tBodies[0]).innerHTML = rows;
+  ui.dated.hidden = !rows;
+  ui.history.textContent = text;
 }
 
 function close() {
@@ -381,8 +418,13 @@ function close() {
     chart.remove();
     chart = null;
   }
-  if (opener instanceof HTMLElement && opener.isConnected) opener.focus();
+  // The table reuses its row elements: the row that opened the panel is found by its symbol,
+  // wherever it is drawn now.
+  const row = openerSymbol ? document.querySelector(`#results-body tr[data-symbol="${CSS.escape(openerSymbol)}"]`) : null;
+  const back = row ?? opener;
+  if (back instanceof HTMLElement && back.isConnected) back.focus();
   opener = null;
+  openerSymbol = '';
 }
 
 // Only in a browser: node imports this module for its unit tests of the pure parts above.

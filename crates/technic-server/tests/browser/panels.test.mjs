@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { formatFigure, historyText, meaning } from '../../assets/detail.js';
+import { datedRowsHtml, formatFigure, historyText, meaning } from '../../assets/detail.js';
 import { debounce, describe } from '../../assets/expression.js';
 import { num } from '../../assets/backtest.js';
 
@@ -38,6 +38,18 @@ test('the signal history says what was recorded', () => {
     'No earlier scan has recorded this symbol yet.');
   assert.equal(historyText({ symbol: 'A', scans: 4, signals: 1, signal_rate: 0.25, last_rating: 71.25, last_scan_date: '2021-04-21' }),
     'Recorded scans rated it 4 times; 1 of them a high-quality signal (25 %). The last recorded scan rated it 71.3 on data of 2021-04-21.');
+});
+
+test('the dated signals are listed newest first, in words', () => {
+  const html = datedRowsHtml([
+    { as_of: '2021-04-21', signal: 'STRONG_BUY', tech_rating: 91.25, alpha_score: 0.8125, high_quality: true },
+    { as_of: '2021-04-20', signal: 'HOLD', tech_rating: 50, alpha_score: null, high_quality: false },
+  ]);
+  assert.equal((html.match(/<tr /g) || []).length, 2);
+  assert.ok(html.indexOf('2021-04-21') < html.indexOf('2021-04-20'), html);
+  assert.match(html, /data-signal="STRONG_BUY">.*Strong buy.*high quality.*91\.25.*0\.813/);
+  assert.match(html, /Hold<\/span><\/td><td class="num">50\.00<\/td><td class="num">—/);
+  assert.equal(datedRowsHtml(undefined), '');
 });
 
 test('an expression error points at its column', () => {
