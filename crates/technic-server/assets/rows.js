@@ -113,7 +113,7 @@ export function sortValue(row, column) {
 /** @typedef {{text: string, signal: string, sector: string, tier: string}} Filter */
 
 /**
- * Rows that pass the filter.
+ * Rows that pass the filter, in the order given.
  * @param {Iterable<Row>} rows
  * @param {Filter} filter
  * @returns {Row[]}
@@ -133,54 +133,150 @@ export function filterRows(rows, filter) {
 }
 
 /**
+ * One scan's rows made ready for the table: read once, in symbol order, then sorted and filtered
+ * any number of times. Each column's sort keys become one number per row (a text column's its
+ * place in that column's order), so a sort compares numbers only, ties fall to the symbol order
+ * by position, and the order for a column and direction is kept for next time; a filter walks
+ * that order over strings lowered once. 10,000 rows sort and filter in a few milliseconds.
+ * One row per symbol: a later row of the same symbol replaces an earlier one, as in the model.
+ */
+export class RowIndex {
+  /** @param {Iterable<Row>} rows */
+  constructor(rows) {
+    /** @type {Map<string, Row>} */
+    const bySymbol = new Map();
+    for (const row of rows) bySymbol.set(row.data.symbol, row);
+    // The default sort compares UTF-16 code units natively: faster than any comparator.
+    /** @type {Row[]} in symbol order */
+    this.rows = [...bySymbol.keys()].sort().map((symbol) => /** @type {Row} */ (bySymbol.get(symbol)));
+    const n = this.rows.length;
+    /** @type {string[]} */
+    this.signals = new Array(n);
+    /** @type {string[]} */
+    this.sectors = new Array(n);
+    /** @type {string[]} */
+    this.tiers = new Array(n);
+    for (let i = 0; i < n; i += 1) {
+      const d = this.rows[i].data;
+      this.signals[i] = d.signal;
+      this.sectors[i] = d.sector || '';
+      this.tiers[i] = d.priority_tier || 'none';
+    }
+    /** @type {{symbols: string[], names: string[]} | null} lowered on the first text filter */
+    this.lowered = null;
+    /** @type {Map<string, Int32Array>} "key.dir" → positions in that order */
+    this.orders = new Map();
+  }
+
+  /**
+   * Each row's sort key as a number, ascending; NaN where the row has no value. A text column's
+   * key is the text's place among the column's distinct texts (the symbol's, its place in the
+   * symbol order: by code unit, as tickers are upper case).
+   * @param {Column} column
+   * @returns {Float64Array}
+   */
+  keys(column) {
+    const n = this.rows.length;
+    const keys = new Float64Array(n);
+    // The rows are in symbol order already.
+    if (column.key === 'symbol') {
+      for (let i = 0; i < n; i += 1) keys[i] = i;
+      return keys;
+    }
+    const numeric = column.kind !== 'text' || column.key === 'seq';
+    /** @type {(string | undefined)[]} */
+    const texts = numeric ? [] : new Array(n);
+    for (let i = 0; i < n; i += 1) {
+      const value = sortValue(this.rows[i], column);
+      if (value === null) keys[i] = Number.NaN;
+      else if (numeric) keys[i] = Number(value);
+      else texts[i] = String(value);
+    }
+    if (numeric) return keys;
+    /** @type {Set<string>} */
+    const distinct = new Set();
+    for (const text of texts) if (text !== undefined) distinct.add(text);
+    /** @type {Map<string, number>} */
+    const place = new Map();
+    [...distinct].sort().forEach((text, k) => place.set(text, k));
+    for (let i = 0; i < n; i += 1) {
+      const text = texts[i];
+      if (text !== undefined) keys[i] = /** @type {number} */ (place.get(text));
+    }
+    return keys;
+  }
+
+  /**
+   * The positions of every row in a sort's order: by the key, ties by symbol, rows without a
+   * value last whatever the direction.
+   * @param {Sort} sort
+   * @returns {Int32Array}
+   */
+  order(sort) {
+    const column = columnOf(sort.key) ?? /** @type {Column} */ (columnOf('tech_rating'));
+    const name = `${column.key}.${sort.dir}`;
+    const known = this.orders.get(name);
+    if (known) return known;
+    const keys = this.keys(column);
+    const sign = sort.dir === 'asc' ? 1 : -1;
+    for (let i = 0; i < keys.length; i += 1) keys[i] = Number.isNaN(keys[i]) ? Infinity : sign * keys[i];
+    const order = new Int32Array(keys.length);
+    for (let i = 0; i < order.length; i += 1) order[i] = i;
+    // Infinity − Infinity is NaN, which falls through to the position, as a tie does.
+    order.sort((a, b) => (keys[a] - keys[b]) || (a - b));
+    this.orders.set(name, order);
+    return order;
+  }
+
+  /** The symbols and names in lower case, for the text filter; made once. */
+  lower() {
+    if (!this.lowered) {
+      this.lowered = {
+        symbols: this.rows.map((r) => r.data.symbol.toLowerCase()),
+        names: this.rows.map((r) => (r.data.name || '').toLowerCase()),
+      };
+    }
+    return this.lowered;
+  }
+
+  /**
+   * The rows that pass the filter, in the sort's order.
+   * @param {Filter} filter
+   * @param {Sort} sort
+   * @returns {Row[]}
+   */
+  visible(filter, sort) {
+    const order = this.order(sort);
+    const needle = filter.text.trim().toLowerCase();
+    const { signal, sector, tier } = filter;
+    if (!needle && !signal && !sector && !tier) {
+      const out = new Array(order.length);
+      for (let k = 0; k < order.length; k += 1) out[k] = this.rows[order[k]];
+      return out;
+    }
+    const lowered = needle ? this.lower() : { symbols: [], names: [] };
+    const out = [];
+    for (let k = 0; k < order.length; k += 1) {
+      const i = order[k];
+      if (signal && this.signals[i] !== signal) continue;
+      if (sector && this.sectors[i] !== sector) continue;
+      if (tier && this.tiers[i] !== tier) continue;
+      if (needle && !lowered.symbols[i].includes(needle) && !lowered.names[i].includes(needle)) continue;
+      out.push(this.rows[i]);
+    }
+    return out;
+  }
+}
+
+/**
  * Rows sorted by one column; ties, and equal keys, fall back to the symbol, so the order is
- * total and the same on every render. The keys are read once into flat arrays and the sort moves
- * only indices, with no object or string made per comparison: 10,000 rows sort in a few
- * milliseconds, inside a frame.
- * @param {Row[]} rows
+ * total and the same on every render.
+ * @param {Iterable<Row>} rows
  * @param {Sort} sort
  * @returns {Row[]}
  */
 export function sortRows(rows, sort) {
-  const column = columnOf(sort.key) ?? /** @type {Column} */ (columnOf('tech_rating'));
-  const sign = sort.dir === 'asc' ? 1 : -1;
-  const n = rows.length;
-  const symbols = new Array(n);
-  /** @type {number[]} */
-  const present = [];
-  /** @type {number[]} */
-  const missing = [];
-  let numbers = new Float64Array(0);
-  /** @type {string[]} */
-  let texts = [];
-  const numeric = column.kind !== 'text' || column.key === 'seq';
-  if (numeric) numbers = new Float64Array(n);
-  else texts = new Array(n);
-  for (let i = 0; i < n; i += 1) {
-    symbols[i] = rows[i].data.symbol;
-    const key = sortValue(rows[i], column);
-    if (key === null) {
-      missing.push(i);
-    } else {
-      present.push(i);
-      if (numeric) numbers[i] = Number(key);
-      else texts[i] = String(key);
-    }
-  }
-  /** @param {number} a @param {number} b */
-  const bySymbol = (a, b) => (symbols[a] < symbols[b] ? -1 : symbols[a] > symbols[b] ? 1 : 0);
-  if (numeric) {
-    present.sort((a, b) => sign * (numbers[a] - numbers[b]) || bySymbol(a, b));
-  } else {
-    present.sort((a, b) => (texts[a] < texts[b] ? -sign : texts[a] > texts[b] ? sign : bySymbol(a, b)));
-  }
-  // Missing values go last whatever the direction.
-  missing.sort(bySymbol);
-  const out = new Array(n);
-  let k = 0;
-  for (const i of present) out[k++] = rows[i];
-  for (const i of missing) out[k++] = rows[i];
-  return out;
+  return new RowIndex(rows).visible({ text: '', signal: '', sector: '', tier: '' }, sort);
 }
 
 /**
@@ -190,7 +286,7 @@ export function sortRows(rows, sort) {
  * @returns {Row[]}
  */
 export function visibleRows(rows, filter, sort) {
-  return sortRows(filterRows(rows, filter), sort);
+  return new RowIndex(rows).visible(filter, sort);
 }
 
 /**

@@ -1,7 +1,7 @@
 // Unit tests of sorting, filtering and CSV (assets/rows.js).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { cellText, csvField, filterRows, sortRows, toCsv, visibleRows } from '../../../assets/rows.js';
+import { COLUMNS, RowIndex, cellText, csvField, filterRows, sortRows, sortValue, toCsv, visibleRows } from '../../../assets/rows.js';
 
 /** @param {string} symbol @param {object} fields */
 const row = (symbol, fields, seq = 1) => ({ data: { symbol, signal: 'HOLD', tech_rating: 50, ...fields }, seq });
@@ -66,4 +66,51 @@ test('CSV quotes what needs quoting and defuses formulas', () => {
   assert.equal(csvField(-1.5), '-1.5');
   const csv = toCsv(rows.slice(0, 2), ['symbol', 'name', 'tech_rating', 'rank', 'seq']);
   assert.equal(csv, 'symbol,name,tech_rating,rank,seq\r\nBBB,Bravo,70,2,3\r\nAAA,Alpha,70,1,1\r\n');
+});
+
+// The order the index makes, against the plainest reading of the rule: by the column's value
+// (a symbol by code unit), ties by symbol, rows without a value last in either direction.
+function referenceOrder(list, sort) {
+  const column = COLUMNS.find((c) => c.key === sort.key);
+  const sign = sort.dir === 'asc' ? 1 : -1;
+  const value = (r) => (column.key === 'symbol' ? r.data.symbol : sortValue(r, column));
+  return [...list].sort((a, b) => {
+    const [x, y] = [value(a), value(b)];
+    if (x === null || y === null) {
+      if (x !== y) return x === null ? 1 : -1;
+    } else if (x !== y) {
+      return sign * (x < y ? -1 : 1);
+    }
+    return a.data.symbol < b.data.symbol ? -1 : 1;
+  });
+}
+
+test('the index orders every column as the rule says, and keeps each order for the next time', () => {
+  const signals = ['STRONG_BUY', 'BUY', 'HOLD', 'SELL', 'STRONG_SELL'];
+  const names = ['Alpha', 'alpha', 'Beta', '', 'Gamma'];
+  const many = Array.from({ length: 600 }, (_, i) => row(`S${(i * 7919) % 600}`, {
+    tech_rating: (i * 37) % 13,
+    close: i % 5 === 0 ? null : (i * 11) % 97,
+    name: names[i % names.length],
+    sector: i % 3 ? 'Energy' : undefined,
+    signal: signals[i % 5],
+    priority_tier: i % 4 ? 'high' : null,
+    rank: i % 6,
+    alpha_score: i % 7 ? i / 7 : null,
+  }, i + 1));
+  const index = new RowIndex(many);
+  const none = { text: '', signal: '', sector: '', tier: '' };
+  for (const column of COLUMNS) {
+    for (const dir of ['asc', 'desc']) {
+      const sort = { key: column.key, dir };
+      const expected = referenceOrder(many, sort).map((r) => r.data.symbol);
+      assert.deepEqual(index.visible(none, sort).map((r) => r.data.symbol), expected, `${column.key} ${dir}`);
+      assert.equal(index.order(sort), index.order(sort), 'the order is made once');
+    }
+  }
+  const filter = { text: 'ALP', signal: 'BUY', sector: 'Energy', tier: 'high' };
+  const sort = { key: 'close', dir: 'desc' };
+  assert.deepEqual(index.visible(filter, sort).map((r) => r.data.symbol),
+    filterRows(referenceOrder(many, sort), filter).map((r) => r.data.symbol));
+  assert.ok(index.visible(filter, sort).length > 0, 'the filter leaves some rows');
 });
