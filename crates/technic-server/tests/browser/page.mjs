@@ -423,6 +423,14 @@ async function stop(facts) {
 async function rating99(facts) {
   await page.fill('#min_tech_rating', '99');
   await startScan();
+  // While it runs, the progress line counts the filtered apart from those without data.
+  await waitFor(page, 'a progress line that counts filtered-out symbols', () => {
+    const text = document.querySelector('[data-testid="scan-message"]').textContent;
+    return /[1-9][\d,]* filtered out/.test(text) && / without data/.test(text);
+  });
+  const live = await page.textContent(t('scan-message'));
+  check(!/skip/i.test(live), 'the live progress never calls filtered symbols skipped', live);
+  facts.live_progress = live;
   await scanFinished();
   const end = await read(page);
   check(end.summaryStatus === 'completed', 'the scan completes', end.summaryStatus);
@@ -481,13 +489,15 @@ async function big(facts) {
   check(end0.synthetic === 'true' && /Synthetic/.test(end0.sourceText), 'synthetic data says so', end0.sourceText);
   const timings = [];
   // The page's own measures: from the event to the next paint (wall time), and the script's part
-  // of it (the sort or filter and the redraw of the rows in view). Each change is timed three
-  // times (a sort twice more, back and forth; a filter off and on again) and the best is kept.
+  // of it (the sort or filter and the redraw of the rows in view). Each change is timed five
+  // times (a sort back and forth; a filter off and on again) and the median is what counts: one
+  // run that a busy machine held up neither passes nor fails it.
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const measure = async (what, action, undo) => {
     const runs = [];
     const scripts = [];
     let rows = 0;
-    for (let i = 0; i < 3; i += 1) {
+    for (let i = 0; i < 5; i += 1) {
       if (i > 0 && undo) await undo();
       await page.evaluate(() => { delete document.getElementById('results-table').dataset.paintMs; });
       await action();
@@ -497,7 +507,7 @@ async function big(facts) {
       scripts.push(Number(paint.script.toFixed(1)));
       rows = paint.rows;
     }
-    timings.push({ what, ms: Math.min(...runs), script_ms: Math.min(...scripts), runs, script_runs: scripts, rows });
+    timings.push({ what, ms: median(runs), script_ms: median(scripts), best_ms: Math.min(...runs), runs, script_runs: scripts, rows });
     log(`${what}: ${rows} rows painted in ${runs.join(', ')} ms (script ${scripts.join(', ')} ms)`);
   };
   await measure('sort by symbol', () => page.click(t('sort-symbol')));
@@ -514,7 +524,7 @@ async function big(facts) {
   facts.paint = timings;
   console.error(`PAINT ${JSON.stringify(timings)}`);
   const slow = timings.filter((x) => !(x.script_ms < 50) || (facts.wall_time_checked && !(x.ms < 50)));
-  check(slow.length === 0, `every sort and filter of 10,000 rows paints within 50 ms (load ${load.toFixed(1)} on ${cpus().length} cores)`, timings);
+  check(slow.length === 0, `every sort and filter of 10,000 rows paints within 50 ms, median of five (load ${load.toFixed(1)} on ${cpus().length} cores)`, timings);
 
   // Scrolled to the end, the last rows are drawn.
   await page.evaluate(() => { const w = document.querySelector('.table-wrap'); w.scrollTop = w.scrollHeight; });
@@ -614,6 +624,9 @@ function readDetail() {
       name: tr.dataset.indicator, value: tr.cells[1].textContent, meaning: tr.cells[2].textContent,
     })),
     history: panel.querySelector('[data-testid="detail-history"]').textContent,
+    dated: [...panel.querySelectorAll('[data-testid="detail-dated"] tbody tr')].map((tr) => ({
+      as_of: tr.dataset.asOf, signal: tr.dataset.signal, shown: !tr.closest('table').hidden,
+    })),
     link: panel.querySelector('[data-testid="detail-link"]').href,
     focused: document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.testid || document.activeElement.dataset.symbol || '' : '',
     pageWidth: document.documentElement.scrollWidth,
@@ -638,6 +651,12 @@ async function detail(facts) {
   Object.assign(facts, finalFacts(end));
   const symbol = end.symbols[0];
   const rowClose = await page.textContent(`#results-body tr[data-symbol="${symbol}"] td:nth-child(9)`);
+  // The learning store records the scan just after it ends, off the stream: wait for its record.
+  for (let i = 0; i < 200; i += 1) {
+    const history = await (await fetch(new URL(`/symbols/${symbol}/history`, pageUrl))).json();
+    if (history.dated && history.dated.length) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 
   await page.click(`#results-body tr[data-symbol="${symbol}"] th`);
   await detailReady(symbol);
@@ -655,9 +674,14 @@ async function detail(facts) {
   }
   check(/^https:\/\/www\.tradingview\.com\/symbols\//.test(desk.link), 'a link to the symbol on TradingView', desk.link);
   check(desk.focused === 'detail-title', 'focus moves into the panel', desk.focused);
+  check(desk.dated.length > 0 && desk.dated.every((d) => d.shown && /^\d{4}-\d\d-\d\d$/.test(d.as_of)), 'the signal history is listed by date', desk.dated);
+  await checkAccessibility('detail panel open');
   facts.detail = { symbol, last_close: Number(desk.lastClose), last_date: desk.lastDate, candles: desk.candles,
-    history: desk.history, indicators: Object.fromEntries(desk.indicators.map((i) => [i.name, i.value])) };
+    history: desk.history, dated: desk.dated, indicators: Object.fromEntries(desk.indicators.map((i) => [i.name, i.value])) };
   facts.screenshots.push(await shot('detail-1280x800.png'));
+  const historyShot = join(shots, 'detail-history-section.png');
+  await page.locator('[aria-labelledby="detail-history-title"]').screenshot({ path: historyShot });
+  facts.screenshots.push(historyShot);
 
   // Tab stays in the dialog: from the title through its controls and round to the first.
   const tabbed = [];
@@ -670,6 +694,7 @@ async function detail(facts) {
   const closed = await page.evaluate(readDetail);
   check(closed.hidden, 'Escape closes the detail', closed);
   check(closed.focused === symbol, 'focus returns to the row', closed.focused);
+  facts.keyboard = await rowsByTab(end.symbols);
 
   // On a phone, by keyboard: Enter on the second row.
   await page.setViewportSize(PHONE);
@@ -686,6 +711,46 @@ async function detail(facts) {
   facts.screenshots.push(await shot('detail-390x844.png'));
   await page.click(t('detail-close'));
   check((await page.evaluate(readDetail)).hidden, 'the close button closes the detail');
+}
+
+// Where keyboard focus is: a row's symbol, or what else has it.
+const focusedRow = () => page.evaluate(() => {
+  const active = document.activeElement;
+  const row = active && active.closest('#results-body tr[data-index]');
+  return row ? row.dataset.symbol : `${active ? active.tagName : ''} ${active && active.dataset ? active.dataset.testid || active.dataset.sort || '' : ''}`;
+});
+
+// Rows are in the Tab order: from the controls above the table, Tab reaches a row (one stop for
+// the whole table, the row last focused); the arrows move between rows, Enter opens the detail,
+// Escape brings focus back to that row, and Tab away and back lands on it again.
+async function rowsByTab(symbols) {
+  await page.focus(t('delete-view'));
+  const path = [];
+  let landed = '';
+  for (let i = 0; i < 30 && !symbols.includes(landed); i += 1) {
+    await page.keyboard.press('Tab');
+    landed = await focusedRow();
+    path.push(landed);
+  }
+  check(landed === symbols[0], 'Tab reaches the row last focused', path);
+  const stops = await page.evaluate(() => document.querySelectorAll('#results-body tr[tabindex="0"]').length);
+  check(stops === 1, 'one row is in the Tab order, the others are reached by the arrows', stops);
+  await page.keyboard.press('ArrowDown');
+  check(await focusedRow() === symbols[1], 'ArrowDown moves to the next row');
+  await page.keyboard.press('Enter');
+  await detailReady(symbols[1]);
+  const opened = await page.evaluate(readDetail);
+  check(!opened.hidden && opened.symbol === symbols[1] && opened.focused === 'detail-title', 'Enter opens the focused row\'s detail', opened);
+  await page.keyboard.press('Escape');
+  check((await page.evaluate(readDetail)).hidden, 'Escape closes the detail');
+  const back = await focusedRow();
+  check(back === symbols[1], 'Escape returns focus to the row', back);
+  await page.keyboard.press('Shift+Tab');
+  const away = await focusedRow();
+  await page.keyboard.press('Tab');
+  const again = await focusedRow();
+  check(!symbols.includes(away) && again === symbols[1], 'Tab away and back lands on the same row', { away, again });
+  return { tabs: path.length, opened: symbols[1], returned: back };
 }
 
 const expressionState = (state) => waitFor(page, `the expression to be ${state}`, (s) =>
@@ -732,6 +797,42 @@ async function screen(facts) {
   facts.check = ['/screens'];
 }
 
+// A screen saved over REST is offered in the form's list; picked there, it fills the expressions,
+// the scan runs with it, and the summary names it.
+async function savedScreen(facts) {
+  const screen = { name: 'oversold-in-uptrend', where: 'rsi_14 < 45 and close > sma_50', rank_by: 'rsi_14', description: 'made by the browser test' };
+  const created = await fetch(new URL('/screens', pageUrl), {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(screen),
+  });
+  check(created.ok, 'POST /screens saves the screen', created.status);
+  // The list is read when the page loads.
+  await page.reload();
+  await waitFor(page, 'the page to be wired', () => document.documentElement.dataset.ready === 'true');
+  await waitFor(page, 'the saved screen in the list', (name) =>
+    [...document.getElementById('screen').options].some((o) => o.value === name), screen.name);
+  await page.selectOption(t('screen-select'), screen.name);
+  await expressionState('valid');
+  check(await page.inputValue(t('where')) === screen.where && await page.inputValue(t('rank-by')) === screen.rank_by,
+    'picking the screen fills its expressions');
+  const request = page.waitForRequest((r) => r.url().endsWith('/scan/start'));
+  await startScan();
+  facts.request = JSON.parse((await request).postData());
+  await scanFinished();
+  const end = await read(page);
+  check(end.summaryStatus === 'completed', 'the screened scan completes', end.summaryStatus);
+  check(end.total > 0, 'some symbols pass the screen', end.total);
+  const settings = await page.textContent(t('summary-settings'));
+  check(settings.includes(`Screen ${screen.name}`), 'the summary names the screen', settings);
+  const counts = checkCounts(end);
+  check(counts.filtered > 0, 'the symbols the screen left out are counted as filtered out', counts);
+  facts.counts = counts;
+  facts.summary_settings = settings;
+  facts.screen = screen;
+  Object.assign(facts, finalFacts(end));
+  await checkAccessibility('desktop, scan with a saved screen');
+  facts.screenshots.push(await shot('saved-screen-1440x900.png'));
+}
+
 // Runs a backtest from the page and reads its tables.
 async function backtest(facts) {
   await page.fill(t('bt-symbols'), 'AAPL, MSFT, XOM, JPM, JNJ, PG, KO, PFE, INTC, CSCO, WMT, HD, CVX, MRK, T, VZ, DIS, BA, MMM, IBM');
@@ -776,7 +877,7 @@ function finalFacts(end) {
 
 // ---- main -------------------------------------------------------------------------------------
 
-const SCENARIOS = { 'form-scan': formScan, 'sort-filter': sortFilter, stop, cut, polling, 'rating-99': rating99, stall, big, detail, screen, backtest };
+const SCENARIOS = { 'form-scan': formScan, 'sort-filter': sortFilter, stop, cut, polling, 'rating-99': rating99, stall, big, detail, screen, 'saved-screen': savedScreen, backtest };
 const run = SCENARIOS[scenario];
 if (!run) {
   console.error(`unknown scenario ${scenario}; known: ${Object.keys(SCENARIOS).join(', ')}`);
@@ -821,6 +922,7 @@ let status = 0;
 try {
   await page.goto(pageUrl);
   check(await page.title() === 'technic · live scan', 'the page loads', await page.title());
+  await waitFor(page, 'the page to be wired', () => document.documentElement.dataset.ready === 'true');
   await run(facts);
   check(problems.length === 0, 'no script errors, no request off the server', problems);
 } catch (error) {
