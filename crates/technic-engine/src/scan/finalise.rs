@@ -264,20 +264,13 @@ fn finalize(
         rated_high_tier,
     } = sort_outcomes(outcomes, slots, stop);
     place_in_cross_section(&mut rated, &factors, quality);
-    let learned = rated
-        .iter()
-        .map(|r| {
-            let outcome = SymbolOutcome {
-                symbol: r.symbol.clone(),
-                tech_rating: r.tech_rating,
-                high_quality: r.high_quality,
-                date: r.date.to_string(),
-            };
-            (outcome, r.sector.clone())
-        })
-        .collect();
-    let (mut results, rank_values) = filter(rated, &factors, request, &mut diagnostics);
+    let mut refused = Vec::new();
+    let (mut results, rank_values) =
+        filter(rated, &factors, request, &mut diagnostics, &mut refused);
     rank(&mut results, &rank_values);
+    // The results in their order, then the refused: an unfiltered scan's figures are summed in
+    // the order they always were.
+    let learned = results.iter().map(learned_of).chain(refused).collect();
     diagnostics.sort_by(|a, b| a.symbol.cmp(&b.symbol));
     let rated = factors.len();
     Finalized {
@@ -381,6 +374,7 @@ fn filter(
     factors: &[CrossInputs],
     request: &ValidScan,
     diagnostics: &mut Vec<Diagnostic>,
+    refused_learned: &mut Vec<(SymbolOutcome, Option<String>)>,
 ) -> (Vec<ScanResult>, HashMap<String, f64>) {
     let captured: Vec<&[Captured]> = factors.iter().map(|f| f.captured.as_slice()).collect();
     let judged = request.judge_rated(&rated, &captured);
@@ -394,6 +388,7 @@ fn filter(
             .iter()
             .find_map(|(filter, verdicts)| (!verdicts[i].matches).then_some((filter, verdicts[i])));
         if let Some((filter, verdict)) = refused {
+            refused_learned.push(learned_of(&result));
             diagnostics.push(Diagnostic {
                 message: filter.name.reason(verdict.rank_value),
                 symbol: result.symbol,
@@ -408,6 +403,17 @@ fn filter(
         results.push(result);
     }
     (results, rank_values)
+}
+
+/// What the learning store keeps of a rated symbol, with its sector.
+fn learned_of(result: &ScanResult) -> (SymbolOutcome, Option<String>) {
+    let outcome = SymbolOutcome {
+        symbol: result.symbol.clone(),
+        tech_rating: result.tech_rating,
+        high_quality: result.high_quality,
+        date: result.date.to_string(),
+    };
+    (outcome, result.sector.clone())
 }
 
 /// `rank_by` first (descending, missing values last), then the usual order.
