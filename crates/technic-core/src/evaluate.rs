@@ -1,11 +1,15 @@
 //! One symbol, as of its newest bar, with one set of settings: the whole per-symbol part of a scan
 //! as a pure function of the bars.
 //!
-//! The scan, the backtest and (later) remote workers all call this, so a symbol's numbers cannot
+//! The scan, the backtest and the distributed workers all call this, so a symbol's numbers cannot
 //! depend on which of them asked. Its three steps are public because the scan shares the middle
-//! one between concurrent scans: [`screen`] (the request's filters that run before the analysis),
-//! [`analyse`] (everything that depends on the bars alone) and [`assemble`] (the outcome from both).
+//! one between concurrent scans: [`screen`] (whether there are bars enough to rate), [`analyse`]
+//! (everything that depends on the bars alone) and [`assemble`] (the outcome from both).
 //! [`evaluate`] is the three in order.
+//!
+//! A request's own filters (`min_price`, `min_avg_volume`, …) are not here: they are expressions
+//! of the screen language, which the engine judges on the bars after [`has_bars`] and before
+//! [`screen`] (so a penny stock with a short history is reported as below `min_price`).
 
 use chrono::NaiveDate;
 
@@ -18,20 +22,12 @@ use crate::rating::{self, Rating, RatingModel, SignalQuality, standard};
 /// Fewest bars a symbol needs to be rated: the rating reads SMA 200.
 pub const MIN_BARS: usize = 200;
 
-/// Bars over which the average volume filter (and the report's `avg_volume_20`) is taken.
+/// Bars over which the report's `avg_volume_20` is taken.
 pub const AVG_VOLUME_WINDOW: usize = 20;
-
-/// The filters a request applies before a symbol is analysed.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Screens {
-    pub min_price: Option<f64>,
-    pub min_avg_volume: Option<f64>,
-}
 
 /// Everything [`evaluate`] needs besides the bars.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Settings {
-    pub screens: Screens,
     /// Must contain the default set's columns for the rating and alpha to read; more columns only
     /// add indicator values to the outcome.
     pub indicators: IndicatorSet,
@@ -43,14 +39,6 @@ pub struct Settings {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Skip {
     NoBars,
-    BelowMinPrice {
-        close: f64,
-        min_price: f64,
-    },
-    BelowMinAvgVolume {
-        avg_volume: f64,
-        min_avg_volume: f64,
-    },
     TooFewBars {
         bars: usize,
     },
@@ -64,8 +52,6 @@ impl Skip {
     pub fn rule(&self) -> &'static str {
         match self {
             Skip::NoBars => "no bars",
-            Skip::BelowMinPrice { .. } => "below min_price",
-            Skip::BelowMinAvgVolume { .. } => "below min_avg_volume",
             Skip::TooFewBars { .. } => "too little history for the rating",
             Skip::NoReadings => "none of the rating's readings",
         }
@@ -76,16 +62,6 @@ impl std::fmt::Display for Skip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Skip::NoBars => f.write_str("no bars: the source has no rows for this symbol"),
-            Skip::BelowMinPrice { close, min_price } => {
-                write!(f, "close {close:.2} is below min_price {min_price}")
-            }
-            Skip::BelowMinAvgVolume {
-                avg_volume,
-                min_avg_volume,
-            } => write!(
-                f,
-                "20-day average volume {avg_volume:.0} is below min_avg_volume {min_avg_volume}"
-            ),
             Skip::TooFewBars { bars } => write!(
                 f,
                 "only {bars} bars of history; the rating needs {MIN_BARS} (SMA 200)"
@@ -153,30 +129,22 @@ pub enum Outcome {
     Failed(String),
 }
 
-/// The request's filters that run before the analysis, in the scan's order; on success, the
-/// 20-day average volume (which the result reports).
-pub fn screen(bars: &Bars, screens: &Screens) -> Result<f64, Skip> {
-    let Some(&close) = bars.close.last() else {
+/// Whether there is a bar to read: the first check, before the request's own filters.
+pub fn has_bars(bars: &Bars) -> Result<(), Skip> {
+    if bars.is_empty() {
         return Err(Skip::NoBars);
-    };
-    if let Some(min_price) = screens.min_price
-        && close < min_price
-    {
-        return Err(Skip::BelowMinPrice { close, min_price });
     }
-    let avg_volume = rating::average_volume(bars, AVG_VOLUME_WINDOW).unwrap_or(0.0);
-    if let Some(min_avg_volume) = screens.min_avg_volume
-        && avg_volume < min_avg_volume
-    {
-        return Err(Skip::BelowMinAvgVolume {
-            avg_volume,
-            min_avg_volume,
-        });
-    }
+    Ok(())
+}
+
+/// Whether the bars can be rated; on success, the 20-day average volume (which the result
+/// reports). The request's own filters come between [`has_bars`] and this.
+pub fn screen(bars: &Bars) -> Result<f64, Skip> {
+    has_bars(bars)?;
     if bars.len() < MIN_BARS {
         return Err(Skip::TooFewBars { bars: bars.len() });
     }
-    Ok(avg_volume)
+    Ok(rating::average_volume(bars, AVG_VOLUME_WINDOW).unwrap_or(0.0))
 }
 
 /// The request-independent part: indicators, rating and alpha factors of the newest bar.
@@ -277,7 +245,7 @@ pub fn evaluate(bars: &Bars, settings: &Settings) -> Outcome {
 
 /// [`evaluate`], with what the caller already [`Known`]s.
 pub fn evaluate_with(bars: &Bars, settings: &Settings, known: Known) -> Outcome {
-    match screen(bars, &settings.screens) {
+    match screen(bars) {
         Ok(avg_volume_20) => assemble(
             bars,
             avg_volume_20,
@@ -309,35 +277,19 @@ mod tests {
     }
 
     #[test]
-    fn screens_run_in_the_scans_order_and_say_what_failed() {
-        assert_eq!(screen(&bars(0), &Screens::default()), Err(Skip::NoBars));
-        let short = bars(150);
-        // The price screen is decided before the history length.
-        let price = Screens {
-            min_price: Some(1e6),
-            min_avg_volume: None,
-        };
-        assert!(matches!(
-            screen(&short, &price),
-            Err(Skip::BelowMinPrice { .. })
-        ));
-        assert_eq!(
-            screen(&short, &Screens::default()),
-            Err(Skip::TooFewBars { bars: 150 })
-        );
+    fn screen_says_what_is_missing() {
+        assert_eq!(has_bars(&bars(0)), Err(Skip::NoBars));
+        assert_eq!(screen(&bars(0)), Err(Skip::NoBars));
+        assert_eq!(has_bars(&bars(150)), Ok(()));
+        assert_eq!(screen(&bars(150)), Err(Skip::TooFewBars { bars: 150 }));
         assert_eq!(
             Skip::TooFewBars { bars: 150 }.to_string(),
             "only 150 bars of history; the rating needs 200 (SMA 200)"
         );
-        let volume = Screens {
-            min_price: None,
-            min_avg_volume: Some(1e9),
-        };
-        let message = screen(&bars(300), &volume).unwrap_err().to_string();
-        assert!(
-            message.starts_with("20-day average volume 10")
-                && message.ends_with("is below min_avg_volume 1000000000"),
-            "{message}"
+        let long = bars(300);
+        assert_eq!(
+            screen(&long),
+            Ok(long.volume[280..].iter().sum::<f64>() / 20.0)
         );
     }
 
@@ -349,7 +301,7 @@ mod tests {
             panic!("300 bars are rated");
         };
         let analysis = analyse(&bars, &settings.indicators);
-        let avg = screen(&bars, &settings.screens).expect("passes");
+        let avg = screen(&bars).expect("passes");
         assert_eq!(
             assemble(&bars, avg, &analysis, &settings.quality, settings.rating),
             Outcome::Rated(evaluation.clone())

@@ -56,6 +56,28 @@ fn main() {
     let plain = request(None);
     let typical = request(Some(TYPICAL));
     let extra = request(Some(EXTRA));
+    // The built-in filters, which are screen expressions too: four that refuse next to nothing
+    // (what judging them costs), and a usual set (which also saves the analysis it refuses).
+    let builtins_idle = ScanRequest {
+        sectors: Some(
+            technic_engine::GICS_SECTORS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        ),
+        min_price: Some(1.0),
+        min_avg_volume: Some(1.0),
+        min_tech_rating: Some(0.0),
+        ..ScanRequest::default()
+    };
+    let builtins_usual = ScanRequest {
+        min_price: Some(5.0),
+        min_avg_volume: Some(1e6),
+        min_tech_rating: Some(60.0),
+        ..ScanRequest::default()
+    };
+    let results = |r: &ScanRequest| scanner.run(r, &quiet).expect("scan").results.len();
+    let (idle_results, usual_results) = (results(&builtins_idle), results(&builtins_usual));
     let matched = scanner.run(&typical, &quiet).expect("scan").results.len();
     std::hint::black_box(scanner.run(&plain, &quiet).expect("scan"));
 
@@ -64,12 +86,18 @@ fn main() {
     println!("| --- | ---: | ---: |");
     let runs = 30;
     let (mut without, mut with, mut with_extra) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut idle, mut usual) = (Vec::new(), Vec::new());
     for _ in 0..runs {
         without.push(timed(|| scanner.run(&plain, &quiet).expect("scan")));
         with.push(timed(|| scanner.run(&typical, &quiet).expect("scan")));
         with_extra.push(timed(|| scanner.run(&extra, &quiet).expect("scan")));
+        idle.push(timed(|| scanner.run(&builtins_idle, &quiet).expect("scan")));
+        usual.push(timed(|| {
+            scanner.run(&builtins_usual, &quiet).expect("scan")
+        }));
     }
     let (without, with, with_extra) = (median(without), median(with), median(with_extra));
+    let (idle, usual) = (median(idle), median(usual));
     println!(
         "| in-memory scan, 506 symbols, no screen | {:.2} ms | |",
         ms(without)
@@ -83,6 +111,16 @@ fn main() {
         "| same with `--where '{EXTRA}'` (2 indicators outside the default set) | {:.2} ms | {:+.1} % |",
         ms(with_extra),
         (with_extra.as_secs_f64() / without.as_secs_f64() - 1.0) * 100.0
+    );
+    println!(
+        "| same with the 4 built-in filters refusing next to nothing (all 11 sectors, min_price 1, min_avg_volume 1, min_tech_rating 0; {idle_results} results) | {:.2} ms | {:+.1} % |",
+        ms(idle),
+        (idle.as_secs_f64() / without.as_secs_f64() - 1.0) * 100.0
+    );
+    println!(
+        "| same with min_price 5, min_avg_volume 1e6, min_tech_rating 60 ({usual_results} results) | {:.2} ms | {:+.1} % |",
+        ms(usual),
+        (usual.as_secs_f64() / without.as_secs_f64() - 1.0) * 100.0
     );
 
     // What the two extra indicators cost alone, on the same bars, on as many threads as the scan.

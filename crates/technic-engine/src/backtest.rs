@@ -14,16 +14,17 @@
 //! for the panel's types. Forward and next-period returns come from adjusted closes; the provenance
 //! records survivorship bias and the symbol-dates left out, by reason.
 //!
-//! **Screens.** A request's screen (`where`, `screen`) restricts the universe at each date: a
-//! symbol-date it refuses is left out (counted as dropped) like one below `min_price`, after the
-//! rating and alpha are placed over the whole cross-section, as a scan's screen filters results
-//! without changing what they are placed in. A factor may be an expression (`--factor
+//! **Filters and screens** are the scan's (`filter.rs`), each at its place: `sectors` on the
+//! universe, `min_price` and `min_avg_volume` on each date's window before it is rated (a refused
+//! symbol-date is left out of the cross-section, counted as dropped), and those placed after the
+//! analysis (a request's screen, `where` or `screen`) after the rating and alpha are placed over
+//! the whole cross-section, as a scan's screen filters results without changing what they are
+//! placed in. A factor may be an expression (`--factor
 //! 'return_126 / atr_pct'`), evaluated on the same window; its cross-sectional functions are taken
 //! over the symbols rated and trading that date. Both read the same point-in-time window as the
 //! rating, and the screen's rating fields are the placed (final) ones.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::{Datelike, NaiveDate};
@@ -38,6 +39,8 @@ use technic_core::{Bars, Indicator, IndicatorSet};
 use technic_data::{BarWindow, DataError, MarketData};
 use technic_screen::{Captured, Fields, Screen, ScreenOptions};
 
+pub use crate::filter::NOT_MATCHED;
+use crate::filter::{Filter, Place};
 use crate::request::{GICS_SECTORS, ValidScan};
 use crate::scan::select;
 
@@ -135,26 +138,23 @@ enum FactorKind {
     Expression(usize),
 }
 
-/// What a backtest evaluates beside the rating: the screen's filter and the expression factors.
-#[derive(Default)]
-struct Programs {
-    filter: Option<Arc<Screen>>,
+/// What a backtest evaluates beside the rating: the filters placed after the analysis that
+/// refuse anything, and the expression factors.
+struct Programs<'a> {
+    filters: Vec<Filter<'a>>,
     factors: Vec<Screen>,
 }
 
-impl Programs {
+impl Programs<'_> {
     fn is_empty(&self) -> bool {
-        self.filter.is_none() && self.factors.is_empty()
+        self.filters.is_empty() && self.factors.is_empty()
     }
 
-    /// The filter first, then the factors: the order of [`Column::captured`].
+    /// The filters first, then the factors: the order of [`Column::captured`].
     fn all(&self) -> impl Iterator<Item = &Screen> {
-        self.filter.as_deref().into_iter().chain(&self.factors)
+        self.filters.iter().map(|f| f.program).chain(&self.factors)
     }
 }
-
-/// The reason a symbol-date the screen refuses is counted under.
-pub const NOT_MATCHED: &str = "not matched by the screen (`where`)";
 
 /// A factor that is not a named one, compiled as a ranking expression. A plain name that is
 /// neither is reported as the named factor's error (with the expression's suggestion), any other
@@ -318,12 +318,11 @@ pub fn build_panel(
     let (factors, indicators, expressions) =
         resolve_factors(&request.factors, request.scan.rating)?;
     let programs = Programs {
-        filter: request
+        filters: request
             .scan
-            .screen
-            .as_ref()
-            .filter(|spec| spec.compiled.has_filter())
-            .map(|spec| Arc::clone(&spec.compiled)),
+            .filters_at(Place::AfterAnalysis)
+            .filter(|f| f.program.has_filter())
+            .collect(),
         factors: expressions,
     };
     let horizons = horizons(&request.horizons)?;
@@ -347,7 +346,6 @@ pub fn build_panel(
         .collect();
     let dates = evaluation_dates(&histories, request)?;
     let settings = Settings {
-        screens: request.scan.bar_rules(),
         indicators,
         quality: SignalQuality::default(),
         rating: request.scan.rating,
@@ -355,14 +353,15 @@ pub fn build_panel(
     let evaluated = AtomicUsize::new(0);
     let columns: Vec<Column> = histories
         .par_iter()
-        .map(|(_, bars)| {
+        .zip(universe.par_iter())
+        .map(|((_, bars), info)| {
             let column = evaluate_symbol(
-                bars.as_ref(),
+                (bars.as_ref(), info.sector.as_deref()),
                 &dates,
                 &factors,
                 &horizons,
                 &settings,
-                request.scan.lookback_days,
+                &request.scan,
                 &programs,
             );
             progress(
@@ -469,16 +468,18 @@ fn evaluation_dates(
     Ok(dates)
 }
 
-/// A symbol at every date: the window `scan --as-of date` reads, evaluated by the scan's function.
+/// A symbol (its history and sector) at every date: the window `scan --as-of date` reads, judged
+/// by the scan's bar filters and evaluated by the scan's function.
 fn evaluate_symbol(
-    bars: Result<&Bars, &DataError>,
+    (bars, sector): (Result<&Bars, &DataError>, Option<&str>),
     dates: &[NaiveDate],
     factors: &[(String, FactorKind)],
     horizons: &[usize],
     settings: &Settings,
-    lookback_days: usize,
-    programs: &Programs,
+    scan: &ValidScan,
+    programs: &Programs<'_>,
 ) -> Column {
+    let lookback_days = scan.lookback_days;
     let cells = dates.len();
     let mut column = Column {
         values: vec![f64::NAN; cells * factors.len()],
@@ -539,6 +540,19 @@ fn evaluate_symbol(
                 .and_then(|track| track.last_of(&bars.close, start, end).ok()),
         };
         cut_window(&mut window, bars, start, end);
+        // As the scan: the request's bar filters between "no rows" (impossible here) and the
+        // core's own checks.
+        match scan.refuse_bars(&window, sector) {
+            Ok(None) => {}
+            Ok(Some(refusal)) => {
+                drop(refusal.filter.rule());
+                continue;
+            }
+            Err(_) => {
+                drop("indicators failed");
+                continue;
+            }
+        }
         let evaluation = match evaluate::evaluate_with(&window, settings, known) {
             Outcome::Rated(evaluation) => evaluation,
             Outcome::Skipped(skip) => {
@@ -560,7 +574,10 @@ fn evaluate_symbol(
             let captured: Vec<Option<Captured>> =
                 programs.all().map(|p| p.capture(&window).ok()).collect();
             // A filter that cannot be evaluated cannot admit the symbol that date.
-            if programs.filter.is_some() && captured[0].is_none() {
+            if captured[..programs.filters.len()]
+                .iter()
+                .any(Option::is_none)
+            {
                 drop("the screen's indicators failed");
                 continue;
             }
@@ -720,7 +737,7 @@ fn assemble_panel(
 fn apply_programs(
     panel: &mut Panel,
     factors: &[(String, FactorKind)],
-    programs: &Programs,
+    programs: &Programs<'_>,
     columns: &[Column],
     sectors: &[Option<String>],
     placed: &[Option<f64>],
@@ -731,8 +748,8 @@ fn apply_programs(
         values: vec![f64::NAN; dates * n],
     };
     fill_alpha(&mut alpha, columns, dates);
-    let offset = usize::from(programs.filter.is_some());
-    let mut refused = 0;
+    let offset = programs.filters.len();
+    let mut refused: BTreeMap<&'static str, usize> = BTreeMap::new();
     for d in 0..dates {
         let cells: Vec<(usize, Fields<'_>)> = (0..n)
             .filter_map(|s| {
@@ -771,24 +788,27 @@ fn apply_programs(
                 }
             }
         }
-        if let Some(filter) = &programs.filter {
-            for (s, verdict) in judge(filter, 0) {
-                if !verdict.matches {
-                    let cell = d * n + s;
+        // In order: a symbol-date is counted under the first filter that refuses it.
+        for (p, filter) in programs.filters.iter().enumerate() {
+            for (s, verdict) in judge(filter.program, p) {
+                let cell = d * n + s;
+                if !verdict.matches && panel.signals[cell].is_some() {
                     panel.signals[cell] = None;
                     for factor in &mut panel.factors {
                         factor.values.values[cell] = f64::NAN;
                     }
-                    refused += 1;
+                    *refused.entry(filter.name.rule()).or_default() += 1;
                 }
             }
         }
     }
-    if refused > 0 {
-        panel.provenance.dropped.push(Dropped {
-            reason: NOT_MATCHED.to_owned(),
-            symbol_dates: refused,
-        });
+    if !refused.is_empty() {
+        for (reason, symbol_dates) in refused {
+            panel.provenance.dropped.push(Dropped {
+                reason: reason.to_owned(),
+                symbol_dates,
+            });
+        }
         panel
             .provenance
             .dropped

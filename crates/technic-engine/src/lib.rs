@@ -22,7 +22,7 @@ mod screening;
 mod snapshots;
 mod stream;
 
-pub use filter::{Filter, Place};
+pub use filter::{BuiltinFilters, Filter, FilterName, Place, Refusal};
 pub use learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
 pub use registry::{OnFinish, RegistryError, Retained, ScanEntry, ScanRegistry};
 pub use report::{

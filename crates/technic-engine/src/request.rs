@@ -10,6 +10,7 @@ use serde::Deserialize;
 use technic_core::rating::RatingModel;
 use technic_core::termination::TerminationCriteria;
 
+use crate::filter::{BuiltinFilters, FilterName};
 use crate::scan::MIN_BARS;
 use crate::screening::{ScreenLibrary, ScreenSpec};
 
@@ -102,13 +103,11 @@ fn error(field: &'static str, message: impl Into<String>) -> RequestError {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 pub struct ValidScan {
     pub max_symbols: Option<usize>,
-    pub min_tech_rating: Option<f64>,
-    /// Canonical GICS names.
-    pub sectors: Option<Vec<String>>,
     /// Upper-cased, de-duplicated, in the order given.
     pub symbols: Option<Vec<String>>,
-    pub min_price: Option<f64>,
-    pub min_avg_volume: Option<f64>,
+    /// `sectors` (canonical GICS names), `min_price`, `min_avg_volume` and `min_tech_rating`,
+    /// compiled as expressions; [`ValidScan::filters`] reads them with the screen.
+    pub builtins: BuiltinFilters,
     pub lookback_days: usize,
     pub prioritize: bool,
     pub streaming: bool,
@@ -241,6 +240,14 @@ impl ScanRequest {
             self.rank_by.as_deref(),
             saved,
         )?;
+        let builtins = [
+            sectors.map(FilterName::Sectors),
+            non_negative("min_price", self.min_price)?.map(FilterName::MinPrice),
+            non_negative("min_avg_volume", self.min_avg_volume)?.map(FilterName::MinAvgVolume),
+            min_tech_rating.map(FilterName::MinTechRating),
+        ];
+        let builtins = BuiltinFilters::compile(builtins.into_iter().flatten().collect())
+            .map_err(|message| error("filters", message))?;
         Ok(ValidScan {
             screen,
             rating,
@@ -248,11 +255,8 @@ impl ScanRequest {
             streaming: self.enable_streaming.unwrap_or(true),
             termination,
             max_symbols: self.max_symbols,
-            min_tech_rating,
-            sectors,
             symbols,
-            min_price: non_negative("min_price", self.min_price)?,
-            min_avg_volume: non_negative("min_avg_volume", self.min_avg_volume)?,
+            builtins,
             lookback_days,
         })
     }
@@ -438,7 +442,10 @@ mod tests {
         }
         .validate()
         .expect("valid");
-        assert_eq!(valid.sectors, Some(vec!["Health Care".to_owned()]));
+        assert_eq!(
+            valid.builtins.names().collect::<Vec<_>>(),
+            [&FilterName::Sectors(vec!["Health Care".to_owned()])]
+        );
         assert_eq!(
             valid.symbols,
             Some(vec!["AAPL".to_owned(), "BRK.B".to_owned()])

@@ -1,11 +1,11 @@
-//! A scan's screen (`where`, `rank_by`): compiled once when the request is validated, then applied
-//! at the three points of a scan that know enough.
+//! A scan's screen (`where`, `rank_by`): compiled once when the request is validated, then judged
+//! through the filter seam (`filter.rs`) with the filters placed after the analysis.
 //!
-//! 1. While streaming ([`may_stream`]): on the streamed estimates of the rating and alpha, its
-//!    cross-sectional comparisons counted as passing (`Screen::may_match`); a symbol that may not
-//!    match is held back like one below `min_tech_rating`.
-//! 2. In the final ranking ([`judge`]): exactly, over every rated symbol, after the exact alpha
-//!    and rating placement; `rank_by` orders the results.
+//! 1. While streaming: on the streamed estimates of the rating and alpha, its cross-sectional
+//!    comparisons counted as passing (`Screen::may_match`); a symbol that may not match is held
+//!    back like one below `min_tech_rating`.
+//! 2. In the final ranking: exactly, over every rated symbol, after the exact alpha and rating
+//!    placement; `rank_by` orders the results.
 //!
 //! A screen filters results; it never changes the cross-section the ratings and alpha scores are
 //! placed in. So it is not applied before the analysis, as `min_price` is: a bars-only filter
@@ -18,10 +18,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use technic_core::Bars;
-use technic_screen::{Captured, Fields, Part, SavedText, Screen, ScreenOptions, Verdict};
+use technic_screen::{Part, SavedText, Screen, ScreenOptions};
 
-use crate::report::ScanResult;
 use crate::request::{GICS_SECTORS, RequestError};
 
 /// Saved screens by name, as a request's `screen` and `screen('name')` in `where` refer to them.
@@ -136,71 +134,4 @@ impl ScreenSpec {
             }),
         }
     }
-}
-
-/// The screen's series for one symbol; an indicator the screen names that fails is the symbol's
-/// error, as the analysis' own would be.
-pub(crate) fn capture(
-    spec: Option<&ScreenSpec>,
-    bars: &Bars,
-) -> Result<Option<Arc<Captured>>, String> {
-    let Some(spec) = spec else {
-        return Ok(None);
-    };
-    spec.compiled
-        .capture(bars)
-        .map(|captured| Some(Arc::new(captured)))
-        .map_err(|e| format!("the screen's indicators failed: {e}"))
-}
-
-fn not_matched() -> String {
-    "not matched by the screen (`where`)".to_owned()
-}
-
-fn fields_of(result: &ScanResult) -> Fields<'_> {
-    Fields {
-        tech_rating: result.tech_rating,
-        alpha_score: result.alpha_score.unwrap_or(f64::NAN),
-        trend_score: result.trend_score,
-        momentum_score: result.momentum_score,
-        volume_score: result.volume_score,
-        volatility_score: result.volatility_score,
-        sector: result.sector.as_deref(),
-        signal: Some(result.signal.as_str()),
-    }
-}
-
-/// Whether a result, as streamed (estimated rating and alpha), may match the filter.
-pub(crate) fn may_stream(
-    spec: Option<&ScreenSpec>,
-    result: &ScanResult,
-    captured: Option<&Captured>,
-) -> bool {
-    match (spec, captured) {
-        (Some(spec), Some(captured)) => spec.compiled.may_match(captured, &fields_of(result)),
-        _ => true,
-    }
-}
-
-/// The exact verdicts over every rated symbol, in the order given; `None` without a screen.
-pub(crate) fn judge(
-    spec: Option<&ScreenSpec>,
-    rated: &[ScanResult],
-    captured: &[Option<Arc<Captured>>],
-) -> Option<Vec<Verdict>> {
-    let spec = spec?;
-    // Every rated symbol of a scan with a screen has its capture; one without is treated as
-    // having no data, so it matches nothing rather than everything.
-    let empty = spec.compiled.capture(&Bars::default()).ok()?;
-    let rows: Vec<(&Captured, Fields<'_>)> = rated
-        .iter()
-        .zip(captured)
-        .map(|(result, captured)| (captured.as_deref().unwrap_or(&empty), fields_of(result)))
-        .collect();
-    Some(spec.compiled.judge(&rows))
-}
-
-/// The skip message of a rated symbol the exact filter refuses.
-pub(crate) fn refused_message() -> String {
-    not_matched()
 }

@@ -249,3 +249,63 @@ fn streamed_results_are_the_final_ones_or_a_superset() {
         }
     }
 }
+
+/// A filter chooses what a scan shows, not what it learns: with a screen, or with
+/// `min_tech_rating`, the learning update has every rated symbol's outcome, as a scan without
+/// filters does, and the same sector figures.
+#[test]
+fn the_learning_update_learns_from_every_rated_symbol_whatever_the_filters() {
+    use technic_engine::{EventLog, LearningUpdate, ScanOptions};
+    let scanner = Scanner::new(Arc::new(FileSource::open(sp500()).expect("opens")));
+    let learn = |request: ScanRequest| -> (LearningUpdate, ScanReport) {
+        let valid = request.validate().expect("valid");
+        let options = ScanOptions::default();
+        let log = EventLog::new(options.scan_id.clone());
+        let outcome = scanner
+            .execute(&valid, options, &log, &|_: &ProgressSnapshot| {})
+            .expect("scan");
+        (outcome.learning, outcome.report)
+    };
+    let (plain, plain_report) = learn(ScanRequest::default());
+    let learned = |update: &LearningUpdate| -> BTreeSet<String> {
+        update.outcomes.iter().map(|o| o.symbol.clone()).collect()
+    };
+    assert_eq!(
+        learned(&plain),
+        symbols(&plain_report),
+        "unfiltered: the results"
+    );
+    for request in [
+        ScanRequest {
+            filter: Some("rsi_2 < 10 and close > sma_200".into()),
+            ..ScanRequest::default()
+        },
+        ScanRequest {
+            min_tech_rating: Some(90.0),
+            ..ScanRequest::default()
+        },
+    ] {
+        let (update, report) = learn(request.clone());
+        assert!(
+            report.results.len() * 4 < plain_report.results.len(),
+            "{request:?} refuses most"
+        );
+        assert_eq!(learned(&update), learned(&plain), "{request:?}");
+        let by_symbol = |update: &LearningUpdate| {
+            let mut outcomes = update.outcomes.clone();
+            outcomes.sort_by(|a, b| a.symbol.cmp(&b.symbol));
+            outcomes
+        };
+        assert_eq!(by_symbol(&update), by_symbol(&plain), "{request:?}");
+        // Summed in another order (results first), so equal to a rounding error.
+        assert_eq!(update.sector_stats.len(), plain.sector_stats.len());
+        for (filtered, all) in update.sector_stats.iter().zip(&plain.sector_stats) {
+            assert_eq!(
+                (&filtered.sector, filtered.symbols),
+                (&all.sector, all.symbols)
+            );
+            assert!((filtered.mean_rating - all.mean_rating).abs() < 1e-9);
+            assert!((filtered.signal_rate - all.signal_rate).abs() < 1e-12);
+        }
+    }
+}

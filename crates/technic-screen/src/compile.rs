@@ -250,6 +250,11 @@ impl Screen {
         !self.cross.is_empty()
     }
 
+    /// Whether it reads a symbol's bars (any series: prices, volume, indicators, derived columns).
+    pub fn reads_bars(&self) -> bool {
+        !self.series.is_empty()
+    }
+
     /// Whether it reads what the rating gives (`tech_rating`, `alpha_score`, the sub-scores,
     /// `signal`), which exists only once a symbol is rated; `sector` is known before.
     pub fn reads_rating(&self) -> bool {

@@ -1,6 +1,7 @@
 //! The typed tree and its evaluation: numbers read from slots of a captured tail of each series,
 //! at an offset (0 = the newest bar), and the cross-sectional step over a universe.
 
+use technic_core::rating::mean_of_newest;
 use technic_core::{Bars, IndicatorError};
 
 use crate::compile::Screen;
@@ -183,6 +184,21 @@ impl Screen {
         row.cond(filter, 0)
     }
 
+    /// One symbol's outcome on its own: exact for a screen without cross-sectional functions
+    /// (their comparisons count as [`Screen::may_match`] counts them).
+    pub fn verdict(&self, captured: &Captured, fields: &Fields<'_>) -> Verdict {
+        let row = Row {
+            captured,
+            fields,
+            cross: None,
+            optimistic: true,
+        };
+        Verdict {
+            matches: self.filter.as_ref().is_none_or(|f| row.cond(f, 0)),
+            rank_value: self.rank.as_ref().map_or(f64::NAN, |r| row.num(r, 0)),
+        }
+    }
+
     /// The exact outcome of every symbol of a universe (its rated symbols, in any order):
     /// cross-sectional functions are taken over all of `rows`.
     pub fn judge(&self, rows: &[(&Captured, Fields<'_>)]) -> Vec<Verdict> {
@@ -296,8 +312,10 @@ fn derived(series: SeriesColumn, bars: &Bars, at: usize) -> f64 {
     let close = &bars.close;
     let before = |k: usize| at.checked_sub(k);
     let percent = |now: f64, then: f64| (now / then - 1.0) * 100.0;
+    // The core's summation, so `avg_volume_20` is the scan's to the bit; a window reaching before
+    // the first bar is missing here, as every rolling value is.
     let mean_volume = |window: usize| match at.checked_sub(window - 1) {
-        Some(from) => bars.volume[from..=at].iter().sum::<f64>() / window as f64,
+        Some(_) => mean_of_newest(&bars.volume[..=at], window).unwrap_or(f64::NAN),
         None => f64::NAN,
     };
     let window_52w = || at.checked_sub(BARS_52W - 1).map(|from| from..=at);

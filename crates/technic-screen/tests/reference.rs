@@ -1,6 +1,8 @@
-//! Screens against an independent computation (pandas, `scripts/screen_reference.py`) on the real
-//! S&P 500 data: crosses of SMA 50 and SMA 200 on every date of several symbols, the 52-week high
-//! and low as rolling extremes, and `pct_rank` as average-tie percentile ranks over the universe.
+//! Screens against an independent computation (pandas and scipy, `scripts/screen_reference.py`)
+//! on the real S&P 500 data: crosses of SMA 50 and SMA 200 on every date of several symbols, the
+//! 52-week high and low as rolling extremes, the other event functions, past values and derived
+//! columns as pandas' rolling windows on every date, and `pct_rank` (scipy's `rankdata`, average
+//! ties), `zscore` (scipy's `zscore`) and `sector_pct_rank` over the universe.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -183,5 +185,126 @@ fn pct_rank_equals_average_tie_ranks_over_the_universe() {
             verdict.rank_value
         );
         assert!(verdict.matches);
+    }
+}
+
+/// Whether `got` is `want` within a relative 1e-9 (pandas' rolling sums are running sums), or
+/// both are missing.
+fn close_to(got: f64, want: f64) -> bool {
+    (got.is_nan() && want.is_nan()) || (got - want).abs() <= 1e-9 * want.abs().max(1e-9)
+}
+
+#[test]
+fn functions_and_derived_columns_equal_pandas_on_every_date() {
+    if !pandas_available() {
+        return;
+    }
+    let symbols = "AAPL,XOM,GE";
+    let expected = reference("functions", symbols);
+    let source = FileSource::open(technic_testkit::sp500()).expect("opens");
+    let conditions = [
+        ("rising", compile(Some("rising(close, 5)"), None)),
+        ("falling", compile(Some("falling(close, 5)"), None)),
+    ];
+    let numbers = [
+        ("highest", compile(None, Some("highest(high, 20)"))),
+        ("lowest", compile(None, Some("lowest(low, 20)"))),
+        ("close_past", compile(None, Some("close[3]"))),
+        ("sma_past", compile(None, Some("sma_50[5]"))),
+        ("return_126", compile(None, Some("return_126"))),
+        ("avg_volume_20", compile(None, Some("avg_volume_20"))),
+        ("rel_volume", compile(None, Some("rel_volume"))),
+        ("gap_pct", compile(None, Some("gap_pct"))),
+        (
+            "pct_from_high_52w",
+            compile(None, Some("pct_from_high_52w")),
+        ),
+    ];
+    let (mut dates, mut events) = (0, 0);
+    for symbol in symbols.split(',') {
+        let bars = source.bars(symbol, &BarWindow::default()).expect("bars");
+        let rows: Vec<_> = expected.iter().filter(|r| r["symbol"] == symbol).collect();
+        assert_eq!(rows.len(), bars.len(), "{symbol}: one row per bar");
+        for (i, row) in rows.iter().enumerate() {
+            let bars = window(&bars, i, 400);
+            for (column, screen) in &conditions {
+                let captured = screen.capture(&bars).expect("capture");
+                let got = screen.judge(&[(&captured, Fields::default())])[0].matches;
+                assert_eq!(
+                    got,
+                    row[*column] == "1",
+                    "{symbol} {} {column}",
+                    row["date"]
+                );
+                events += usize::from(got);
+            }
+            for (column, screen) in &numbers {
+                let (got, want) = (value(screen, &bars), number(row, column));
+                assert!(
+                    close_to(got, want),
+                    "{symbol} {} {column}: technic {got}, pandas {want}",
+                    row["date"]
+                );
+            }
+            dates += 1;
+        }
+    }
+    assert!(dates > 10_000, "{dates} dates");
+    assert!(
+        events > 1_000,
+        "{events} rising or falling dates: the test sees some"
+    );
+}
+
+#[test]
+fn zscore_and_sector_pct_rank_equal_scipy_and_pandas_over_the_universe() {
+    if !pandas_available() {
+        return;
+    }
+    let expected = reference("ranks", "");
+    let source = FileSource::open(technic_testkit::sp500()).expect("opens");
+    let sectors: HashMap<String, Option<String>> = source
+        .universe()
+        .expect("universe")
+        .into_iter()
+        .map(|info| (info.symbol, info.sector))
+        .collect();
+    let zscore = compile(None, Some("zscore(return_126)"));
+    let sector_rank = compile(None, Some("sector_pct_rank(return_126)"));
+    for (screen, column) in [(&zscore, "zscore"), (&sector_rank, "sector_pct_rank")] {
+        let captured: Vec<Captured> = expected
+            .iter()
+            .map(|row| {
+                let bars = source
+                    .bars(&row["symbol"], &BarWindow::last(400))
+                    .expect("bars");
+                screen.capture(&bars).expect("capture")
+            })
+            .collect();
+        let rows: Vec<_> = expected
+            .iter()
+            .zip(&captured)
+            .map(|(row, c)| {
+                let sector = sectors.get(&row["symbol"]).and_then(Option::as_deref);
+                (
+                    c,
+                    Fields {
+                        sector,
+                        ..Fields::default()
+                    },
+                )
+            })
+            .collect();
+        let verdicts = screen.judge(&rows);
+        assert!(verdicts.len() > 490, "{}", verdicts.len());
+        for (row, verdict) in expected.iter().zip(&verdicts) {
+            let want = number(row, column);
+            assert!(
+                close_to(verdict.rank_value, want),
+                "{} {column}: technic {}, reference {want}",
+                row["symbol"],
+                verdict.rank_value
+            );
+        }
     }
 }

@@ -157,7 +157,14 @@ pub fn signal(tech_rating: f64, trend: TrendDirection) -> Signal {
 
 /// Mean volume of the newest `window` bars (fewer if there are fewer).
 pub fn average_volume(bars: &Bars, window: usize) -> Option<f64> {
-    let tail = &bars.volume[bars.len().saturating_sub(window)..];
+    mean_of_newest(&bars.volume, window)
+}
+
+/// Mean of the newest `window` values (of all, if there are fewer); `None` for none. The one
+/// summation of an average volume: the scan's `avg_volume_20` and the screen language's
+/// `avg_volume_N` are this, so a filter on one equals a filter on the other to the bit.
+pub fn mean_of_newest(values: &[f64], window: usize) -> Option<f64> {
+    let tail = &values[values.len().saturating_sub(window)..];
     (!tail.is_empty()).then(|| tail.iter().sum::<f64>() / tail.len() as f64)
 }
 

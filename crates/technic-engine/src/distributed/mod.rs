@@ -13,7 +13,7 @@ mod takeover;
 mod worker;
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
@@ -123,9 +123,10 @@ enum WireOutcome {
         result: Box<ScanResult>,
         alpha: [Option<f64>; 3],
         composite: Option<f64>,
-        /// The request's screen's series (NaN as `null`), for the planner's exact judgement.
+        /// The series of each filter placed after the analysis (NaN as `null`), in the filters'
+        /// order, for the planner's exact judgement.
         #[serde(default)]
-        screen: Option<(Vec<Option<f64>>, usize)>,
+        captured: Vec<(Vec<Option<f64>>, usize)>,
     },
     Skipped {
         message: String,
@@ -147,11 +148,16 @@ impl WireOutcome {
                     result,
                     alpha: [a.momentum_12_1, a.trend_strength, a.vol_adjusted_return],
                     composite: inputs.composite,
-                    screen: inputs.screen.as_deref().map(|captured| {
-                        let (values, history) = captured.parts();
-                        let values = values.iter().map(|v| (!v.is_nan()).then_some(*v)).collect();
-                        (values, history)
-                    }),
+                    captured: inputs
+                        .captured
+                        .iter()
+                        .map(|captured| {
+                            let (values, history) = captured.parts();
+                            let values =
+                                values.iter().map(|v| (!v.is_nan()).then_some(*v)).collect();
+                            (values, history)
+                        })
+                        .collect(),
                 }
             }
             Outcome::Skipped(cause, message) => WireOutcome::Skipped {
@@ -168,7 +174,7 @@ impl WireOutcome {
                 result,
                 alpha: [momentum_12_1, trend_strength, vol_adjusted_return],
                 composite,
-                screen,
+                captured,
             } => Outcome::Scanned(
                 result,
                 CrossInputs {
@@ -178,10 +184,14 @@ impl WireOutcome {
                         vol_adjusted_return,
                     },
                     composite,
-                    screen: screen.map(|(values, history)| {
-                        let values = values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect();
-                        Arc::new(Captured::from_parts(values, history))
-                    }),
+                    captured: captured
+                        .into_iter()
+                        .map(|(values, history)| {
+                            let values =
+                                values.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect();
+                            Captured::from_parts(values, history)
+                        })
+                        .collect(),
                 },
             ),
             WireOutcome::Skipped { message, cause } => {

@@ -1,6 +1,7 @@
 //! Stage `finalization`: exact alpha percentiles, the standard rating placed exactly in the scan's
-//! cross-section, the `min_tech_rating` filter and the screen on those final values, the final
-//! ranking; then the metrics, what the scan teaches the learning store, and the report.
+//! cross-section, the filters placed after the analysis (`min_tech_rating`, the screen) on those
+//! final values, the final ranking; then the metrics, what the scan teaches the learning store
+//! (every rated symbol, whatever the filters kept), and the report.
 
 use std::collections::HashMap;
 use std::sync::PoisonError;
@@ -11,20 +12,25 @@ use technic_core::priority::Tier;
 use technic_core::progress::{ScanStatus, Stage};
 use technic_core::rating::{SignalQuality, standard};
 use technic_core::termination::StopReason;
+use technic_screen::Captured;
 
 use super::plan::Slot;
 use super::run::{ScanRun, Scanning};
 use super::{CrossInputs, Outcome, ScanOutcome, Scanner, place};
+use crate::filter::FilterName;
 use crate::learning::{Learned, LearningUpdate, SectorStats, SymbolOutcome};
 use crate::report::{
     Diagnostic, DiagnosticCause, DiagnosticKind, OrderedMap, ScanMetrics, ScanReport, ScanResult,
 };
-use crate::screening::{self, ScreenSpec};
+use crate::request::ValidScan;
 use crate::stream::Payload;
 
 /// A scan's outcomes put in order for the report.
 struct Finalized {
     results: Vec<ScanResult>,
+    /// Every rated symbol's outcome, results or refused by a filter after the analysis: a filter
+    /// chooses what is shown, not what the learning store learns of a symbol. With its sector.
+    learned: Vec<(SymbolOutcome, Option<String>)>,
     diagnostics: Vec<Diagnostic>,
     /// Of every symbol rated (results and those below `min_tech_rating`): the alpha universe.
     factors: Vec<CrossInputs>,
@@ -52,8 +58,7 @@ impl Scanner {
             &run.slots,
             ending.stop_reason.as_ref(),
             &self.quality,
-            request.min_tech_rating,
-            request.screen.as_ref(),
+            request,
         );
         let now = run.progress.now();
         let high_quality_signals = finalized.results.iter().filter(|r| r.high_quality).count();
@@ -83,7 +88,7 @@ impl Scanner {
             "scan finished"
         );
         let learning = learning_update(
-            &finalized.results,
+            &finalized.learned,
             &finalized.factors,
             ending.status,
             &run.options.learned,
@@ -208,27 +213,17 @@ fn metrics(run: &ScanRun<'_>, finalized: &Finalized, ending: &Ending, now: f64) 
     }
 }
 
-/// What a scan teaches the learning store: every result's outcome; from a complete scan only,
-/// the alpha and rating distribution and the sector statistics.
+/// What a scan teaches the learning store: every rated symbol's outcome; from a complete scan
+/// only, the alpha and rating distribution and the sector statistics.
 fn learning_update(
-    results: &[ScanResult],
+    rated: &[(SymbolOutcome, Option<String>)],
     factors: &[CrossInputs],
     status: ScanStatus,
     learned: &Learned,
 ) -> LearningUpdate {
     let completed = status == ScanStatus::Completed;
     LearningUpdate {
-        outcomes: results
-            .iter()
-            .map(|r| SymbolOutcome {
-                symbol: r.symbol.clone(),
-                tech_rating: r.tech_rating,
-                high_quality: r.high_quality,
-                date: r.date.to_string(),
-                signal: r.signal,
-                alpha_score: r.alpha_score,
-            })
-            .collect(),
+        outcomes: rated.iter().map(|(outcome, _)| outcome.clone()).collect(),
         alpha_reference: completed
             .then(|| {
                 let alphas: Vec<AlphaFactors> = factors.iter().map(|f| f.alpha).collect();
@@ -246,7 +241,7 @@ fn learning_update(
                         .is_none_or(|stored| reference.breadth() >= stored.breadth())
             }),
         sector_stats: if completed {
-            sector_stats(results)
+            sector_stats(rated)
         } else {
             Vec::new()
         },
@@ -260,8 +255,7 @@ fn finalize(
     slots: &[Slot],
     stop: Option<&StopReason>,
     quality: &SignalQuality,
-    min_tech_rating: Option<f64>,
-    screen: Option<&ScreenSpec>,
+    request: &ValidScan,
 ) -> Finalized {
     let Sorted {
         mut rated,
@@ -270,13 +264,18 @@ fn finalize(
         rated_high_tier,
     } = sort_outcomes(outcomes, slots, stop);
     place_in_cross_section(&mut rated, &factors, quality);
+    let mut refused = Vec::new();
     let (mut results, rank_values) =
-        filter(rated, &factors, min_tech_rating, screen, &mut diagnostics);
+        filter(rated, &factors, request, &mut diagnostics, &mut refused);
     rank(&mut results, &rank_values);
+    // The results in their order, then the refused: an unfiltered scan's figures are summed in
+    // the order they always were.
+    let learned = results.iter().map(learned_of).chain(refused).collect();
     diagnostics.sort_by(|a, b| a.symbol.cmp(&b.symbol));
     let rated = factors.len();
     Finalized {
         results,
+        learned,
         diagnostics,
         factors,
         rated,
@@ -366,47 +365,57 @@ fn place_in_cross_section(
     }
 }
 
-/// The results among everything rated: the rating filter judges the final rating, so the results
-/// are exactly those at or above it; the screen judges exactly, over everything rated (its
-/// cross-sectional functions too). Returns them with the screen's `rank_by` values.
+/// The results among everything rated: the filters placed after the analysis judge the final
+/// values, so the results are exactly those at or above `min_tech_rating`; the screen judges
+/// exactly, over everything rated (its cross-sectional functions too). A refused symbol is told
+/// the first filter that refused it. Returns the results with the screen's `rank_by` values.
 fn filter(
     rated: Vec<ScanResult>,
     factors: &[CrossInputs],
-    min_tech_rating: Option<f64>,
-    screen: Option<&ScreenSpec>,
+    request: &ValidScan,
     diagnostics: &mut Vec<Diagnostic>,
+    refused_learned: &mut Vec<(SymbolOutcome, Option<String>)>,
 ) -> (Vec<ScanResult>, HashMap<String, f64>) {
-    let captured: Vec<_> = factors.iter().map(|f| f.screen.clone()).collect();
-    let verdicts = screening::judge(screen, &rated, &captured);
+    let captured: Vec<&[Captured]> = factors.iter().map(|f| f.captured.as_slice()).collect();
+    let judged = request.judge_rated(&rated, &captured);
+    let ranking = judged
+        .iter()
+        .find(|(filter, _)| *filter.name == FilterName::Where && filter.program.has_ranking());
     let mut results = Vec::with_capacity(rated.len());
     let mut rank_values = HashMap::new();
     for (i, result) in rated.into_iter().enumerate() {
-        let verdict = verdicts.as_ref().map(|v| v[i]);
-        match min_tech_rating {
-            Some(min) if result.tech_rating < min => diagnostics.push(Diagnostic {
-                message: format!(
-                    "tech_rating {:.1} is below min_tech_rating {min}",
-                    result.tech_rating
-                ),
+        let refused = judged
+            .iter()
+            .find_map(|(filter, verdicts)| (!verdicts[i].matches).then_some((filter, verdicts[i])));
+        if let Some((filter, verdict)) = refused {
+            refused_learned.push(learned_of(&result));
+            diagnostics.push(Diagnostic {
+                message: filter.name.reason(verdict.rank_value),
                 symbol: result.symbol,
                 kind: DiagnosticKind::Skipped,
                 cause: Some(DiagnosticCause::Filtered),
-            }),
-            _ if verdict.is_some_and(|v| !v.matches) => diagnostics.push(Diagnostic {
-                message: screening::refused_message(),
-                symbol: result.symbol,
-                kind: DiagnosticKind::Skipped,
-                cause: Some(DiagnosticCause::Filtered),
-            }),
-            _ => {
-                if let Some(verdict) = verdict {
-                    rank_values.insert(result.symbol.clone(), verdict.rank_value);
-                }
-                results.push(result)
-            }
+            });
+            continue;
         }
+        if let Some((_, verdicts)) = ranking {
+            rank_values.insert(result.symbol.clone(), verdicts[i].rank_value);
+        }
+        results.push(result);
     }
     (results, rank_values)
+}
+
+/// What the learning store keeps of a rated symbol, with its sector.
+fn learned_of(result: &ScanResult) -> (SymbolOutcome, Option<String>) {
+    let outcome = SymbolOutcome {
+        symbol: result.symbol.clone(),
+        tech_rating: result.tech_rating,
+        high_quality: result.high_quality,
+        date: result.date.to_string(),
+        signal: result.signal,
+        alpha_score: result.alpha_score,
+    };
+    (outcome, result.sector.clone())
 }
 
 /// `rank_by` first (descending, missing values last), then the usual order.
@@ -455,10 +464,10 @@ fn signal_rates(finalized: &Finalized, prioritized: bool) -> (Option<f64>, Optio
     )
 }
 
-fn sector_stats(results: &[ScanResult]) -> Vec<SectorStats> {
+fn sector_stats(rated: &[(SymbolOutcome, Option<String>)]) -> Vec<SectorStats> {
     let mut stats: Vec<SectorStats> = Vec::new();
-    for r in results {
-        let Some(sector) = &r.sector else { continue };
+    for (r, sector) in rated {
+        let Some(sector) = sector else { continue };
         let entry = match stats.iter_mut().position(|s| &s.sector == sector) {
             Some(i) => &mut stats[i],
             None => {

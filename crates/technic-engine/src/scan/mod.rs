@@ -8,8 +8,8 @@
 //!   fetch its lookback, evaluate it and emit the result at once). A `ScanRun` owns everything
 //!   one scan's workers share;
 //! - `finalise`: `finalization` (exact alpha percentiles, the standard rating placed exactly in
-//!   the scan's cross-section, the `min_tech_rating` filter on that final rating, the final
-//!   ranking, the metrics, the learning update and the report);
+//!   the scan's cross-section, the filters placed after the analysis judged on those final
+//!   values, the final ranking, the metrics, the learning update and the report);
 //! - `control`, beside them all: the stop handle and termination checks, the timeout watchdog,
 //!   progress reporting, the clock.
 //!
@@ -27,9 +27,10 @@
 //!   it allows requests in flight, without permits.
 //! - A symbol whose bars cannot be read is reported, with
 //!   [`Scanner::with_source_errors_logged`] (the server), with the error's `public_message` (the bar file's name alone); the whole error goes to the log.
-//! - Request-specific steps (filters, `min_tech_rating`, tier, alpha score, high quality) run per
-//!   scan after the shared analysis. A new pre-analysis filter belongs in the core's
-//!   `evaluate::screen`; one on the rating, beside `min_tech_rating` here.
+//! - Request-specific steps (filters, tier, alpha score, high quality) run per scan around the
+//!   shared analysis. Every filter is an expression read from `filter.rs`, whose place says
+//!   where: the universe rows (`plan`), the bars before the analysis and the streamed result
+//!   (`run`), the final values (`finalise`).
 
 mod control;
 mod finalise;
@@ -176,8 +177,9 @@ pub(crate) struct CrossInputs {
     pub(crate) alpha: AlphaFactors,
     /// The standard rating's composite; `None` under the classic rating.
     pub(crate) composite: Option<f64>,
-    /// The series the request's screen reads (`screening.rs`); `None` without a screen.
-    pub(crate) screen: Option<Arc<Captured>>,
+    /// The series each filter placed after the analysis reads, in the filters' order
+    /// (`ValidScan::capture_rated`); empty without such filters.
+    pub(crate) captured: Vec<Captured>,
 }
 
 /// How one symbol ended.

@@ -13,7 +13,7 @@ use technic_data::{BarWindow, DataError, Lookup, MarketData, SymbolInfo};
 
 use super::control::Progress;
 use super::{ScanError, ScanOptions, Scanner};
-use crate::filter::{Filter, Place};
+use crate::filter::Place;
 use crate::request::ValidScan;
 
 /// One symbol's place in the scan order.
@@ -55,7 +55,8 @@ impl SourceLookups {
 }
 
 /// Applies the universe filters: explicit symbols (kept even when the source lacks them, so they end
-/// as errors rather than vanish), sectors, then `max_symbols`.
+/// as errors rather than vanish), the filters placed on the universe's rows (`sectors`), then
+/// `max_symbols`.
 pub(crate) fn select(universe: Vec<SymbolInfo>, request: &ValidScan) -> Vec<SymbolInfo> {
     let mut selected: Vec<SymbolInfo> = match &request.symbols {
         Some(symbols) => {
@@ -77,14 +78,8 @@ pub(crate) fn select(universe: Vec<SymbolInfo>, request: &ValidScan) -> Vec<Symb
         }
         None => universe,
     };
-    for filter in request.filters_at(Place::Universe) {
-        if let Filter::Sectors(sectors) = filter {
-            selected.retain(|s| {
-                s.sector
-                    .as_ref()
-                    .is_some_and(|sector| sectors.contains(sector))
-            });
-        }
+    if request.filters_at(Place::Universe).next().is_some() {
+        selected.retain(|info| request.admits_row(info));
     }
     if let Some(max) = request.max_symbols {
         selected.truncate(max);

@@ -14,10 +14,8 @@ use technic_data::{BarWindow, DataError, SymbolInfo};
 use super::control::{Progress, lower_this_threads_priority};
 use super::plan::{CacheCounts, Slot, SourceLookups};
 use super::{BATCH_SIZE, CrossInputs, Outcome, ScanError, ScanOptions, Scanner, Takeover, place};
-use crate::filter::{Filter, Place};
 use crate::report::{DiagnosticCause, ScanResult};
 use crate::request::ValidScan;
-use crate::screening;
 use crate::stream::Payload;
 
 /// One scan while it runs: its request and options, its order, and everything its workers share.
@@ -317,7 +315,8 @@ impl Scanner {
 
     /// Fills in what a streamed result knows at the time it finishes: its placement among the
     /// stored distribution, its place in the order and its alpha score. `false` if it streams as
-    /// a skip: below `min_tech_rating`, or not matched by the request's screen.
+    /// a skip: refused by a filter placed after the analysis (below `min_tech_rating`, not
+    /// matched by the screen), on these estimates.
     fn place_streamed(
         &self,
         run: &ScanRun<'_>,
@@ -340,27 +339,8 @@ impl Scanner {
         result.batch_number = position / BATCH_SIZE + 1;
         result.total_processed = finished;
         result.total_remaining = total - finished;
-        // The rating filter comes first, so a symbol below it streams with no alpha score.
-        let mut scored = false;
-        for filter in run.request.filters_at(Place::AfterAnalysis) {
-            let refused = match filter {
-                // A missing rating is not below the minimum, as before this seam.
-                Filter::MinTechRating(min) => result.tech_rating < min,
-                Filter::Screen(spec) => {
-                    result.alpha_score = reference.and_then(|r| r.score(&inputs.alpha));
-                    scored = true;
-                    !screening::may_stream(Some(spec), result, inputs.screen.as_deref())
-                }
-                _ => false,
-            };
-            if refused {
-                return false;
-            }
-        }
-        if !scored {
-            result.alpha_score = reference.and_then(|r| r.score(&inputs.alpha));
-        }
-        true
+        result.alpha_score = reference.and_then(|r| r.score(&inputs.alpha));
+        run.request.may_stream(result, &inputs.captured)
     }
 
     /// One symbol of a batch a `technic worker` took: read and evaluated exactly as the
@@ -396,11 +376,23 @@ impl Scanner {
         request: &ValidScan,
         counts: &AnalysisCounts,
     ) -> Outcome {
-        let avg_volume_20 = match evaluate::screen(&bars, &request.bar_rules()) {
+        // No rows first, then the request's bar filters, then the history the rating needs: the
+        // order that decides the reason a symbol is given.
+        if let Err(skip) = evaluate::has_bars(&bars) {
+            return Outcome::Skipped(cause_of(&skip), skip.to_string());
+        }
+        match request.refuse_bars(&bars, info.sector.as_deref()) {
+            Ok(None) => {}
+            Ok(Some(refusal)) => {
+                return Outcome::Skipped(DiagnosticCause::Filtered, refusal.to_string());
+            }
+            Err(message) => return Outcome::Failed(message),
+        }
+        let avg_volume_20 = match evaluate::screen(&bars) {
             Ok(avg_volume_20) => avg_volume_20,
             Err(skip) => return Outcome::Skipped(cause_of(&skip), skip.to_string()),
         };
-        let captured = match screening::capture(request.screen.as_ref(), &bars) {
+        let captured = match request.capture_rated(&bars) {
             Ok(captured) => captured,
             Err(message) => return Outcome::Failed(message),
         };
@@ -438,7 +430,7 @@ impl Scanner {
                 let inputs = CrossInputs {
                     alpha: evaluation.factors,
                     composite: evaluation.rating.composite,
-                    screen: captured,
+                    captured,
                 };
                 Outcome::Scanned(Box::new(ScanResult::new(info, *evaluation)), inputs)
             }
@@ -476,11 +468,10 @@ fn emit(run: &ScanRun<'_>, state: &mut Scanning, result: &ScanResult, append: bo
     }
 }
 
-/// The request's own filters remove a symbol; the rest of the skips are the data's doing.
+/// The core's skips are the data's doing; the request's own filters refuse through `filter.rs`.
 fn cause_of(skip: &technic_core::evaluate::Skip) -> DiagnosticCause {
     use technic_core::evaluate::Skip;
     match skip {
-        Skip::BelowMinPrice { .. } | Skip::BelowMinAvgVolume { .. } => DiagnosticCause::Filtered,
         Skip::NoBars | Skip::TooFewBars { .. } | Skip::NoReadings => DiagnosticCause::NoData,
     }
 }
