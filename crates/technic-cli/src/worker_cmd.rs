@@ -249,8 +249,8 @@ mod status {
         }
     }
 
-    /// Three values read at scrape time, in Prometheus' text format; a registry would only copy
-    /// them.
+    /// Three values read at scrape time, in Prometheus' text format (a registry would only copy
+    /// them), and the process's memory, CPU and memory limit as a server shows them.
     async fn metrics(State(status): State<Status>) -> String {
         let mut text = String::new();
         if let Some(backlog) = backlog(&status).await {
@@ -267,6 +267,7 @@ mod status {
              # HELP technic_worker_symbols_processed_total Symbols this worker evaluated and wrote back.\n\
              # TYPE technic_worker_symbols_processed_total counter\ntechnic_worker_symbols_processed_total {processed}\n"
         ));
+        text.push_str(&technic_server::process_metrics());
         text
     }
 }

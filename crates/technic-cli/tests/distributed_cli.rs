@@ -511,8 +511,8 @@ fn a_batch_delivered_too_often_becomes_error_diagnostics() {
     });
 }
 
-/// What deploy/ reads of a worker: `/health`, `/ready` (Redis answering) and the three metrics of
-/// the alert rules and the dashboard, which count what it did.
+/// What deploy/ reads of a worker: `/health`, `/ready` (Redis answering), the three metrics of
+/// the alert rules and the dashboard, which count what it did, and its process's resources.
 #[test]
 fn a_worker_serves_health_readiness_and_its_metrics() {
     let test = "a_worker_serves_health_readiness_and_its_metrics";
@@ -586,6 +586,19 @@ fn a_worker_serves_health_readiness_and_its_metrics() {
         );
         assert_eq!(metric(&after, "technic_worker_in_flight_batches"), 0.0);
         assert_eq!(metric(&after, "technic_worker_backlog"), 0.0);
+        // The memory alert and the resources panels read these of every process.
+        assert!(
+            metric(&after, "process_resident_memory_bytes") > 1e6,
+            "{after}"
+        );
+        assert!(
+            metric(&after, "process_cpu_seconds_total") >= 0.0,
+            "{after}"
+        );
+        assert!(
+            metric(&after, "technic_memory_limit_bytes") >= 0.0,
+            "{after}"
+        );
     });
 }
 

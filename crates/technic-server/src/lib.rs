@@ -57,7 +57,7 @@ use tokio::sync::Semaphore;
 
 pub use config::{Config, ConfigError, EARLY_TERMINATION_ON};
 pub use error::ApiError;
-pub use metrics::Metrics;
+pub use metrics::{Metrics, process_metrics};
 pub use openapi::openapi;
 
 /// Shared by every request.

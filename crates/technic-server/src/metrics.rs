@@ -175,11 +175,7 @@ impl Metrics {
                 "TCP connections accepted and not yet closed",
             )
             .expect(CONSTANT),
-            memory_limit: IntGauge::new(
-                "memory_limit_bytes",
-                "Memory limit of the process's control group (0: none)",
-            )
-            .expect(CONSTANT),
+            memory_limit: IntGauge::new(MEMORY_LIMIT, MEMORY_LIMIT_HELP).expect(CONSTANT),
             process: Registry::new(),
         };
         let collectors: [Box<dyn prometheus::core::Collector>; 22] = [
@@ -293,16 +289,43 @@ impl Metrics {
 
     /// The Prometheus text exposition.
     pub fn render(&self) -> String {
-        self.memory_limit
-            .set(memory_limit().map_or(0, |b| i64::try_from(b).unwrap_or(i64::MAX)));
+        self.memory_limit.set(memory_limit_gauge_value());
         let mut families = self.registry.gather();
         families.extend(self.process.gather());
-        let mut out = Vec::new();
-        if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
-            tracing::error!(error = %e, "encoding metrics");
-        }
-        String::from_utf8(out).unwrap_or_default()
+        encode(&families)
     }
+}
+
+const MEMORY_LIMIT: &str = "memory_limit_bytes";
+const MEMORY_LIMIT_HELP: &str = "Memory limit of the process's control group (0: none)";
+
+/// The standard `process_*` metrics and `technic_memory_limit_bytes` of this process, for a
+/// process without a server's [`Metrics`] (`technic worker`): the memory alert and the resources
+/// panels cover every process.
+pub fn process_metrics() -> String {
+    let registry = Registry::new_custom(Some("technic".into()), None).expect(CONSTANT);
+    let limit = IntGauge::new(MEMORY_LIMIT, MEMORY_LIMIT_HELP).expect(CONSTANT);
+    limit.set(memory_limit_gauge_value());
+    registry.register(Box::new(limit)).expect(CONSTANT);
+    let mut families = registry.gather();
+    // Unprefixed, as every exporter names them (a registry's prefix would apply to them too).
+    #[cfg(target_os = "linux")]
+    families.extend(prometheus::core::Collector::collect(
+        &prometheus::process_collector::ProcessCollector::for_self(),
+    ));
+    encode(&families)
+}
+
+fn encode(families: &[prometheus::proto::MetricFamily]) -> String {
+    let mut out = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(families, &mut out) {
+        tracing::error!(error = %e, "encoding metrics");
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+fn memory_limit_gauge_value() -> i64 {
+    memory_limit().map_or(0, |b| i64::try_from(b).unwrap_or(i64::MAX))
 }
 
 /// Of a finished scan's high-quality signals, the share in the high tier; `None` when it found

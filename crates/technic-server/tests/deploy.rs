@@ -1,4 +1,4 @@
-//! The deployment files (Dockerfile, deploy/k8s, deploy/compose.yaml, deploy/haproxy,
+//! The deployment files (Dockerfile, deploy/k8s and its overlays, deploy/compose.yaml, deploy/haproxy,
 //! deploy/prometheus, deploy/grafana) checked by their own tools and held against the code: every
 //! environment variable they set is one technic reads, every probe path answers, every port is the
 //! one the server listens on, and every metric a rule or a dashboard panel queries is one a real
@@ -6,10 +6,12 @@
 //!
 //! Tools, installed by scripts/test: hadolint, kubernetes-validate (the Kubernetes 1.30 JSON
 //! schemas, offline), PyYAML and jsonschema (requirements-test.txt); promtool (Debian's
-//! `prometheus`) and HAProxy (Debian's `haproxy`). No container builder can run on the test
-//! machine (no Docker daemon; podman cannot set rlimits in its sandbox nor reach a registry), so
-//! the image is checked by hadolint and the Dockerfile's shape, not built. Without a tool its check
-//! says so and passes, except under `CI=true`, where it fails.
+//! `prometheus`) and HAProxy (Debian's `haproxy`). The test machine starts no Docker engine and
+//! reaches no image registry, so here the image is checked by hadolint and the Dockerfile's shape;
+//! scripts/image-check builds and runs it (with Debian's docker.io started by hand, on a base made
+//! by debootstrap when no registry answers). The kustomize overlays are rendered by
+//! tests/kustomize.py, held to `kubectl kustomize` where kubectl is installed. Without a tool its
+//! check says so and passes, except under `CI=true`, where it fails.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -249,7 +251,7 @@ fn the_dockerfile_is_multi_stage_slim_non_root_and_passes_hadolint() {
     }
 }
 
-/// The manifests of deploy/k8s, all documents, by kind.
+/// The manifests of deploy/k8s/base, all documents, by kind.
 fn manifests() -> Vec<Value> {
     [
         "configmap.yaml",
@@ -259,7 +261,7 @@ fn manifests() -> Vec<Value> {
         "ingress.yaml",
     ]
     .iter()
-    .flat_map(|file| yaml(&deploy(&format!("k8s/{file}"))))
+    .flat_map(|file| yaml(&deploy(&format!("k8s/base/{file}"))))
     .collect()
 }
 
@@ -272,7 +274,7 @@ fn find<'a>(documents: &'a [Value], kind: &str, name: &str) -> &'a Value {
 
 #[test]
 fn the_kubernetes_manifests_pass_the_schemas_and_match_the_code() {
-    let dir = deploy("k8s");
+    let dir = deploy("k8s/base");
     let files = [
         "configmap.yaml",
         "secret.yaml",
@@ -401,6 +403,267 @@ fn the_kubernetes_manifests_pass_the_schemas_and_match_the_code() {
     assert_eq!(backend["name"], "technic-serve");
     let service = find(&documents, "Service", "technic-serve");
     assert_eq!(service["spec"]["ports"][0]["name"], backend["port"]["name"]);
+}
+
+/// A kustomization directory rendered by tests/kustomize.py and, where kubectl is installed, by
+/// `kubectl kustomize`, which must agree with it; `Err` says why it does not render.
+fn kustomize(dir: &Path) -> Result<Vec<Value>, String> {
+    let renderer = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kustomize.py");
+    let output = Command::new(python())
+        .arg(renderer)
+        .arg(dir)
+        .output()
+        .expect("python runs");
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    let rendered: Vec<Value> = serde_json::from_slice(&output.stdout).expect("JSON");
+    // kubectl's own kustomize is on some machines only (Debian's kubectl predates `patches`), so
+    // its absence skips the comparison, not the check: the renderer refuses what it lacks.
+    let Ok(output) = Command::new("kubectl").arg("kustomize").arg(dir).output() else {
+        eprintln!("SKIPPED the comparison with kubectl kustomize: no kubectl");
+        return Ok(rendered);
+    };
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    let file = std::env::temp_dir().join(format!("technic-kustomized-{}.yaml", std::process::id()));
+    std::fs::write(&file, &output.stdout).expect("write");
+    let by_kubectl = yaml(&file);
+    std::fs::remove_file(&file).ok();
+    let sorted = |mut objects: Vec<Value>| {
+        objects.sort_by_key(|o| (o["kind"].to_string(), o["metadata"]["name"].to_string()));
+        objects
+    };
+    let rendered = sorted(rendered);
+    assert_eq!(rendered, sorted(by_kubectl), "{}", dir.display());
+    Ok(rendered)
+}
+
+/// kubernetes-validate's verdict on objects, or `None` without the tool.
+fn validate_objects(objects: &[Value], what: &str) -> Option<Output> {
+    let file = std::env::temp_dir().join(format!("technic-{what}-{}.yaml", std::process::id()));
+    let documents: Vec<String> = objects.iter().map(Value::to_string).collect();
+    std::fs::write(&file, documents.join("\n---\n")).expect("write");
+    let output = run(
+        "kubernetes-validate",
+        &["--strict", "-k", "1.30.0", file.to_str().expect("path")],
+        &root(),
+    );
+    std::fs::remove_file(&file).ok();
+    output
+}
+
+fn cpus(quantity: &Value) -> f64 {
+    let text = quantity.as_str().expect("a CPU quantity");
+    match text.strip_suffix('m') {
+        Some(milli) => milli.parse::<f64>().expect("millicores") / 1000.0,
+        None => text.parse().expect("cores"),
+    }
+}
+
+fn bytes(quantity: &Value) -> u64 {
+    let text = quantity.as_str().expect("a memory quantity");
+    let (number, unit) =
+        text.split_at(text.find(|c: char| c.is_alphabetic()).unwrap_or(text.len()));
+    let scale = match unit {
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "" => 1,
+        _ => panic!("memory unit {unit}"),
+    };
+    number.parse::<u64>().expect("a number") * scale
+}
+
+/// What an overlay must make of the base.
+struct Environment {
+    overlay: &'static str,
+    namespace: &'static str,
+    host: &'static str,
+    replicas: u64,
+    workers: (u64, u64),
+    resources: Value,
+}
+
+/// The rendered overlay holds together: one namespace, the released image, the sizes asked for,
+/// a disruption budget that lets a node drain, and settings that fit the pods' limits.
+fn check_environment(objects: &[Value], environment: &Environment) {
+    let Environment {
+        overlay, namespace, ..
+    } = environment;
+    for object in objects {
+        if object["kind"] == "Namespace" {
+            assert_eq!(object["metadata"]["name"], *namespace, "{overlay}");
+        } else {
+            assert_eq!(
+                object["metadata"]["namespace"], *namespace,
+                "{overlay}: {object}"
+            );
+        }
+    }
+    let config = find(objects, "ConfigMap", "technic-config");
+    let names: Vec<String> = config["data"]
+        .as_object()
+        .expect("data")
+        .keys()
+        .cloned()
+        .collect();
+    assert_known_env(&names, &format!("{overlay} ConfigMap"));
+    let retained: u64 = config["data"]["MAX_RETAINED_SCAN_BYTES"]
+        .as_str()
+        .and_then(|v| v.parse().ok())
+        .expect("MAX_RETAINED_SCAN_BYTES");
+    for (name, minimum_replicas) in [
+        ("technic-serve", environment.replicas),
+        ("technic-worker", environment.workers.0),
+    ] {
+        let deployment = find(objects, "Deployment", name);
+        let replicas = deployment["spec"]["replicas"].as_u64().expect("replicas");
+        assert_eq!(replicas, minimum_replicas, "{overlay} {name}");
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(
+            container["resources"], environment.resources,
+            "{overlay} {name}"
+        );
+        let image = container["image"].as_str().expect("image");
+        assert!(
+            image.starts_with("registry.example.com/technic:"),
+            "{overlay}: {image}"
+        );
+        let limits = &container["resources"]["limits"];
+        assert!(
+            retained * 2 <= bytes(&limits["memory"]),
+            "{overlay}: retained scans fill {name}"
+        );
+        let threads = container["env"]
+            .as_array()
+            .and_then(|env| env.iter().find(|e| e["name"] == "MAX_WORKERS"))
+            .map_or(&config["data"]["MAX_WORKERS"], |e| &e["value"]);
+        let threads: f64 = threads
+            .as_str()
+            .and_then(|t| t.parse().ok())
+            .expect("MAX_WORKERS");
+        assert!(
+            threads <= cpus(&limits["cpu"]),
+            "{overlay} {name}: more threads than cores"
+        );
+        let budget = &find(objects, "PodDisruptionBudget", name)["spec"];
+        let drainable = match budget["minAvailable"].as_u64() {
+            Some(minimum) => minimum < replicas,
+            None => budget["maxUnavailable"].as_u64() >= Some(1),
+        };
+        assert!(
+            drainable,
+            "{overlay} {name}: the budget {budget} blocks every drain"
+        );
+    }
+    let hpa = &find(objects, "HorizontalPodAutoscaler", "technic-worker")["spec"];
+    let bounds = (hpa["minReplicas"].as_u64(), hpa["maxReplicas"].as_u64());
+    let (min, max) = environment.workers;
+    assert_eq!(bounds, (Some(min), Some(max)), "{overlay} HPA");
+    let ingress = find(objects, "Ingress", "technic");
+    assert_eq!(
+        ingress["spec"]["rules"][0]["host"], environment.host,
+        "{overlay}"
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn the_kustomize_overlays_render_pass_the_schemas_and_size_each_environment() {
+    if !python_has("yaml") {
+        return;
+    }
+    // The base's kustomization renders exactly the manifests the test above checks.
+    let base = kustomize(&deploy("k8s/base")).expect("the base renders");
+    let ids = |objects: &[Value]| -> BTreeSet<String> {
+        objects
+            .iter()
+            .map(|o| {
+                format!(
+                    "{}/{}",
+                    o["kind"].as_str().unwrap_or("?"),
+                    o["metadata"]["name"].as_str().unwrap_or("?")
+                )
+            })
+            .collect()
+    };
+    assert_eq!(ids(&base), ids(&manifests()));
+    let seeds = json!({"requests": {"cpu": "1000m", "memory": "2Gi"}, "limits": {"cpu": "2000m", "memory": "4Gi"}});
+    let environments = [
+        Environment {
+            overlay: "staging",
+            namespace: "technic-staging",
+            host: "technic-staging.example.com",
+            replicas: 1,
+            workers: (1, 2),
+            resources: json!({"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "1000m", "memory": "2Gi"}}),
+        },
+        Environment {
+            overlay: "production",
+            namespace: "technic",
+            host: "technic.example.com",
+            replicas: 3,
+            workers: (3, 12),
+            resources: seeds,
+        },
+    ];
+    for environment in &environments {
+        let dir = deploy(&format!("k8s/overlays/{}", environment.overlay));
+        let objects = kustomize(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        let namespace = BTreeSet::from([format!("Namespace/{}", environment.namespace)]);
+        assert_eq!(
+            ids(&objects),
+            &ids(&base) | &namespace,
+            "{}",
+            environment.overlay
+        );
+        if let Some(output) = validate_objects(&objects, environment.overlay) {
+            succeeded(
+                &output,
+                &format!("kubernetes-validate of the {} overlay", environment.overlay),
+            );
+        }
+        check_environment(&objects, environment);
+    }
+    broken_overlays_are_refused();
+}
+
+/// An overlay patching a Deployment the base lacks does not render, and one whose patch
+/// misspells a field renders to objects the schemas refuse.
+fn broken_overlays_are_refused() {
+    let copy = std::env::temp_dir().join(format!("technic-k8s-{}", std::process::id()));
+    copy_tree(&deploy("k8s"), &copy);
+    let patch = copy.join("overlays/staging/serve.yaml");
+    let original = read(&patch);
+    std::fs::write(
+        &patch,
+        original.replace("name: technic-serve", "name: technic-serv"),
+    )
+    .expect("write");
+    let unknown = kustomize(&copy.join("overlays/staging"));
+    std::fs::write(&patch, original.replace("replicas: 1", "replica: 1")).expect("write");
+    let misspelt = kustomize(&copy.join("overlays/staging")).expect("renders");
+    std::fs::remove_dir_all(&copy).ok();
+    assert!(unknown.is_err(), "a patch of no resource rendered");
+    if let Some(output) = validate_objects(&misspelt, "misspelt") {
+        assert!(
+            !output.status.success(),
+            "a misspelt field in a patch passed"
+        );
+    }
 }
 
 #[test]
