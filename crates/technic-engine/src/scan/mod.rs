@@ -259,9 +259,14 @@ impl Scanner {
         self
     }
 
+    /// Reads time (snapshot TTLs, progress, timestamps, its registry's ages) from `clock`.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     pub fn with_signal_quality(mut self, quality: SignalQuality) -> Self {
