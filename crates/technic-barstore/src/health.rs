@@ -15,7 +15,7 @@ use std::sync::{Mutex, PoisonError};
 use serde::{Deserialize, Serialize};
 use technic_data::{DataError, symbol_from_file_stem};
 
-use crate::{BarStore, StoreError, io_error, now_secs};
+use crate::{BarStore, StoreError, io_error};
 
 /// A stored file that cannot be read as it was written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -84,7 +84,7 @@ impl BarStore {
     /// record stays, and status and scans say the store may be incomplete.
     pub(crate) fn begin(&self, what: &str) -> Result<(), StoreError> {
         let started = Started {
-            at: now_secs(),
+            at: self.now_secs(),
             pid: std::process::id(),
         };
         self.update_manifest(|m| {

@@ -36,12 +36,13 @@ mod sync;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use technic_core::Bars;
+use technic_data::clock::Clock;
 use technic_data::{DataError, SymbolInfo, symbol_file_stem, symbol_from_file_stem};
 
 pub use health::{DamagedFile, Started, Unfinished, VerifyReport};
@@ -123,6 +124,9 @@ pub struct BarStore {
     dir: PathBuf,
     symbols: Mutex<BTreeMap<String, StoredSymbol>>,
     manifest: Mutex<Manifest>,
+    /// Ages (the saved universe's) and the times recorded in the manifest; a [`StoredSource`]
+    /// over the store reads its refresh interval from it too.
+    clock: Arc<dyn Clock>,
 }
 
 /// A held `.lock`: released when dropped (the OS releases it too if the process dies).
@@ -158,7 +162,24 @@ impl BarStore {
             dir: dir.to_owned(),
             symbols: Mutex::new(symbols),
             manifest: Mutex::new(manifest),
+            clock: technic_data::clock::system(),
         })
+    }
+
+    /// Reads time from `clock` instead of the system's.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Wall seconds since the epoch, as the manifest records times.
+    pub(crate) fn now_secs(&self) -> u64 {
+        self.clock.unix_seconds()
     }
 
     pub fn dir(&self) -> &Path {
@@ -349,7 +370,7 @@ impl BarStore {
         }
         let members = technic_data::files::read_universe(&path)?;
         let saved_at = self.manifest().universe_saved_at.unwrap_or(0);
-        let age = now_secs().saturating_sub(saved_at);
+        let age = self.now_secs().saturating_sub(saved_at);
         Ok(Some((members, Duration::from_secs(age))))
     }
 
@@ -386,7 +407,7 @@ impl BarStore {
         })?;
         write_atomically(&path, &bytes)?;
         if complete {
-            self.update_manifest(|m| m.universe_saved_at = Some(now_secs()))?;
+            self.update_manifest(|m| m.universe_saved_at = Some(self.now_secs()))?;
         }
         Ok(())
     }
@@ -419,7 +440,7 @@ impl BarStore {
             origins: manifest.origins.into_iter().collect(),
             universe_age_secs: manifest
                 .universe_saved_at
-                .map(|at| now_secs().saturating_sub(at)),
+                .map(|at| self.now_secs().saturating_sub(at)),
             files: verified.files,
             damaged: verified.damaged,
             unfinished: self.unfinished(),
@@ -577,10 +598,4 @@ fn summarise(path: &Path) -> Option<StoredSymbol> {
 /// [`technic_data::replace_file`], with the store's error.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     technic_data::replace_file(path, bytes).map_err(io_error(path))
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }

@@ -98,7 +98,10 @@ impl<F: DailyFeed> StoredSource<F> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let today = self.feed.today();
-        if refreshed.is_some_and(|(day, at)| day == today && at.elapsed() < REFRESH_EVERY) {
+        let now = self.store.clock().now();
+        if refreshed.is_some_and(|(day, at)| {
+            day == today && now.saturating_duration_since(at) < REFRESH_EVERY
+        }) {
             return;
         }
         let mut members = self
@@ -117,7 +120,6 @@ impl<F: DailyFeed> StoredSource<F> {
                 tracing::info!(
                     "the bar store is being synced by another process; stored bars are used"
                 );
-                let now = Instant::now();
                 *refreshed = Some((
                     today,
                     now.checked_sub(REFRESH_EVERY - BUSY_RETRY).unwrap_or(now),
@@ -150,7 +152,7 @@ impl<F: DailyFeed> StoredSource<F> {
                 tracing::warn!(error = %e, "the bar store could not be brought up to date; stored bars are used")
             }
         }
-        *refreshed = Some((today, Instant::now()));
+        *refreshed = Some((today, self.store.clock().now()));
     }
 
     fn symbol_lock(&self, symbol: &str) -> Arc<Mutex<()>> {

@@ -13,7 +13,7 @@ use technic_data::files::FileSource;
 use technic_data::{BarWindow, MarketData};
 use technic_engine::{ProgressSnapshot, ScanRequest, ScanStatus, Scanner};
 use technic_polygon::{PolygonConfig, PolygonSource, RateLimit};
-use technic_testkit::{polygon_fake, sp500};
+use technic_testkit::{ManualClock, polygon_fake, sp500};
 
 fn date(s: &str) -> NaiveDate {
     s.parse().expect("date")
@@ -191,6 +191,43 @@ fn a_cold_scan_fetches_each_symbol_once_and_a_warm_one_asks_nothing() {
             expected(symbol, LAST_DAY)
         );
     }
+}
+
+/// A saved universe answers for a day without asking the source, by the store's clock: the test
+/// moves it instead of waiting.
+#[test]
+fn the_saved_universe_is_used_for_a_day_then_asked_for_again() {
+    let fake = fake();
+    let home = tempfile::tempdir().expect("home");
+    let clock = ManualClock::new();
+    let universe = || {
+        let store = BarStore::open_in(home.path())
+            .expect("store")
+            .with_clock(clock.clone());
+        let source = StoredSource::new(Arc::new(store), feed(&fake, LAST_DAY), None);
+        let mut symbols: Vec<String> = source
+            .universe()
+            .expect("universe")
+            .into_iter()
+            .map(|info| info.symbol)
+            .collect();
+        symbols.sort();
+        symbols
+    };
+    let mut listed = symbols();
+    listed.sort();
+    assert_eq!(universe(), listed);
+    let asked = fake.request_count();
+    clock.advance(Duration::from_secs(24 * 3600 - 60));
+    assert_eq!(universe(), listed);
+    assert_eq!(
+        fake.request_count(),
+        asked,
+        "saved less than a day ago: used"
+    );
+    clock.advance(Duration::from_secs(120));
+    assert_eq!(universe(), listed);
+    assert!(fake.request_count() > asked, "older: asked for again");
 }
 
 #[test]

@@ -9,10 +9,11 @@
 //! s `retry_after`); when a retry succeeds it says Redis is back.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use redis::{Connection, ConnectionLike, ErrorKind, RedisError};
+use technic_data::clock::Clock;
 
 use crate::{Cache, CacheError, CacheStats, Counters, RedisOptions, redact_url};
 
@@ -28,6 +29,8 @@ pub struct RedisCache {
     available: AtomicBool,
     /// When an unavailable Redis may be tried again; `None` while it is available.
     retry_at: Mutex<Option<Instant>>,
+    /// What `retry_at` is read from.
+    clock: Arc<dyn Clock>,
     counters: Counters,
     /// Server errors (as opposed to a gone server) are warned about once, then only counted.
     warned_server_error: AtomicBool,
@@ -50,6 +53,15 @@ impl RedisCache {
     /// error; a Redis that cannot be reached now makes a cache that starts unavailable, says so
     /// once, and tries again after `options.retry_after`.
     pub fn new(url: &str, options: RedisOptions) -> Result<Self, CacheError> {
+        Self::new_with_clock(url, options, technic_data::clock::system())
+    }
+
+    /// [`RedisCache::new`], waiting out `retry_after` on `clock`.
+    pub fn new_with_clock(
+        url: &str,
+        options: RedisOptions,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CacheError> {
         let shown_url = redact_url(url);
         let client = redis::Client::open(url).map_err(|e| CacheError::InvalidUrl {
             url: shown_url.clone(),
@@ -68,6 +80,7 @@ impl RedisCache {
             pool: Pool::new(options.connections.max(1)),
             available: AtomicBool::new(true),
             retry_at: Mutex::new(None),
+            clock,
             counters: Counters::default(),
             warned_server_error: AtomicBool::new(false),
         };
@@ -76,7 +89,7 @@ impl RedisCache {
             Ok(lease) => cache.pool.give_back(lease),
             Err(Failure::Gone { error, .. }) => {
                 cache.available.store(false, Ordering::Relaxed);
-                *lock(&cache.retry_at) = Some(Instant::now() + cache.retry_after);
+                *lock(&cache.retry_at) = Some(cache.clock.now() + cache.retry_after);
                 cache.counters.outage();
                 tracing::warn!(
                     redis = %cache.shown_url,
@@ -162,11 +175,11 @@ impl RedisCache {
         }
         let mut retry_at = lock(&self.retry_at);
         match *retry_at {
-            Some(at) if Instant::now() < at => Err(Failure::Skipped),
+            Some(at) if self.clock.now() < at => Err(Failure::Skipped),
             _ if self.available.load(Ordering::Acquire) => Ok(false),
             _ => {
                 // Claim this attempt: until it has succeeded or failed, everyone else skips.
-                *retry_at = Some(Instant::now() + self.retry_after);
+                *retry_at = Some(self.clock.now() + self.retry_after);
                 Ok(true)
             }
         }
@@ -178,7 +191,7 @@ impl RedisCache {
         if !self.pool.retire(generation) {
             return;
         }
-        *lock(&self.retry_at) = Some(Instant::now() + self.retry_after);
+        *lock(&self.retry_at) = Some(self.clock.now() + self.retry_after);
         // Only the transition from available is an outage: a failed retry is the same outage.
         if self.available.swap(false, Ordering::AcqRel) {
             self.counters.outage();

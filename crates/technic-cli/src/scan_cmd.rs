@@ -184,29 +184,33 @@ fn describe(snapshot: &ProgressSnapshot) -> String {
     )
 }
 
+/// A refused request as the user typed it: an expression's error points at its column under it.
+fn request_error(args: &ScanArgs, e: &technic_engine::RequestError) -> anyhow::Error {
+    let typed = match e.field {
+        "where" => args.filter.as_deref(),
+        "rank_by" => args.rank_by.as_deref(),
+        _ => None,
+    };
+    match (typed, e.column) {
+        (Some(typed), Some(column)) if !typed.contains('\n') && typed.len() <= 200 => {
+            anyhow::anyhow!(
+                "{}: {}\n  {typed}\n  {}^",
+                flag_of(e.field),
+                e.message,
+                " ".repeat(column - 1)
+            )
+        }
+        _ => anyhow::anyhow!("{}: {}", flag_of(e.field), e.message),
+    }
+}
+
 pub fn run(args: ScanArgs) -> anyhow::Result<()> {
     let request = request(&args)?;
     let saved =
         crate::screens_cmd::library_for(&args.home, args.screen.is_some(), args.filter.as_deref())?;
-    let valid = request.validate_with(&saved).map_err(|e| {
-        // An expression's error points at its column under the expression as typed.
-        let typed = match e.field {
-            "where" => args.filter.as_deref(),
-            "rank_by" => args.rank_by.as_deref(),
-            _ => None,
-        };
-        match (typed, e.column) {
-            (Some(typed), Some(column)) if !typed.contains('\n') && typed.len() <= 200 => {
-                anyhow::anyhow!(
-                    "{}: {}\n  {typed}\n  {}^",
-                    flag_of(e.field),
-                    e.message,
-                    " ".repeat(column - 1)
-                )
-            }
-            _ => anyhow::anyhow!("{}: {}", flag_of(e.field), e.message),
-        }
-    })?;
+    let valid = request
+        .validate_with(&saved)
+        .map_err(|e| request_error(&args, &e))?;
     let source = open_source(&args.data, &args.home, args.symbols.as_deref())?;
     let source = crate::with_cache(source, &args.data, args.symbols.as_deref(), false)?;
     let scanner = Scanner::new(source);
@@ -220,17 +224,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
         Some(_) => None,
         None => Some(runtime.block_on(crate::open_store(&args.home))?),
     };
-    let learned = match &store {
-        Some(store) => runtime
-            .block_on(store.load(ALPHA_REFERENCE_MAX_AGE, SystemTime::now()))
-            .with_context(|| {
-                format!(
-                    "reading what earlier scans learned from {}",
-                    store.location()
-                )
-            })?,
-        None => technic_engine::Learned::default(),
-    };
+    let learned = learned_before(store.as_ref(), &runtime)?;
 
     let options = ScanOptions {
         learned: std::sync::Arc::new(learned),
@@ -238,7 +232,6 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
         ..ScanOptions::default()
     };
     let stop = options.stop.clone();
-    let stop_for_closed_output = options.stop.clone();
     // Ctrl-C stops the scan the way a criterion would: results so far are kept, ranked and printed.
     // A second Ctrl-C is the shell's business again only after this handler is gone, i.e. on exit.
     ctrlc::set_handler(move || stop.stop(StopReason::Manual("Ctrl-C".into())))
@@ -252,24 +245,7 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
         bar.set_position(snapshot.overall_progress.floor() as u64);
         bar.set_message(describe(snapshot));
     };
-    let outcome = std::thread::scope(|scope| {
-        let printer = args.stream.then(|| {
-            scope.spawn(|| {
-                let printed = print_stream(&log);
-                if printed.is_err() {
-                    // Nobody reads the rest (`| head` closed the pipe): stop scanning for nobody.
-                    stop_for_closed_output.stop(StopReason::Manual("closed output".into()));
-                }
-                printed
-            })
-        });
-        let outcome = scanner.execute(&valid, options, &log, &observer);
-        let printed = printer.map(|p| {
-            p.join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("the stream printer panicked")))
-        });
-        (outcome, printed)
-    });
+    let outcome = scan_while_streaming(&args, &scanner, &valid, options, &log, &observer);
     bar.finish_and_clear();
     let (outcome, printed) = outcome;
     let outcome = match outcome {
@@ -305,6 +281,58 @@ pub fn run(args: ScanArgs) -> anyhow::Result<()> {
         ))
         .with_context(|| format!("saving what this scan learned to {}", store.location()))?;
     printed
+}
+
+/// What earlier scans learned, from the store; nothing for a replay, which has no store.
+fn learned_before(
+    store: Option<&technic_learning::LearningStore>,
+    runtime: &tokio::runtime::Runtime,
+) -> anyhow::Result<technic_engine::Learned> {
+    let Some(store) = store else {
+        return Ok(technic_engine::Learned::default());
+    };
+    runtime
+        .block_on(store.load(ALPHA_REFERENCE_MAX_AGE, SystemTime::now()))
+        .with_context(|| {
+            format!(
+                "reading what earlier scans learned from {}",
+                store.location()
+            )
+        })
+}
+
+/// Runs the scan; with `--stream`, prints each message as it comes on a thread of its own, and
+/// stops the scan if nobody reads the output any more.
+fn scan_while_streaming(
+    args: &ScanArgs,
+    scanner: &Scanner,
+    valid: &technic_engine::ValidScan,
+    options: ScanOptions,
+    log: &std::sync::Arc<EventLog>,
+    observer: &dyn technic_engine::ScanObserver,
+) -> (
+    Result<technic_engine::ScanOutcome, ScanError>,
+    Option<anyhow::Result<()>>,
+) {
+    let stop_for_closed_output = options.stop.clone();
+    std::thread::scope(|scope| {
+        let printer = args.stream.then(|| {
+            scope.spawn(|| {
+                let printed = print_stream(log);
+                if printed.is_err() {
+                    // Nobody reads the rest (`| head` closed the pipe): stop scanning for nobody.
+                    stop_for_closed_output.stop(StopReason::Manual("closed output".into()));
+                }
+                printed
+            })
+        });
+        let outcome = scanner.execute(valid, options, log, observer);
+        let printed = printer.map(|p| {
+            p.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the stream printer panicked")))
+        });
+        (outcome, printed)
+    })
 }
 
 fn print_report(args: &ScanArgs, report: &technic_engine::ScanReport) -> anyhow::Result<()> {

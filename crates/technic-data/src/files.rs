@@ -9,13 +9,15 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use technic_core::Bars;
 
 use crate::bar_csv::{Plausible, read_bar_file};
 use crate::bar_parquet::read_parquet_window;
-use crate::input::{read_regular, today_utc};
+use crate::clock::Clock;
+use crate::input::read_regular;
 use crate::{BarWindow, DataError, MarketData, SourceInfo, SymbolInfo, symbol_from_file_stem};
 
 #[derive(Debug)]
@@ -32,9 +34,10 @@ pub struct FileSource {
     /// Rows of `universe.csv` that name no symbol, by the label each has in the universe
     /// ([`universe_row_label`]): each is that row's error, not the whole universe's.
     bad_universe_rows: BTreeMap<String, (u64, String)>,
-    /// The date bars may not be after (with a day's allowance); `None` reads the system's UTC
-    /// date at every read, so a long-running server moves with the calendar.
+    /// The date bars may not be after (with a day's allowance); `None` reads `clock`'s UTC date
+    /// at every read, so a long-running server moves with the calendar.
     today: Option<NaiveDate>,
+    clock: Arc<dyn Clock>,
 }
 
 impl FileSource {
@@ -121,6 +124,7 @@ impl FileSource {
             ambiguous,
             bad_universe_rows,
             today: None,
+            clock: crate::clock::system(),
         })
     }
 
@@ -129,6 +133,13 @@ impl FileSource {
     #[must_use]
     pub fn with_today(mut self, today: NaiveDate) -> Self {
         self.today = Some(today);
+        self
+    }
+
+    /// Reads today's date from `clock` (when no fixed date is set) instead of the system's.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -190,7 +201,7 @@ impl MarketData for FileSource {
                 symbol,
             });
         }
-        let plausible = Plausible::on(self.today.unwrap_or_else(today_utc));
+        let plausible = Plausible::on(self.today.unwrap_or_else(|| self.clock.today_utc()));
         let Some(path) = self.files.get(&symbol) else {
             return Err(DataError::NoBarFile {
                 symbol,

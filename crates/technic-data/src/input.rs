@@ -215,19 +215,6 @@ pub(crate) fn read_regular(path: &Path) -> Result<Vec<u8>, Refusal> {
     Ok(bytes)
 }
 
-/// Today's date in UTC, by the system clock.
-pub(crate) fn today_utc() -> chrono::NaiveDate {
-    const UNIX_EPOCH_DAYS_FROM_CE: i64 = 719_163;
-    let days = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() / 86_400);
-    i64::try_from(days)
-        .ok()
-        .and_then(|d| i32::try_from(d + UNIX_EPOCH_DAYS_FROM_CE).ok())
-        .and_then(chrono::NaiveDate::from_num_days_from_ce_opt)
-        .unwrap_or(chrono::NaiveDate::MAX)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

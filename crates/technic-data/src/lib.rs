@@ -24,6 +24,7 @@
 
 mod bar_csv;
 mod bar_parquet;
+pub mod clock;
 pub mod demo;
 mod file_names;
 pub mod files;
@@ -37,6 +38,7 @@ pub use bar_parquet::{
     ParquetSummary, parquet_bars_to_vec, parquet_summary, read_parquet_bars, replace_file,
     write_parquet_bars,
 };
+pub use clock::{Clock, SystemClock};
 pub use input::{MAX_DECOMPRESSED_BYTES, MAX_FILE_BYTES, MAX_LINE_BYTES};
 
 use std::collections::HashMap;

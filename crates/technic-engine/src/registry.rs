@@ -19,7 +19,7 @@ use technic_core::termination::StopReason;
 use crate::learning::Learned;
 use crate::request::ValidScan;
 use crate::runners::{Job, Runners};
-use crate::scan::{ScanOptions, ScanOutcome, Scanner, StopHandle, new_scan_id};
+use crate::scan::{Clock, ScanOptions, ScanOutcome, Scanner, StopHandle, new_scan_id};
 use crate::stream::EventLog;
 
 /// Called once when a scan ends, on the scan's thread: with its outcome (e.g. to record what it
@@ -34,6 +34,8 @@ pub struct ScanEntry {
     /// Every message of the scan; readers subscribe to it.
     pub log: Arc<EventLog>,
     pub stop: StopHandle,
+    /// The scanner's: its age and the end that retention counts from are read from it.
+    pub(crate) clock: Arc<dyn Clock>,
     started: Instant,
     /// The newest progress snapshot, for polling clients.
     progress: Mutex<Option<ProgressSnapshot>>,
@@ -56,13 +58,15 @@ impl ScanEntry {
         request: ValidScan,
         log: Arc<EventLog>,
         stop: StopHandle,
+        clock: Arc<dyn Clock>,
     ) -> Self {
         Self {
             scan_id,
             request,
             log,
             stop,
-            started: Instant::now(),
+            started: clock.now(),
+            clock,
             progress: Mutex::new(None),
             outcome: Mutex::new(None),
             finished_at: Mutex::new(None),
@@ -115,7 +119,7 @@ impl ScanEntry {
     }
 
     pub fn age(&self) -> Duration {
-        self.started.elapsed()
+        self.clock.now().saturating_duration_since(self.started)
     }
 
     /// What the finished scan is estimated to keep in memory (its log and report); 0 while it runs.
@@ -131,7 +135,78 @@ impl ScanEntry {
         *self
             .finished_at
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+            .unwrap_or_else(PoisonError::into_inner) = Some(self.clock.now());
+    }
+}
+
+/// What a scan's thread needs to run it to the end and record how it ended.
+struct ScanJob {
+    scanner: Arc<Scanner>,
+    request: ValidScan,
+    options: ScanOptions,
+    running: Arc<ScanEntry>,
+    on_finish: Option<OnFinish>,
+    all_scans: Arc<Mutex<ScanMap>>,
+    bounds: RetentionBounds,
+}
+
+impl ScanJob {
+    fn run_to_end(self) {
+        let running = &self.running;
+        let observer = |snapshot: &ProgressSnapshot| {
+            *running
+                .progress
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Some(snapshot.clone());
+        };
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.scanner
+                .execute(&self.request, self.options, &running.log, &observer)
+        }));
+        let outcome = match result {
+            Ok(Ok(outcome)) => Ok(Arc::new(outcome)),
+            Ok(Err(e)) => {
+                tracing::error!(scan_id = %running.scan_id, error = %e, "scan failed");
+                Err(e.public_message())
+            }
+            Err(_) => {
+                tracing::error!(scan_id = %running.scan_id, "scan panicked");
+                Err("the scan ended unexpectedly (internal error)".to_owned())
+            }
+        };
+        if let Some(on_finish) = &self.on_finish {
+            on_finish(outcome.as_deref().map_err(String::as_str));
+        }
+        // Under the map's lock, so that whoever sees this scan finished (`retained`, `get`) also
+        // sees what its end dropped.
+        let mut scans = self
+            .all_scans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        running.finish(outcome);
+        drop_beyond(&mut scans, self.bounds);
+    }
+}
+
+/// What to do when no thread can run the scan: it cannot run; that is recorded rather than the
+/// scan left "running" forever.
+fn could_not_start(
+    entry: Arc<ScanEntry>,
+    on_finish: Option<OnFinish>,
+) -> impl FnOnce(std::io::Error) + Send + 'static {
+    move |e: std::io::Error| {
+        tracing::error!(scan_id = %entry.scan_id, error = %e, "no thread for a scan");
+        let message = "could not start the scan (internal error)";
+        if let Some(on_finish) = &on_finish {
+            on_finish(Err(message));
+        }
+        entry.finish(Err(message.to_owned()));
+        entry.log.append(
+            crate::stream::Payload::Error {
+                message: message.to_owned(),
+            },
+            entry.clock.utc(),
+        );
     }
 }
 
@@ -331,18 +406,46 @@ impl ScanRegistry {
             learned,
             ..ScanOptions::default()
         };
+        let (running, entry) = self.entries(&options, &request);
+        self.admit(&entry)?;
+        if let Some(cluster) = self.scanner.cluster() {
+            cluster.publish(Arc::clone(&running));
+            cluster.follow(Arc::clone(&entry));
+        }
+        let could_not_start = could_not_start(Arc::clone(&running), self.on_finish.clone());
+        let job = ScanJob {
+            scanner: Arc::clone(&self.scanner),
+            request,
+            options,
+            running,
+            on_finish: self.on_finish.clone(),
+            all_scans: Arc::clone(&self.scans),
+            bounds: self.bounds,
+        };
+        self.runners
+            .run(Job::new(move || job.run_to_end(), could_not_start));
+        Ok(entry)
+    }
+
+    /// The entry the scan runs in, and the one this registry keeps for clients: the same one,
+    /// except distributed.
+    fn entries(
+        &self,
+        options: &ScanOptions,
+        request: &ValidScan,
+    ) -> (Arc<ScanEntry>, Arc<ScanEntry>) {
         let scan_id = options.scan_id.clone();
         let running = Arc::new(ScanEntry::new(
             scan_id.clone(),
             request.clone(),
             EventLog::encoded_on_append(scan_id.clone()),
             options.stop.clone(),
+            Arc::clone(self.scanner.clock()),
         ));
-        let cluster = self.scanner.cluster();
         // Distributed, this replica's clients read the scan as Redis has it, as every other
         // replica's do: whatever any client has seen is in Redis, so a replica that takes the
         // scan over when this one dies goes on from there without a gap or a repeat.
-        let entry = match cluster {
+        let entry = match self.scanner.cluster() {
             Some(_) => Arc::new(ScanEntry {
                 followed: true,
                 planned_here: true,
@@ -351,80 +454,27 @@ impl ScanRegistry {
                     request.clone(),
                     EventLog::new(scan_id),
                     options.stop.clone(),
+                    Arc::clone(self.scanner.clock()),
                 )
             }),
             None => Arc::clone(&running),
         };
-        {
-            let mut scans = self.scans();
-            if self.closing.load(Ordering::SeqCst) {
-                return Err(RegistryError::ShuttingDown);
-            }
-            // Counted under the same lock as the insert, so concurrent starts cannot both pass.
-            if scans.values().filter(|e| e.is_running_here()).count() >= self.max_running {
-                return Err(RegistryError::TooManyScans(self.max_running));
-            }
-            drop_beyond(&mut scans, self.bounds);
-            scans.insert(entry.scan_id.clone(), Arc::clone(&entry));
+        (running, entry)
+    }
+
+    /// Puts `entry` in the map, unless the registry is closing or enough scans run already.
+    fn admit(&self, entry: &Arc<ScanEntry>) -> Result<(), RegistryError> {
+        let mut scans = self.scans();
+        if self.closing.load(Ordering::SeqCst) {
+            return Err(RegistryError::ShuttingDown);
         }
-        if let Some(cluster) = cluster {
-            cluster.publish(Arc::clone(&running));
-            cluster.follow(Arc::clone(&entry));
+        // Counted under the same lock as the insert, so concurrent starts cannot both pass.
+        if scans.values().filter(|e| e.is_running_here()).count() >= self.max_running {
+            return Err(RegistryError::TooManyScans(self.max_running));
         }
-        let (scanner, on_finish) = (Arc::clone(&self.scanner), self.on_finish.clone());
-        let (all_scans, bounds) = (Arc::clone(&self.scans), self.bounds);
-        let could_not_start = {
-            let (entry, on_finish) = (Arc::clone(&running), self.on_finish.clone());
-            move |e: std::io::Error| {
-                // No thread: the scan cannot run; record that rather than leave it "running" forever.
-                tracing::error!(scan_id = %entry.scan_id, error = %e, "no thread for a scan");
-                let message = "could not start the scan (internal error)";
-                if let Some(on_finish) = &on_finish {
-                    on_finish(Err(message));
-                }
-                entry.finish(Err(message.to_owned()));
-                entry.log.append(
-                    crate::stream::Payload::Error {
-                        message: message.to_owned(),
-                    },
-                    chrono::Utc::now(),
-                );
-            }
-        };
-        self.runners.run(Job::new(
-            move || {
-                let observer = |snapshot: &ProgressSnapshot| {
-                    *running
-                        .progress
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner) = Some(snapshot.clone());
-                };
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    scanner.execute(&request, options, &running.log, &observer)
-                }));
-                let outcome = match result {
-                    Ok(Ok(outcome)) => Ok(Arc::new(outcome)),
-                    Ok(Err(e)) => {
-                        tracing::error!(scan_id = %running.scan_id, error = %e, "scan failed");
-                        Err(e.public_message())
-                    }
-                    Err(_) => {
-                        tracing::error!(scan_id = %running.scan_id, "scan panicked");
-                        Err("the scan ended unexpectedly (internal error)".to_owned())
-                    }
-                };
-                if let Some(on_finish) = &on_finish {
-                    on_finish(outcome.as_deref().map_err(String::as_str));
-                }
-                // Under the map's lock, so that whoever sees this scan finished (`retained`,
-                // `get`) also sees what its end dropped.
-                let mut scans = all_scans.lock().unwrap_or_else(PoisonError::into_inner);
-                running.finish(outcome);
-                drop_beyond(&mut scans, bounds);
-            },
-            could_not_start,
-        ));
-        Ok(entry)
+        drop_beyond(&mut scans, self.bounds);
+        scans.insert(entry.scan_id.clone(), Arc::clone(entry));
+        Ok(())
     }
 
     /// A scan this server runs or already follows: never asks Redis.
@@ -461,6 +511,7 @@ impl ScanRegistry {
                 request,
                 EventLog::new(scan_id),
                 StopHandle::default(),
+                Arc::clone(self.scanner.clock()),
             )
         });
         let mut scans = self.scans();
@@ -526,12 +577,13 @@ impl ScanRegistry {
 
     /// Drops finished scans older than the retention time; returns how many.
     pub fn purge(&self) -> usize {
+        let now = self.scanner.clock().now();
         let mut scans = self.scans();
         let before = scans.len();
         scans.retain(|_, entry| {
             entry
                 .finished_when()
-                .is_none_or(|at| at.elapsed() < self.retention)
+                .is_none_or(|at| now.saturating_duration_since(at) < self.retention)
         });
         before - scans.len()
     }
@@ -565,9 +617,10 @@ mod tests {
             assert!(outcome.is_ok(), "{:?}", outcome.err());
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         });
+        let clock = technic_testkit::ManualClock::new();
         let registry = ScanRegistry::new(
-            Arc::new(Scanner::new(Arc::new(source))),
-            Duration::from_millis(0),
+            Arc::new(Scanner::new(Arc::new(source)).with_clock(clock.clone())),
+            Duration::from_secs(3600),
             Some(on_finish),
         );
         let request = crate::ScanRequest::default().validate().expect("valid");
@@ -593,6 +646,12 @@ mod tests {
             registry.stop(&entry.scan_id, "test").err(),
             Some(RegistryError::AlreadyFinished(entry.scan_id.clone()))
         );
+        // Retention counts from the end, on the scanner's clock.
+        assert_eq!(entry.age(), Duration::ZERO, "time stands still");
+        clock.advance(Duration::from_secs(3599));
+        assert_eq!(registry.purge(), 0, "kept within the retention time");
+        assert_eq!(entry.age(), Duration::from_secs(3599));
+        clock.advance(Duration::from_secs(1));
         assert_eq!(registry.purge(), 1);
         assert!(matches!(
             registry.get(&entry.scan_id),

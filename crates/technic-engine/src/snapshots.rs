@@ -40,6 +40,11 @@ type SymbolKey = (String, Option<NaiveDate>);
 /// The universe's symbols, in order, and the date the data is cut at.
 type UniverseKey = (Vec<String>, Option<NaiveDate>);
 
+/// Whether an entry made at `made` is still reused at `now`.
+fn fresh(made: Made, now: Instant) -> bool {
+    now.saturating_duration_since(made) <= SNAPSHOT_TTL
+}
+
 /// Priority orders kept: scans of one universe with one set of settings at a time need one.
 const ORDERS_KEPT: usize = 4;
 
@@ -90,13 +95,19 @@ impl KeptOrder {
 }
 
 impl SnapshotCache {
-    pub(crate) fn symbol(&self, symbol: &str, as_of: Option<NaiveDate>) -> SymbolCell {
+    /// `now` is the scanner's clock's: every method takes it so the TTL is the caller's time.
+    pub(crate) fn symbol(
+        &self,
+        symbol: &str,
+        as_of: Option<NaiveDate>,
+        now: Instant,
+    ) -> SymbolCell {
         let mut symbols = self.symbols.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = symbols
             .entry((symbol.to_owned(), as_of))
-            .or_insert_with(|| (Instant::now(), Arc::default()));
-        if entry.0.elapsed() > SNAPSHOT_TTL {
-            *entry = (Instant::now(), Arc::default());
+            .or_insert_with(|| (now, Arc::default()));
+        if !fresh(entry.0, now) {
+            *entry = (now, Arc::default());
         }
         Arc::clone(&entry.1)
     }
@@ -106,6 +117,7 @@ impl SnapshotCache {
         &self,
         symbols: Vec<String>,
         as_of: Option<NaiveDate>,
+        now: Instant,
     ) -> Option<UniverseSnapshots> {
         let universes = self
             .universes
@@ -113,7 +125,7 @@ impl SnapshotCache {
             .unwrap_or_else(PoisonError::into_inner);
         universes
             .get(&(symbols, as_of))
-            .filter(|(made, _)| made.elapsed() <= SNAPSHOT_TTL)
+            .filter(|(made, _)| fresh(*made, now))
             .map(|(_, snapshots)| Arc::clone(snapshots))
     }
 
@@ -167,18 +179,19 @@ impl SnapshotCache {
         symbols: Vec<String>,
         as_of: Option<NaiveDate>,
         snapshots: UniverseSnapshots,
+        now: Instant,
     ) {
         let mut universes = self
             .universes
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        universes.retain(|_, (made, _)| made.elapsed() <= SNAPSHOT_TTL);
-        universes.insert((symbols, as_of), (Instant::now(), snapshots));
+        universes.retain(|_, (made, _)| fresh(*made, now));
+        universes.insert((symbols, as_of), (now, snapshots));
         drop(universes);
         self.symbols
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .retain(|_, (made, _)| made.elapsed() <= SNAPSHOT_TTL);
+            .retain(|_, (made, _)| fresh(*made, now));
     }
 }
 
@@ -189,16 +202,37 @@ mod tests {
     #[test]
     fn a_kept_universe_is_found_for_the_same_symbols_and_date_only() {
         let cache = SnapshotCache::default();
+        let now = Instant::now();
         let symbols = vec![String::from("A"), String::from("B")];
-        assert!(cache.universe(symbols.clone(), None).is_none());
-        cache.keep_universe(symbols.clone(), None, Arc::from(vec![None, None]));
+        assert!(cache.universe(symbols.clone(), None, now).is_none());
+        cache.keep_universe(symbols.clone(), None, Arc::from(vec![None, None]), now);
         assert_eq!(
-            cache.universe(symbols.clone(), None).map(|s| s.len()),
+            cache.universe(symbols.clone(), None, now).map(|s| s.len()),
             Some(2)
         );
         let date = NaiveDate::from_ymd_opt(2020, 1, 2);
-        assert!(cache.universe(symbols, date).is_none());
-        assert!(cache.universe(vec![String::from("A")], None).is_none());
+        assert!(cache.universe(symbols, date, now).is_none());
+        assert!(cache.universe(vec![String::from("A")], None, now).is_none());
+    }
+
+    #[test]
+    fn a_kept_universe_lives_for_the_ttl_and_is_dropped_after() {
+        let cache = SnapshotCache::default();
+        let made = Instant::now();
+        let symbols = vec![String::from("A")];
+        cache.keep_universe(symbols.clone(), None, Arc::from(vec![None]), made);
+        let last_moment = made + SNAPSHOT_TTL;
+        assert!(cache.universe(symbols.clone(), None, last_moment).is_some());
+        let expired = last_moment + Duration::from_millis(1);
+        assert!(cache.universe(symbols.clone(), None, expired).is_none());
+        // Keeping another universe drops the expired one for good, even for an earlier reader.
+        cache.keep_universe(
+            vec![String::from("B")],
+            None,
+            Arc::from(vec![None]),
+            expired,
+        );
+        assert!(cache.universe(symbols, None, made).is_none());
     }
 
     #[test]
@@ -264,9 +298,17 @@ mod tests {
     #[test]
     fn a_symbol_cell_is_shared_until_filled_and_reused() {
         let cache = SnapshotCache::default();
-        let first = cache.symbol("A", None);
-        let second = cache.symbol("A", None);
+        let now = Instant::now();
+        let first = cache.symbol("A", None, now);
+        let second = cache.symbol("A", None, now + SNAPSHOT_TTL);
         assert!(Arc::ptr_eq(&first, &second));
-        assert!(!Arc::ptr_eq(&first, &cache.symbol("B", None)));
+        assert!(!Arc::ptr_eq(&first, &cache.symbol("B", None, now)));
+        let expired = now + SNAPSHOT_TTL + Duration::from_millis(1);
+        let fresh = cache.symbol("A", None, expired);
+        assert!(
+            !Arc::ptr_eq(&first, &fresh),
+            "an expired cell is made again"
+        );
+        assert!(Arc::ptr_eq(&fresh, &cache.symbol("A", None, expired)));
     }
 }

@@ -9,13 +9,13 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use technic_core::Bars;
 use technic_core::termination::StopReason;
-use technic_data::demo::DemoMarket;
 use technic_data::memory::MemorySource;
 use technic_data::{BarWindow, DataError, MarketData, SourceInfo, SymbolInfo};
 use technic_engine::{
     DiagnosticKind, EventLog, Learned, Payload, ProgressSnapshot, ScanOptions, ScanRequest,
     ScanStatus, Scanner, TerminationRequest,
 };
+use technic_testkit::markets::demo as demo_snapshot;
 
 /// A source that sleeps a random while on every read and counts its reads.
 struct SlowSource {
@@ -28,7 +28,7 @@ struct SlowSource {
 
 impl SlowSource {
     fn new(seed: u64, max_delay_micros: u64) -> Self {
-        let inner = demo_snapshot().clone();
+        let inner = demo_snapshot();
         Self {
             inner,
             min_delay_micros: 0,
@@ -167,16 +167,8 @@ fn run_with(
         .expect("scan")
 }
 
-/// Built once: generating the demo market's 500 histories is most of a small test's time.
-fn demo_snapshot() -> &'static MemorySource {
-    static SNAPSHOT: std::sync::OnceLock<MemorySource> = std::sync::OnceLock::new();
-    SNAPSHOT.get_or_init(|| {
-        MemorySource::snapshot(&DemoMarket::new(), &BarWindow::last(300)).expect("demo snapshot")
-    })
-}
-
 fn demo() -> Arc<dyn MarketData> {
-    Arc::new(demo_snapshot().clone())
+    Arc::new(demo_snapshot())
 }
 
 fn accounted(outcome: &technic_engine::ScanOutcome) {
@@ -451,7 +443,7 @@ impl MarketData for PanickingSource {
 
 #[test]
 fn readers_see_the_stream_end_even_if_the_scan_panics() {
-    let scanner = Scanner::new(Arc::new(PanickingSource(demo_snapshot().clone())));
+    let scanner = Scanner::new(Arc::new(PanickingSource(demo_snapshot())));
     let request = ScanRequest::default().validate().expect("valid");
     let options = ScanOptions::default();
     let log = EventLog::new(options.scan_id.clone());
@@ -540,7 +532,7 @@ fn a_scans_first_symbol_does_not_wait_for_a_permit_another_scan_holds() {
         universe[range].iter().map(|s| s.symbol.clone()).collect()
     };
     let source = Arc::new(HoldingSource {
-        inner: demo_snapshot().clone(),
+        inner: demo_snapshot(),
         held: symbols(0..3),
         reads_of_held: AtomicUsize::new(0),
         gate: Mutex::new(false),

@@ -284,6 +284,8 @@ impl LearningStore {
 
     /// Records what a scan learned, in one transaction. Returns `false` if this scan id was already
     /// recorded (nothing is changed then).
+    // Long on purpose: the statements of one transaction, in order; split, the transaction would
+    // have to pass through every piece.
     pub async fn record(
         &self,
         scan_id: &str,

@@ -4,19 +4,18 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use technic_core::Signal;
-use technic_data::demo::DemoMarket;
-use technic_data::memory::MemorySource;
-use technic_data::{BarWindow, MarketData};
+use technic_data::MarketData;
 use technic_engine::{
     EventLog, LearningUpdate, ProgressSnapshot, ScanOptions, ScanRequest, ScanStatus, Scanner,
     SymbolOutcome, TerminationRequest,
 };
 use technic_learning::{Completion, DatedSignal, LearningStore, SIGNAL_HISTORY_DAYS};
+use technic_testkit::databases::OwnDatabase;
 
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 fn source() -> Arc<dyn MarketData> {
-    Arc::new(MemorySource::snapshot(&DemoMarket::new(), &BarWindow::last(300)).expect("demo"))
+    Arc::new(technic_testkit::markets::demo())
 }
 
 /// Scans with what the store learned, records what the scan learned, and returns the report.
@@ -310,40 +309,9 @@ async fn dated_signals_are_kept_per_as_of_date_and_pruned(
 /// works in a database of its own, dropped at the end.
 #[tokio::test]
 async fn learning_persists_in_postgres() {
-    let admin_url = std::env::var("TECHNIC_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    sqlx::any::install_default_drivers();
-    let admin = match sqlx::AnyPool::connect(&admin_url).await {
-        Ok(pool) => pool,
-        Err(e) => {
-            let message = format!("PostgreSQL is not reachable at {admin_url}: {e}");
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI requires PostgreSQL: {message}"
-            );
-            eprintln!("SKIPPED learning_persists_in_postgres: {message}");
-            return;
-        }
+    let Some(database) = OwnDatabase::create("learning_persists_in_postgres").await else {
+        return;
     };
-    let name = format!(
-        "technic_test_{}_{}",
-        std::process::id(),
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .expect("time")
-            .as_nanos()
-    );
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&admin)
-        .await
-        .expect("create database");
-    let url = match admin_url.rfind('/') {
-        Some(slash) => format!("{}/{name}", &admin_url[..slash]),
-        None => panic!("unexpected database URL {admin_url}"),
-    };
-    learning_persists(&url).await;
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&admin)
-        .await
-        .expect("drop database");
+    learning_persists(database.url()).await;
+    database.remove().await;
 }

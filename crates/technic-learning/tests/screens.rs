@@ -3,6 +3,7 @@
 use std::time::{Duration, SystemTime};
 
 use technic_learning::{LearningStore, Saved};
+use technic_testkit::databases::OwnDatabase;
 
 async fn screens_persist(url: &str) {
     let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
@@ -86,40 +87,9 @@ async fn screens_persist_in_sqlite() {
 /// database of its own, dropped at the end.
 #[tokio::test]
 async fn screens_persist_in_postgres() {
-    let admin_url = std::env::var("TECHNIC_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    sqlx::any::install_default_drivers();
-    let admin = match sqlx::AnyPool::connect(&admin_url).await {
-        Ok(pool) => pool,
-        Err(e) => {
-            let message = format!("PostgreSQL is not reachable at {admin_url}: {e}");
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "CI requires PostgreSQL: {message}"
-            );
-            eprintln!("SKIPPED screens_persist_in_postgres: {message}");
-            return;
-        }
+    let Some(database) = OwnDatabase::create("screens_persist_in_postgres").await else {
+        return;
     };
-    let name = format!(
-        "technic_screens_{}_{}",
-        std::process::id(),
-        SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .expect("time")
-            .as_nanos()
-    );
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&admin)
-        .await
-        .expect("create database");
-    let url = match admin_url.rfind('/') {
-        Some(slash) => format!("{}/{name}", &admin_url[..slash]),
-        None => panic!("unexpected database URL {admin_url}"),
-    };
-    screens_persist(&url).await;
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .execute(&admin)
-        .await
-        .expect("drop database");
+    screens_persist(database.url()).await;
+    database.remove().await;
 }

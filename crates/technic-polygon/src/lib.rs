@@ -22,10 +22,11 @@ pub mod wire;
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Days, NaiveDate};
+use chrono::{Days, NaiveDate};
 use technic_core::{Bar, Bars};
+use technic_data::clock::Clock;
 use technic_data::{BarWindow, DailyFeed, DataError, MarketData, SourceInfo, SymbolInfo};
 
 use crate::client::Client;
@@ -235,6 +236,8 @@ pub struct PolygonSource {
     universe: Mutex<Option<(Instant, Vec<SymbolInfo>)>>,
     /// Grouped daily aggregates by date, each fetched once however many workers ask at once.
     days: Mutex<BTreeMap<NaiveDate, DayCell>>,
+    /// Today's date and the caches' ages come from it.
+    clock: Arc<dyn Clock>,
 }
 
 impl PolygonSource {
@@ -246,7 +249,15 @@ impl PolygonSource {
             client: Client::new(config)?,
             universe: Mutex::new(None),
             days: Mutex::new(BTreeMap::new()),
+            clock: technic_data::clock::system(),
         })
+    }
+
+    /// Reads today's date (unless configured) and the caches' ages from `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     fn config(&self) -> &PolygonConfig {
@@ -258,8 +269,15 @@ impl PolygonSource {
         self.client.requests_sent()
     }
 
+    /// How long ago `at` was, by the source's clock.
+    fn age(&self, at: Instant) -> Duration {
+        self.clock.now().saturating_duration_since(at)
+    }
+
     fn today(&self) -> NaiveDate {
-        self.config().today.unwrap_or_else(today_in_new_york)
+        self.config()
+            .today
+            .unwrap_or_else(|| today_in_new_york(&*self.clock))
     }
 
     /// Grouped daily costs one request per calendar day for the whole market; per-ticker costs
@@ -316,7 +334,7 @@ impl PolygonSource {
             if current
                 && cell
                     .get()
-                    .is_some_and(|(at, _)| at.elapsed() > CURRENT_DAY_TTL)
+                    .is_some_and(|(at, _)| self.age(*at) > CURRENT_DAY_TTL)
             {
                 *cell = DayCell::default();
             }
@@ -327,7 +345,7 @@ impl PolygonSource {
             }
             cell
         };
-        let (_, day) = cell.get_or_init(|| (Instant::now(), self.fetch_grouped(date)));
+        let (_, day) = cell.get_or_init(|| (self.clock.now(), self.fetch_grouped(date)));
         // A failure is not kept: the next caller tries again. Nor is an empty answer for a
         // session that may not be published yet: kept, it would outlive the day and be taken
         // for a holiday once the date is past.
@@ -482,7 +500,7 @@ impl MarketData for PolygonSource {
     fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
         let mut held = self.universe.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((at, universe)) = held.as_ref()
-            && at.elapsed() < UNIVERSE_TTL
+            && self.age(*at) < UNIVERSE_TTL
         {
             return Ok(universe.clone());
         }
@@ -490,7 +508,7 @@ impl MarketData for PolygonSource {
             Some(symbols) => self.listed_tickers(symbols)?,
             None => self.all_tickers()?,
         };
-        *held = Some((Instant::now(), universe.clone()));
+        *held = Some((self.clock.now(), universe.clone()));
         Ok(universe)
     }
 
@@ -535,7 +553,7 @@ impl DailyFeed for PolygonSource {
     fn today(&self) -> NaiveDate {
         self.config()
             .today
-            .unwrap_or_else(last_closed_day_in_new_york)
+            .unwrap_or_else(|| last_closed_day_in_new_york(&*self.clock))
     }
 
     fn day(&self, date: NaiveDate) -> Result<Arc<HashMap<String, Bar>>, DataError> {
@@ -589,25 +607,15 @@ fn encode(symbol: &str) -> String {
 
 /// The New York date whose session has surely closed and been published: today from 22:00 UTC
 /// (17:00 in winter, 18:00 in summer, after the close at 16:00), else yesterday.
-fn last_closed_day_in_new_york() -> NaiveDate {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    DateTime::from_timestamp(secs - 22 * 3600, 0)
-        .map(|t| t.date_naive())
-        .unwrap_or_default()
+fn last_closed_day_in_new_york(clock: &dyn Clock) -> NaiveDate {
+    clock.date_at_offset(-22)
 }
 
 /// Today's date in New York, where US trading days are dated. Eastern time is UTC-5 or UTC-4;
 /// taking UTC-5 all year is an hour early under daylight time, between midnight and 1 a.m.,
 /// when no bar of the new day exists anyway.
-fn today_in_new_york() -> NaiveDate {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    DateTime::from_timestamp(secs - 5 * 3600, 0)
-        .map(|t| t.date_naive())
-        .unwrap_or_default()
+fn today_in_new_york(clock: &dyn Clock) -> NaiveDate {
+    clock.date_at_offset(-5)
 }
 
 #[cfg(test)]

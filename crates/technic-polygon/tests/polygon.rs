@@ -14,7 +14,7 @@ use technic_polygon::wire::{AggsPage, TickerDetailsResponse, TickersPage};
 use technic_polygon::{PolygonConfig, PolygonSource, RateLimit};
 
 use technic_testkit::polygon_fake::{FakeOptions, KEY, PLAN_KEY, PolygonFake};
-use technic_testkit::{shared, sp500};
+use technic_testkit::{ManualClock, shared, sp500};
 
 fn date(s: &str) -> NaiveDate {
     s.parse().expect("date")
@@ -411,5 +411,55 @@ fn the_recorded_responses_parse() {
     assert_eq!(
         details.results.sic_description.as_deref(),
         Some("ELECTRONIC COMPUTERS")
+    );
+}
+
+/// The universe is reused for six hours and the current day's grouped bars for ten minutes, by
+/// the source's clock: the test moves it instead of waiting.
+#[test]
+fn the_universe_and_the_current_day_are_fetched_again_once_their_time_has_passed() {
+    let fake = PolygonFake::start(FakeOptions {
+        tickers: tickers(&["AAPL", "MSFT", "JNJ"]),
+        ..FakeOptions::new(sp500())
+    });
+    // 18:00 UTC on the data's last day: that day in New York, so its bars are the current day's.
+    let at = date(LAST_DAY)
+        .and_hms_opt(18, 0, 0)
+        .expect("time")
+        .and_utc();
+    let clock = ManualClock::at(at.into());
+    let source = PolygonSource::new(PolygonConfig {
+        today: None,
+        ..config(&fake, KEY)
+    })
+    .expect("source")
+    .with_clock(clock.clone());
+
+    let first = source.universe().expect("universe");
+    let asked = fake.request_count();
+    clock.advance(Duration::from_secs(6 * 3600 - 60));
+    assert_eq!(source.universe().expect("universe"), first);
+    assert_eq!(fake.request_count(), asked, "reused within six hours");
+    clock.advance(Duration::from_secs(120));
+    assert_eq!(source.universe().expect("universe"), first);
+    assert_eq!(
+        fake.request_count(),
+        asked + 1,
+        "asked again after six hours"
+    );
+
+    let today = date(LAST_DAY);
+    let bars = source.grouped_daily(today).expect("the day");
+    assert!(bars.contains_key("AAPL"));
+    let asked = fake.request_count();
+    clock.advance(Duration::from_secs(9 * 60));
+    source.grouped_daily(today).expect("the day");
+    assert_eq!(fake.request_count(), asked, "reused within ten minutes");
+    clock.advance(Duration::from_secs(2 * 60));
+    assert_eq!(source.grouped_daily(today).expect("the day"), bars);
+    assert_eq!(
+        fake.request_count(),
+        asked + 1,
+        "the current day is asked again after ten minutes"
     );
 }

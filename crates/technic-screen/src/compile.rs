@@ -785,6 +785,7 @@ impl<'a> Compiler<'a> {
         )
     }
 
+    // Long on purpose: one arm per function of the language, each with its own type rule.
     fn call(&mut self, expr: &Expr, name: &str, args: &[Expr]) -> Checked {
         if name == "screen" {
             return self.screen_call(expr, args);

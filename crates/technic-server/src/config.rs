@@ -114,6 +114,7 @@ impl Config {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    // Long on purpose: one line per environment variable, a table with no logic between.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut config = Config::default();
         let fail = |name: &'static str, value: &str, message: &str| ConfigError {

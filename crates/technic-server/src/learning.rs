@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use futures_util::FutureExt;
+use technic_data::clock::Clock;
 use technic_engine::{Learned, LearningUpdate};
 use technic_learning::{Completion, LearningStore, Remembered, StoreError, is_fresh};
 
@@ -70,6 +71,8 @@ pub(crate) struct Learning {
     first_read_over: AtomicBool,
     /// Records queued or being written; shutdown waits for none.
     pending: AtomicUsize,
+    /// The server's (its scanner's): the age of an alpha reference read from the store.
+    clock: Arc<dyn Clock>,
 }
 
 #[derive(Debug)]
@@ -80,13 +83,14 @@ struct Memory {
 }
 
 impl Learning {
-    pub(crate) fn new(store: LearningStore) -> Arc<Self> {
+    pub(crate) fn new(store: LearningStore, clock: Arc<dyn Clock>) -> Arc<Self> {
         Arc::new(Self {
             store,
             memory: Mutex::default(),
             exclusive: tokio::sync::Mutex::new(()),
             first_read_over: AtomicBool::new(false),
             pending: AtomicUsize::new(0),
+            clock,
         })
     }
 
@@ -141,7 +145,7 @@ impl Learning {
         let read = tokio::time::timeout(
             STORE_CALL_TIMEOUT,
             self.store
-                .remembered(ALPHA_REFERENCE_MAX_AGE, SystemTime::now()),
+                .remembered(ALPHA_REFERENCE_MAX_AGE, self.clock.wall()),
         )
         .await;
         self.first_read_over.store(true, Ordering::SeqCst);
@@ -279,7 +283,7 @@ mod tests {
     #[tokio::test]
     async fn what_this_server_records_is_known_at_once_and_other_writers_after_a_read() {
         let (_home, store) = sqlite().await;
-        let learning = Learning::new(store.clone());
+        let learning = Learning::new(store.clone(), technic_data::clock::system());
         let now = SystemTime::now();
         assert!(learning.for_scan(now).await.histories.is_empty());
 
@@ -313,7 +317,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reads_and_records_at_once_leave_memory_as_the_store() {
         let (_home, store) = sqlite().await;
-        let learning = Learning::new(store.clone());
+        let learning = Learning::new(store.clone(), technic_data::clock::system());
         let now = SystemTime::now();
         learning.for_scan(now).await;
         let writer = {
@@ -342,7 +346,7 @@ mod tests {
     #[tokio::test]
     async fn the_writer_saves_every_queued_record_in_order() {
         let (_home, store) = sqlite().await;
-        let learning = Learning::new(store.clone());
+        let learning = Learning::new(store.clone(), technic_data::clock::system());
         let (records, queue) = tokio::sync::mpsc::channel(MAX_PENDING_RECORDS);
         let writer = tokio::spawn(Arc::clone(&learning).write_records(queue));
         for (i, rating) in [10.0, 20.0, 30.0].into_iter().enumerate() {
@@ -365,7 +369,7 @@ mod tests {
         let (home, store) = sqlite().await;
         // The database file is overwritten under the open store: every read now fails.
         std::fs::write(home.path().join("technic.db"), vec![0x5a_u8; 8192]).expect("overwrite");
-        let learning = Learning::new(store);
+        let learning = Learning::new(store, technic_data::clock::system());
         let now = SystemTime::now();
         assert!(learning.for_scan(now).await.histories.is_empty());
         // A record or a read under way (here the test holds their lock) holds no scan start.
@@ -380,7 +384,7 @@ mod tests {
     #[tokio::test]
     async fn an_alpha_reference_is_handed_out_only_while_fresh() {
         let (_home, store) = sqlite().await;
-        let learning = Learning::new(store);
+        let learning = Learning::new(store, technic_data::clock::system());
         let completed = SystemTime::now();
         learning.for_scan(completed).await;
         let mut record = scanned("completed", "AAA", 60.0);

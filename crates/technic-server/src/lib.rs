@@ -50,6 +50,7 @@ use std::time::Duration;
 
 use axum::Router;
 use learning::Learning;
+use technic_data::clock::Clock;
 use technic_engine::{OnFinish, RegistryError, ScanEntry, ScanRegistry, Scanner};
 use technic_learning::{Completion, LearningStore};
 use tokio::net::TcpListener;
@@ -88,13 +89,15 @@ impl AppState {
         runtime: tokio::runtime::Handle,
     ) -> Self {
         let metrics = Metrics::new();
-        let learning = store.map(Learning::new);
+        let clock = Arc::clone(scanner.clock());
+        let learning = store.map(|store| Learning::new(store, Arc::clone(&clock)));
         let records = learning.as_ref().map(|learning| {
             let (records, queue) = tokio::sync::mpsc::channel(learning::MAX_PENDING_RECORDS);
             runtime.spawn(Arc::clone(learning).write_records(queue));
             records
         });
         let (finished_metrics, finished_learning) = (metrics.clone(), learning.clone());
+        let finished_clock = Arc::clone(&clock);
         let on_finish: OnFinish = Arc::new(move |ended| {
             let Ok(outcome) = ended else {
                 finished_metrics.scan_failed();
@@ -113,7 +116,7 @@ impl AppState {
                     scan_id: outcome.report.scan_id.clone(),
                     completion,
                     update: outcome.learning.clone(),
-                    finished_at: std::time::SystemTime::now(),
+                    finished_at: finished_clock.wall(),
                 });
                 if let Err(unsent) = queued {
                     learning.written();
@@ -183,6 +186,11 @@ impl AppState {
 
     fn learning(&self) -> Option<&Arc<Learning>> {
         self.inner.learning.as_ref()
+    }
+
+    /// The scanner's clock: what the server dates and ages by (see `technic_data::clock`).
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        self.registry().scanner().clock()
     }
 }
 

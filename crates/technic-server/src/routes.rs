@@ -13,7 +13,6 @@
 //! types in `bodies.rs`, its errors through `ApiError`, and its path in `openapi.rs`.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -198,7 +197,7 @@ const SYMBOLS_CHECKED_OFF_THE_RUNTIME: usize = 1_000;
 
 async fn learned(state: &AppState) -> Arc<Learned> {
     match state.learning() {
-        Some(learning) => learning.for_scan(SystemTime::now()).await,
+        Some(learning) => learning.for_scan(state.clock().wall()).await,
         None => Arc::default(),
     }
 }

@@ -150,7 +150,7 @@ async fn save(
             input.filter.as_deref(),
             input.rank_by.as_deref(),
             input.description.as_deref(),
-            SystemTime::now(),
+            state.clock().wall(),
         )
         .await
         .map_err(store_error)?;

@@ -533,6 +533,8 @@ const CLOSE_TOO_SLOW: u16 = 4000;
 const KEEP_ALIVE_FRAME: &str = r#"{"type":"keep_alive"}"#;
 const CLOSE_STALLED: u16 = 4001;
 
+// Long on purpose: one `select!` over the log, the pings, the client and the abandonment timer,
+// whose arms share the sink and the resume point; split up, each piece would take all of them.
 async fn deliver(
     socket: WebSocket,
     entry: Arc<ScanEntry>,

@@ -13,7 +13,6 @@
 //! layer, whose `symbol_file_stem` encodes every file name besides.
 
 use std::collections::BTreeMap;
-use std::time::SystemTime;
 
 use axum::Json;
 use axum::extract::State;
@@ -360,7 +359,7 @@ pub(crate) async fn history(
         .map_err(|e| ApiError::Internal(format!("checking a symbol: {e}")))??;
     // The server's copy of the store (read at start, every 30 s, and updated by each record it
     // writes): no query per panel opened.
-    let learned = learning.for_scan(SystemTime::now()).await;
+    let learned = learning.for_scan(state.clock().wall()).await;
     // The dated signals are read from the store itself: the copy in memory keeps summaries only.
     let dated = learning
         .store()

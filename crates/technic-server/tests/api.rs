@@ -6,165 +6,50 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use technic_core::Bars;
-use technic_data::demo::DemoMarket;
 use technic_data::memory::MemorySource;
 use technic_data::{BarWindow, DataError, MarketData, SourceInfo, SymbolInfo};
 use technic_engine::Scanner;
 use technic_server::{AppState, Config};
-use tokio::sync::oneshot;
+use technic_testkit::loopback::LoopbackServer;
+use technic_testkit::markets::{Slowed, demo};
 
-/// The demo market in memory, optionally slowed down per read so scans last long enough to join,
+/// The demo market in memory, each read slowed by `delay` so scans last long enough to join,
 /// leave and rejoin mid-scan.
-struct Market {
-    inner: MemorySource,
-    delay: Duration,
-}
-
-impl MarketData for Market {
-    fn info(&self) -> SourceInfo {
-        self.inner.info()
-    }
-    fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
-        self.inner.universe()
-    }
-    fn bars(&self, symbol: &str, window: &BarWindow) -> Result<Bars, DataError> {
-        std::thread::sleep(self.delay);
-        self.inner.bars(symbol, window)
-    }
-}
-
-fn demo() -> MemorySource {
-    static DEMO: std::sync::OnceLock<MemorySource> = std::sync::OnceLock::new();
-    DEMO.get_or_init(|| {
-        MemorySource::snapshot(&DemoMarket::new(), &BarWindow::last(300)).expect("demo")
-    })
-    .clone()
-}
-
-struct Server {
-    base: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Server {
-    async fn start(delay: Duration, config: Config) -> Self {
-        Self::with_source(
-            Arc::new(Market {
-                inner: demo(),
-                delay,
-            }),
-            config,
-        )
-        .await
-    }
-
-    /// Behind an in-process bars cache, as `technic serve` runs by default.
-    async fn start_cached(delay: Duration, config: Config) -> Self {
-        let market = Market {
+async fn serve_demo(delay: Duration, config: Config) -> LoopbackServer {
+    serve(
+        Arc::new(Slowed {
             inner: demo(),
             delay,
-        };
-        let cache: Arc<dyn technic_cache::Cache> =
-            Arc::new(technic_cache::MemoryCache::new(64 << 20));
-        let cached =
-            technic_cache::CachedSource::new(market, cache, "demo", Duration::from_secs(60));
-        Self::with_source(Arc::new(cached), config).await
-    }
+        }),
+        config,
+    )
+    .await
+}
 
-    async fn with_source(source: Arc<dyn MarketData>, config: Config) -> Self {
-        Self::with_store(source, None, config).await
-    }
+/// Behind an in-process bars cache, as `technic serve` runs by default.
+async fn serve_demo_cached(delay: Duration, config: Config) -> LoopbackServer {
+    let market = Slowed {
+        inner: demo(),
+        delay,
+    };
+    let cache: Arc<dyn technic_cache::Cache> = Arc::new(technic_cache::MemoryCache::new(64 << 20));
+    let cached = technic_cache::CachedSource::new(market, cache, "demo", Duration::from_secs(60));
+    serve(Arc::new(cached), config).await
+}
 
-    async fn with_store(
-        source: Arc<dyn MarketData>,
-        store: Option<technic_learning::LearningStore>,
-        config: Config,
-    ) -> Self {
-        let scanner = Scanner::new(source);
-        let state = AppState::new(scanner, store, config, tokio::runtime::Handle::current());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(technic_server::serve(listener, state, async move {
-            let _signal = rx.await;
-        }));
-        Self {
-            base,
-            shutdown: Some(tx),
-            task,
-        }
-    }
+async fn serve(source: Arc<dyn MarketData>, config: Config) -> LoopbackServer {
+    serve_with_store(source, None, config).await
+}
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    fn ws(&self, path: &str) -> String {
-        format!("{}{path}", self.base.replacen("http", "ws", 1))
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = reqwest::Client::new()
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .expect("post");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let response = reqwest::get(self.url(path)).await.expect("get");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// The Prometheus text of `/metrics`.
-    async fn metrics(&self) -> String {
-        reqwest::get(self.url("/metrics"))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text")
-    }
-
-    /// `GET /scan/results/{id}` once it says `complete`, within ten seconds.
-    async fn results_when_complete(&self, id: &str) -> Value {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let (_, page) = self.get(&format!("/scan/results/{id}")).await;
-            if page["complete"] == true {
-                return page;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "scan {id} never complete: {page}"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    async fn start_scan(&self, body: Value) -> String {
-        let (status, started) = self.post("/scan/start", body).await;
-        assert_eq!(status, 202, "{started}");
-        started["scan_id"].as_str().expect("scan_id").to_owned()
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _sent = tx.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
-            .await
-            .expect("shuts down in time")
-            .expect("task")
-            .expect("serve");
-    }
+async fn serve_with_store(
+    source: Arc<dyn MarketData>,
+    store: Option<technic_learning::LearningStore>,
+    config: Config,
+) -> LoopbackServer {
+    let scanner = Scanner::new(source);
+    let state = AppState::new(scanner, store, config, tokio::runtime::Handle::current());
+    LoopbackServer::start(|listener, shutdown| technic_server::serve(listener, state, shutdown))
+        .await
 }
 
 /// Reads a WebSocket until the server closes it; returns the messages and the close frame's reason.
@@ -260,7 +145,7 @@ fn seqs(messages: &[Value]) -> Vec<u64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_scan_is_seen_identically_by_websocket_sse_and_polling() {
-    let server = Server::start(Duration::from_millis(2), Config::default()).await;
+    let server = serve_demo(Duration::from_millis(2), Config::default()).await;
     let id = server.start_scan(json!({ "max_symbols": 120 })).await;
     let ws_url = server.ws(&format!("/ws/results/{id}"));
     let sse_url = server.url(&format!("/events/results/{id}"));
@@ -369,7 +254,7 @@ async fn one_scan_is_seen_identically_by_websocket_sse_and_polling() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn clients_that_disconnect_resume_with_nothing_lost_or_repeated() {
-    let server = Server::start(Duration::from_millis(3), Config::default()).await;
+    let server = serve_demo(Duration::from_millis(3), Config::default()).await;
     let id = server.start_scan(json!({ "max_symbols": 150 })).await;
     // WebSocket: read a few messages, hang up, resume from the last seq seen, many times.
     let mut ws_all: Vec<Value> = Vec::new();
@@ -430,7 +315,7 @@ async fn the_stream_limit_is_enforced_with_a_clear_error() {
         max_concurrent_streams: 2,
         ..Config::default()
     };
-    let server = Server::start(Duration::from_millis(20), config).await;
+    let server = serve_demo(Duration::from_millis(20), config).await;
     let id = server.start_scan(json!({ "max_symbols": 60 })).await;
     let url = server.url(&format!("/events/results/{id}"));
     let open = |url: String| async move {
@@ -473,7 +358,7 @@ async fn the_stream_limit_is_enforced_with_a_clear_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_error_has_its_status_and_names_what_is_wrong() {
-    let server = Server::start_cached(Duration::ZERO, Config::default()).await;
+    let server = serve_demo_cached(Duration::ZERO, Config::default()).await;
     let raw = reqwest::Client::new()
         .post(server.url("/scan/start"))
         .header("content-type", "application/json")
@@ -596,7 +481,7 @@ async fn answer(request: reqwest::RequestBuilder) -> (u16, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_router_and_query_errors_are_json_too_and_a_cursor_past_the_end_is_refused() {
-    let server = Server::start_cached(Duration::ZERO, Config::default()).await;
+    let server = serve_demo_cached(Duration::ZERO, Config::default()).await;
     let client = reqwest::Client::new();
     let (status, body) = server.post("/scan", json!({ "max_symbols": 5 })).await;
     assert_eq!(status, 200);
@@ -718,7 +603,7 @@ async fn running_scans_are_limited_with_a_clear_error() {
         max_concurrent_scans: 1,
         ..Config::default()
     };
-    let server = Server::start(Duration::from_millis(20), config).await;
+    let server = serve_demo(Duration::from_millis(20), config).await;
     let first = server.start_scan(json!({ "max_symbols": 200 })).await;
     let (status, body) = server.post("/scan/start", json!({})).await;
     assert_eq!(
@@ -748,7 +633,7 @@ async fn running_scans_are_limited_with_a_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_legacy_scan_whose_client_gives_up_is_stopped() {
     // 20 ms a symbol: 200 symbols would take four seconds on one worker.
-    let server = Server::start(Duration::from_millis(20), Config::default()).await;
+    let server = serve_demo(Duration::from_millis(20), Config::default()).await;
     let gave_up = reqwest::Client::new()
         .post(server.url("/scan"))
         .json(&json!({ "max_symbols": 200 }))
@@ -788,7 +673,7 @@ impl MarketData for Unreadable {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_scan_that_fails_is_counted_and_streams_end_with_its_error() {
-    let server = Server::with_source(Arc::new(Unreadable), Config::default()).await;
+    let server = serve(Arc::new(Unreadable), Config::default()).await;
     let id = server.start_scan(json!({})).await;
     let (messages, close) = ws_read(&server.ws(&format!("/ws/results/{id}")), None).await;
     let last = messages.last().expect("the error message");
@@ -849,7 +734,7 @@ async fn a_symbol_whose_file_is_broken_is_reported_without_the_servers_paths() {
     let source = OneBrokenFile {
         broken: broken.clone(),
     };
-    let server = Server::with_source(Arc::new(source), Config::default()).await;
+    let server = serve(Arc::new(source), Config::default()).await;
     let (status, report) = server
         .post("/scan", json!({ "symbols": [broken.clone()] }))
         .await;
@@ -882,7 +767,7 @@ async fn sqlite_store() -> (tempfile::TempDir, technic_learning::LearningStore) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn what_scans_learn_is_saved_before_the_server_stops() {
     let (_home, store) = sqlite_store().await;
-    let server = Server::with_store(Arc::new(demo()), Some(store.clone()), Config::default()).await;
+    let server = serve_with_store(Arc::new(demo()), Some(store.clone()), Config::default()).await;
     let mut ids = Vec::new();
     for _ in 0..3 {
         let (status, report) = server.post("/scan", json!({ "max_symbols": 20 })).await;
@@ -917,7 +802,7 @@ async fn what_scans_learn_is_saved_before_the_server_stops() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn readiness_follows_the_learning_store_and_does_not_leak_its_errors() {
     let (home, store) = sqlite_store().await;
-    let server = Server::with_store(Arc::new(demo()), Some(store), Config::default()).await;
+    let server = serve_with_store(Arc::new(demo()), Some(store), Config::default()).await;
     let (status, body) = server.get("/ready").await;
     assert_eq!((status, body["status"].clone()), (200, json!("ready")));
     // The database file is overwritten under the open store: every read now fails.
@@ -937,7 +822,7 @@ async fn readiness_follows_the_learning_store_and_does_not_leak_its_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stop_keeps_results_and_streams_end_with_the_stopped_scan() {
-    let server = Server::start(Duration::from_millis(20), Config::default()).await;
+    let server = serve_demo(Duration::from_millis(20), Config::default()).await;
     let id = server.start_scan(json!({})).await;
     let ws_url = server.ws(&format!("/ws/results/{id}"));
     let ws = tokio::spawn(async move { ws_read(&ws_url, None).await });
@@ -974,7 +859,7 @@ async fn an_idle_stream_times_out_with_the_point_to_resume_from() {
         stream_timeout: Duration::from_millis(300),
         ..Config::default()
     };
-    let server = Server::start(Duration::from_millis(600), config).await;
+    let server = serve_demo(Duration::from_millis(600), config).await;
     let id = server
         .start_scan(json!({ "max_symbols": 50, "enable_prioritization": false }))
         .await;
@@ -995,7 +880,7 @@ async fn idle_streams_get_keep_alives_and_only_abandoned_ones_time_out() {
         ..Config::default()
     };
     // Reads take 4 s: after its first progress messages the scan is quiet for that long.
-    let server = Server::start(Duration::from_secs(4), config).await;
+    let server = serve_demo(Duration::from_secs(4), config).await;
     let id = server
         .start_scan(json!({ "max_symbols": 50, "enable_prioritization": false }))
         .await;
@@ -1067,7 +952,7 @@ async fn idle_streams_get_keep_alives_and_only_abandoned_ones_time_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_stops_scans_and_every_stream_gets_the_final_message() {
-    let server = Server::start(Duration::from_millis(200), Config::default()).await;
+    let server = serve_demo(Duration::from_millis(200), Config::default()).await;
     let id = server.start_scan(json!({ "max_symbols": 50 })).await;
     // Shutdown stops the scan; an open WebSocket receives the final message and is closed.
     let ws_url = server.ws(&format!("/ws/results/{id}"));
@@ -1101,7 +986,7 @@ async fn shutdown_stops_scans_and_every_stream_gets_the_final_message() {
 
 /// A server on the S&P 500 (megabytes of messages per scan) whose connections' kernel send buffers
 /// are bounded (`STREAM_SEND_BUFFER_BYTES`), so a client that does not read stalls its writes.
-async fn stalling_server(send_timeout: Duration) -> Server {
+async fn stalling_server(send_timeout: Duration) -> LoopbackServer {
     let sp500 = std::env::var_os("TECHNIC_SHARED")
         .map_or_else(
             || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
@@ -1114,24 +999,7 @@ async fn stalling_server(send_timeout: Duration) -> Server {
         send_buffer: Some(64 * 1024),
         ..Config::default()
     };
-    Server::with_source(Arc::new(source), config).await
-}
-
-impl Server {
-    /// A connection to the server whose receive buffer holds a few kilobytes, for a client that
-    /// stops reading.
-    async fn tiny_receive_buffer_connection(
-        &self,
-    ) -> (tokio::net::TcpStream, std::net::SocketAddr) {
-        let address: std::net::SocketAddr = self
-            .base
-            .trim_start_matches("http://")
-            .parse()
-            .expect("address");
-        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-        socket.set_recv_buffer_size(4096).expect("buffer size");
-        (socket.connect(address).await.expect("connects"), address)
-    }
+    serve(Arc::new(source), config).await
 }
 
 /// A WebSocket subscriber that stops reading: once the server's writes to it have waited the send
@@ -1310,7 +1178,7 @@ async fn an_sse_subscriber_that_stops_reading_is_dropped_and_resumes_with_nothin
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn backtests_run_as_jobs_with_progress_a_json_report_and_an_html_page() {
     // Each read waits 20 ms, so the job is still loading when it is first asked for its page.
-    let server = Server::start(Duration::from_millis(20), Config::default()).await;
+    let server = serve_demo(Duration::from_millis(20), Config::default()).await;
     let symbols: Vec<String> = demo().universe().expect("universe")[..30]
         .iter()
         .map(|s| s.symbol.clone())
@@ -1445,7 +1313,7 @@ async fn a_backtest_that_panics_fails_and_frees_its_slot() {
         max_concurrent_scans: 1,
         ..Config::default()
     };
-    let server = Server::with_source(Arc::new(PanickingMarket(demo())), config).await;
+    let server = serve(Arc::new(PanickingMarket(demo())), config).await;
     for _ in 0..2 {
         let (status, started) = server
             .post("/backtest", json!({"every": "week", "horizons": [1]}))

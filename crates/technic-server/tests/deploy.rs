@@ -20,11 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use technic_data::BarWindow;
-use technic_data::demo::DemoMarket;
-use technic_data::memory::MemorySource;
 use technic_engine::Scanner;
 use technic_server::{AppState, Config};
+use technic_testkit::loopback::LoopbackServer;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -872,58 +870,31 @@ fn queried_metrics(expr: &str) -> BTreeSet<String> {
 /// The metric families a real server shows at `/metrics` after a scan and a stream, with the
 /// series names of their histograms (`_bucket`, `_sum`, `_count`).
 async fn exposed_metrics() -> BTreeSet<String> {
-    let source = MemorySource::snapshot(&DemoMarket::new(), &BarWindow::last(300)).expect("demo");
     let state = AppState::new(
-        Scanner::new(Arc::new(source)),
+        Scanner::new(Arc::new(technic_testkit::markets::demo())),
         None,
         Config::default(),
         tokio::runtime::Handle::current(),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(technic_server::serve(listener, state, async move {
-        let _signal = stopped.await;
-    }));
-    let client = reqwest::Client::new();
+    let server = LoopbackServer::start(|listener, shutdown| {
+        technic_server::serve(listener, state, shutdown)
+    })
+    .await;
     for probe in ["/health", "/ready"] {
-        let status = client
-            .get(format!("{base}{probe}"))
-            .send()
-            .await
-            .expect("probe")
-            .status();
-        assert_eq!(status.as_u16(), 200, "the probes' path {probe}");
+        let (status, _) = server.get(probe).await;
+        assert_eq!(status, 200, "the probes' path {probe}");
     }
-    let report: Value = client
-        .post(format!("{base}/scan"))
-        .json(&json!({"max_symbols": 40}))
-        .send()
-        .await
-        .expect("scan")
-        .json()
-        .await
-        .expect("report");
+    let (_, report) = server.post("/scan", json!({"max_symbols": 40})).await;
     let id = report["scan_id"].as_str().expect("scan_id");
-    let events = client
-        .get(format!("{base}/events/results/{id}?from_seq=1"))
+    let events = reqwest::Client::new()
+        .get(server.url(&format!("/events/results/{id}?from_seq=1")))
         .header("accept", "text/event-stream")
         .send()
         .await
         .expect("sse");
     let _all = tokio::time::timeout(Duration::from_secs(10), events.text()).await;
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    let _stopping = stop.send(());
-    let _stopped = tokio::time::timeout(Duration::from_secs(10), server).await;
+    let text = server.metrics().await;
+    server.stop().await;
     assert_recorded(&text);
     let mut names = BTreeSet::new();
     for line in text.lines() {

@@ -5,96 +5,31 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use technic_data::demo::DemoMarket;
-use technic_data::memory::MemorySource;
-use technic_data::{BarWindow, MarketData};
+use technic_data::MarketData;
 use technic_engine::Scanner;
 use technic_server::{AppState, Config};
+use technic_testkit::loopback::LoopbackServer;
+use technic_testkit::markets::demo;
 use technic_testkit::sp500;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::oneshot;
 
-fn demo() -> Arc<dyn MarketData> {
-    static DEMO: std::sync::OnceLock<MemorySource> = std::sync::OnceLock::new();
-    Arc::new(
-        DEMO.get_or_init(|| {
-            MemorySource::snapshot(&DemoMarket::new(), &BarWindow::last(300)).expect("demo")
-        })
-        .clone(),
-    )
+fn shared_demo() -> Arc<dyn MarketData> {
+    Arc::new(demo())
 }
 
-struct Server {
-    address: std::net::SocketAddr,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Server {
-    async fn start(source: Arc<dyn MarketData>, config: Config) -> Self {
-        let state = AppState::new(
-            Scanner::new(source),
-            None,
-            config,
-            tokio::runtime::Handle::current(),
-        );
-        let listener = technic_server::bind("127.0.0.1:0".parse().expect("address")).expect("bind");
-        let address = listener.local_addr().expect("address");
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(technic_server::serve(listener, state, async move {
-            let _signal = rx.await;
-        }));
-        Self {
-            address,
-            shutdown: Some(tx),
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.address)
-    }
-
-    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = reqwest::Client::new()
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("post");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let response = reqwest::get(self.url(path)).await.expect("get");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn metric(&self, name: &str) -> f64 {
-        let text = reqwest::get(self.url("/metrics"))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in /metrics:\n{text}"))
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _sent = tx.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(15), &mut self.task)
-            .await
-            .expect("shuts down in time")
-            .expect("task")
-            .expect("serve");
-    }
+/// Bound as `technic serve` binds, so the listener's options are the server's.
+async fn serve(source: Arc<dyn MarketData>, config: Config) -> LoopbackServer {
+    let state = AppState::new(
+        Scanner::new(source),
+        None,
+        config,
+        tokio::runtime::Handle::current(),
+    );
+    let listener = technic_server::bind("127.0.0.1:0".parse().expect("address")).expect("bind");
+    LoopbackServer::start_on(listener, |listener, shutdown| {
+        technic_server::serve(listener, state, shutdown)
+    })
 }
 
 /// Everything the server sends on `stream` until it closes the connection, or `None` if it is
@@ -122,8 +57,8 @@ fn json_body(response: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_declared_body_over_the_limit_is_refused_at_once_and_the_connection_closed() {
-    let server = Server::start(demo(), Config::default()).await;
-    let mut stream = TcpStream::connect(server.address).await.expect("connect");
+    let server = serve(shared_demo(), Config::default()).await;
+    let mut stream = TcpStream::connect(server.address()).await.expect("connect");
     // 10 GB declared, none of it sent: the answer must not wait for the body.
     stream
         .write_all(
@@ -153,7 +88,7 @@ async fn a_chunked_body_over_the_limit_gets_the_json_413_too() {
         max_request_bytes: 4096,
         ..Config::default()
     };
-    let server = Server::start(demo(), config).await;
+    let server = serve(shared_demo(), config).await;
     let symbols: Vec<String> = (0..1000).map(|i| format!("S{i}")).collect();
     let body = serde_json::to_vec(&json!({ "symbols": symbols })).expect("json");
     assert!(body.len() > 4096);
@@ -181,14 +116,14 @@ async fn a_client_slow_with_its_request_head_is_cut_off_after_the_header_timeout
         header_read_timeout: Duration::from_secs(1),
         ..Config::default()
     };
-    let server = Server::start(demo(), config).await;
+    let server = serve(shared_demo(), config).await;
     // Half a request head, then nothing: held for ever before.
-    let mut slow = TcpStream::connect(server.address).await.expect("connect");
+    let mut slow = TcpStream::connect(server.address()).await.expect("connect");
     slow.write_all(b"GET /health HTTP/1.1\r\nHost: tech")
         .await
         .expect("write");
     // A connection that sends nothing at all.
-    let mut silent = TcpStream::connect(server.address).await.expect("connect");
+    let mut silent = TcpStream::connect(server.address()).await.expect("connect");
     let started = Instant::now();
     assert!(
         read_until_closed(&mut slow, Duration::from_secs(10))
@@ -209,7 +144,7 @@ async fn a_client_slow_with_its_request_head_is_cut_off_after_the_header_timeout
     );
 
     // A client that sends its request in time is served as before.
-    let mut prompt = TcpStream::connect(server.address).await.expect("connect");
+    let mut prompt = TcpStream::connect(server.address()).await.expect("connect");
     prompt
         .write_all(b"GET /health HTTP/1.1\r\nHost: technic\r\nConnection: close\r\n\r\n")
         .await
@@ -227,7 +162,7 @@ async fn symbols_past_the_limit_are_refused_naming_the_field_and_the_limit() {
         max_symbols_per_request: 100,
         ..Config::default()
     };
-    let server = Server::start(demo(), config).await;
+    let server = serve(shared_demo(), config).await;
     let symbols: Vec<String> = (0..101).map(|i| format!("S{i}")).collect();
     for path in ["/scan/start", "/scan/stream", "/scan"] {
         let (status, body) = server.post(path, &json!({ "symbols": symbols })).await;
@@ -257,7 +192,7 @@ async fn a_large_request_is_checked_in_linear_time_off_the_runtime() {
         max_request_bytes: 4 << 20,
         ..Config::default()
     };
-    let server = Arc::new(Server::start(demo(), config).await);
+    let server = Arc::new(serve(shared_demo(), config).await);
     let symbols: Vec<String> = (0..150_000).map(|i| format!("SYM{i}")).collect();
     let body = json!({ "symbols": symbols, "max_symbols": 1 });
     let started = Instant::now();
@@ -290,7 +225,7 @@ async fn a_large_request_is_checked_in_linear_time_off_the_runtime() {
 async fn finished_scans_past_the_byte_bound_are_dropped_oldest_first_as_metrics_show() {
     let request = json!({ "max_symbols": 10 });
     // One scan's size, on a server of its own, to set a bound that holds two and not three.
-    let sizing = Server::start(demo(), Config::default()).await;
+    let sizing = serve(shared_demo(), Config::default()).await;
     let (status, _) = sizing.post("/scan", &request).await;
     assert_eq!(status, 200);
     assert_eq!(sizing.metric("technic_retained_scans").await, 1.0);
@@ -303,7 +238,7 @@ async fn finished_scans_past_the_byte_bound_are_dropped_oldest_first_as_metrics_
         max_retained_bytes: bound,
         ..Config::default()
     };
-    let server = Server::start(demo(), config).await;
+    let server = serve(shared_demo(), config).await;
     let mut ids = Vec::new();
     for _ in 0..4 {
         let (status, report) = server.post("/scan", &request).await;
@@ -326,7 +261,7 @@ async fn finished_scans_past_the_byte_bound_are_dropped_oldest_first_as_metrics_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_path_that_is_not_utf8_answers_the_json_error() {
-    let server = Server::start(demo(), Config::default()).await;
+    let server = serve(shared_demo(), Config::default()).await;
     for path in [
         "/scan/progress/%FF",
         "/scan/results/%C3%28",
@@ -351,7 +286,7 @@ async fn a_path_that_is_not_utf8_answers_the_json_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn durations_past_a_year_are_refused_by_name() {
-    let server = Server::start(demo(), Config::default()).await;
+    let server = serve(shared_demo(), Config::default()).await;
     for seconds in [1e308, 1e20] {
         let (status, body) = server
             .post(
@@ -387,7 +322,7 @@ async fn health_and_reports_name_the_data_directory_but_not_where_it_is() {
         source.identity().contains(&dir.display().to_string()),
         "the operator's identity of the source keeps the path (cache keys need it)"
     );
-    let server = Server::start(Arc::new(source), Config::default()).await;
+    let server = serve(Arc::new(source), Config::default()).await;
     let secret = data.path().display().to_string();
     let (status, health) = server.get("/health").await;
     assert_eq!(status, 200);

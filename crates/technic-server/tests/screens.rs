@@ -7,75 +7,28 @@ use serde_json::{Value, json};
 use technic_data::files::FileSource;
 use technic_engine::Scanner;
 use technic_server::{AppState, Config};
+use technic_testkit::loopback::LoopbackServer;
 use technic_testkit::sp500;
-use tokio::sync::oneshot;
 
-struct Server {
-    base: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+async fn serve_sp500() -> LoopbackServer {
+    serve_sp500_with_store(None).await
 }
 
-impl Server {
-    async fn start() -> Self {
-        Self::with_store(None).await
-    }
-
-    async fn with_store(store: Option<technic_learning::LearningStore>) -> Self {
-        let source = Arc::new(FileSource::open(sp500()).expect("data dir opens"));
-        let state = AppState::new(
-            Scanner::new(source),
-            store,
-            Config::default(),
-            tokio::runtime::Handle::current(),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(technic_server::serve(listener, state, async move {
-            let _signal = rx.await;
-        }));
-        Self {
-            base,
-            shutdown: Some(tx),
-            task,
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = reqwest::Client::new()
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .expect("post");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut request = reqwest::Client::new().request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _sent = tx.send(());
-        }
-        self.task.await.expect("joins").expect("serves");
-    }
+async fn serve_sp500_with_store(store: Option<technic_learning::LearningStore>) -> LoopbackServer {
+    let source = Arc::new(FileSource::open(sp500()).expect("data dir opens"));
+    let state = AppState::new(
+        Scanner::new(source),
+        store,
+        Config::default(),
+        tokio::runtime::Handle::current(),
+    );
+    LoopbackServer::start(|listener, shutdown| technic_server::serve(listener, state, shutdown))
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_expression_is_a_422_naming_the_field_and_the_column() {
-    let server = Server::start().await;
+    let server = serve_sp500().await;
     let cases = [
         (
             json!({ "where": "close > sma_200 and rsi14 < 30" }),
@@ -133,7 +86,7 @@ async fn a_bad_expression_is_a_422_naming_the_field_and_the_column() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_screened_scan_returns_only_matches_in_rank_by_order() {
-    let server = Server::start().await;
+    let server = serve_sp500().await;
     let (status, report) = server
         .post(
             "/scan",
@@ -171,7 +124,7 @@ async fn saved_screens_over_rest() {
     let store = technic_learning::LearningStore::open_in(dir.path())
         .await
         .expect("store");
-    let server = Server::with_store(Some(store.clone())).await;
+    let server = serve_sp500_with_store(Some(store.clone())).await;
     let (status, created) = server
         .send(
             Method::POST,
@@ -278,7 +231,7 @@ async fn saved_screens_over_rest() {
     server.stop().await;
 
     // Without a learning store, the endpoints say so.
-    let server = Server::start().await;
+    let server = serve_sp500().await;
     let (status, body) = server.send(Method::GET, "/screens", None).await;
     assert_eq!(status, 503, "{body}");
     server.stop().await;
@@ -304,7 +257,7 @@ async fn a_scan_may_name_a_saved_screen_and_screens_chain() {
     let store = technic_learning::LearningStore::open_in(dir.path())
         .await
         .expect("store");
-    let server = Server::with_store(Some(store.clone())).await;
+    let server = serve_sp500_with_store(Some(store.clone())).await;
     let save = |name: &str, body: Value| {
         let path = format!("/screens/{name}");
         let server = &server;

@@ -15,114 +15,25 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use technic_core::Bars;
-use technic_data::demo::DemoMarket;
-use technic_data::memory::MemorySource;
-use technic_data::{BarWindow, DataError, MarketData, SourceInfo, SymbolInfo};
 use technic_engine::Scanner;
 use technic_server::{AppState, Config};
-use tokio::sync::oneshot;
+use technic_testkit::loopback::LoopbackServer;
+use technic_testkit::markets::{Slowed, demo};
 
 /// The demo market, each read slowed a little so a scan lasts long enough to stop mid-way.
-struct Market {
-    inner: MemorySource,
-    delay: Duration,
-}
-
-impl MarketData for Market {
-    fn info(&self) -> SourceInfo {
-        self.inner.info()
-    }
-    fn universe(&self) -> Result<Vec<SymbolInfo>, DataError> {
-        self.inner.universe()
-    }
-    fn bars(&self, symbol: &str, window: &BarWindow) -> Result<Bars, DataError> {
-        std::thread::sleep(self.delay);
-        self.inner.bars(symbol, window)
-    }
-}
-
-struct Server {
-    base: String,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-impl Server {
-    async fn start(config: Config) -> Self {
-        let source =
-            MemorySource::snapshot(&DemoMarket::new(), &BarWindow::last(300)).expect("demo");
-        let market = Market {
-            inner: source,
-            delay: Duration::from_millis(5),
-        };
-        let state = AppState::new(
-            Scanner::new(Arc::new(market)),
-            None,
-            config,
-            tokio::runtime::Handle::current(),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(technic_server::serve(listener, state, async move {
-            let _signal = rx.await;
-        }));
-        Self {
-            base,
-            shutdown: Some(tx),
-            task,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let response = reqwest::Client::new()
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .expect("post");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// `GET /scan/results/{id}` once it says `complete`.
-    async fn results_when_complete(&self, id: &str) -> Value {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let page: Value = reqwest::get(self.url(&format!("/scan/results/{id}")))
-                .await
-                .expect("get")
-                .json()
-                .await
-                .expect("json");
-            if page["complete"] == true {
-                return page;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "never complete: {page}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn stop(mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _sent = tx.send(());
-        }
-        tokio::time::timeout(Duration::from_secs(10), &mut self.task)
-            .await
-            .expect("shuts down in time")
-            .expect("task")
-            .expect("serve");
-    }
+async fn serve_demo(config: Config) -> LoopbackServer {
+    let market = Slowed {
+        inner: demo(),
+        delay: Duration::from_millis(5),
+    };
+    let state = AppState::new(
+        Scanner::new(Arc::new(market)),
+        None,
+        config,
+        tokio::runtime::Handle::current(),
+    );
+    LoopbackServer::start(|listener, shutdown| technic_server::serve(listener, state, shutdown))
+        .await
 }
 
 /// Skips (or fails under `CI=true`) when a tool the test needs is missing.
@@ -205,11 +116,11 @@ async fn the_seeds_python_client_starts_follows_and_stops_scans() {
         );
         return;
     }
-    let server = Server::start(Config::default()).await;
+    let server = serve_demo(Config::default()).await;
     let mut command = Command::new(&python);
     command
         .arg(tests_dir().join("seeds/seed_client.py"))
-        .arg(&server.base);
+        .arg(server.url(""));
     let facts = run_client(command).await;
 
     // The prioritised, streamed scan with the seeds' termination criteria.
@@ -295,11 +206,11 @@ async fn the_seeds_browser_code_reads_event_source_messages_and_progress() {
             return;
         }
     };
-    let server = Server::start(Config::default()).await;
+    let server = serve_demo(Config::default()).await;
     let mut command = Command::new("node");
     command
         .arg(tests_dir().join("browser/seeds.mjs"))
-        .arg(&server.base)
+        .arg(server.url(""))
         .env("CHROMIUM", chromium)
         .current_dir(tests_dir().join("browser"));
     let facts = run_client(command).await;
@@ -377,7 +288,7 @@ async fn sse_events(url: &str) -> Vec<(String, Value)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seed_parameters_are_honoured_or_refused_and_both_event_styles_are_served() {
     let on = |name: &str| (name == "EARLY_TERMINATION_DEFAULT").then(|| "true".to_owned());
-    let server = Server::start(Config::from_lookup(on).expect("valid")).await;
+    let server = serve_demo(Config::from_lookup(on).expect("valid")).await;
 
     // Refused, naming what is wrong, rather than silently ignored.
     for (path, body, says) in [

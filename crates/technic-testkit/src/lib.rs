@@ -1,6 +1,6 @@
 //! What the tests and benchmarks of every technic crate share, in one place instead of a copy in
 //! each: where `../shared` (the real market data, TA-Lib's golden values, recorded Polygon
-//! responses) is, [`polygon_fake`], the loopback stand-in for Polygon.io, and for the distributed
+//! responses) is, a [`ManualClock`] tests move instead of sleeping, [`polygon_fake`], the loopback stand-in for Polygon.io, and for the distributed
 //! tests and benchmark, [`processes`] (Redis, replicas and workers as real processes) and
 //! [`clients`] (REST, SSE and WebSocket as a client sees them).
 //!
@@ -8,7 +8,13 @@
 
 use std::path::{Path, PathBuf};
 
+pub use clock::ManualClock;
+
 pub mod clients;
+pub mod clock;
+pub mod databases;
+pub mod loopback;
+pub mod markets;
 pub mod polygon_fake;
 pub mod processes;
 

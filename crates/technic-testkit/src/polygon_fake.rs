@@ -181,6 +181,8 @@ fn error(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+// Long on purpose: one arm per Polygon.io endpoint the fake imitates, in one place, so the whole
+// fake reads as the list of what it answers.
 async fn answer(State(fake): State<Arc<Fake>>, uri: Uri) -> Response {
     let query: HashMap<String, String> = uri
         .query()

@@ -74,6 +74,8 @@ pub struct Directional {
     pub minus_di: Vec<f64>,
 }
 
+// Long on purpose: the single pass keeps TA-Lib's arithmetic in its order for all three outputs
+// at once (see above); split into steps, the shared running sums would have to travel between them.
 pub fn directional(
     high: &[f64],
     low: &[f64],

@@ -73,6 +73,7 @@ impl Reader<'_> {
 
 /// Rates the newest bar by the classic model. `frame` must hold the default indicator set computed over `bars`;
 /// returns `None` for empty bars.
+// Long on purpose: the classic model's formula (docs/rating.md), term after term, reads as one piece.
 pub fn rate(bars: &Bars, frame: &IndicatorFrame) -> Option<Rating> {
     let n = bars.len();
     let close = *bars.close.last()?;

@@ -159,7 +159,7 @@ fn lost(entry: &ScanEntry, message: &str) {
         Payload::Error {
             message: message.clone(),
         },
-        chrono::Utc::now(),
+        entry.clock.utc(),
     );
     entry.finish_followed(Err(message));
 }

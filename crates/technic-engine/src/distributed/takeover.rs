@@ -146,35 +146,12 @@ impl Cluster {
         };
         let request: ValidScan = serde_json::from_str(&request)
             .map_err(|e| format!("scan {scan_id}: a request that does not decode: {e}"))?;
-        let log = EventLog::encoded_on_append(scan_id);
-        let mut streamed = HashSet::new();
-        for entry in &published.ids {
-            let json: String = entry.get("json").unwrap_or_default();
-            let message = ScanMessage::from_json(&json)
-                .map_err(|e| format!("scan {scan_id}: a message that does not decode: {e}"))?;
-            if let Payload::Result(result) = &message.payload {
-                streamed.insert(result.position.saturating_sub(1));
-            }
-            if !log.append_relayed(message) {
-                return Err(format!("scan {scan_id}: its log in Redis has a gap"));
-            }
-        }
+        let (log, streamed) = replay(scan_id, &published)?;
         if log.is_closed() {
             forget(&mut link, entry_id)?;
             return Ok(false);
         }
-        let plan = plan
-            .map(|plan| serde_json::from_str::<Vec<PlannedSlot>>(&plan))
-            .transpose()
-            .map_err(|e| format!("scan {scan_id}: a plan that does not decode: {e}"))?
-            .map(|plan| {
-                plan.into_iter()
-                    .map(|slot| Slot {
-                        info: slot.symbol.info(),
-                        tier: slot.tier,
-                    })
-                    .collect::<Vec<_>>()
-            });
+        let plan = decode_plan(scan_id, plan)?;
         let as_of = settings
             .and_then(|s| serde_json::from_str::<Settings>(&s).ok())
             .and_then(|s| s.as_of);
@@ -189,6 +166,7 @@ impl Cluster {
             request.clone(),
             Arc::clone(&log),
             StopHandle::default(),
+            Arc::clone(scanner.clock()),
         ));
         self.publish_from(Arc::clone(&entry), log.len());
         let takeover = Takeover {
@@ -216,6 +194,43 @@ impl Cluster {
         entry.finish_followed(outcome);
         Ok(true)
     }
+}
+
+/// The scan's log as Redis has it, and the positions whose results it already streamed.
+fn replay(
+    scan_id: &str,
+    published: &StreamRangeReply,
+) -> Result<(Arc<EventLog>, HashSet<usize>), String> {
+    let log = EventLog::encoded_on_append(scan_id);
+    let mut streamed = HashSet::new();
+    for entry in &published.ids {
+        let json: String = entry.get("json").unwrap_or_default();
+        let message = ScanMessage::from_json(&json)
+            .map_err(|e| format!("scan {scan_id}: a message that does not decode: {e}"))?;
+        if let Payload::Result(result) = &message.payload {
+            streamed.insert(result.position.saturating_sub(1));
+        }
+        if !log.append_relayed(message) {
+            return Err(format!("scan {scan_id}: its log in Redis has a gap"));
+        }
+    }
+    Ok((log, streamed))
+}
+
+/// The planner's plan, if it had written one.
+fn decode_plan(scan_id: &str, plan: Option<String>) -> Result<Option<Vec<Slot>>, String> {
+    let plan = plan
+        .map(|plan| serde_json::from_str::<Vec<PlannedSlot>>(&plan))
+        .transpose()
+        .map_err(|e| format!("scan {scan_id}: a plan that does not decode: {e}"))?;
+    Ok(plan.map(|plan| {
+        plan.into_iter()
+            .map(|slot| Slot {
+                info: slot.symbol.info(),
+                tier: slot.tier,
+            })
+            .collect()
+    }))
 }
 
 /// Drops a planners' entry whose scan has nothing left to finish.

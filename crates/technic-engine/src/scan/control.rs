@@ -5,44 +5,16 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use technic_core::progress::{ProgressTracker, ScanStatus};
 use technic_core::termination::StopReason;
+pub use technic_data::clock::{Clock, SystemClock};
 
 use super::run::ScanRun;
 use super::{ScanError, ScanObserver};
 use crate::stream::{EventLog, Payload};
-
-/// Time, injected so tests and replays control it.
-pub trait Clock: Send + Sync {
-    /// Monotonic seconds from an arbitrary origin.
-    fn seconds(&self) -> f64;
-    /// Wall-clock time, for message timestamps.
-    fn wall(&self) -> SystemTime {
-        SystemTime::now()
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct SystemClock {
-    origin: Instant,
-}
-
-impl Default for SystemClock {
-    fn default() -> Self {
-        Self {
-            origin: Instant::now(),
-        }
-    }
-}
-
-impl Clock for SystemClock {
-    fn seconds(&self) -> f64 {
-        self.origin.elapsed().as_secs_f64()
-    }
-}
 
 /// Stops a running scan from outside (Ctrl-C, `POST /scan/stop`). Cloning shares the handle.
 #[derive(Debug, Clone, Default)]
@@ -78,7 +50,7 @@ pub(super) struct Progress<'a> {
     observer: &'a dyn ScanObserver,
     pub(super) log: &'a EventLog,
     clock: &'a dyn Clock,
-    started: f64,
+    started: Instant,
 }
 
 impl<'a> Progress<'a> {
@@ -93,17 +65,20 @@ impl<'a> Progress<'a> {
             observer,
             log,
             clock,
-            started: clock.seconds(),
+            started: clock.now(),
         }
     }
 
     /// Seconds since the scan started.
     pub(super) fn now(&self) -> f64 {
-        self.clock.seconds() - self.started
+        self.clock
+            .now()
+            .saturating_duration_since(self.started)
+            .as_secs_f64()
     }
 
     pub(super) fn timestamp(&self) -> DateTime<Utc> {
-        DateTime::<Utc>::from(self.clock.wall())
+        self.clock.utc()
     }
 
     /// Applies `change`, then hands the snapshot to the observer and the stream while still holding
@@ -172,10 +147,8 @@ impl Drop for CloseLogOnDrop<'_> {
             let message =
                 "the scan ended unexpectedly (internal error); results so far are not ranked"
                     .to_owned();
-            self.log.append(
-                Payload::Error { message },
-                DateTime::<Utc>::from(self.clock.wall()),
-            );
+            self.log
+                .append(Payload::Error { message }, self.clock.utc());
         }
     }
 }

@@ -199,7 +199,7 @@ impl Scanner {
             source,
             indicators: IndicatorSet::default(),
             quality: SignalQuality::default(),
-            clock: Arc::new(SystemClock::default()),
+            clock: Arc::new(SystemClock),
             // As many as the thread pool has: all cores, RAYON_NUM_THREADS, or what `technic
             // serve` sizes it to (MAX_WORKERS, else all cores but one).
             permits: Arc::new(FairPermits::new(rayon::current_num_threads())),
@@ -261,9 +261,14 @@ impl Scanner {
         self
     }
 
+    /// Reads time (snapshot TTLs, progress, timestamps, its registry's ages) from `clock`.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     pub fn with_signal_quality(mut self, quality: SignalQuality) -> Self {

@@ -153,7 +153,10 @@ impl Scanner {
     ) -> (Arc<[Option<Snapshot>]>, CacheCounts) {
         let total = universe.len();
         let symbols: Vec<String> = universe.iter().map(|i| i.symbol.clone()).collect();
-        if let Some(snapshots) = self.snapshots.universe(symbols.clone(), options.as_of) {
+        if let Some(snapshots) =
+            self.snapshots
+                .universe(symbols.clone(), options.as_of, self.clock.now())
+        {
             progress.update(|t, now| {
                 t.start_stage(
                     Stage::DataFetching,
@@ -172,8 +175,12 @@ impl Scanner {
         let (snapshots, cache) = self.take_snapshots(universe, options, progress, lookups);
         let snapshots: Arc<[Option<Snapshot>]> = snapshots.into();
         if !options.stop.is_stopped() {
-            self.snapshots
-                .keep_universe(symbols, options.as_of, Arc::clone(&snapshots));
+            self.snapshots.keep_universe(
+                symbols,
+                options.as_of,
+                Arc::clone(&snapshots),
+                self.clock.now(),
+            );
         }
         (snapshots, cache)
     }
@@ -301,7 +308,9 @@ impl Scanner {
     }
 
     fn snapshot_of(&self, info: &SymbolInfo, taking: &TakingSnapshots<'_>) -> Option<Snapshot> {
-        let cell = self.snapshots.symbol(&info.symbol, taking.options.as_of);
+        let cell = self
+            .snapshots
+            .symbol(&info.symbol, taking.options.as_of, self.clock.now());
         if let Some(cached) = cell.get() {
             taking.hits.fetch_add(1, Ordering::Relaxed);
             return *cached;
