@@ -31,10 +31,10 @@ use chrono::{Datelike, NaiveDate};
 use rayon::prelude::*;
 use technic_backtest::{Dropped, Factor, ForwardReturns, Grid, Panel, Provenance, SignalCell};
 use technic_core::alpha::{self, AlphaFactors};
-use technic_core::evaluate::{self, Known, Outcome, Settings};
+use technic_core::evaluate::{self, Evaluation, Known, Outcome, Settings};
 use technic_core::indicators::momentum::RsiTrack;
 use technic_core::rating::components;
-use technic_core::rating::{RatingModel, Signal, SignalQuality, standard};
+use technic_core::rating::{Rating, RatingModel, Signal, SignalQuality, standard};
 use technic_core::{Bars, Indicator, IndicatorSet};
 use technic_data::{BarWindow, DataError, MarketData};
 use technic_screen::{Captured, Fields, Screen, ScreenOptions};
@@ -481,21 +481,7 @@ fn evaluate_symbol(
 ) -> Column {
     let lookback_days = scan.lookback_days;
     let cells = dates.len();
-    let mut column = Column {
-        values: vec![f64::NAN; cells * factors.len()],
-        alpha_factors: vec![None; cells],
-        composites: vec![None; cells],
-        signals: vec![None; cells],
-        forward: vec![vec![f64::NAN; cells]; horizons.len()],
-        next_period: vec![f64::NAN; cells],
-        dropped: BTreeMap::new(),
-        captured: programs.all().map(|_| vec![None; cells]).collect(),
-        fields: if programs.is_empty() {
-            Vec::new()
-        } else {
-            vec![None; cells]
-        },
-    };
+    let mut column = Column::empty(cells, factors.len(), horizons.len(), programs);
     let bars = match bars {
         Ok(bars) => bars,
         Err(_) => {
@@ -505,7 +491,6 @@ fn evaluate_symbol(
             return column;
         }
     };
-    let mut drop = |reason: &str| *column.dropped.entry(reason.to_owned()).or_default() += 1;
     // The pullback reading's RSI(2) of every window, from one smoothing of the whole history.
     let rsi_2 = RsiTrack::new(&bars.close, 2).ok();
     let mut window = Bars::with_capacity(lookback_days);
@@ -513,7 +498,7 @@ fn evaluate_symbol(
         // Bars dated on or before the date, the newest `lookback_days` of them: the scan's window.
         let end = bars.dates.partition_point(|bar| bar <= date);
         if end == 0 {
-            drop("not listed yet (no bars on or before the date)");
+            column.count_dropped("not listed yet (no bars on or before the date)");
             continue;
         }
         // The scan rates a symbol with no bar on the date by its last bar, and that rating is
@@ -521,17 +506,7 @@ fn evaluate_symbol(
         // values are left out: a backtest must not trade a name that had no price that day.
         let trading = bars.dates[end - 1] == *date;
         if trading {
-            let close = bars.close[end - 1];
-            for (h, &horizon) in horizons.iter().enumerate() {
-                if let Some(&later) = bars.close.get(end - 1 + horizon) {
-                    column.forward[h][d] = later / close - 1.0;
-                }
-            }
-            if let Some(next) = dates.get(d + 1)
-                && let Ok(i) = bars.dates[end..].binary_search(next)
-            {
-                column.next_period[d] = bars.close[end + i] / close - 1.0;
-            }
+            column.record_returns(bars, end, d, dates.get(d + 1), horizons);
         }
         let start = end.saturating_sub(lookback_days);
         let known = Known {
@@ -540,34 +515,17 @@ fn evaluate_symbol(
                 .and_then(|track| track.last_of(&bars.close, start, end).ok()),
         };
         cut_window(&mut window, bars, start, end);
-        // As the scan: the request's bar filters between "no rows" (impossible here) and the
-        // core's own checks.
-        match scan.refuse_bars(&window, sector) {
-            Ok(None) => {}
-            Ok(Some(refusal)) => {
-                drop(refusal.filter.rule());
-                continue;
-            }
-            Err(_) => {
-                drop("indicators failed");
-                continue;
-            }
-        }
-        let evaluation = match evaluate::evaluate_with(&window, settings, known) {
-            Outcome::Rated(evaluation) => evaluation,
-            Outcome::Skipped(skip) => {
-                drop(skip.rule());
-                continue;
-            }
-            Outcome::Failed(_) => {
-                drop("indicators failed");
+        let evaluation = match judge(&window, sector, scan, settings, known) {
+            Ok(evaluation) => evaluation,
+            Err(reason) => {
+                column.count_dropped(reason);
                 continue;
             }
         };
         column.alpha_factors[d] = Some(evaluation.factors);
         column.composites[d] = evaluation.rating.composite;
         if !trading {
-            drop("no bar on the date (not trading)");
+            column.count_dropped("no bar on the date (not trading)");
             continue;
         }
         if !programs.is_empty() {
@@ -578,25 +536,112 @@ fn evaluate_symbol(
                 .iter()
                 .any(Option::is_none)
             {
-                drop("the screen's indicators failed");
+                column.count_dropped("the screen's indicators failed");
                 continue;
             }
-            for (p, captured) in captured.into_iter().enumerate() {
-                column.captured[p][d] = captured;
+            column.record_screen(d, captured, &evaluation.rating);
+        }
+        column.record_factors(d, factors, &evaluation);
+        column.signals[d] = Some(SignalCell {
+            signal: evaluation.rating.signal,
+            high_quality: evaluation.high_quality,
+        });
+    }
+    column
+}
+
+/// One date's window as the scan judges it: the request's bar filters between "no rows"
+/// (impossible here) and the core's own checks, then the evaluation; or why it was dropped.
+fn judge(
+    window: &Bars,
+    sector: Option<&str>,
+    scan: &ValidScan,
+    settings: &Settings,
+    known: Known,
+) -> Result<Box<Evaluation>, &'static str> {
+    match scan.refuse_bars(window, sector) {
+        Ok(None) => {}
+        Ok(Some(refusal)) => return Err(refusal.filter.rule()),
+        Err(_) => return Err("indicators failed"),
+    }
+    match evaluate::evaluate_with(window, settings, known) {
+        Outcome::Rated(evaluation) => Ok(evaluation),
+        Outcome::Skipped(skip) => Err(skip.rule()),
+        Outcome::Failed(_) => Err("indicators failed"),
+    }
+}
+
+impl Column {
+    /// A symbol's column before any date is evaluated: every value missing.
+    fn empty(cells: usize, factors: usize, horizons: usize, programs: &Programs<'_>) -> Self {
+        Column {
+            values: vec![f64::NAN; cells * factors],
+            alpha_factors: vec![None; cells],
+            composites: vec![None; cells],
+            signals: vec![None; cells],
+            forward: vec![vec![f64::NAN; cells]; horizons],
+            next_period: vec![f64::NAN; cells],
+            dropped: BTreeMap::new(),
+            captured: programs.all().map(|_| vec![None; cells]).collect(),
+            fields: if programs.is_empty() {
+                Vec::new()
+            } else {
+                vec![None; cells]
+            },
+        }
+    }
+
+    fn count_dropped(&mut self, reason: &str) {
+        *self.dropped.entry(reason.to_owned()).or_default() += 1;
+    }
+
+    /// The forward returns of a symbol that traded on date `d` (its last bar at `end - 1`): to
+    /// each horizon, and to the next evaluation date's close.
+    fn record_returns(
+        &mut self,
+        bars: &Bars,
+        end: usize,
+        d: usize,
+        next_date: Option<&NaiveDate>,
+        horizons: &[usize],
+    ) {
+        let close = bars.close[end - 1];
+        for (h, &horizon) in horizons.iter().enumerate() {
+            if let Some(&later) = bars.close.get(end - 1 + horizon) {
+                self.forward[h][d] = later / close - 1.0;
             }
         }
-        let rating = &evaluation.rating;
-        if !programs.is_empty() {
-            column.fields[d] = Some([
-                rating.tech_rating,
-                rating.trend_score,
-                rating.momentum_score,
-                rating.volume_score,
-                rating.volatility_score,
-            ]);
+        if let Some(next) = next_date
+            && let Ok(i) = bars.dates[end..].binary_search(next)
+        {
+            self.next_period[d] = bars.close[end + i] / close - 1.0;
         }
+    }
+
+    /// What a screen reads on date `d`: its programs' captured values and the rating's fields.
+    fn record_screen(&mut self, d: usize, captured: Vec<Option<Captured>>, rating: &Rating) {
+        for (p, captured) in captured.into_iter().enumerate() {
+            self.captured[p][d] = captured;
+        }
+        self.fields[d] = Some([
+            rating.tech_rating,
+            rating.trend_score,
+            rating.momentum_score,
+            rating.volume_score,
+            rating.volatility_score,
+        ]);
+    }
+
+    /// Each factor's value on date `d` (alpha and expressions are placed later, across symbols).
+    fn record_factors(
+        &mut self,
+        d: usize,
+        factors: &[(String, FactorKind)],
+        evaluation: &Evaluation,
+    ) {
+        let rating = &evaluation.rating;
         for (f, (_, kind)) in factors.iter().enumerate() {
-            column.values[d * factors.len() + f] = match kind {
+            self.values[d * factors.len() + f] = match kind {
                 FactorKind::TechRating => rating.tech_rating,
                 FactorKind::TrendScore => rating.trend_score,
                 FactorKind::MomentumScore => rating.momentum_score,
@@ -612,12 +657,7 @@ fn evaluate_symbol(
                     .unwrap_or(f64::NAN),
             };
         }
-        column.signals[d] = Some(SignalCell {
-            signal: rating.signal,
-            high_quality: evaluation.high_quality,
-        });
     }
-    column
 }
 
 /// The panel's statistics (`technic_backtest::analyse`), its factors on rayon's threads: the

@@ -142,6 +142,63 @@ fn non_negative(field: &'static str, value: Option<f64>) -> Result<Option<f64>, 
     }
 }
 
+fn valid_min_tech_rating(rating: Option<f64>) -> Result<Option<f64>, RequestError> {
+    match rating {
+        Some(r) if !(0.0..=100.0).contains(&r) => Err(error(
+            "min_tech_rating",
+            format!("must be between 0 and 100, got {r}"),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// The sectors named, in GICS's spelling whatever the case the request used.
+fn valid_sectors(list: &[String]) -> Result<Vec<String>, RequestError> {
+    if list.is_empty() {
+        return Err(error("sectors", "must name at least one sector"));
+    }
+    list.iter()
+        .map(|s| {
+            GICS_SECTORS
+                .iter()
+                .find(|g| g.eq_ignore_ascii_case(s.trim()))
+                .map(|g| (*g).to_owned())
+                .ok_or_else(|| {
+                    error(
+                        "sectors",
+                        format!(
+                            "unknown sector '{s}'; expected one of: {}",
+                            GICS_SECTORS.join(", ")
+                        ),
+                    )
+                })
+        })
+        .collect()
+}
+
+/// The symbols named, normalised, each once, in the order first named.
+fn valid_symbols(list: &[String]) -> Result<Vec<String>, RequestError> {
+    // A set beside the list: a request may name thousands of symbols, and checking each against
+    // the list kept so far was quadratic (100,000 symbols took 20 s).
+    let mut seen = Vec::new();
+    let mut known = std::collections::HashSet::with_capacity(list.len());
+    for raw in list {
+        let Some(symbol) = ticker(raw) else {
+            return Err(error(
+                "symbols",
+                format!("'{raw}' is not a ticker symbol ({TICKER_RULE})"),
+            ));
+        };
+        if known.insert(symbol.clone()) {
+            seen.push(symbol);
+        }
+    }
+    if seen.is_empty() {
+        return Err(error("symbols", "must name at least one symbol"));
+    }
+    Ok(seen)
+}
+
 impl ScanRequest {
     /// Validates a request that refers to no saved screen (one that does is an error of the
     /// field naming it); [`ScanRequest::validate_with`] resolves them.
@@ -154,64 +211,9 @@ impl ScanRequest {
         if self.max_symbols == Some(0) {
             return Err(error("max_symbols", "must be at least 1"));
         }
-        let min_tech_rating = match self.min_tech_rating {
-            Some(r) if !(0.0..=100.0).contains(&r) => {
-                return Err(error(
-                    "min_tech_rating",
-                    format!("must be between 0 and 100, got {r}"),
-                ));
-            }
-            other => other,
-        };
-        let sectors = match &self.sectors {
-            None => None,
-            Some(list) if list.is_empty() => {
-                return Err(error("sectors", "must name at least one sector"));
-            }
-            Some(list) => Some(
-                list.iter()
-                    .map(|s| {
-                        GICS_SECTORS
-                            .iter()
-                            .find(|g| g.eq_ignore_ascii_case(s.trim()))
-                            .map(|g| (*g).to_owned())
-                            .ok_or_else(|| {
-                                error(
-                                    "sectors",
-                                    format!(
-                                        "unknown sector '{s}'; expected one of: {}",
-                                        GICS_SECTORS.join(", ")
-                                    ),
-                                )
-                            })
-                    })
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-        };
-        let symbols = match &self.symbols {
-            None => None,
-            Some(list) => {
-                // A set beside the list: a request may name thousands of symbols, and checking
-                // each against the list kept so far was quadratic (100,000 symbols took 20 s).
-                let mut seen = Vec::new();
-                let mut known = std::collections::HashSet::with_capacity(list.len());
-                for raw in list {
-                    let Some(symbol) = ticker(raw) else {
-                        return Err(error(
-                            "symbols",
-                            format!("'{raw}' is not a ticker symbol ({TICKER_RULE})"),
-                        ));
-                    };
-                    if known.insert(symbol.clone()) {
-                        seen.push(symbol);
-                    }
-                }
-                if seen.is_empty() {
-                    return Err(error("symbols", "must name at least one symbol"));
-                }
-                Some(seen)
-            }
-        };
+        let min_tech_rating = valid_min_tech_rating(self.min_tech_rating)?;
+        let sectors = self.sectors.as_deref().map(valid_sectors).transpose()?;
+        let symbols = self.symbols.as_deref().map(valid_symbols).transpose()?;
         let lookback_days = self.lookback_days.unwrap_or(DEFAULT_LOOKBACK_DAYS);
         if !(MIN_BARS..=MAX_LOOKBACK_DAYS).contains(&lookback_days) {
             return Err(error(

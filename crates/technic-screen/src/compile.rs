@@ -137,36 +137,13 @@ impl Screen {
         let mut conds = Vec::new();
         let mut rank_text = rank_by.map(|text| (text, Part::RankBy));
         if let Some(name) = base {
-            let whole = |message: String| {
-                (
-                    Part::Screen,
-                    ScreenError {
-                        kind: ErrorKind::UnknownName,
-                        column: 1,
-                        message,
-                    },
-                )
-            };
-            let saved = options.saved.get(name).ok_or_else(|| {
-                whole(format!(
-                    "no saved screen named '{name}'{}",
-                    compiler.nearest_screen(name)
-                ))
-            })?;
-            if saved.filter.is_some() {
-                let (cond, meta) = compiler.reference(name).map_err(|e| {
-                    let kind = e.kind;
-                    let (part, mut error) = whole(e.message);
-                    error.kind = kind;
-                    (part, error)
-                })?;
+            let (cond, saved_rank) = compiler.saved_base(name)?;
+            if let Some((cond, meta)) = cond {
                 history = history.max(meta.back + 1);
                 conds.push(cond);
-            } else {
-                compiler.used(name);
             }
             if rank_text.is_none() {
-                rank_text = saved.rank_by.as_deref().map(|text| (text, Part::Screen));
+                rank_text = saved_rank.map(|text| (text, Part::Screen));
             }
         }
         if let Some(text) = filter {
@@ -196,19 +173,7 @@ impl Screen {
                 Some(num)
             }
         };
-        let mut indicators: Vec<Indicator> = Vec::new();
-        for series in &compiler.series {
-            let needed = match series {
-                SeriesColumn::Indicator(indicator, _) => Some(*indicator),
-                SeriesColumn::AtrPct => Some(SeriesColumn::atr_pct()),
-                _ => None,
-            };
-            if let Some(indicator) = needed
-                && !indicators.contains(&indicator)
-            {
-                indicators.push(indicator);
-            }
-        }
+        let indicators = compiler.indicators_needed();
         Ok(Screen {
             filter,
             rank,
@@ -275,7 +240,66 @@ struct Compiler<'a> {
 
 type Checked = Result<(Typed, Meta), ScreenError>;
 
+/// A saved screen narrowed: its compiled filter (if it has one) and its ranking's text.
+type SavedBase<'a> = (Option<(Cond, Meta)>, Option<&'a str>);
+
 impl<'a> Compiler<'a> {
+    /// The saved screen `base` a screen narrows: its filter (none when it has none, though it is
+    /// still a screen used) and its ranking's text. An error belongs to the `screen` part.
+    fn saved_base(
+        &mut self,
+        name: &str,
+    ) -> Result<SavedBase<'a>, (Part, ScreenError)> {
+        let whole = |message: String| {
+            (
+                Part::Screen,
+                ScreenError {
+                    kind: ErrorKind::UnknownName,
+                    column: 1,
+                    message,
+                },
+            )
+        };
+        let options = self.options;
+        let saved = options.saved.get(name).ok_or_else(|| {
+            whole(format!(
+                "no saved screen named '{name}'{}",
+                self.nearest_screen(name)
+            ))
+        })?;
+        let cond = if saved.filter.is_some() {
+            let (cond, meta) = self.reference(name).map_err(|e| {
+                let kind = e.kind;
+                let (part, mut error) = whole(e.message);
+                error.kind = kind;
+                (part, error)
+            })?;
+            Some((cond, meta))
+        } else {
+            self.used(name);
+            None
+        };
+        Ok((cond, saved.rank_by.as_deref()))
+    }
+
+    /// The indicators the columns read need computed, each once.
+    fn indicators_needed(&self) -> Vec<Indicator> {
+        let mut indicators: Vec<Indicator> = Vec::new();
+        for series in &self.series {
+            let needed = match series {
+                SeriesColumn::Indicator(indicator, _) => Some(*indicator),
+                SeriesColumn::AtrPct => Some(SeriesColumn::atr_pct()),
+                _ => None,
+            };
+            if let Some(indicator) = needed
+                && !indicators.contains(&indicator)
+            {
+                indicators.push(indicator);
+            }
+        }
+        indicators
+    }
+
     fn top(&mut self, text: &'a str) -> Result<(Typed, Meta, Expr), ScreenError> {
         let length = text.chars().count();
         if length > MAX_LENGTH {
