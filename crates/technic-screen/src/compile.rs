@@ -246,10 +246,7 @@ type SavedBase<'a> = (Option<(Cond, Meta)>, Option<&'a str>);
 impl<'a> Compiler<'a> {
     /// The saved screen `base` a screen narrows: its filter (none when it has none, though it is
     /// still a screen used) and its ranking's text. An error belongs to the `screen` part.
-    fn saved_base(
-        &mut self,
-        name: &str,
-    ) -> Result<SavedBase<'a>, (Part, ScreenError)> {
+    fn saved_base(&mut self, name: &str) -> Result<SavedBase<'a>, (Part, ScreenError)> {
         let whole = |message: String| {
             (
                 Part::Screen,
