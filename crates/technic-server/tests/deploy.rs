@@ -6,10 +6,10 @@
 //!
 //! Tools, installed by scripts/test: hadolint, kubernetes-validate (the Kubernetes 1.30 JSON
 //! schemas, offline), PyYAML and jsonschema (requirements-test.txt); promtool (Debian's
-//! `prometheus`) and HAProxy (Debian's `haproxy`). The test machine starts no Docker engine and
-//! reaches no image registry, so here the image is checked by hadolint and the Dockerfile's shape;
-//! scripts/image-check builds and runs it (with Debian's docker.io started by hand, on a base made
-//! by debootstrap when no registry answers). The kustomize overlays are rendered by
+//! `prometheus`) and HAProxy (Debian's `haproxy`). Here the Dockerfile is checked by hadolint and
+//! its shape; the image itself is built and run by scripts/image-check, which scripts/test runs
+//! after these tests (Debian's Docker engine, a base made by debootstrap where no registry
+//! answers). The kustomize overlays are rendered by
 //! tests/kustomize.py, held to `kubectl kustomize` where kubectl is installed. Without a tool its
 //! check says so and passes, except under `CI=true`, where it fails.
 
