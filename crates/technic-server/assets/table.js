@@ -85,19 +85,32 @@ export function cellHtml(row, key) {
  */
 export function rowHtml(row, keys, index, highlights, tabStop = false) {
   const d = row.data;
+  const marks = rowMarks(d, highlights);
+  const classes = marks.classes;
+  const note = marks.note ? ` title="${esc(marks.note)}"` : '';
+  const tier = d.priority_tier || 'none';
+  return `<tr tabindex="${tabStop ? 0 : -1}" aria-rowindex="${index + 2}" data-index="${index}" data-symbol="${esc(d.symbol)}" data-seq="${row.seq ?? ''}" data-signal="${esc(d.signal)}" data-sector="${esc(d.sector)}" data-tier="${esc(tier)}" data-rating="${d.tech_rating}" data-rank="${d.rank || ''}" data-alpha="${d.alpha_score ?? ''}"${classes.length ? ` class="${classes.join(' ')}"` : ''}${note}>${keys.map((k) => cellHtml(row, k)).join('')}</tr>`;
+}
+
+/**
+ * A row's classes and its title (plain text): high quality, and what changed since the last scan.
+ * @param {Row['data']} d
+ * @param {Highlights | null} highlights
+ * @returns {{ classes: string[], note: string }}
+ */
+function rowMarks(d, highlights) {
   const classes = [];
   if (d.high_quality) classes.push('hq');
   let note = '';
   if (highlights && highlights.added.has(d.symbol)) {
     classes.push('is-new');
-    note = ' title="New since the last scan"';
+    note = 'New since the last scan';
   } else if (highlights && highlights.changed.has(d.symbol)) {
     classes.push('sig-changed');
     const before = SIGNALS[highlights.changed.get(d.symbol) ?? ''];
-    note = ` title="Signal was ${esc(before ? before.label : highlights.changed.get(d.symbol))}"`;
+    note = `Signal was ${before ? before.label : highlights.changed.get(d.symbol)}`;
   }
-  const tier = d.priority_tier || 'none';
-  return `<tr tabindex="${tabStop ? 0 : -1}" aria-rowindex="${index + 2}" data-index="${index}" data-symbol="${esc(d.symbol)}" data-seq="${row.seq ?? ''}" data-signal="${esc(d.signal)}" data-sector="${esc(d.sector)}" data-tier="${esc(tier)}" data-rating="${d.tech_rating}" data-rank="${d.rank || ''}" data-alpha="${d.alpha_score ?? ''}"${classes.length ? ` class="${classes.join(' ')}"` : ''}${note}>${keys.map((k) => cellHtml(row, k)).join('')}</tr>`;
+  return { classes, note };
 }
 
 /**
@@ -135,17 +148,7 @@ function setAttr(element, name, value) {
  */
 export function fillRow(tr, row, keys, index, highlights, tabStop) {
   const d = row.data;
-  const classes = [];
-  if (d.high_quality) classes.push('hq');
-  let note = '';
-  if (highlights && highlights.added.has(d.symbol)) {
-    classes.push('is-new');
-    note = 'New since the last scan';
-  } else if (highlights && highlights.changed.has(d.symbol)) {
-    classes.push('sig-changed');
-    const before = SIGNALS[highlights.changed.get(d.symbol) ?? ''];
-    note = `Signal was ${before ? before.label : highlights.changed.get(d.symbol)}`;
-  }
+  const { classes, note } = rowMarks(d, highlights);
   setAttr(tr, 'tabindex', tabStop ? '0' : '-1');
   setAttr(tr, 'aria-rowindex', String(index + 2));
   setAttr(tr, 'data-index', String(index));
