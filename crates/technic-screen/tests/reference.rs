@@ -89,6 +89,22 @@ fn window(bars: &Bars, end: usize, n: usize) -> Bars {
     out
 }
 
+/// Each reference row's symbol, its newest 400 bars captured by `screen`, in the rows' order.
+fn capture_rows(
+    screen: &Screen,
+    source: &FileSource,
+    rows: &[HashMap<String, String>],
+) -> Vec<Captured> {
+    rows.iter()
+        .map(|row| {
+            let bars = source
+                .bars(&row["symbol"], &BarWindow::last(400))
+                .expect("bars");
+            screen.capture(&bars).expect("capture")
+        })
+        .collect()
+}
+
 fn compile(filter: Option<&str>, rank_by: Option<&str>) -> Screen {
     Screen::compile(filter, rank_by, &ScreenOptions::default()).expect("compiles")
 }
@@ -164,15 +180,7 @@ fn pct_rank_equals_average_tie_ranks_over_the_universe() {
     let expected = reference("ranks", "");
     let source = FileSource::open(technic_testkit::sp500()).expect("opens");
     let screen = compile(Some("return_126 > -1000"), Some("pct_rank(return_126)"));
-    let captured: Vec<Captured> = expected
-        .iter()
-        .map(|row| {
-            let bars = source
-                .bars(&row["symbol"], &BarWindow::last(400))
-                .expect("bars");
-            screen.capture(&bars).expect("capture")
-        })
-        .collect();
+    let captured = capture_rows(&screen, &source, &expected);
     let rows: Vec<_> = captured.iter().map(|c| (c, Fields::default())).collect();
     let verdicts = screen.judge(&rows);
     assert!(verdicts.len() > 490, "{}", verdicts.len());
@@ -272,15 +280,7 @@ fn zscore_and_sector_pct_rank_equal_scipy_and_pandas_over_the_universe() {
     let zscore = compile(None, Some("zscore(return_126)"));
     let sector_rank = compile(None, Some("sector_pct_rank(return_126)"));
     for (screen, column) in [(&zscore, "zscore"), (&sector_rank, "sector_pct_rank")] {
-        let captured: Vec<Captured> = expected
-            .iter()
-            .map(|row| {
-                let bars = source
-                    .bars(&row["symbol"], &BarWindow::last(400))
-                    .expect("bars");
-                screen.capture(&bars).expect("capture")
-            })
-            .collect();
+        let captured = capture_rows(screen, &source, &expected);
         let rows: Vec<_> = expected
             .iter()
             .zip(&captured)
